@@ -1,0 +1,1 @@
+"""What the three processes share: settings, the socket protocol, errors and logging."""

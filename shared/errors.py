@@ -1,0 +1,233 @@
+"""The project's error tree, mapped once to OpenAI-style HTTP errors.
+
+Every failure that can reach a client is one of these. Each class carries the
+OpenAI error ``type``, a default ``code`` and the HTTP status; the API server's
+middleware and SSE writer render them, and the worker sends them over the
+socket as an ``error`` event whose ``kind`` names the class (see ``KINDS``).
+Foreign exceptions (Playwright, mitmproxy, aiohttp) are translated into these
+at the boundary where they occur and never cross a process.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ProxyError(Exception):
+    """Base of every error this project reports to a client."""
+
+    kind: ClassVar[str] = "internal"
+    status: ClassVar[int] = 500
+    error_type: ClassVar[str] = "server_error"
+    default_code: ClassVar[str | None] = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+        self.retry_after = retry_after
+        if status is not None:
+            self.status = status
+
+    def to_openai(self) -> dict[str, Any]:
+        """The OpenAI error object: ``{"error": {message, type, param, code}}``."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class InvalidRequest(ProxyError):
+    """The request is malformed or asks for something unsupported."""
+
+    kind = "invalid_request"
+    status = 400
+    error_type = "invalid_request_error"
+    default_code = "invalid_request"
+
+
+class AuthenticationFailed(ProxyError):
+    """Missing or wrong API key."""
+
+    kind = "authentication"
+    status = 401
+    error_type = "authentication_error"
+    default_code = "invalid_api_key"
+
+
+class PermissionDenied(ProxyError):
+    """Upstream refused the account (HTTP 403, gRPC 7) or an admin key is missing."""
+
+    kind = "permission"
+    status = 403
+    error_type = "permission_error"
+    default_code = "permission_denied"
+
+
+class NotFound(ProxyError):
+    """Unknown model, request id or endpoint."""
+
+    kind = "not_found"
+    status = 404
+    error_type = "invalid_request_error"
+    default_code = "not_found"
+
+
+class NotImplementedEndpoint(ProxyError):
+    """An OpenAI endpoint this proxy does not offer."""
+
+    kind = "not_implemented"
+    status = 501
+    error_type = "invalid_request_error"
+    default_code = "unsupported_endpoint"
+
+
+class PayloadTooLarge(ProxyError):
+    """The request body exceeds the configured limit."""
+
+    kind = "too_large"
+    status = 413
+    error_type = "invalid_request_error"
+    default_code = "request_too_large"
+
+
+class QueueFull(ProxyError):
+    """The request queue is at its limit."""
+
+    kind = "queue_full"
+    status = 429
+    error_type = "rate_limit_error"
+    default_code = "queue_full"
+
+
+class QuotaExceeded(ProxyError):
+    """AI Studio says the account's quota is used up."""
+
+    kind = "quota"
+    status = 429
+    error_type = "rate_limit_error"
+    default_code = "insufficient_quota"
+
+
+class RateLimited(ProxyError):
+    """AI Studio says too many requests."""
+
+    kind = "rate_limit"
+    status = 429
+    error_type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+
+
+class ModelSwitchFailed(ProxyError):
+    """The page did not accept the requested model."""
+
+    kind = "model_switch"
+    status = 422
+    error_type = "invalid_request_error"
+    default_code = "model_switch_failed"
+
+
+class Cancelled(ProxyError):
+    """The client cancelled the request or went away (logged as 499)."""
+
+    kind = "cancelled"
+    status = 499
+    error_type = "invalid_request_error"
+    default_code = "request_cancelled"
+
+
+class UpstreamError(ProxyError):
+    """AI Studio or the page failed: HTTP >= 400, an in-stream error, a broken stream."""
+
+    kind = "upstream"
+    status = 502
+    error_type = "upstream_error"
+    default_code = "upstream_error"
+
+
+class WorkerUnavailable(ProxyError):
+    """The browser worker is not ready (starting, restarting, down)."""
+
+    kind = "unavailable"
+    status = 503
+    error_type = "service_unavailable"
+    default_code = "worker_unavailable"
+
+
+class LoginRequired(WorkerUnavailable):
+    """The saved Google login is missing or expired: run ``make login``."""
+
+    kind = "login_required"
+    default_code = "login_required"
+
+
+class UpstreamTimeout(ProxyError):
+    """No (complete) answer within the configured timeouts."""
+
+    kind = "timeout"
+    status = 504
+    error_type = "timeout_error"
+    default_code = "upstream_timeout"
+
+
+ERROR_CLASSES: tuple[type[ProxyError], ...] = (
+    ProxyError,
+    InvalidRequest,
+    AuthenticationFailed,
+    PermissionDenied,
+    NotFound,
+    NotImplementedEndpoint,
+    PayloadTooLarge,
+    QueueFull,
+    QuotaExceeded,
+    RateLimited,
+    ModelSwitchFailed,
+    Cancelled,
+    UpstreamError,
+    WorkerUnavailable,
+    LoginRequired,
+    UpstreamTimeout,
+)
+
+#: Error ``kind`` (as sent over the socket) -> class.
+KINDS: dict[str, type[ProxyError]] = {cls.kind: cls for cls in ERROR_CLASSES}
+# Kinds the stream decoder reports, folded into the classes above.
+KINDS.update(
+    {
+        "upstream_status": UpstreamError,
+        "protocol": UpstreamError,
+        "aborted": UpstreamError,
+    }
+)
+
+
+def from_kind(
+    kind: str,
+    message: str,
+    *,
+    status: int | None = None,
+    retry_after: float | None = None,
+    param: str | None = None,
+) -> ProxyError:
+    """Rebuild the typed error a peer process reported as ``kind``."""
+    cls = KINDS.get(kind, ProxyError)
+    err = cls(message, retry_after=retry_after, param=param)
+    if kind in ("upstream_status", "protocol", "aborted"):
+        err.code = kind
+    if cls is UpstreamError and status is not None and status < 500:
+        # An upstream 4xx is still our 502: the client's request was fine.
+        err.code = f"upstream_{status}"
+    return err

@@ -1,0 +1,172 @@
+"""Every tunable of the three processes, read once from the environment and ``.env``.
+
+``load_settings()`` is called only from each process's ``__main__``; the result
+is a frozen ``Settings`` handed to constructors. Nothing else reads
+``os.environ``. Tests build ``Settings(...)`` directly. A bad value fails at
+start with one line naming the variable (``SettingsError``).
+
+Relative paths are relative to the working directory, which supervisord sets
+to the project root. ``.env.example`` documents each variable with its default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VERSION = "0.1.0"
+
+#: Unix socket paths must fit in sockaddr_un (108 bytes on Linux, 104 on macOS).
+MAX_SOCKET_PATH = 100
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names the variable."""
+
+
+def parse_resolve(value: str) -> dict[str, tuple[str, int]]:
+    """Parse ``host=ip:port,host=ip:port`` (like curl's ``--resolve``)."""
+    mapping: dict[str, tuple[str, int]] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        host, sep, target = item.partition("=")
+        ip, colon, port = target.rpartition(":")
+        if not sep or not colon or not host.strip() or not ip or not port.isdigit():
+            raise ValueError(f"expected host=ip:port, got {item!r}")
+        if not 0 < int(port) < 65536:
+            raise ValueError(f"port out of range in {item!r}")
+        mapping[host.strip().lower()] = (ip.strip("[]"), int(port))
+    return mapping
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        frozen=True,
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    # --- network
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(2048, ge=1, le=65535)
+    stream_host: str = "127.0.0.1"
+    #: 0 turns interception off: the worker reads answers from the DOM.
+    stream_port: int = Field(3120, ge=0, le=65535)
+    #: Optional upstream proxy for the stream proxy (http://, https://, socks5://).
+    upstream_proxy: str = ""
+    #: TEST/DEMO ONLY: send these hosts to local addresses, e.g. the simulator.
+    aistudio_resolve: str = ""
+
+    # --- files and folders
+    run_dir: Path = Path("run")
+    log_dir: Path = Path("logs")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    certs_dir: Path = Path("certs")
+    auth_profiles_dir: Path = Path("auth_profiles")
+    #: Storage-state JSON to use; empty = first *.json in auth_profiles/active/.
+    auth_profile: Path | None = None
+    excluded_models_file: Path = Path("excluded_models.txt")
+    api_keys_file: Path = Path("data/api_keys.json")
+    error_snapshot_dir: Path = Path("errors")
+    max_error_snapshots: int = Field(50, ge=0)
+    #: Folder that local-path attachments must live in; empty = local paths refused.
+    attachments_dir: Path | None = None
+
+    # --- browser
+    browser: Literal["auto", "camoufox", "chromium"] = "auto"
+    browser_executable: Path = Path("/usr/bin/chromium")
+    headless: bool = True
+    aistudio_url: str = "https://aistudio.google.com"
+    helper_endpoint: str = ""
+    cookie_refresh_interval_s: int = Field(1800, ge=0)
+
+    # --- requests
+    response_completion_timeout: int = Field(300_000, ge=1_000, description="ms")
+    silence_timeout_ms: int = Field(60_000, ge=1_000)
+    queue_limit: int = Field(100, ge=1)
+    max_request_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    max_frame_bytes: int = Field(128 * 1024 * 1024, ge=1024 * 1024)
+    shutdown_grace_s: float = Field(10.0, ge=0)
+    function_calling_mode: Literal["auto", "native", "emulated"] = "auto"
+    enable_google_search: bool = False
+    enable_url_context: bool = False
+    default_stop_sequences: list[str] = Field(default_factory=lambda: ["User:"])
+
+    # --- keys
+    #: Key for /api/keys; empty = those routes are refused.
+    admin_key: SecretStr | None = None
+
+    @field_validator("aistudio_resolve")
+    @classmethod
+    def _check_resolve(cls, value: str) -> str:
+        parse_resolve(value)
+        return value
+
+    @field_validator("auth_profile", "attachments_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("admin_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("upstream_proxy")
+    @classmethod
+    def _check_upstream(cls, value: str) -> str:
+        if value and value.split("://", 1)[0] not in ("http", "https", "socks5"):
+            raise ValueError("must start with http://, https:// or socks5://")
+        return value
+
+    # --- derived values
+
+    @property
+    def resolve_map(self) -> dict[str, tuple[str, int]]:
+        return parse_resolve(self.aistudio_resolve)
+
+    @property
+    def demo_mode(self) -> bool:
+        """True when AI Studio hosts are mapped to a local stand-in (the simulator)."""
+        return bool(self.aistudio_resolve)
+
+    def socket_path(self, name: str) -> Path:
+        """Path of a process's Unix socket in the private run dir."""
+        path = self.run_dir / f"{name}.sock"
+        if len(str(path.absolute())) > MAX_SOCKET_PATH:
+            raise SettingsError(f"RUN_DIR: socket path {path.absolute()} is too long for a Unix socket")
+        return path
+
+    @property
+    def api_socket(self) -> Path:
+        return self.socket_path("api")
+
+    @property
+    def worker_socket(self) -> Path:
+        return self.socket_path("worker")
+
+    @property
+    def proxy_socket(self) -> Path:
+        return self.socket_path("proxy")
+
+    @property
+    def ca_cert_path(self) -> Path:
+        """The per-install CA certificate (mitmproxy's confdir is ``certs_dir``)."""
+        return self.certs_dir / "mitmproxy-ca-cert.pem"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings once; raise ``SettingsError`` naming the bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        var = "_".join(str(p) for p in err["loc"]).upper() or "settings"
+        given = err.get("input")
+        shown = f" (got {given!r})" if isinstance(given, (str, int, float)) else ""
+        raise SettingsError(f"{var}: {err['msg']}{shown}") from None
