@@ -465,7 +465,24 @@ class ContentDecoder:
 # Response decoder
 # --------------------------------------------------------------------------------------------
 
-_IN_ELEMENT = re.compile(rb'"|\[+|\]+')  # tokens that matter inside an event/error element
+# Tokens that matter inside an event or error element: a complete string, a lone opening quote
+# (its string continues in a later read) and runs of brackets.
+_IN_ELEMENT = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|"|\[+|\]+', re.DOTALL)
+
+
+def _nested_array_pattern(levels: int) -> re.Pattern[bytes]:
+    """A regex matching one complete JSON array nested at most ``levels`` deep (strings respected).
+
+    Possessive quantifiers keep a failed match (an element still incomplete) linear in its length.
+    """
+    string = rb'"(?:[^"\\]++|\\.)*+"'
+    pattern = rb"\[(?:[^\[\]\"]++|" + string + rb")*+\]"
+    for _ in range(levels - 1):
+        pattern = rb"\[(?:[^\[\]\"]++|" + string + rb"|" + pattern + rb")*+\]"
+    return re.compile(pattern, re.DOTALL)
+
+
+_ELEMENT = _nested_array_pattern(32)
 _NON_WS = re.compile(rb"[^ \t\r\n]")
 _SCALAR = re.compile(rb"[A-Za-z0-9.+\-]+")
 _LITERAL = re.compile(rb"(?:null|true|false|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\Z")
@@ -659,6 +676,7 @@ class ResponseDecoder:
         pos = self._pos
         find = buf.find
         search_in = _IN_ELEMENT.search
+        match_element = _ELEMENT.match
         while True:
             if self._str_open >= 0:  # inside a string: find the closing, unescaped quote
                 lo = self._str_open + 1
@@ -679,33 +697,35 @@ class ResponseDecoder:
                 continue
 
             if self._capture:  # inside an event or error element: only brackets and strings count
-                m = search_in(buf, pos)
-                if m is None:
-                    self._pos = n
-                    return
-                i = m.start()
-                c = buf[i]
-                if c == _QUOTE:
-                    self._str_open = i
-                    pos = i + 1
+                depth = self._depth
+                floor = self._floor
+                while True:
+                    m = search_in(buf, pos)
+                    if m is None:
+                        self._depth = depth
+                        self._pos = n
+                        return
+                    i, pos = m.span()
+                    c = buf[i]
+                    if c == _OPEN:
+                        depth += pos - i
+                    elif c == _CLOSE:
+                        if depth - (pos - i) > floor:
+                            depth -= pos - i
+                        else:
+                            pos = i + depth - floor
+                            break
+                    elif pos - i == 1:  # an opening quote whose string is not complete yet
+                        self._str_open = i
+                        break
+                self._depth = depth
+                if self._str_open >= 0:
                     continue
-                j = m.end()
-                if c == _OPEN:
-                    self._depth += j - i
-                    pos = j
-                    continue
-                depth = self._depth - (j - i)
-                if depth > self._floor:
-                    self._depth = depth
-                    pos = j
-                    continue
-                end = i + self._depth - self._floor
-                self._depth = self._floor
+                self._depth = floor
                 kind = self._capture
                 self._capture = _NONE
                 self._expect = _SEPARATOR
-                pos = end
-                if not self._element(kind, buf[self._start : end], out):
+                if not self._element(kind, buf[self._start : pos], out):
                     return
                 self._start = -1
                 continue
@@ -737,14 +757,35 @@ class ResponseDecoder:
                 if expect == _SEPARATOR:
                     self._protocol(out, f"missing ',' before '[' at depth {self._depth}")
                     return
-                depth = self._depth = self._depth + 1
-                pos = i + 1
+                depth = self._depth + 1
                 if depth == 3 and self._index1 == 0:
-                    self._capture, self._start, self._floor = _EVENT, i, 2
+                    kind = _EVENT
                 elif depth == 2 and self._index1 > 0:
-                    self._capture, self._start, self._floor = _ERROR, i, 1
+                    kind = _ERROR
                 else:
+                    self._depth = depth
                     self._expect = _VALUE_OR_CLOSE
+                    pos = i + 1
+                    continue
+                # Fast path: one regex call finds a whole element that is already in the buffer,
+                # and consecutive events separated by "," follow without leaving the loop.
+                while True:
+                    m = match_element(buf, i)
+                    if m is None:  # not complete yet (or nested too deep): scan it bracket by bracket
+                        self._capture, self._start, self._floor = kind, i, depth - 1
+                        self._depth = depth
+                        pos = i + 1
+                        break
+                    j = m.end()
+                    if not self._element(kind, m.group(), out):
+                        return
+                    if kind == _EVENT and buf.startswith(b",[", j):
+                        i = j + 1
+                        continue
+                    self._depth = depth - 1
+                    self._expect = _SEPARATOR
+                    pos = j
+                    break
                 continue
             if self._depth == 0:
                 self._protocol(out, f"body does not start with '[': {bytes(buf[i : i + 20])!r}")
