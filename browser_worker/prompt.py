@@ -1,0 +1,244 @@
+"""OpenAI ``messages`` → the one prompt text typed into AI Studio (SPEC §3.5).
+
+Pure: no page, no I/O. ``build_prompt`` returns the text plus references to the
+image, audio and file parts it met, so the worker can pair them with the Job's
+uploaded attachments.
+
+The format is the SPEC's *recommended variant*:
+
+* an optional tool catalog (emulated function calling only, non-empty tools);
+* ``System Instructions:`` from the first ``system`` **or** ``developer``
+  message. ``developer`` is OpenAI's newer name for the system role, so it is
+  treated as an alias: whichever of the two comes first supplies the
+  instructions, and every later ``system``/``developer`` message is dropped,
+  exactly as the SPEC drops later ``system`` messages;
+* every other message as ``<Role>:\\n<body>``, sections joined by ``\\n---\\n``;
+* one trailing ``\\n``.
+
+Differences from the reference (quirks fixed on purpose):
+
+* a tool message's content is printed once, under
+  ``Tool result (tool_call_id=<id>):`` (the reference prints it twice);
+* a message with nothing to show is skipped entirely, separator included (the
+  reference leaves an empty ``\\n---\\n`` section);
+* list content in the system message contributes its text items (the
+  reference ignores it);
+* the catalog is followed by exactly one separator even when no system
+  message follows.
+
+An empty conversation gives the empty string; the caller decides what to do.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SEPARATOR = "\n---\n"
+CATALOG_HEADER = "Available Tools Catalog:"
+SYSTEM_ROLES = frozenset({"system", "developer"})
+#: ``tool_choice`` strings that do not name a function.
+GENERIC_TOOL_CHOICES = frozenset({"auto", "none", "no", "off", "required", "any"})
+ROLE_LABELS = {"user": "User", "assistant": "Assistant", "tool": "Tool"}
+
+AttachmentKind = Literal["image", "audio", "file"]
+
+
+@dataclass(frozen=True)
+class AttachmentRef:
+    """One image, audio or file content part, where it was found and what it points at."""
+
+    message_index: int
+    part_index: int
+    kind: AttachmentKind
+    #: ``image_url.url`` (http(s)/data:/file:// URL or path), ``input_audio.data``, or ``file.file_data``/``file_id``.
+    source: str
+    detail: str | None = None
+    #: ``input_audio.format`` (e.g. ``wav``), when given.
+    format: str | None = None
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class PromptPlan:
+    """The prompt text to type and the attachment parts it refers to, in order."""
+
+    text: str
+    attachment_refs: tuple[AttachmentRef, ...] = field(default_factory=tuple)
+
+
+def build_prompt(
+    messages: list[dict[str, Any]],
+    *,
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: str | dict[str, Any] | None = None,
+    emulated_tools: bool = False,
+) -> PromptPlan:
+    """Serialise ``messages`` into one prompt (SPEC §3.5, recommended variant)."""
+    catalog = tool_catalog(tools, tool_choice) if emulated_tools and tools else ""
+    system: str | None = None
+    turns: list[str] = []
+    refs: list[AttachmentRef] = []
+    for index, message in enumerate(messages):
+        role = str(message.get("role") or "user")
+        content = message.get("content")
+        texts, found = _read_content(content, index)
+        refs.extend(found)
+        if role in SYSTEM_ROLES:
+            if system is None:
+                system = "\n".join(texts).strip()
+            continue
+        body = _message_body(role, message, content, texts)
+        if body:
+            turns.append(f"{role_label(role)}:\n{body}")
+
+    sections = [catalog] if catalog else []
+    if system:
+        sections.append(f"System Instructions:\n{system}")
+    sections.extend(turns)
+    text = SEPARATOR.join(sections) + "\n" if sections else ""
+    return PromptPlan(text, tuple(refs))
+
+
+def tool_catalog(tools: list[dict[str, Any]], tool_choice: str | dict[str, Any] | None = None) -> str:
+    """The ``Available Tools Catalog:`` block for emulated function calling; empty without function tools."""
+    lines = [CATALOG_HEADER]
+    for tool in tools:
+        function = _function_of(tool)
+        if function is None:
+            continue
+        lines.append(f"- Function: {function['name']}")
+        parameters = function.get("parameters")
+        if parameters:
+            lines.append(f"  Parameter Schema: {json.dumps(parameters, ensure_ascii=False)}")
+    if len(lines) == 1:
+        return ""
+    chosen = chosen_function(tool_choice)
+    if chosen:
+        lines.append(f"Recommended function to use: {chosen}")
+    return "\n".join(lines)
+
+
+def chosen_function(tool_choice: str | dict[str, Any] | None) -> str | None:
+    """The function name ``tool_choice`` forces, or None for auto/none/required and the like."""
+    if isinstance(tool_choice, dict):
+        function = tool_choice.get("function")
+        name = function.get("name") if isinstance(function, dict) else tool_choice.get("name")
+        return name if isinstance(name, str) and name else None
+    if (
+        isinstance(tool_choice, str)
+        and tool_choice.strip()
+        and tool_choice.strip().lower() not in GENERIC_TOOL_CHOICES
+    ):
+        return tool_choice.strip()
+    return None
+
+
+def role_label(role: str) -> str:
+    """``User``, ``Assistant``, ``Tool``, or the role with a capital first letter."""
+    return ROLE_LABELS.get(role, role[:1].upper() + role[1:])
+
+
+def _function_of(tool: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``{"name", "parameters", ...}`` part of an OpenAI tool, or None for non-function tools."""
+    if not isinstance(tool, dict):
+        return None
+    function = tool.get("function")
+    if isinstance(function, dict) and isinstance(function.get("name"), str):
+        return function
+    if tool.get("type", "function") == "function" and isinstance(tool.get("name"), str):
+        return tool
+    return None
+
+
+def _message_body(role: str, message: dict[str, Any], content: Any, texts: list[str]) -> str:
+    """The text under a message's role header; empty when it has nothing to show."""
+    if role == "tool":
+        return _tool_body(message, content, texts)
+    text = "\n".join(texts).strip()
+    calls = message.get("tool_calls") if role == "assistant" else None
+    if calls:
+        rendered = "\n".join(_render_call(call) for call in calls if isinstance(call, dict))
+        if rendered:
+            text = f"{text}\n{rendered}" if text else rendered
+    return text
+
+
+def _tool_body(message: dict[str, Any], content: Any, texts: list[str]) -> str:
+    """A tool result, printed once (the recommended variant); string content stays raw."""
+    if isinstance(content, str):
+        raw = content
+    elif isinstance(content, list) or content is None:
+        raw = "\n".join(texts)
+    else:
+        raw = json.dumps(content, ensure_ascii=False)
+    call_id = message.get("tool_call_id")
+    if call_id:
+        return f"Tool result (tool_call_id={call_id}):\n{raw}"
+    return raw.strip()
+
+
+def _render_call(call: dict[str, Any]) -> str:
+    """``Request function call: <name>\\nParameters:\\n<indented JSON>`` for one assistant tool call."""
+    function = call.get("function") if isinstance(call.get("function"), dict) else call
+    name = function.get("name", "")
+    arguments = function.get("arguments", "{}")
+    if isinstance(arguments, str) and not arguments.strip():
+        arguments = {}
+    if isinstance(arguments, str):
+        try:
+            pretty = json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
+        except ValueError:
+            pretty = arguments
+    else:
+        pretty = json.dumps(arguments, indent=2, ensure_ascii=False)
+    return f"Request function call: {name}\nParameters:\n{pretty}"
+
+
+def _read_content(content: Any, message_index: int) -> tuple[list[str], list[AttachmentRef]]:
+    """Text pieces (including image detail lines) and attachment parts of one message's content."""
+    if isinstance(content, str):
+        return [content], []
+    if not isinstance(content, list):
+        return [], []
+    texts: list[str] = []
+    refs: list[AttachmentRef] = []
+    for part_index, part in enumerate(content):
+        if isinstance(part, str):
+            texts.append(part)
+            continue
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type")
+        if kind in ("text", "input_text"):
+            text = part.get("text")
+            if isinstance(text, str):
+                texts.append(text)
+        elif kind in ("image_url", "input_image"):
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else image
+            detail = image.get("detail") if isinstance(image, dict) else part.get("detail")
+            if isinstance(url, str) and url:
+                refs.append(AttachmentRef(message_index, part_index, "image", url, detail=detail))
+            if detail:
+                texts.append(f"[Image Details: detail={detail}]")
+        elif kind == "input_audio":
+            audio = part.get("input_audio")
+            if isinstance(audio, dict) and isinstance(audio.get("data"), str):
+                refs.append(
+                    AttachmentRef(
+                        message_index, part_index, "audio", audio["data"], format=audio.get("format")
+                    )
+                )
+        elif kind == "file":
+            file = part.get("file")
+            if isinstance(file, dict):
+                source = file.get("file_data") or file.get("file_id") or file.get("url")
+                if isinstance(source, str) and source:
+                    refs.append(
+                        AttachmentRef(
+                            message_index, part_index, "file", source, filename=file.get("filename")
+                        )
+                    )
+    return texts, refs
