@@ -1,0 +1,86 @@
+"""Command line: `python -m tests.aistudio_sim [--host H] [--port P] [--state-dir D]
+[--write-demo-profile PATH]` serves; `python -m tests.aistudio_sim demo-profile PATH
+[--state-dir D] [--email E]` writes a Playwright storage_state and exits."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from .server import SimConfig, create_app
+from .state import AccountStore, write_storage_state
+from .tls import ensure_certificate, server_context
+
+log = logging.getLogger("tests.aistudio_sim")
+
+
+def _default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(base) / "aistudio-sim"
+
+
+def write_demo_profile(state_dir: Path, path: Path, email: str | None = None) -> None:
+    accounts = AccountStore(state_dir)
+    session = accounts.create_session(email or accounts.demo_email)
+    write_storage_state(path, session)
+
+
+async def serve(host: str, port: int, config: SimConfig, demo_profile: Path | None) -> None:
+    cert, key = ensure_certificate(config.state_dir)
+    app = create_app(config)
+    if demo_profile is not None:
+        write_demo_profile(config.state_dir, demo_profile)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=server_context(cert, key))
+    await site.start()
+    real_port = runner.addresses[0][1]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"ready https://{host}:{real_port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=os.environ.get("SIM_LOG_LEVEL", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if argv and argv[0] == "demo-profile":
+        parser = argparse.ArgumentParser(prog="python -m tests.aistudio_sim demo-profile")
+        parser.add_argument("path", type=Path)
+        parser.add_argument("--state-dir", type=Path, default=_default_state_dir())
+        parser.add_argument("--email", default=None,
+                            help="account to sign in (default: the demo account)")
+        args = parser.parse_args(argv[1:])
+        write_demo_profile(args.state_dir, args.path, args.email)
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m tests.aistudio_sim",
+                                     description="AI Studio simulator (HTTPS)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9443, help="0 picks a free port")
+    parser.add_argument("--state-dir", type=Path, default=_default_state_dir())
+    parser.add_argument("--static-dir", type=Path, default=None)
+    parser.add_argument("--write-demo-profile", type=Path, default=None, metavar="PATH")
+    args = parser.parse_args(argv)
+    config = SimConfig(state_dir=args.state_dir)
+    if args.static_dir is not None:
+        config = SimConfig(state_dir=args.state_dir, static_dir=args.static_dir)
+    asyncio.run(serve(args.host, args.port, config, args.write_demo_profile))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
