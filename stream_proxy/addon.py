@@ -1,0 +1,326 @@
+"""``StreamTap``: the mitmproxy addon that taps AI Studio's streamed answers (SPEC §4.1, §4.2, §4.6, §4.10).
+
+Scope: only the AI Studio hosts are decrypted (``allow_hosts`` from ``allow_hosts_patterns()``,
+set by ``server.py``); every other host is tunnelled untouched. Within them:
+
+* a request whose path before ``?`` ends with ``MakerSuiteService/GenerateContent`` is sniffed:
+  ``stream_started`` when the request goes upstream, then every event the pure decoder yields
+  while the response streams, and exactly one ``done`` per flow (from the decoder, the ``response``
+  or ``error`` hook, or shutdown);
+* a jserror GET whose URL-decoded query mentions a quota failure gives ``quota_signal``;
+* every other flow streams through unbuffered.
+
+Hooks are thin adapters: the chunk function feeds the flow's ``ResponseDecoder`` and returns the
+bytes unchanged, so the browser gets each byte as it arrives; events go to the ``Publisher``
+with ``send_nowait`` and never block mitmproxy's loop.
+
+TEST/DEMO ONLY: the ``aisp_resolve`` option (``host=ip:port,...``) sends mapped hosts to a local
+stand-in. ``server_connect`` swaps the address while SNI and Host keep the real name, and the
+upstream certificate of a mapped connection is not verified (``tls_start_server``).
+
+Run standalone: ``mitmdump -s stream_proxy/addon.py --set aisp_socket=run/proxy.sock
+--set allow_hosts='<patterns>'``; ``python -m stream_proxy`` wires the same addon up itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import re
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import ctx, exceptions, http, tls
+from mitmproxy.proxy import server_hooks
+from OpenSSL import SSL
+
+from shared import protocol
+from shared.settings import VERSION, parse_resolve
+from stream_proxy import decoder
+from stream_proxy.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+#: The hosts whose TLS is intercepted (SPEC §4.1); ``/u/<n>/`` paths live on the same hosts.
+AISTUDIO_HOSTS = ("aistudio.google.com", "alkalimakersuite-pa.clients6.google.com")
+GENERATE_CONTENT_SUFFIX = "MakerSuiteService/GenerateContent"
+QUOTA_MARKERS = ("exceeded quota", "resource_exhausted", "failed to generate content")
+_MODEL_RE = re.compile(rb'^\s*\[\s*"models/([^"\\]{1,200})"')
+_MESSAGE_LIMIT = 500
+
+#: Decoder event type -> the protocol message it becomes.
+_MESSAGES: dict[str, type[protocol.Message]] = {
+    "reasoning": protocol.Reasoning,
+    "content": protocol.Content,
+    "tool_call": protocol.ToolCall,
+    "usage": protocol.Usage,
+    "finish": protocol.Finish,
+    "error": protocol.Error,
+    "done": protocol.Done,
+}
+
+
+def allow_hosts_patterns(hosts: tuple[str, ...] = AISTUDIO_HOSTS) -> list[str]:
+    """mitmproxy ``allow_hosts`` regexes for ``hosts`` (matched against ``host:port``, any port)."""
+    names = "|".join(re.escape(h) for h in hosts)
+    return [rf"^(?:{names}):\d+$"]
+
+
+def _path_only(path: str) -> str:
+    return path.split("?", 1)[0]
+
+
+def is_generate_content(path: str) -> bool:
+    """True for a GenerateContent RPC path (only the part before ``?`` counts)."""
+    return _path_only(path).endswith(GENERATE_CONTENT_SUFFIX)
+
+
+def is_jserror(path: str) -> bool:
+    return "/jserror" in _path_only(path)
+
+
+def quota_message(path: str) -> str | None:
+    """The reported error text if a jserror URL mentions a quota failure, else None."""
+    _, _, query = path.partition("?")
+    decoded = urllib.parse.unquote_plus(query)
+    lowered = decoded.lower()
+    if not any(marker in lowered for marker in QUOTA_MARKERS):
+        return None
+    errors = urllib.parse.parse_qs(query).get("error")
+    return (errors[0] if errors else decoded)[:_MESSAGE_LIMIT]
+
+
+def model_from_body(body: bytes | None) -> str | None:
+    """The model id from a GenerateContent request body (``["models/<id>", ...]``), if cheaply found."""
+    if not body:
+        return None
+    match = _MODEL_RE.match(body[:256])
+    return match.group(1).decode("utf-8", "replace") if match else None
+
+
+@dataclass
+class _Tap:
+    """The state of one sniffed flow."""
+
+    flow_id: str
+    started: float
+    decoder: decoder.ResponseDecoder | None = None
+    done: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, name: str) -> None:
+        self.timings.setdefault(name, round(time.time() - self.started, 6))
+
+
+class StreamTap:
+    """Sniffs GenerateContent and jserror flows and publishes what they say; see the module docstring."""
+
+    hosts = AISTUDIO_HOSTS
+
+    def __init__(self, publisher: Publisher | None = None) -> None:
+        self.publisher = publisher if publisher is not None else Publisher()
+        #: set once mitmproxy is up (the ``running`` hook)
+        self.started = asyncio.Event()
+        self._taps: dict[str, _Tap] = {}
+        self._resolve: dict[str, tuple[str, int]] = {}
+        #: ids of server connections whose address was swapped by the resolve override
+        self._remapped: set[str] = set()
+        self._server: Any = None
+        self._socket_path: Path | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            "aisp_resolve",
+            str,
+            "",
+            "TEST/DEMO ONLY: host=ip:port,... connect these hosts to local addresses instead "
+            "(SNI and Host keep the real name; their upstream certificates are not verified).",
+        )
+        loader.add_option(
+            "aisp_socket",
+            str,
+            "",
+            "Serve the decoded stream events on this Unix socket. Only for running the addon "
+            "under mitmdump; python -m stream_proxy serves the socket itself.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "aisp_resolve" in updated:
+            try:
+                self._resolve = parse_resolve(ctx.options.aisp_resolve)
+            except ValueError as exc:
+                raise exceptions.OptionsError(f"aisp_resolve: {exc}") from None
+            for host, (ip, port) in self._resolve.items():
+                log.warning(
+                    "TEST/DEMO resolve override: %s -> %s:%d (certificate not verified)", host, ip, port
+                )
+
+    async def running(self) -> None:
+        if ctx.options.aisp_socket and self._server is None:
+            self._socket_path = Path(ctx.options.aisp_socket)
+            self._server = await protocol.serve(
+                self._socket_path, self.publisher.handle, process="stream_proxy", version=VERSION
+            )
+            log.info("serving stream events on %s", self._socket_path)
+        self.started.set()
+
+    async def done(self) -> None:
+        self.abort_all("the stream proxy shut down mid-stream")
+        if self._server is not None:
+            self._server.close()
+            await self.publisher.close()
+            with contextlib.suppress(FileNotFoundError):
+                assert self._socket_path is not None
+                self._socket_path.unlink()
+            self._server = None
+
+    def abort_all(self, message: str) -> None:
+        """End every open stream with ``error(aborted)`` + ``done``."""
+        for tap in list(self._taps.values()):
+            self._emit(tap, [decoder.Error("aborted", None, message), decoder.Done()])
+        self._taps.clear()
+
+    # -- connections: the test/demo resolve override -----------------------------------------
+
+    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        server = data.server
+        if not self._resolve or server.address is None or server.via is not None:
+            return
+        host, port = server.address[:2]
+        target = self._resolve.get(str(host).lower())
+        if target is None:
+            return
+        if server.sni is None and not _is_ip(str(host)):
+            server.sni = str(host)
+        server.address = target
+        self._remapped.add(server.id)
+        log.debug("resolve override: %s:%s -> %s:%d", host, port, *target)
+
+    def server_disconnected(self, data: server_hooks.ServerConnectionHookData) -> None:
+        self._remapped.discard(data.server.id)
+
+    def server_connect_error(self, data: server_hooks.ServerConnectionHookData) -> None:
+        self._remapped.discard(data.server.id)
+
+    def tls_start_server(self, data: tls.TlsData) -> None:
+        # Runs after mitmproxy's TlsConfig built the connection; a mapped host is a local
+        # stand-in with a self-signed certificate, so its certificate is not checked.
+        if data.conn.id in self._remapped and data.ssl_conn is not None:
+            data.ssl_conn.set_verify(SSL.VERIFY_NONE)
+
+    # -- flows --------------------------------------------------------------------------------
+
+    def _sniffed(self, flow: http.HTTPFlow) -> bool:
+        return flow.request.pretty_host.lower() in AISTUDIO_HOSTS and is_generate_content(flow.request.path)
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if not self._sniffed(flow):
+            flow.request.stream = True  # nothing to read here: pass it on as it comes
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        path = flow.request.path
+        if is_jserror(path) and flow.request.pretty_host.lower() in AISTUDIO_HOSTS:
+            message = quota_message(path)
+            if message is not None:
+                log.warning("jserror reports a quota failure: %s", message)
+                self.publisher.publish(protocol.QuotaSignal(ts=time.time(), message=message))
+            return
+        if not self._sniffed(flow):
+            return
+        tap = _Tap(flow.id, time.time())
+        self._taps[flow.id] = tap
+        model = model_from_body(flow.request.raw_content)
+        log.info("GenerateContent %s started (model %s)", flow.id, model)
+        self.publisher.publish(
+            protocol.StreamStarted(id=flow.id, ts=tap.started, url=flow.request.pretty_url, model=model)
+        )
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        assert flow.response is not None
+        tap = self._taps.get(flow.id)
+        if tap is None:
+            flow.response.stream = True
+            return
+        tap.mark("response_headers_s")
+        tap.decoder = decoder.ResponseDecoder(
+            flow.response.status_code, flow.response.headers.get("content-encoding")
+        )
+
+        def on_chunk(chunk: bytes) -> bytes:
+            # b"" is not the end (HTTP/2 sends it twice): the response/error hooks are.
+            if chunk and not tap.done and tap.decoder is not None:
+                try:
+                    self._emit(tap, tap.decoder.feed(chunk))
+                except Exception:
+                    log.exception("decoding %s failed; passing the bytes on regardless", tap.flow_id)
+            return chunk
+
+        flow.response.stream = on_chunk
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        tap = self._taps.pop(flow.id, None)
+        if tap is None or tap.done:
+            return
+        if tap.decoder is None:  # a response made without streaming (e.g. by another addon)
+            assert flow.response is not None
+            tap.decoder = decoder.ResponseDecoder(
+                flow.response.status_code, flow.response.headers.get("content-encoding")
+            )
+            self._emit(tap, tap.decoder.feed(flow.response.raw_content or b""))
+        self._emit(tap, tap.decoder.close())
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        tap = self._taps.pop(flow.id, None)
+        if tap is None or tap.done:
+            return
+        reason = flow.error.msg if flow.error else "connection error"
+        if tap.decoder is None:
+            events: list[decoder.Event] = [
+                decoder.Error("aborted", None, f"GenerateContent failed before a response: {reason}"),
+                decoder.Done(),
+            ]
+        else:
+            events = [
+                decoder.Error(ev.kind, ev.status, f"{ev.message}: {reason}")
+                if isinstance(ev, decoder.Error) and ev.kind == "aborted"
+                else ev
+                for ev in tap.decoder.close()
+            ]
+        log.warning("GenerateContent %s broke off: %s", flow.id, reason)
+        self._emit(tap, events)
+
+    # -- publishing ---------------------------------------------------------------------------
+
+    def _emit(self, tap: _Tap, events: list[decoder.Event]) -> None:
+        for event in events:
+            if tap.done:
+                return
+            fields = event.to_dict()
+            kind = fields.pop("type")
+            now = time.time()
+            if kind == "done":
+                tap.done = True
+                tap.mark("total_s")
+                fields["timings"] = tap.timings
+                log.info("GenerateContent %s done %s", tap.flow_id, tap.timings)
+            else:
+                tap.mark("first_event_s")
+            self.publisher.publish(_MESSAGES[kind](id=tap.flow_id, ts=now, **fields))
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+addons = [StreamTap()]

@@ -1,0 +1,78 @@
+"""The per-install certificate authority that the stream proxy signs its host certificates with.
+
+mitmproxy keeps its CA in its ``confdir`` (``settings.certs_dir``): ``mitmproxy-ca.pem`` (private
+key + certificate) and ``mitmproxy-ca-cert.pem`` (certificate only, the file a browser trusts).
+``ensure_ca`` creates them through mitmproxy's own cert store when they are missing, with the
+folder at 0700 and every file holding the key at 0600. ``spki_hash`` gives the value Chromium's
+``--ignore-certificate-errors-spki-list`` expects.
+
+The browser worker imports these two functions; neither needs a running proxy.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+#: mitmproxy's file-name prefix inside ``confdir``.
+BASENAME = "mitmproxy"
+#: Matches mitmproxy's ``key_size`` option default, which the proxy leaves alone.
+KEY_SIZE = 2048
+
+CERT_FILE = f"{BASENAME}-ca-cert.pem"
+#: Files that contain the CA's private key.
+KEY_FILES = (f"{BASENAME}-ca.pem", f"{BASENAME}-ca.p12")
+
+
+@contextlib.contextmanager
+def _locked(certs_dir: Path) -> Iterator[None]:
+    """Serialise CA creation between processes (the proxy and the worker may start together)."""
+    fd = os.open(certs_dir / ".ca.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def ensure_ca(certs_dir: Path) -> Path:
+    """Create the CA in ``certs_dir`` if it is missing; return the path of its certificate (PEM).
+
+    The folder is made 0700 and the key files 0600, also when the CA already existed.
+    """
+    from mitmproxy.certs import CertStore  # heavy import, only needed here
+
+    certs_dir = Path(certs_dir)
+    certs_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(certs_dir, 0o700)
+    with _locked(certs_dir):
+        if not (certs_dir / KEY_FILES[0]).exists():
+            CertStore.create_store(certs_dir, BASENAME, KEY_SIZE)
+        for name in KEY_FILES:
+            path = certs_dir / name
+            if path.exists():
+                os.chmod(path, 0o600)
+    return certs_dir / CERT_FILE
+
+
+def spki_hash(cert_path: Path) -> str:
+    """Base64 of the SHA-256 of the certificate's SubjectPublicKeyInfo (Chromium's SPKI pin format)."""
+    cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
+
+
+def ca_info(certs_dir: Path) -> dict[str, str]:
+    """``{"cert": <absolute path>, "spki_sha256": <hash>}``, creating the CA first if needed."""
+    cert = ensure_ca(certs_dir)
+    return {"cert": str(cert.absolute()), "spki_sha256": spki_hash(cert)}
