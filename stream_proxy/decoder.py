@@ -350,23 +350,29 @@ class _ZlibDecoder:
 
     def __init__(self, wbits: int, raw_fallback: bool = False) -> None:
         self._wbits = wbits
-        self._raw_fallback = raw_fallback
-        self._started = False
+        # deflate: zlib-wrapped per RFC 9110, but some servers send raw deflate. Keep the first bytes
+        # until the 2-byte zlib header has been checked, and restart as raw deflate if it fails.
+        self._head: bytearray | None = bytearray() if raw_fallback else None
         self._obj = zlib.decompressobj(wbits)
 
     def decode(self, data: bytes) -> bytes:
         out = []
+        head = self._head
+        if head is not None:
+            head += data
+            if len(head) >= 2:
+                self._head = None
         while data:
             try:
                 out.append(self._obj.decompress(data))
             except zlib.error as exc:
-                if self._raw_fallback and not self._started:
-                    self._raw_fallback = False
+                if head is not None:
+                    data = bytes(head)
+                    self._head = head = None
                     self._wbits = -zlib.MAX_WBITS
                     self._obj = zlib.decompressobj(self._wbits)
                     continue
                 raise DecodingError(f"corrupt compressed body: {exc}") from exc
-            self._started = True
             if self._obj.eof and self._obj.unused_data:
                 data = self._obj.unused_data
                 self._obj = zlib.decompressobj(self._wbits)
