@@ -499,8 +499,7 @@ def plan_response(request: wire.GenerateRequest, d: Directives, *, request_id: s
         for i, piece in enumerate(pieces):
             answer_tokens += count_words(piece)
             last = i == len(pieces) - 1
-            add(wire.text_part(piece), None if (thinking or not last) else finish,
-                final=last and not thinking)
+            add(wire.text_part(piece), None if (thinking or not last) else finish, final=last)
         if thinking:
             add(wire.signature_part(wire.signature_for(request_id + seed)), finish, final=True)
     plan.events = events

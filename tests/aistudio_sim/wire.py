@@ -50,10 +50,12 @@ def status_body(code: int, message: str) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # Function-call arguments ("type-length" encoding, SPEC §4.5)
 
-ARG_VARIANTS = ("canonical", "bare_pairs", "extra_wrapping", "outer_wrapper", "null_as_zero")
+ARG_VARIANTS = ("canonical", "bare_pairs", "extra_wrapping", "deep_wrapping", "outer_wrapper",
+                "null_as_zero")
 """Encoder variants. `canonical` is the documented form; the others reproduce what real traffic shows:
 * `bare_pairs`: an object inside an array is a bare pair list `[[k,v],…]` (no length-5 wrapper);
 * `extra_wrapping`: an object inside an array is its pair list wrapped in two single-element lists;
+* `deep_wrapping`: the same with three single-element lists;
 * `outer_wrapper`: the whole argument container is wrapped once more (`[[[pairs]]]`);
 * `null_as_zero`: null is `[0]` instead of `[null]`.
 Empty objects inside arrays always use the canonical form (the variants would be ambiguous)."""
@@ -78,6 +80,8 @@ def encode_value(value: Any, variant: str = "canonical", *, in_array: bool = Fal
                 return pairs
             if variant == "extra_wrapping":
                 return [[pairs]]
+            if variant == "deep_wrapping":
+                return [[[pairs]]]
         return [None, None, None, None, [pairs] if pairs else []]
     if isinstance(value, (list, tuple)):
         return [None, None, None, None, None, [encode_value(v, variant, in_array=True) for v in value]]
@@ -414,6 +418,8 @@ def _parse_tools(tools: Any) -> Tools:
         if not isinstance(tool, list):
             raise RequestParseError("each tool must be a list")
         decls = _get(tool, 0)
+        if isinstance(decls, list) and decls and isinstance(decls[0], str):
+            decls = [decls]  # tolerate a tool holding one bare declaration
         if isinstance(decls, list):
             for decl in decls:
                 if not isinstance(decl, list) or not isinstance(_get(decl, 0), str):
