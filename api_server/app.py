@@ -1,0 +1,43 @@
+"""The API server's application factory."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api_server import lifecycle
+from api_server.auth import KeyStore
+from api_server.chat import ChatService
+from api_server.keys import CHAT, KEYS, QUEUE, SETTINGS, STATE, WORKER
+from api_server.middleware import auth_middleware, error_middleware
+from api_server.queue import RequestQueue
+from api_server.routes import admin, openai
+from api_server.state import ServerState
+from api_server.worker import WorkerClient
+from shared.settings import Settings
+
+
+def create_app(settings: Settings, *, connect_worker: bool = True, fetch_remote: bool = True) -> web.Application:
+    """Build the app; ``connect_worker=False`` leaves the worker socket alone (tests of pure routes)."""
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware],
+        client_max_size=settings.max_request_bytes,
+    )
+    app[SETTINGS] = settings
+    app[STATE] = ServerState.from_settings(settings)
+    worker = WorkerClient(settings.worker_socket, max_frame=settings.max_frame_bytes)
+    queue = RequestQueue(settings.queue_limit, worker)
+    worker.on_event = queue.deliver
+    worker.on_lost = queue.connection_lost
+    app[WORKER] = worker
+    app[QUEUE] = queue
+    app[KEYS] = KeyStore(settings.api_keys_file)
+    app[CHAT] = ChatService(settings, queue, worker)
+    app.add_routes(openai.routes)
+    app.add_routes(admin.routes)
+    if connect_worker:
+        app.cleanup_ctx.append(lifecycle.worker_connection)
+    app.cleanup_ctx.append(lifecycle.queue_dispatcher)
+    if fetch_remote:
+        app.cleanup_ctx.append(lifecycle.http_session)
+    app.on_shutdown.append(lifecycle.on_shutdown)
+    return app

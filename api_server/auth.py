@@ -1,0 +1,114 @@
+"""Client API keys: a small JSON store of sha256 hashes, and the header parsing.
+
+The file (``settings.api_keys_file``, mode 0600 in a 0700 folder) holds, per
+key, an id, a short display prefix, the sha256 hex digest, a label and the
+creation time; the full key is shown once, when created. Comparisons use
+``hmac.compare_digest``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "sk-aisp-"
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def presented_key(request: web.Request) -> str | None:
+    """The key from ``Authorization: Bearer <key>`` or ``x-api-key``."""
+    auth = request.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    key = request.headers.get("x-api-key", "").strip()
+    return key or None
+
+
+def same_secret(given: str | None, expected: str) -> bool:
+    if not given:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+class KeyStore:
+    """The client keys, loaded from and saved to ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._records: list[dict[str, Any]] = self._load()
+
+    def _load(self) -> list[dict[str, Any]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            log.error("cannot read %s (%s); starting with no client keys", self.path, exc)
+            return []
+        records = data.get("keys", []) if isinstance(data, dict) else []
+        return [r for r in records if isinstance(r, dict) and isinstance(r.get("hash"), str)]
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.path.parent, 0o700)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"keys": self._records}, fh, indent=2)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self.path)
+
+    @property
+    def has_keys(self) -> bool:
+        return bool(self._records)
+
+    def verify(self, key: str | None) -> bool:
+        if not key:
+            return False
+        wanted = digest(key)
+        ok = False
+        for record in self._records:  # no early exit: constant work per record
+            ok |= hmac.compare_digest(wanted, record["hash"])
+        return ok
+
+    def public(self) -> list[dict[str, Any]]:
+        return [{k: r.get(k) for k in ("id", "prefix", "label", "created")} for r in self._records]
+
+    def create(self, label: str = "") -> tuple[dict[str, Any], str]:
+        """Add a key; returns (public record, the full key, shown only now)."""
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        record = {
+            "id": "key_" + secrets.token_hex(8),
+            "prefix": key[: len(KEY_PREFIX) + 4],
+            "hash": digest(key),
+            "label": label,
+            "created": int(time.time()),
+        }
+        self._records.append(record)
+        self._save()
+        log.info("created client key %s (%s)", record["id"], label or "no label")
+        return {k: record[k] for k in ("id", "prefix", "label", "created")}, key
+
+    def delete(self, key_id: str) -> bool:
+        before = len(self._records)
+        self._records = [r for r in self._records if r.get("id") != key_id]
+        if len(self._records) == before:
+            return False
+        self._save()
+        log.info("deleted client key %s", key_id)
+        return True

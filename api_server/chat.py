@@ -1,0 +1,185 @@
+"""The chat-completion service: request -> ``Job`` -> queued ticket -> worker events.
+
+``ChatService.prepare()`` validates the body, resolves the model, writes the
+attachments and builds the ``Job``. ``ChatService.events()`` follows one ticket
+through the queue and the worker and yields what the renderers need:
+``KEEPALIVE`` every ``KEEPALIVE_S`` of silence (and once right away),
+``Started`` when the worker took the job, then the worker's stream events; it
+ends at ``done`` and raises the typed error of an ``error`` event, an abort
+(cancel, lost worker, shutdown), a disconnected client (``Cancelled``) or a
+timeout (``UpstreamTimeout``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import jsonschema
+from aiohttp import web
+
+from api_server.attachments import AttachmentCollector
+from api_server.queue import Abort, RequestQueue, Started, Ticket
+from api_server.schemas import ChatCompletionRequest, model_id, parse_chat_request
+from api_server.worker import WorkerClient
+from shared import protocol
+from shared.errors import Cancelled, InvalidRequest, NotFound, UpstreamTimeout, from_kind
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE_S = 10.0
+DISCONNECT_POLL_S = 1.0
+
+
+class KeepAlive:
+    """Marker: nothing happened for a while (send an SSE comment)."""
+
+
+KEEPALIVE = KeepAlive()
+
+
+@dataclass
+class Prepared:
+    request: ChatCompletionRequest
+    model: str
+    job: protocol.Job
+    collector: AttachmentCollector
+    created: int
+
+
+def client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+class ChatService:
+    def __init__(self, settings: Settings, queue: RequestQueue, worker: WorkerClient) -> None:
+        self.settings = settings
+        self.queue = queue
+        self.worker = worker
+        self.session: aiohttp.ClientSession | None = None
+        self.completion_timeout = settings.response_completion_timeout / 1000
+
+    # ---- preparing
+
+    def resolve_model(self, requested: str) -> str:
+        mid = model_id(requested)
+        known = [m.id for m in self.worker.known_models]
+        if known and mid not in known:
+            raise NotFound(
+                f"The model '{requested}' does not exist or is not available. Valid models: {', '.join(known)}.",
+                param="model",
+                code="model_not_found",
+            )
+        return mid
+
+    async def prepare(self, req_id: str, body: Any) -> Prepared:
+        creq = parse_chat_request(body)
+        model = self.resolve_model(creq.model)
+        self._check_schema(creq)
+        if creq.mcp_endpoint:
+            log.info("ignoring mcp_endpoint %r: MCP is not supported", creq.mcp_endpoint)
+        collector = AttachmentCollector(
+            self.settings.run_dir / "uploads" / req_id,
+            attachments_dir=self.settings.attachments_dir,
+            session=self.session,
+            max_bytes=self.settings.max_request_bytes,
+        )
+        try:
+            messages, attachments = await collector.collect(body["messages"], body.get("attachments"))
+            job = protocol.Job(
+                model=model,
+                messages=messages,
+                stream=bool(creq.stream),
+                temperature=creq.temperature,
+                top_p=creq.top_p,
+                max_output_tokens=creq.max_output,
+                stop=creq.stop_list,
+                reasoning_effort=creq.reasoning_effort,
+                tools=body.get("tools") or None,
+                tool_choice=body.get("tool_choice"),
+                response_format=body.get("response_format"),
+                attachments=attachments,
+            )
+        except BaseException:
+            collector.cleanup()
+            raise
+        return Prepared(creq, model, job, collector, int(time.time()))
+
+    @staticmethod
+    def _check_schema(creq: ChatCompletionRequest) -> None:
+        fmt = creq.response_format
+        schema = getattr(getattr(fmt, "json_schema", None), "schema_", None)
+        if schema is None:
+            return
+        try:
+            jsonschema.validators.validator_for(schema).check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise InvalidRequest(
+                f"Invalid JSON schema in 'response_format.json_schema.schema': {exc.message}",
+                param="response_format.json_schema.schema",
+                code="invalid_value",
+            ) from None
+
+    # ---- running
+
+    def submit(self, req_id: str, prepared: Prepared) -> Ticket:
+        """Queue the job (``QueueFull``/``WorkerUnavailable`` when refused)."""
+        ticket = Ticket(id=req_id, job=prepared.job, stream=bool(prepared.request.stream))
+        ticket.cleanup = prepared.collector.cleanup
+        try:
+            self.queue.enqueue(ticket)
+        except BaseException:
+            prepared.collector.cleanup()
+            raise
+        return ticket
+
+    async def events(
+        self, ticket: Ticket, request: web.Request
+    ) -> AsyncIterator[KeepAlive | Started | protocol.Message]:
+        loop = asyncio.get_running_loop()
+        queue_deadline = loop.time() + self.completion_timeout
+        run_deadline: float | None = None
+        last_sent = loop.time()
+        yield KEEPALIVE
+        while True:
+            now = loop.time()
+            deadline = run_deadline if run_deadline is not None else queue_deadline
+            if now >= deadline:
+                if run_deadline is None:
+                    raise UpstreamTimeout(
+                        f"The request waited {self.completion_timeout:.0f} s without the browser worker "
+                        "taking it (worker not ready or queue too slow).",
+                        retry_after=30,
+                    )
+                raise UpstreamTimeout("The answer did not complete in time.")
+            if now - last_sent >= KEEPALIVE_S:
+                last_sent = now
+                yield KEEPALIVE
+                continue
+            if client_gone(request):
+                raise Cancelled("The client disconnected.")
+            wait = min(deadline - now, KEEPALIVE_S - (now - last_sent), DISCONNECT_POLL_S)
+            try:
+                async with asyncio.timeout(max(wait, 0.001)):
+                    item = await ticket.inbox.get()
+            except TimeoutError:
+                continue
+            last_sent = loop.time()
+            if isinstance(item, Abort):
+                raise item.error
+            if isinstance(item, Started):
+                run_deadline = loop.time() + 3 * self.completion_timeout + 10
+                yield item
+            elif isinstance(item, protocol.Error):
+                raise from_kind(item.kind, item.message, status=item.status, retry_after=item.retry_after)
+            elif isinstance(item, protocol.Done):
+                return
+            else:
+                yield item

@@ -1,0 +1,23 @@
+"""Typed keys of everything the API server keeps on its ``Application`` and requests."""
+
+from __future__ import annotations
+
+from aiohttp import ClientSession, web
+
+from api_server.auth import KeyStore
+from api_server.chat import ChatService
+from api_server.queue import RequestQueue
+from api_server.state import ServerState
+from api_server.worker import WorkerClient
+from shared.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+STATE = web.AppKey("state", ServerState)
+WORKER = web.AppKey("worker", WorkerClient)
+QUEUE = web.AppKey("queue", RequestQueue)
+KEYS = web.AppKey("keys", KeyStore)
+CHAT = web.AppKey("chat", ChatService)
+HTTP = web.AppKey("http", ClientSession)
+
+#: The request id of one HTTP request (also the queue id of a chat request).
+REQUEST_ID = web.RequestKey("request_id", str)

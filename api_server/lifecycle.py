@@ -1,0 +1,83 @@
+"""Cleanup contexts (one per long-lived resource) and the ordered shutdown.
+
+``worker_connection`` keeps ``worker.sock`` connected, ``queue_dispatcher``
+feeds it one job at a time, ``http_session`` serves attachment downloads.
+``drain`` runs on shutdown (``on_shutdown``, and first from ``__main__`` on
+SIGTERM): stop taking chat requests (503), give in-flight ones
+``settings.shutdown_grace_s``, then end the rest with a 503 (an error event on
+open streams), logging each step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from api_server.keys import CHAT, QUEUE, SETTINGS, STATE, WORKER
+from shared.errors import WorkerUnavailable
+
+log = logging.getLogger(__name__)
+
+#: How long, after failing the remaining jobs, handlers get to write their error.
+FAIL_FLUSH_S = 2.0
+
+
+async def _run_until_cleanup(name: str, coro: asyncio.Future[None] | asyncio.Task[None]) -> None:
+    coro.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await coro
+    log.info("%s stopped", name)
+
+
+async def worker_connection(app: web.Application) -> AsyncIterator[None]:
+    worker = app[WORKER]
+    task = asyncio.create_task(worker.run(), name="worker-connection")
+    log.info("connecting to the browser worker at %s", worker.path)
+    yield
+    await _run_until_cleanup("worker connection", task)
+
+
+async def queue_dispatcher(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[QUEUE].dispatch(), name="queue-dispatcher")
+    yield
+    await _run_until_cleanup("queue dispatcher", task)
+
+
+async def http_session(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as session:
+        app[CHAT].session = session
+        yield
+        app[CHAT].session = None
+
+
+async def drain(app: web.Application) -> None:
+    """Stop taking work, wait the grace period, then end what is left (idempotent)."""
+    state = app[STATE]
+    queue = app[QUEUE]
+    if not state.stopping:
+        state.stopping = True
+        queue.closed = True
+        log.info("shutdown: no longer accepting chat requests")
+    grace = app[SETTINGS].shutdown_grace_s
+    if len(queue):
+        log.info("shutdown: waiting up to %.1f s for %d request(s)", grace, len(queue))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await queue.wait_for(lambda q: len(q) == 0)
+    if len(queue):
+        count = queue.fail_all(WorkerUnavailable("The server is shutting down; retry shortly.", retry_after=5,
+                                                 code="shutting_down"))
+        log.info("shutdown: ended %d remaining request(s) with 503", count)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FAIL_FLUSH_S):
+                await queue.wait_for(lambda q: len(q) == 0)
+    log.info("shutdown: request queue drained")
+
+
+async def on_shutdown(app: web.Application) -> None:
+    await drain(app)

@@ -1,0 +1,156 @@
+"""The error middleware (every failure -> an OpenAI error body) and the key checks.
+
+``error_middleware`` is outermost: it gives each request an id (a sane
+client-sent ``x-request-id`` or a new one), puts it on log lines and on the
+response, renders ``ProxyError`` and aiohttp's HTTP exceptions in the OpenAI
+shape, and turns anything else into a 500 that names the request id, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from api_server.auth import presented_key, same_secret
+from api_server.keys import KEYS, REQUEST_ID, SETTINGS
+from shared import logging as shared_logging
+from shared.errors import (
+    AuthenticationFailed,
+    NotFound,
+    NotImplementedEndpoint,
+    PayloadTooLarge,
+    PermissionDenied,
+    ProxyError,
+)
+
+log = logging.getLogger(__name__)
+
+_SANE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+#: OpenAI endpoints (first path segment after /v1/) this proxy does not offer.
+UNSUPPORTED = {
+    "embeddings", "images", "audio", "files", "fine_tuning", "fine-tunes", "batches", "assistants",
+    "threads", "vector_stores", "responses", "moderations", "completions", "uploads", "realtime",
+    "evals", "containers", "conversations", "videos", "organization", "chatkit", "edits", "engines",
+}
+
+REASONS = {499: "Client Closed Request"}
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+def error_response(err: ProxyError, request_id: str | None = None) -> web.Response:
+    headers: dict[str, str] = {}
+    if err.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(err.retry_after)))
+    if request_id:
+        headers["x-request-id"] = request_id
+    return web.Response(
+        status=err.status,
+        reason=REASONS.get(err.status),
+        body=orjson.dumps(err.to_openai()),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+class MethodNotAllowed(ProxyError):
+    """The path exists but not with this HTTP method."""
+
+    kind = "method_not_allowed"
+    status = 405
+    error_type = "invalid_request_error"
+    default_code = "method_not_allowed"
+
+
+def _endpoint_error(request: web.Request) -> ProxyError:
+    path = request.path
+    if path.startswith("/v1/"):
+        tail = path[len("/v1/"):].strip("/")
+        first = tail.split("/", 1)[0]
+        if first in UNSUPPORTED or tail.startswith("chat/completions/"):
+            return NotImplementedEndpoint(
+                f"The endpoint {request.method} {path} is not supported by this proxy "
+                "(only chat completions and models are).",
+                code="unsupported_endpoint",
+            )
+    return NotFound(f"Unknown endpoint: {request.method} {path}.", code="unknown_url")
+
+
+def _translate_http(exc: web.HTTPException, request: web.Request) -> ProxyError:
+    if isinstance(exc, web.HTTPNotFound):
+        return _endpoint_error(request)
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return MethodNotAllowed(f"Method {request.method} is not allowed for {request.path}; use {allowed}.")
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        limit = request.app[SETTINGS].max_request_bytes
+        return PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+    err = ProxyError(exc.text or exc.reason, status=exc.status, code=None)
+    err.error_type = "invalid_request_error" if exc.status < 500 else "server_error"
+    return err
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    given = request.headers.get("x-request-id", "")
+    req_id = given if _SANE_ID.match(given) else new_request_id()
+    request[REQUEST_ID] = req_id
+    token = shared_logging.request_id.set(req_id)
+    try:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            err = _translate_http(exc, request)
+            log.info("%s %s -> %d %s", request.method, request.path, err.status, err.code)
+            response = error_response(err)
+        except ProxyError as err:
+            log.info("%s %s -> %d %s: %s", request.method, request.path, err.status, err.code, err.message)
+            response = error_response(err)
+        except asyncio.CancelledError:
+            log.info("%s %s -> 499 client went away", request.method, request.path)
+            raise
+        except Exception:
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            response = error_response(
+                ProxyError(f"Internal server error (request id {req_id}); see the server log.")
+            )
+        if not response.prepared:
+            response.headers["x-request-id"] = req_id
+        return response
+    finally:
+        shared_logging.request_id.reset(token)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    path = request.path
+    if path == "/api/keys" or path.startswith("/api/keys/"):
+        admin = request.app[SETTINGS].admin_key
+        if admin is None:
+            raise PermissionDenied("Key management is disabled: set ADMIN_KEY to enable /api/keys.",
+                                   code="admin_key_not_configured")
+        if not same_secret(presented_key(request), admin.get_secret_value()):
+            raise AuthenticationFailed("Invalid or missing admin key (send Authorization: Bearer <ADMIN_KEY>).")
+    elif path.startswith("/v1/") or path == "/v1":
+        store = request.app[KEYS]
+        if store.has_keys:
+            key = presented_key(request)
+            admin = request.app[SETTINGS].admin_key
+            is_admin = admin is not None and same_secret(key, admin.get_secret_value())
+            if not (is_admin or store.verify(key)):
+                raise AuthenticationFailed(
+                    "Invalid or missing API key (send Authorization: Bearer <key> or x-api-key)."
+                )
+    return await handler(request)

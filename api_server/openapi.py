@@ -1,0 +1,218 @@
+"""The OpenAPI 3.0 document of this server, with the chat request schema taken from pydantic."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+from api_server.schemas import ChatCompletionRequest
+from shared.settings import VERSION
+
+REF = "#/components/schemas/{model}"
+
+
+def to_openapi30(node: Any) -> Any:
+    """JSON Schema 2020-12 (pydantic) -> the OpenAPI 3.0 dialect: nullable, enum for const."""
+    if isinstance(node, list):
+        return [to_openapi30(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: to_openapi30(v) for k, v in node.items()}
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    for key in ("anyOf", "oneOf"):
+        alts = out.get(key)
+        if isinstance(alts, list) and any(a == {"type": "null"} for a in alts):
+            rest = [a for a in alts if a != {"type": "null"}]
+            del out[key]
+            if len(rest) == 1 and "$ref" not in rest[0]:
+                out.update(rest[0])
+            elif len(rest) == 1:
+                out["allOf"] = rest
+            else:
+                out[key] = rest
+            out["nullable"] = True
+            if out.get("default", 0) is None:
+                out.pop("default")
+    if out.get("type") == "null":
+        out.pop("type")
+        out["nullable"] = True
+        out["enum"] = [None]
+    return out
+
+
+def _error_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["message", "type", "param", "code"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                    "param": {"type": "string", "nullable": True},
+                    "code": {"type": "string", "nullable": True},
+                },
+            }
+        },
+    }
+
+
+def _completion_schema() -> dict[str, Any]:
+    tool_call = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "type": {"type": "string", "enum": ["function"]},
+            "function": {"type": "object", "properties": {"name": {"type": "string"},
+                                                           "arguments": {"type": "string"}}},
+        },
+    }
+    return {
+        "type": "object",
+        "required": ["id", "object", "created", "model", "choices"],
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string", "enum": ["chat.completion"]},
+            "created": {"type": "integer"},
+            "model": {"type": "string"},
+            "system_fingerprint": {"type": "string"},
+            "choices": {"type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "index": {"type": "integer"},
+                    "finish_reason": {"type": "string",
+                                      "enum": ["stop", "length", "tool_calls", "content_filter"]},
+                    "message": {"type": "object", "properties": {
+                        "role": {"type": "string"},
+                        "content": {"type": "string", "nullable": True},
+                        "reasoning_content": {"type": "string"},
+                        "tool_calls": {"type": "array", "items": tool_call},
+                    }},
+                },
+            }},
+            "usage": {"type": "object", "properties": {
+                "prompt_tokens": {"type": "integer"},
+                "completion_tokens": {"type": "integer"},
+                "total_tokens": {"type": "integer"},
+                "completion_tokens_details": {"type": "object",
+                                              "properties": {"reasoning_tokens": {"type": "integer"}}},
+            }},
+        },
+    }
+
+
+def _model_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["id", "object", "created", "owned_by"],
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string", "enum": ["model"]},
+            "created": {"type": "integer"},
+            "owned_by": {"type": "string"},
+            "display_name": {"type": "string"},
+            "description": {"type": "string"},
+            "input_token_limit": {"type": "integer", "nullable": True},
+            "output_token_limit": {"type": "integer", "nullable": True},
+            "thinking": {"type": "string"},
+        },
+    }
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    ref = {"$ref": "#/components/schemas/Error"}
+    return {str(c): {"description": "OpenAI-style error", "content": {"application/json": {"schema": ref}}}
+            for c in codes}
+
+
+def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+@functools.cache
+def _document() -> dict[str, Any]:
+    request_schema = ChatCompletionRequest.model_json_schema(ref_template=REF, by_alias=True)
+    defs = request_schema.pop("$defs", {})
+    schemas = {name: to_openapi30(s) for name, s in defs.items()}
+    schemas["ChatCompletionRequest"] = to_openapi30(request_schema)
+    schemas["ChatCompletion"] = _completion_schema()
+    schemas["Model"] = _model_schema()
+    schemas["Error"] = _error_schema()
+    any_object = {"type": "object"}
+    security = [{"bearer": []}, {"apiKey": []}]
+    paths: dict[str, Any] = {
+        "/v1/chat/completions": {"post": {
+            "operationId": "createChatCompletion",
+            "security": security,
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}}},
+            "responses": {
+                "200": {"description": "A completion, or an SSE stream of chunks when stream is true",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletion"}},
+                                    "text/event-stream": {"schema": {"type": "string"}}}},
+                **_errors(400, 401, 404, 413, 429, 499, 502, 503, 504),
+            },
+        }},
+        "/v1/models": {"get": {
+            "operationId": "listModels", "security": security,
+            "responses": {"200": _ok({"type": "object", "properties": {
+                "object": {"type": "string"},
+                "data": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}}}}),
+                **_errors(401, 503)},
+        }},
+        "/v1/models/{model_id}": {"get": {
+            "operationId": "retrieveModel", "security": security,
+            "parameters": [{"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _ok({"$ref": "#/components/schemas/Model"}), **_errors(401, 404, 503)},
+        }},
+        "/v1/queue": {"get": {
+            "operationId": "listQueue", "security": security,
+            "responses": {"200": _ok(any_object), **_errors(401)},
+        }},
+        "/v1/cancel/{req_id}": {"post": {
+            "operationId": "cancelRequest", "security": security,
+            "parameters": [{"name": "req_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _ok(any_object), **_errors(401, 404)},
+        }},
+        "/health": {"get": {
+            "operationId": "health",
+            "responses": {"200": _ok(any_object), "503": _ok(any_object, "Some component is unhealthy")},
+        }},
+        "/api/info": {"get": {"operationId": "info", "responses": {"200": _ok(any_object)}}},
+        "/api/keys": {
+            "get": {"operationId": "listKeys", "security": security,
+                    "responses": {"200": _ok(any_object), **_errors(401, 403)}},
+            "post": {"operationId": "createKey", "security": security,
+                     "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                         "type": "object", "properties": {"label": {"type": "string", "maxLength": 200}}}}}},
+                     "responses": {"201": _ok(any_object), **_errors(400, 401, 403)}},
+            "delete": {"operationId": "deleteKey", "security": security,
+                       "parameters": [{"name": "id", "in": "query", "required": False,
+                                       "schema": {"type": "string"}}],
+                       "responses": {"200": _ok(any_object), **_errors(400, 401, 403, 404)}},
+        },
+        "/openapi.json": {"get": {"operationId": "openapi", "responses": {"200": _ok(any_object)}}},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "aistudio-proxy", "version": VERSION,
+                 "description": "OpenAI-compatible API for Google AI Studio, driven through its web page."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+            },
+        },
+    }
+
+
+def openapi_document(base_url: str) -> dict[str, Any]:
+    doc = copy.deepcopy(_document())
+    doc["servers"] = [{"url": base_url}]
+    return doc

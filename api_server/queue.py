@@ -1,0 +1,261 @@
+"""The FIFO request queue and its dispatcher: one job at a time to the worker.
+
+A ``Ticket`` is one chat request. Its ``inbox`` receives everything that
+concerns it: ``Started`` when the dispatcher has submitted it, the worker's
+stream events, and ``Abort(error)`` from a cancel, a lost worker connection or
+shutdown. The handler reads only the inbox.
+
+``RequestQueue.dispatch()`` (a long-lived task, see ``lifecycle``) takes the
+head ticket, waits until the worker is usable, sends ``JobSubmit`` and waits
+until the ticket's slot is released before taking the next one. A ticket that
+leaves while running (client gone, cancel, timeout) has ``JobCancel`` sent and
+keeps the slot until the worker confirms the end (``error``/``done``) or a short
+drain timeout passes, so the page is never asked to run two generations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from shared import protocol
+from shared.errors import LoginRequired, ProxyError, QueueFull, WorkerUnavailable
+
+if TYPE_CHECKING:
+    from api_server.worker import WorkerClient
+
+log = logging.getLogger(__name__)
+
+CANCEL_DRAIN_S = 10.0
+
+
+@dataclass(frozen=True)
+class Started:
+    """The job was submitted to the worker."""
+
+
+@dataclass(frozen=True)
+class Abort:
+    """End the ticket with ``error``."""
+
+    error: ProxyError
+
+
+InboxItem = protocol.Message | Started | Abort
+
+
+@dataclass(eq=False)
+class Ticket:
+    id: str
+    job: protocol.Job
+    stream: bool
+    created: float = field(default_factory=time.monotonic)
+    state: Literal["queued", "running", "draining", "done"] = "queued"
+    inbox: asyncio.Queue[InboxItem] = field(default_factory=asyncio.Queue)
+    #: The worker ended the job (``error``/``done`` seen, or the connection was lost).
+    terminal: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The dispatcher may take the next ticket.
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Runs once when the ticket leaves for good (deletes its attachment folder).
+    cleanup: Callable[[], None] | None = None
+
+    def abort(self, error: ProxyError) -> None:
+        self.inbox.put_nowait(Abort(error))
+
+    def close(self) -> None:
+        self.state = "done"
+        self.released.set()
+        if self.cleanup is not None:
+            cleanup, self.cleanup = self.cleanup, None
+            try:
+                cleanup()
+            except Exception:
+                log.exception("cleaning up after %s failed", self.id)
+
+
+class RequestQueue:
+    """FIFO of tickets, at most ``limit`` waiting, one running."""
+
+    def __init__(self, limit: int, worker: WorkerClient) -> None:
+        self.limit = limit
+        self.worker = worker
+        self._waiting: collections.deque[Ticket] = collections.deque()
+        self.running: Ticket | None = None
+        self._tickets: dict[str, Ticket] = {}
+        self._changed = asyncio.Condition()
+        self.closed = False
+        self._drains: set[asyncio.Task[None]] = set()
+
+    # ---- bookkeeping
+
+    def __len__(self) -> int:
+        return len(self._waiting) + (1 if self.running is not None else 0)
+
+    def get(self, req_id: str) -> Ticket | None:
+        return self._tickets.get(req_id)
+
+    def active(self) -> list[Ticket]:
+        return ([self.running] if self.running is not None else []) + list(self._waiting)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        rows = []
+        for pos, t in enumerate(self.active()):
+            rows.append({
+                "id": t.id,
+                "position": pos,
+                "model": t.job.model,
+                "stream": t.stream,
+                "age_s": round(now - t.created, 3),
+                "state": t.state,
+            })
+        return rows
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _poke(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._notify())
+        self._drains.add(task)
+        task.add_done_callback(self._drains.discard)
+
+    async def wait_for(self, predicate: Any) -> None:
+        """Wait until ``predicate(queue)`` holds (used by tests and shutdown)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: predicate(self))
+
+    # ---- entry and exit
+
+    def enqueue(self, ticket: Ticket) -> None:
+        if self.closed:
+            raise WorkerUnavailable("The server is shutting down.", retry_after=5)
+        if len(self._waiting) >= self.limit:
+            raise QueueFull(f"The request queue is full ({self.limit} waiting); retry later.", retry_after=5)
+        self._waiting.append(ticket)
+        self._tickets[ticket.id] = ticket
+        log.info("queued %s at position %d", ticket.id, len(self))
+        self._poke()
+
+    def finish(self, ticket: Ticket) -> None:
+        """The handler is done with ``ticket`` (any outcome); free or drain its slot."""
+        if ticket.state == "queued":
+            if ticket in self._waiting:
+                self._waiting.remove(ticket)
+            self._tickets.pop(ticket.id, None)
+            ticket.close()
+            log.info("removed %s from the queue", ticket.id)
+        elif ticket.state == "running":
+            if ticket.terminal.is_set():
+                self._release(ticket)
+            else:
+                ticket.state = "draining"
+                task = asyncio.get_running_loop().create_task(self._drain(ticket))
+                self._drains.add(task)
+                task.add_done_callback(self._drains.discard)
+        self._poke()
+
+    async def _drain(self, ticket: Ticket) -> None:
+        """Stop a running generation and hold the slot until the worker confirms."""
+        log.info("stopping %s in the worker (job_cancel)", ticket.id)
+        try:
+            await self.worker.send(protocol.JobCancel(id=ticket.id))
+            async with asyncio.timeout(CANCEL_DRAIN_S):
+                await ticket.terminal.wait()
+        except (ConnectionError, TimeoutError) as exc:
+            log.warning("no confirmation that %s stopped (%s); moving on", ticket.id, type(exc).__name__)
+        finally:
+            self._release(ticket)
+
+    def _release(self, ticket: Ticket) -> None:
+        self._tickets.pop(ticket.id, None)
+        if self.running is ticket:
+            self.running = None
+        ticket.close()
+        self._poke()
+
+    def cancel(self, req_id: str, error: ProxyError) -> Ticket | None:
+        """Abort a queued or running ticket; None when unknown."""
+        ticket = self._tickets.get(req_id)
+        if ticket is None or ticket.state in ("done", "draining"):
+            return None
+        if ticket.state == "queued" and ticket in self._waiting:
+            self._waiting.remove(ticket)
+            self._poke()
+        ticket.abort(error)
+        return ticket
+
+    def fail_all(self, error: ProxyError) -> int:
+        """Abort every ticket (shutdown); returns how many."""
+        tickets = self.active()
+        for ticket in tickets:
+            ticket.abort(error)
+        return len(tickets)
+
+    # ---- worker events
+
+    def deliver(self, msg: protocol.Message) -> None:
+        """Route a worker stream event to its ticket (unknown ids are dropped)."""
+        req_id = getattr(msg, "id", None)
+        ticket = self._tickets.get(req_id) if req_id else None
+        if ticket is None:
+            log.debug("dropping %s for unknown request %s", msg.type, req_id)  # type: ignore[attr-defined]
+            return
+        if isinstance(msg, protocol.Error | protocol.Done):
+            ticket.terminal.set()
+        ticket.inbox.put_nowait(msg)
+
+    def connection_lost(self) -> None:
+        """The worker connection dropped: the running job cannot finish."""
+        ticket = self.running
+        if ticket is not None and not ticket.terminal.is_set():
+            ticket.terminal.set()
+            ticket.abort(WorkerUnavailable(
+                "The connection to the browser worker was lost during generation; retry the request.",
+                code="worker_connection_lost", retry_after=5))
+
+    # ---- dispatcher
+
+    async def _next(self) -> Ticket:
+        async with self._changed:
+            await self._changed.wait_for(lambda: bool(self._waiting) and self.running is None)
+            return self._waiting[0]
+
+    async def dispatch(self) -> None:
+        """Run forever: submit the head ticket when the worker is usable, one at a time."""
+        while True:
+            ticket = await self._next()
+            status = await self.worker.wait_usable()
+            if not self._waiting or self._waiting[0] is not ticket or self.running is not None:
+                continue  # it left (or the queue changed) while we waited
+            if status.state == "login_required":
+                self._waiting.popleft()
+                ticket.abort(LoginRequired(status.message or "The browser worker needs a Google login: run "
+                                           "`make login`.", retry_after=60))
+                continue
+            if status.state == "down":
+                self._waiting.popleft()
+                ticket.abort(WorkerUnavailable(f"The browser worker is down: {status.message or 'no reason'}.",
+                                               retry_after=30))
+                continue
+            self._waiting.popleft()
+            self.running = ticket
+            ticket.state = "running"
+            try:
+                await self.worker.send(protocol.JobSubmit(id=ticket.id, job=ticket.job))
+            except ConnectionError:
+                log.warning("worker connection lost before submitting %s; it waits at the head", ticket.id)
+                ticket.state = "queued"
+                self.running = None
+                self._waiting.appendleft(ticket)
+                await self.worker.wait_disconnected()
+                continue
+            log.info("submitted %s to the worker", ticket.id)
+            ticket.inbox.put_nowait(Started())
+            await self._notify()
+            await ticket.released.wait()

@@ -1,0 +1,231 @@
+"""Worker stream events -> OpenAI ``chat.completion`` / ``chat.completion.chunk`` objects (sans-IO).
+
+``CompletionBuilder.feed(event)`` returns the chunks to stream for one event
+and accumulates the whole answer for ``completion()``. Reasoning is never
+merged into ``content``; tool calls get stable ``call_<24 hex>`` ids when the
+worker has none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import jsonschema
+
+from shared import protocol
+from shared.errors import UpstreamError
+from shared.tokens import estimate_tokens
+
+CONTENT_FILTER_REASONS = {"safety", "recitation", "blocklist", "prohibited_content", "spii",
+                          "image_safety", "content_filter", "language"}
+
+
+def finish_reason(raw: str | None, has_tool_calls: bool) -> str:
+    """Map a worker/Gemini finish reason to OpenAI's four."""
+    reason = (raw or "stop").strip().lower()
+    if reason in ("length", "max_tokens"):
+        return "length"
+    if reason in CONTENT_FILTER_REASONS:
+        return "content_filter"
+    if has_tool_calls or reason in ("tool_calls", "function_call"):
+        return "tool_calls"
+    return "stop"
+
+
+def tool_call_id(req_id: str, index: int) -> str:
+    return "call_" + hashlib.sha256(f"{req_id}:{index}".encode()).hexdigest()[:24]
+
+
+def prompt_text(messages: list[dict[str, Any]]) -> str:
+    """The text of a conversation, for estimating prompt tokens."""
+    pieces: list[str] = []
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, str):
+            pieces.append(content)
+        elif isinstance(content, list):
+            pieces.extend(str(p.get("text", "")) for p in content if isinstance(p, dict))
+        for call in m.get("tool_calls") or []:
+            fn = call.get("function") or {}
+            pieces.append(f"{fn.get('name', '')} {fn.get('arguments', '')}")
+    return "\n".join(pieces)
+
+
+class CompletionBuilder:
+    def __init__(self, *, req_id: str, model: str, created: int, fingerprint: str,
+                 prompt_messages: list[dict[str, Any]]) -> None:
+        self.id = f"chatcmpl-{req_id}"
+        self.req_id = req_id
+        self.model = model
+        self.created = created
+        self.fingerprint = fingerprint
+        self.prompt_messages = prompt_messages
+        self.reasoning: list[str] = []
+        self.content: list[str] = []
+        self.tool_calls: list[dict[str, Any]] = []
+        self.raw_finish: str | None = None
+        self.wire_usage: protocol.Usage | None = None
+        self._role_sent = False
+
+    # ---- streaming
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        if not self._role_sent:
+            delta = {"role": "assistant", **delta}
+            self._role_sent = True
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": self.fingerprint,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+
+    def feed(self, event: protocol.Message) -> list[dict[str, Any]]:
+        """Accumulate one worker event; return the chunks it produces."""
+        if isinstance(event, protocol.Reasoning) and event.text:
+            self.reasoning.append(event.text)
+            return [self._chunk({"reasoning_content": event.text})]
+        if isinstance(event, protocol.Content) and event.text:
+            self.content.append(event.text)
+            return [self._chunk({"content": event.text})]
+        if isinstance(event, protocol.ToolCall):
+            index = len(self.tool_calls)
+            call = {
+                "id": event.call_id or tool_call_id(self.req_id, index),
+                "type": "function",
+                "function": {"name": event.name, "arguments": json.dumps(event.arguments, ensure_ascii=False)},
+            }
+            self.tool_calls.append(call)
+            return [self._chunk({"tool_calls": [{"index": index, **call}]})]
+        if isinstance(event, protocol.Usage):
+            if not event.estimated and event.prompt_tokens is not None and event.completion_tokens is not None:
+                self.wire_usage = event
+            return []
+        if isinstance(event, protocol.Finish):
+            self.raw_finish = event.reason
+        return []
+
+    def start_chunk(self) -> dict[str, Any]:
+        """The chunk that opens a stream: the assistant role, empty content."""
+        return self._chunk({"content": ""})
+
+    def final_chunk(self) -> dict[str, Any]:
+        return self._chunk({}, finish=self.finish_reason)
+
+    def usage_chunk(self) -> dict[str, Any]:
+        usage, _ = self.usage()
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": self.fingerprint,
+            "choices": [],
+            "usage": usage,
+        }
+
+    # ---- whole answer
+
+    @property
+    def text(self) -> str:
+        return "".join(self.content)
+
+    @property
+    def finish_reason(self) -> str:
+        return finish_reason(self.raw_finish, bool(self.tool_calls))
+
+    def usage(self) -> tuple[dict[str, Any], str]:
+        """(usage object, ``wire`` | ``estimate``)."""
+        reasoning = "".join(self.reasoning)
+        w = self.wire_usage
+        if w is not None:
+            prompt = w.prompt_tokens or 0
+            completion = w.completion_tokens or 0
+            reasoning_tokens = w.reasoning_tokens if w.reasoning_tokens is not None else estimate_tokens(reasoning)
+            total = w.total_tokens if w.total_tokens is not None else prompt + completion
+            source = "wire"
+        else:
+            prompt = estimate_tokens(prompt_text(self.prompt_messages))
+            args = "".join(c["function"]["name"] + c["function"]["arguments"] for c in self.tool_calls)
+            reasoning_tokens = estimate_tokens(reasoning)
+            completion = estimate_tokens(self.text) + reasoning_tokens + estimate_tokens(args)
+            total = prompt + completion
+            source = "estimate"
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": total,
+            "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
+        }, source
+
+    def completion(self, content_override: str | None = None) -> dict[str, Any]:
+        text = content_override if content_override is not None else self.text
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": text if (text or not self.tool_calls) else None,
+            "refusal": None,
+        }
+        if self.reasoning:
+            message["reasoning_content"] = "".join(self.reasoning)
+        if self.tool_calls:
+            message["tool_calls"] = self.tool_calls
+        usage, _ = self.usage()
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": self.fingerprint,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": self.finish_reason}],
+            "usage": usage,
+        }
+
+
+# --------------------------------------------------------------------------- response_format
+
+
+def _unfence(text: str) -> str:
+    """Strip one surrounding Markdown code fence (```json ... ```), which models often add."""
+    stripped = text.strip()
+    if stripped.startswith("```") and stripped.endswith("```") and len(stripped) >= 6:
+        body = stripped[3:-3]
+        first, _, rest = body.partition("\n")
+        return (rest if first.strip().isalpha() or not first.strip() else body).strip()
+    return stripped
+
+
+def check_response_format(response_format: dict[str, Any] | None, text: str) -> str | None:
+    """Validate the answer against ``response_format``; returns the JSON text (unfenced).
+
+    Returns None when there is nothing to check; raises ``UpstreamError`` with
+    code ``invalid_json_output`` on a violation.
+    """
+    kind = (response_format or {}).get("type")
+    if kind not in ("json_object", "json_schema"):
+        return None
+    candidate = _unfence(text)
+    try:
+        value = json.loads(candidate)
+    except ValueError as exc:
+        raise UpstreamError(f"The model's answer is not valid JSON ({exc}).", code="invalid_json_output") from None
+    if kind == "json_object":
+        if not isinstance(value, dict):
+            raise UpstreamError("The model's answer is JSON but not an object.", code="invalid_json_output")
+        return candidate
+    schema = ((response_format or {}).get("json_schema") or {}).get("schema")
+    if schema:
+        try:
+            validator_cls = jsonschema.validators.validator_for(schema)
+            validator_cls(schema).validate(value)
+        except jsonschema.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+            raise UpstreamError(f"The model's answer violates the JSON schema at {where}: {exc.message}",
+                                code="invalid_json_output") from None
+        except jsonschema.SchemaError as exc:
+            raise UpstreamError(f"The response_format schema is invalid: {exc.message}",
+                                code="invalid_json_output") from None
+    return candidate

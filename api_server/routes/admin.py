@@ -1,0 +1,153 @@
+"""Operator surface: health, info, client keys and the OpenAPI document."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from api_server.keys import KEYS, QUEUE, SETTINGS, STATE, WORKER
+from api_server.openapi import openapi_document
+from shared import protocol
+from shared.errors import InvalidRequest, NotFound, WorkerUnavailable
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+ENDPOINTS = [
+    "POST /v1/chat/completions",
+    "GET /v1/models",
+    "GET /v1/models/{id}",
+    "GET /v1/queue",
+    "POST /v1/cancel/{req_id}",
+    "GET /health",
+    "GET /api/info",
+    "GET|POST|DELETE /api/keys",
+    "GET /openapi.json",
+]
+
+
+@routes.get("/health")
+async def health(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    state = request.app[STATE]
+    components: dict[str, dict[str, Any]] = {
+        "api": {"state": "stopping" if state.stopping else "ok", "version": state.version},
+    }
+    healthy = not state.stopping
+    try:
+        status = await request.app[WORKER].status(timeout=2.0)
+        components["worker"] = {
+            "state": status.state,
+            "message": status.message,
+            "logged_in": status.state != "login_required",
+            "model": status.model,
+            "capture": status.capture,
+            "last_error": status.last_error,
+        }
+        healthy &= status.state in ("ready", "busy")
+    except WorkerUnavailable as exc:
+        components["worker"] = {"state": "disconnected", "message": exc.message, "logged_in": None}
+        healthy = False
+    if settings.stream_port == 0:
+        components["stream_proxy"] = {"state": "disabled", "message": "STREAM_PORT=0: answers come from the DOM"}
+    else:
+        try:
+            pong = await protocol.ping(settings.proxy_socket, timeout=2.0)
+            components["stream_proxy"] = {"state": "ok", "pid": pong.pid, "version": pong.version}
+        except (OSError, TimeoutError, protocol.FrameError) as exc:
+            components["stream_proxy"] = {"state": "down", "message": f"{type(exc).__name__}: {exc}".rstrip(": ")}
+            healthy = False
+    body = {
+        "status": "ok" if healthy else "unhealthy",
+        "components": components,
+        "queue_length": len(request.app[QUEUE]),
+    }
+    headers = {} if healthy else {"Retry-After": "5"}
+    return web.json_response(body, status=200 if healthy else 503, headers=headers)
+
+
+@routes.get("/api/info")
+async def info(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    state = request.app[STATE]
+    worker = request.app[WORKER]
+    status = worker.status_msg
+    base = f"{request.scheme}://{request.host}"
+    return web.json_response({
+        "name": "aistudio-proxy",
+        "version": state.version,
+        "base_url": f"{base}/v1",
+        "endpoints": ENDPOINTS,
+        "current_model": status.model if status else None,
+        "worker_state": status.state if status else "disconnected",
+        "queue_length": len(request.app[QUEUE]),
+        "api_key_required": request.app[KEYS].has_keys,
+        "capture_mode": "dom" if settings.stream_port == 0 else "stream",
+        "demo_mode": settings.demo_mode,
+        "system_fingerprint": state.fingerprint,
+    })
+
+
+# --------------------------------------------------------------------------- keys
+
+
+@routes.get("/api/keys")
+async def list_keys(request: web.Request) -> web.Response:
+    return web.json_response({"object": "list", "data": request.app[KEYS].public()})
+
+
+@routes.post("/api/keys")
+async def create_key(request: web.Request) -> web.Response:
+    raw = await request.read()
+    label = ""
+    if raw.strip():
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest("The request body is not valid JSON.", code="invalid_json") from None
+        if not isinstance(body, dict):
+            raise InvalidRequest("The request body must be a JSON object.", code="invalid_body")
+        label = body.get("label", "")
+        if not isinstance(label, str) or len(label) > 200:
+            raise InvalidRequest("'label' must be a string of at most 200 characters.", param="label")
+    record, key = request.app[KEYS].create(label)
+    return web.json_response({**record, "key": key}, status=201)
+
+
+async def _delete(request: web.Request, key_id: str | None) -> web.Response:
+    if not key_id:
+        raise InvalidRequest("Name the key to delete: DELETE /api/keys/{id} or a JSON body {\"id\": ...}.",
+                             param="id")
+    if not request.app[KEYS].delete(key_id):
+        raise NotFound(f"No client key with id '{key_id}'.", param="id", code="key_not_found")
+    return web.json_response({"id": key_id, "deleted": True})
+
+
+@routes.delete("/api/keys")
+async def delete_key(request: web.Request) -> web.Response:
+    key_id = request.query.get("id")
+    raw = await request.read()
+    if not key_id and raw.strip():
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest("The request body is not valid JSON.", code="invalid_json") from None
+        key_id = body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else None
+    return await _delete(request, key_id)
+
+
+@routes.delete("/api/keys/{key_id}")
+async def delete_key_by_path(request: web.Request) -> web.Response:
+    return await _delete(request, request.match_info["key_id"])
+
+
+# --------------------------------------------------------------------------- openapi
+
+
+@routes.get("/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document(f"{request.scheme}://{request.host}"))

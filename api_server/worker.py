@@ -1,0 +1,137 @@
+"""The API server's side of ``worker.sock``: one reconnecting connection.
+
+``WorkerClient`` keeps the connection up (``shared.protocol.ReconnectingClient``),
+remembers the last ``WorkerStatus``, answers ``status()`` by asking the worker,
+and hands every stream event to a sink (the request queue). The worker may
+start slowly or restart: callers wait with ``wait_usable()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from shared import protocol
+from shared.errors import WorkerUnavailable
+
+log = logging.getLogger(__name__)
+
+#: How often the status is refreshed while connected (seconds): fast while the
+#: worker is starting, slow once it is usable.
+POLL_STARTING_S = 1.0
+POLL_READY_S = 15.0
+USABLE_STATES = ("ready", "busy", "degraded", "login_required", "down")
+
+
+class WorkerClient:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_frame: int = protocol.DEFAULT_MAX_FRAME,
+        on_event: Callable[[protocol.Message], None] | None = None,
+        on_lost: Callable[[], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.on_event = on_event
+        self.on_lost = on_lost
+        self.status_msg: protocol.WorkerStatus | None = None
+        self._status_changed = asyncio.Condition()
+        self._disconnected = asyncio.Event()
+        self._disconnected.set()
+        self._client = protocol.ReconnectingClient(
+            path,
+            on_message=self._on_message,
+            on_connect=self._on_connect,
+            on_disconnect=self._on_disconnect,
+            max_frame=max_frame,
+        )
+        self._status_seq = 0
+
+    # ---- connection
+
+    @property
+    def connected(self) -> bool:
+        return self._client.connected.is_set()
+
+    async def run(self) -> None:
+        """Connect, reconnect and poll the status until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._client.run())
+            tg.create_task(self._poll())
+
+    async def _poll(self) -> None:
+        while True:
+            state = self.status_msg.state if self.status_msg else None
+            await asyncio.sleep(POLL_READY_S if state in ("ready", "busy") else POLL_STARTING_S)
+            if self.connected:
+                with contextlib.suppress(ConnectionError):
+                    await self._client.send(protocol.StatusRequest())
+
+    async def _on_connect(self, conn: protocol.Connection) -> None:
+        self._disconnected.clear()
+        await conn.send(protocol.StatusRequest())
+
+    async def _on_disconnect(self) -> None:
+        log.warning("worker connection lost")
+        self._disconnected.set()
+        async with self._status_changed:
+            self.status_msg = None
+            self._status_changed.notify_all()
+        if self.on_lost is not None:
+            self.on_lost()
+
+    async def _on_message(self, msg: protocol.Message) -> None:
+        if isinstance(msg, protocol.WorkerStatus):
+            async with self._status_changed:
+                if self.status_msg is None or self.status_msg.state != msg.state:
+                    log.info("worker state: %s %s", msg.state, msg.message)
+                self.status_msg = msg
+                self._status_seq += 1
+                self._status_changed.notify_all()
+        elif isinstance(msg, protocol.Fault):
+            log.warning("worker reported a fault: %s", msg.message)
+        elif self.on_event is not None:
+            self.on_event(msg)
+
+    async def send(self, msg: protocol.Message) -> None:
+        await self._client.send(msg)
+
+    # ---- status
+
+    async def status(self, timeout: float = 3.0) -> protocol.WorkerStatus:
+        """A fresh status from the worker; ``WorkerUnavailable`` when not connected or silent."""
+        if not self.connected:
+            raise WorkerUnavailable("The browser worker is not connected (starting or restarting).",
+                                    retry_after=5)
+        async with self._status_changed:
+            seq = self._status_seq
+            try:
+                await self._client.send(protocol.StatusRequest())
+                async with asyncio.timeout(timeout):
+                    await self._status_changed.wait_for(lambda: self._status_seq != seq or not self.connected)
+            except (ConnectionError, TimeoutError):
+                raise WorkerUnavailable("The browser worker did not answer a status request.",
+                                        retry_after=5) from None
+            if self.status_msg is None:
+                raise WorkerUnavailable("The browser worker connection was lost.", retry_after=5)
+            return self.status_msg
+
+    @property
+    def known_models(self) -> list[protocol.ModelInfo]:
+        return list(self.status_msg.models) if self.status_msg else []
+
+    async def wait_usable(self) -> protocol.WorkerStatus:
+        """Wait until connected and past ``starting`` (``login_required``/``down`` count: the caller decides)."""
+        async with self._status_changed:
+            await self._status_changed.wait_for(
+                lambda: self.connected and self.status_msg is not None and self.status_msg.state in USABLE_STATES
+            )
+            assert self.status_msg is not None
+            return self.status_msg
+
+    async def wait_disconnected(self) -> None:
+        await self._disconnected.wait()
