@@ -471,20 +471,19 @@ class ContentDecoder:
 # Response decoder
 # --------------------------------------------------------------------------------------------
 
+# A complete JSON string. Possessive quantifiers keep every failed match (a string or element
+# still incomplete at the end of the buffer) linear in its length.
+_STRING = rb'"(?:[^"\\]++|\\.)*+"'
 # Tokens that matter inside an event or error element: a complete string, a lone opening quote
 # (its string continues in a later read) and runs of brackets.
-_IN_ELEMENT = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|"|\[+|\]+', re.DOTALL)
+_IN_ELEMENT = re.compile(_STRING + rb'|"|\[+|\]+', re.DOTALL)
 
 
 def _nested_array_pattern(levels: int) -> re.Pattern[bytes]:
-    """A regex matching one complete JSON array nested at most ``levels`` deep (strings respected).
-
-    Possessive quantifiers keep a failed match (an element still incomplete) linear in its length.
-    """
-    string = rb'"(?:[^"\\]++|\\.)*+"'
-    pattern = rb"\[(?:[^\[\]\"]++|" + string + rb")*+\]"
+    """A regex matching one complete JSON array nested at most ``levels`` deep (strings respected)."""
+    pattern = rb"\[(?:[^\[\]\"]++|" + _STRING + rb")*+\]"
     for _ in range(levels - 1):
-        pattern = rb"\[(?:[^\[\]\"]++|" + string + rb"|" + pattern + rb")*+\]"
+        pattern = rb"\[(?:[^\[\]\"]++|" + _STRING + rb"|" + pattern + rb")*+\]"
     return re.compile(pattern, re.DOTALL)
 
 
@@ -591,10 +590,7 @@ class ResponseDecoder:
             self._fail(out, self._pending_error)
             return out
         if self._http_error:
-            try:
-                self._buffer_error_body(b"", final=True)
-            except DecodingError:
-                pass
+            self._buffer_error_body(b"", final=True)
             self._fail(out, _http_status_error(self.status, bytes(self._buf)))
             return out
         assert self._content is not None
