@@ -1,0 +1,223 @@
+"""Browser factory: one browser, one context, one page (STYLE pattern 1, strict ownership).
+
+``BrowserSession(settings, storage_state=...)`` is an async context manager: it
+starts Playwright, launches Chromium (or Camoufox), opens the single context
+with the stream proxy, the CA trust, the desktop viewport and the clipboard
+permissions, and one page. Leaving the block closes all of it in reverse
+order. ``lost`` is set when the browser disconnects or the page crashes or
+closes, so the worker can relaunch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
+
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+VIEWPORT = {"width": 1440, "height": 900}
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+CLIPBOARD_PERMISSIONS = ["clipboard-read", "clipboard-write"]
+
+
+def camoufox_installed() -> bool:
+    """True only when the Camoufox browser binary is really on disk (never downloads)."""
+    try:
+        from camoufox.pkgman import camoufox_path, launch_path
+
+        return Path(launch_path(camoufox_path(download_if_missing=False))).exists()
+    except Exception:
+        return False
+
+
+def browser_kind(settings: Settings) -> str:
+    """``chromium`` or ``camoufox``: ``auto`` picks Camoufox only when it is installed."""
+    if settings.browser == "auto":
+        return "camoufox" if camoufox_installed() else "chromium"
+    return settings.browser
+
+
+def active_profile(settings: Settings) -> Path | None:
+    """The storage-state file to load: ``AUTH_PROFILE``, else the first ``active/*.json``."""
+    if settings.auth_profile is not None:
+        return settings.auth_profile if settings.auth_profile.is_file() else None
+    active = settings.auth_profiles_dir / "active"
+    files = sorted(active.glob("*.json")) if active.is_dir() else []
+    return files[0] if files else None
+
+
+def proxy_server(settings: Settings) -> str | None:
+    """The stream proxy as the browser's HTTP proxy, or None when interception is off."""
+    if settings.stream_port == 0:
+        return None
+    return f"http://{settings.stream_host}:{settings.stream_port}"
+
+
+def ca_spki(settings: Settings) -> str | None:
+    """Base64 SPKI hash of the per-install CA, when the proxy's CA helper and cert exist."""
+    cert = settings.ca_cert_path
+    if settings.stream_port == 0 or not cert.is_file():
+        return None
+    try:
+        from stream_proxy.ca import spki_hash
+    except ImportError:
+        return None
+    try:
+        return spki_hash(cert)
+    except Exception as exc:
+        log.warning("cannot hash the CA certificate %s: %s", cert, exc)
+        return None
+
+
+def host_resolver_rules(settings: Settings) -> str | None:
+    """Chromium ``--host-resolver-rules`` for demo mode without the stream proxy."""
+    if settings.stream_port != 0 or not settings.demo_mode:
+        return None
+    return ", ".join(f"MAP {host} {ip}:{port}" for host, (ip, port) in settings.resolve_map.items())
+
+
+def chromium_args(settings: Settings, spki: str | None) -> list[str]:
+    args = list(CHROMIUM_ARGS)
+    if spki:
+        args.append(f"--ignore-certificate-errors-spki-list={spki}")
+    rules = host_resolver_rules(settings)
+    if rules:
+        args.append(f"--host-resolver-rules={rules}")
+    return args
+
+
+def context_options(settings: Settings, storage_state: Path | dict | None, spki: str | None) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "viewport": dict(VIEWPORT),
+        "locale": "en-US",
+        # Demo mode: the simulator's self-signed cert. Without an SPKI pin the
+        # proxy's leaf certs cannot be trusted any other way.
+        "ignore_https_errors": settings.demo_mode or (proxy_server(settings) is not None and spki is None),
+    }
+    server = proxy_server(settings)
+    if server:
+        options["proxy"] = {"server": server}
+    if storage_state is not None:
+        options["storage_state"] = str(storage_state) if isinstance(storage_state, Path) else storage_state
+    return options
+
+
+class BrowserSession:
+    """Owns Playwright, the browser, its one context and its one page."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        storage_state: Path | dict | None = None,
+        headless: bool | None = None,
+    ) -> None:
+        self.settings = settings
+        self.storage_state = storage_state
+        self.headless = settings.headless if headless is None else headless
+        self.kind = browser_kind(settings)
+        self.lost = asyncio.Event()
+        self.lost_reason = ""
+        self._stack = contextlib.AsyncExitStack()
+        self.playwright: Playwright | None = None
+        self.browser: Browser | None = None
+        self.context: BrowserContext | None = None
+        self.page: Page | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The browser process id (Chromium only; for diagnostics and tests)."""
+        proc = getattr(getattr(self.browser, "_impl_obj", None), "_browser_process_pid", None)
+        return proc
+
+    async def __aenter__(self) -> BrowserSession:
+        try:
+            await self._open()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    def _mark_lost(self, reason: str) -> None:
+        if not self.lost.is_set():
+            log.warning("browser lost: %s", reason)
+            self.lost_reason = reason
+            self.lost.set()
+
+    async def _open(self) -> None:
+        spki = ca_spki(self.settings)
+        options = context_options(self.settings, self.storage_state, spki)
+        if self.kind == "camoufox":
+            self.browser = await self._launch_camoufox(options)
+        else:
+            self.playwright = await self._stack.enter_async_context(async_playwright())
+            self.browser = await self.playwright.chromium.launch(
+                executable_path=str(self.settings.browser_executable),
+                headless=self.headless,
+                args=chromium_args(self.settings, spki),
+            )
+            self._stack.push_async_callback(self._close_browser)
+        self.browser.on("disconnected", lambda _b: self._mark_lost("browser disconnected"))
+        self.context = await self.browser.new_context(**options)
+        self._stack.push_async_callback(self._close_context)
+        with contextlib.suppress(Exception):  # Firefox has no clipboard-read permission
+            await self.context.grant_permissions(CLIPBOARD_PERMISSIONS, origin=self.settings.aistudio_url)
+        self.page = await self.context.new_page()
+        self.page.on("crash", lambda _p: self._mark_lost("page crashed"))
+        self.page.on("close", lambda _p: self._mark_lost("page closed"))
+        log.info("browser ready: %s (headless=%s, proxy=%s)", self.kind, self.headless, proxy_server(self.settings))
+
+    async def _launch_camoufox(self, options: dict[str, Any]) -> Browser:
+        from camoufox.async_api import AsyncCamoufox
+
+        launch: dict[str, Any] = {"headless": self.headless, "i_know_what_im_doing": True}
+        if "proxy" in options:
+            launch["proxy"] = options["proxy"]
+        browser = await self._stack.enter_async_context(AsyncCamoufox(**launch))
+        return browser  # type: ignore[return-value]
+
+    async def _close_context(self) -> None:
+        if self.context is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5):
+                    await self.context.close()
+
+    async def _close_browser(self) -> None:
+        if self.browser is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5):
+                    await self.browser.close()
+
+    async def new_page(self) -> Page:
+        """Replace a crashed page with a fresh one in the same context."""
+        assert self.context is not None
+        with contextlib.suppress(Exception):
+            if self.page is not None and not self.page.is_closed():
+                await self.page.close()
+        self.lost.clear()
+        self.page = await self.context.new_page()
+        self.page.on("crash", lambda _p: self._mark_lost("page crashed"))
+        self.page.on("close", lambda _p: self._mark_lost("page closed"))
+        return self.page
+
+    async def storage_state_dict(self) -> dict[str, Any]:
+        assert self.context is not None
+        return await self.context.storage_state()

@@ -1,0 +1,137 @@
+"""The subscription to the stream proxy's events (``proxy.sock``).
+
+``ProxyFeed`` keeps one ``ReconnectingClient`` subscribed. A job opens a
+``FlowWatch`` before it submits: the watch receives every stream event, picks
+the first ``GenerateContent`` flow started after the job's submit time, drops
+everything from other or stale flows, and yields that flow's events. When the
+subscription drops, the watch receives a ``FeedLost`` marker so the job can
+continue from the DOM. ``QuotaSignal`` messages are remembered for the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from browser_worker import selectors as S
+from shared import protocol
+
+log = logging.getLogger(__name__)
+
+#: A flow may start this long before our own submit timestamp (clock skew, early headers).
+SUBMIT_MARGIN_S = 0.5
+
+
+@dataclass(frozen=True)
+class FeedLost:
+    """The subscription to the proxy dropped; no more events will arrive for this flow."""
+
+    ts: float
+
+
+class FlowWatch:
+    """Events for one job: the first matching GenerateContent flow after ``since``."""
+
+    def __init__(self, since: float) -> None:
+        self.since = since
+        self.flow_id: str | None = None
+        self.flow_started: protocol.StreamStarted | None = None
+        self.queue: asyncio.Queue[protocol.Message | FeedLost] = asyncio.Queue()
+        self.quota: list[protocol.QuotaSignal] = []
+        self.flow_seen = asyncio.Event()
+
+    def offer(self, msg: protocol.Message) -> None:
+        if isinstance(msg, protocol.QuotaSignal):
+            if msg.ts >= self.since - SUBMIT_MARGIN_S:
+                self.quota.append(msg)
+            return
+        if isinstance(msg, protocol.StreamStarted):
+            if self.flow_id is None and _is_generate(msg.url) and msg.ts >= self.since - SUBMIT_MARGIN_S:
+                self.flow_id = msg.id
+                self.flow_started = msg
+                self.flow_seen.set()
+                self.queue.put_nowait(msg)
+            return
+        if self.flow_id is not None and getattr(msg, "id", None) == self.flow_id:
+            self.queue.put_nowait(msg)
+
+    def lost(self) -> None:
+        self.queue.put_nowait(FeedLost(ts=time.time()))
+
+    async def events(self) -> AsyncIterator[protocol.Message | FeedLost]:
+        while True:
+            yield await self.queue.get()
+
+
+def _is_generate(url: str) -> bool:
+    path = urlsplit(url).path if url else ""
+    return path.endswith(S.GENERATE_CONTENT_SUFFIX) and S.JSERROR_FRAGMENT not in path
+
+
+class ProxyFeed:
+    """Stay subscribed to ``proxy.sock`` and fan its messages out to open watches."""
+
+    def __init__(self, path: Path, *, max_frame: int = protocol.DEFAULT_MAX_FRAME) -> None:
+        self.path = path
+        self._watches: list[FlowWatch] = []
+        self.client = protocol.ReconnectingClient(
+            path,
+            on_message=self._on_message,
+            on_connect=self._on_connect,
+            on_disconnect=self._on_disconnect,
+            max_frame=max_frame,
+            max_backoff=1.0,
+        )
+        self._task: asyncio.Task[None] | None = None
+        self.quota_signals: list[protocol.QuotaSignal] = []
+
+    @property
+    def connected(self) -> bool:
+        return self.client.connected.is_set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.client.run(), name="proxy-feed")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        conn = self.client.conn
+        if conn is not None:
+            await conn.close()
+
+    async def _on_connect(self, conn: protocol.Connection) -> None:
+        await conn.send(protocol.Subscribe())
+
+    async def _on_message(self, msg: protocol.Message) -> None:
+        if isinstance(msg, protocol.QuotaSignal):
+            self.quota_signals = [*self.quota_signals[-20:], msg]
+        for watch in list(self._watches):
+            watch.offer(msg)
+
+    async def _on_disconnect(self) -> None:
+        for watch in list(self._watches):
+            watch.lost()
+
+    @contextlib.contextmanager
+    def watch(self, since: float) -> Iterator[FlowWatch]:
+        w = FlowWatch(since)
+        self._watches.append(w)
+        try:
+            yield w
+        finally:
+            self._watches.remove(w)
+
+    async def drop_connection(self) -> None:
+        """Close the current subscription (it reconnects by itself); used by tests and recovery."""
+        conn = self.client.conn
+        if conn is not None:
+            await conn.close()

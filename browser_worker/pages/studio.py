@@ -1,0 +1,839 @@
+"""The AI Studio chat page as a page object with user intents (STYLE patterns 12, 13, 7).
+
+Only this module builds locators. Each public intent waits on the page
+(auto-waiting locators, ``expect``, ``wait_for_function``), never on the clock,
+and turns Playwright's exceptions into the worker's error types.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Locator, Page, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+from browser_worker import selectors as S
+from browser_worker.errors import BrowserGone, DeclarationsRejected, PageBroken, PageUnreachable
+from shared.errors import LoginRequired, ModelSwitchFailed, ProxyError
+
+try:
+    from playwright._impl._errors import TargetClosedError
+except ImportError:  # pragma: no cover - older Playwright
+    TargetClosedError = PlaywrightError  # type: ignore[misc,assignment]
+
+log = logging.getLogger(__name__)
+
+UNREACHABLE_MARKERS = (
+    "ERR_CONNECTION_REFUSED",
+    "ERR_PROXY_CONNECTION_FAILED",
+    "ERR_TUNNEL_CONNECTION_FAILED",
+    "ERR_CONNECTION_RESET",
+    "ERR_CONNECTION_CLOSED",
+    "ERR_NAME_NOT_RESOLVED",
+    "ERR_ADDRESS_UNREACHABLE",
+    "NS_ERROR_CONNECTION_REFUSED",
+    "NS_ERROR_PROXY_CONNECTION_REFUSED",
+)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+def translated[**P, R](fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Turn Playwright exceptions raised by an intent into the worker's typed errors."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except ProxyError:
+            raise
+        except TargetClosedError as exc:
+            raise BrowserGone(f"{fn.__name__}: the page or browser closed ({_first_line(exc)})") from None
+        except PlaywrightTimeout as exc:
+            raise PageBroken(f"{fn.__name__}: timed out ({_first_line(exc)})") from None
+        except AssertionError as exc:
+            raise PageBroken(f"{fn.__name__}: {_first_line(exc)}") from None
+        except PlaywrightError as exc:
+            text = str(exc)
+            if "has been closed" in text or "crashed" in text.lower():
+                raise BrowserGone(f"{fn.__name__}: {_first_line(exc)}") from None
+            if any(marker in text for marker in UNREACHABLE_MARKERS):
+                raise PageUnreachable(f"AI Studio is unreachable: {_first_line(exc)}") from None
+            raise PageBroken(f"{fn.__name__}: {_first_line(exc)}") from None
+
+    return wrapper
+
+
+@dataclass(frozen=True)
+class DomState:
+    """One reading of the chat's generation state (see ``_SNAPSHOT_JS``)."""
+
+    turns: int
+    model_turn: bool
+    answer: str
+    stable_prefix: str
+    thoughts: str
+    function_calls: int
+    stop_visible: bool
+    run_disabled: bool
+    textarea_empty: bool
+    edit_visible: bool
+    quota: str
+    toast: str
+    #: The page's own serialisation of this state, handed back to ``wait_dom_change``.
+    key: str = ""
+
+    @property
+    def done(self) -> bool:
+        """SPEC §3.6: run disabled + textarea empty + Edit visible on the model turn."""
+        return self.model_turn and self.edit_visible and self.run_disabled and self.textarea_empty and not self.stop_visible
+
+    @property
+    def busy(self) -> bool:
+        return self.stop_visible
+
+
+# The generation state in one round trip. ``stable_prefix`` is the part of the
+# rendered answer that is certain to equal the raw markdown: the leading run of
+# *finished* paragraphs (a later block exists) that hold text only, no inline
+# markup and none of the characters markdown could have consumed or escaped.
+_SNAPSHOT_JS = """
+(sel) => {
+  const q = (s) => document.querySelector(s);
+  const visible = (el) => !!el && !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
+  const turns = document.querySelectorAll(sel.turn);
+  const last = turns.length ? turns[turns.length - 1] : null;
+  const model = last ? last.querySelector(sel.modelContainer) : null;
+  let answer = "", stable = "", thoughts = "", calls = 0, edit = false;
+  if (model) {
+    const th = model.querySelector(sel.thoughtText);
+    thoughts = th ? th.textContent : "";
+    const roots = [...model.querySelectorAll(sel.cmarkRoot)].filter((n) => !n.closest(sel.thoughtContainer));
+    answer = roots.map((r) => r.innerText).join("\\n\\n");
+    if (roots.length === 1) {
+      const blocks = [...roots[0].children];
+      const parts = [];
+      for (let i = 0; i < blocks.length - 1; i++) {
+        const b = blocks[i];
+        const p = b.tagName === "P" ? b : (b.children.length === 1 && b.children[0].tagName === "P" ? b.children[0] : null);
+        if (!p || p.children.length || /[*_`\\[\\]<>#\\\\&|~]/.test(p.textContent)) break;
+        parts.push(p.textContent);
+      }
+      stable = parts.length ? parts.join("\\n\\n") + "\\n\\n" : "";
+    }
+    calls = model.querySelectorAll(sel.functionCall).length;
+    const btn = last.querySelector(sel.editButton);
+    edit = !!btn && btn.getAttribute("aria-label") === "Edit";
+  }
+  const run = q(sel.run);
+  const ta = [...document.querySelectorAll(sel.textarea)].find((t) => !t.closest(sel.turn));
+  const quotaEl = q(sel.quota);
+  const legacy = [...document.querySelectorAll("ms-callout.warning-callout")].find(
+    (c) => /out of free generations/i.test(c.textContent));
+  const toastEl = q(sel.toast);
+  return {
+    turns: turns.length, model_turn: !!model, answer, stable_prefix: stable, thoughts,
+    function_calls: calls,
+    stop_visible: visible(q(sel.stop)),
+    run_disabled: !run || run.disabled || run.getAttribute("aria-disabled") === "true",
+    textarea_empty: !ta || ta.value === "",
+    edit_visible: edit,
+    quota: quotaEl ? quotaEl.textContent.trim() : (legacy ? legacy.textContent.trim() : ""),
+    toast: toastEl ? toastEl.textContent.trim() : "",
+  };
+}
+"""
+
+_SNAPSHOT_SELECTORS = {
+    "turn": S.CHAT_TURN,
+    "modelContainer": ".chat-turn-container.model",
+    "thoughtText": S.THOUGHT_TEXT,
+    "thoughtContainer": S.THOUGHT_CONTAINER,
+    "cmarkRoot": S.CMARK_ROOT,
+    "functionCall": S.FUNCTION_CALL_CHUNK,
+    "editButton": S.EDIT_BUTTON,
+    "run": S.RUN_BUTTON,
+    "textarea": S.PROMPT_TEXTAREA,
+    "stop": S.STOP_GENERATING,
+    "quota": S.QUOTA_CALLOUT,
+    "toast": S.TOAST,
+}
+
+_SET_VALUE_JS = """
+(el, value) => {
+  el.value = value;
+  el.dispatchEvent(new Event("input", { bubbles: true }));
+  el.dispatchEvent(new Event("change", { bubbles: true }));
+}
+"""
+
+_TEMP_ACTIVE_JS = """
+(sel) => {
+  const ind = document.querySelector(sel.indicator);
+  if (ind && ind.offsetParent !== null && ind.textContent.trim().toLowerCase() === sel.text) return true;
+  if (document.querySelector(sel.checkmark)) return true;
+  const t = document.querySelector(sel.toggle);
+  if (t && (t.getAttribute("aria-pressed") === "true" || t.getAttribute("aria-checked") === "true")) return true;
+  return !!t && t.className.includes("ms-button-active");
+}
+"""
+
+_FIX_PREFS_JS = """
+([key, defaults, model, force]) => {
+  let prefs = null;
+  try { prefs = JSON.parse(localStorage.getItem(key)); } catch (e) { prefs = null; }
+  const ok = prefs && typeof prefs === "object" && prefs.promptModel && prefs.isAdvancedOpen === true
+    && prefs.areToolsOpen === true && (!force || prefs.promptModel === force);
+  if (ok) return false;
+  prefs = (prefs && typeof prefs === "object") ? prefs : {};
+  for (const [k, v] of Object.entries(defaults)) if (!(k in prefs)) prefs[k] = v;
+  if (force) prefs.promptModel = force;
+  else if (!prefs.promptModel && model) prefs.promptModel = "models/" + model;
+  prefs.isAdvancedOpen = true;
+  prefs.areToolsOpen = true;
+  localStorage.setItem(key, JSON.stringify(prefs));
+  return true;
+}
+"""
+
+_REMOVE_JS = """
+(selectors) => { for (const s of selectors) for (const el of document.querySelectorAll(s)) el.remove(); }
+"""
+
+_RAISE_BUDGET_MAX_JS = """
+(el, value) => {
+  const scope = el.closest("[data-test-slider]") || el.parentElement;
+  const inputs = [el, ...(scope ? scope.querySelectorAll('input[type="range"]') : [])];
+  for (const i of inputs) if (Number(i.max) < value) i.max = String(value);
+  el.value = String(value);
+  for (const t of ["input", "change", "blur"]) el.dispatchEvent(new Event(t, { bubbles: true }));
+}
+"""
+
+
+class StudioPage:
+    """Intents on the AI Studio chat page: start-up, settings, submit, read, stop, clear."""
+
+    def __init__(self, page: Page, base_url: str) -> None:
+        self.page = page
+        self.base_url = base_url.rstrip("/")
+        self.new_chat_url = self.base_url + S.NEW_CHAT_PATH
+        self.textarea = page.locator(S.PROMPT_TEXTAREA).filter(
+            has_not=page.locator("xpath=ancestor::ms-chat-turn")
+        )
+        self.run_button = page.locator(S.RUN_BUTTON)
+        self.stop_button = page.locator(S.STOP_GENERATING)
+        self.model_name = page.locator(S.MODEL_NAME).first
+        self.new_chat_button = page.locator(S.NEW_CHAT)
+        self.fc_toggle = page.locator(S.FC_TOGGLE).first
+        self._fc_digest: str | None = None
+
+    # ------------------------------------------------------------------ start-up
+
+    def is_login_url(self) -> bool:
+        return S.LOGIN_HOST in self.page.url
+
+    def _check_login(self) -> None:
+        if self.is_login_url():
+            raise LoginRequired("the saved Google login is missing or expired: run `make login`")
+
+    @translated
+    async def open_new_chat(self, timeout_ms: float = 90_000) -> None:
+        """Navigate to ``/prompts/new_chat``; a redirect to the login host raises ``LoginRequired``."""
+        await self.page.goto(self.new_chat_url, wait_until="domcontentloaded", timeout=timeout_ms)
+        self._check_login()
+        if S.PROMPTS_PATH_FRAGMENT not in self.page.url:
+            raise PageBroken(f"unexpected page after navigation: {self.page.url}")
+
+    @translated
+    async def reload(self) -> None:
+        await self.page.reload(wait_until="domcontentloaded", timeout=40_000)
+        self._check_login()
+
+    @translated
+    async def wait_ready(self) -> str:
+        """SPEC §1.1 readiness: input container, prompt textarea, model name. Returns the model id."""
+        containers = S.INPUT_CONTAINER
+        try:
+            await self.page.locator(containers[0]).first.wait_for(state="visible", timeout=30_000)
+        except PlaywrightTimeout:
+            self._check_login()
+            for candidate in containers[1:]:
+                try:
+                    await self.page.locator(candidate).first.wait_for(state="visible", timeout=2_000)
+                    break
+                except PlaywrightTimeout:
+                    continue
+            else:
+                raise PageBroken("no prompt input area on the page") from None
+        await self.textarea.wait_for(state="visible", timeout=10_000)
+        return await self.current_model()
+
+    @translated
+    async def current_model(self) -> str:
+        await self.model_name.wait_for(state="visible", timeout=5_000)
+        return (await self.model_name.inner_text()).strip()
+
+    @translated
+    async def read_prefs(self) -> dict[str, Any]:
+        raw = await self.page.evaluate("(k) => localStorage.getItem(k)", S.PREFS_KEY)
+        try:
+            value = json.loads(raw) if raw else {}
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    @translated
+    async def fix_preferences(self, model: str, *, force_model: str | None = None) -> bool:
+        """SPEC §1.3: write missing/incomplete preferences; True when they changed (reload needed)."""
+        force = f"models/{force_model}" if force_model else None
+        return bool(await self.page.evaluate(_FIX_PREFS_JS, [S.PREFS_KEY, S.PREF_DEFAULTS, model, force]))
+
+    @translated
+    async def temporary_chat_active(self) -> bool:
+        return bool(
+            await self.page.evaluate(
+                _TEMP_ACTIVE_JS,
+                {
+                    "indicator": S.TEMP_CHAT_INDICATOR,
+                    "checkmark": S.TEMP_CHAT_CHECKMARK,
+                    "toggle": S.TEMP_CHAT_TOGGLE,
+                    "text": S.TEMP_CHAT_TEXT,
+                },
+            )
+        )
+
+    @translated
+    async def ensure_temporary_chat(self) -> bool:
+        """SPEC §2.1: turn temporary chat on (never off). False when the control is missing."""
+        if await self.temporary_chat_active():
+            return True
+        toggle = self.page.locator(S.TEMP_CHAT_TOGGLE).first
+        menu = self.page.locator(S.MORE_ACTIONS).first
+        if not await toggle.is_visible() and await menu.count():
+            await menu.click(timeout=5_000)
+        try:
+            await toggle.wait_for(state="visible", timeout=5_000)
+        except PlaywrightTimeout:
+            log.warning("temporary chat toggle not found")
+            return False
+        await toggle.click(force=True)
+        await self.page.wait_for_function(
+            _TEMP_ACTIVE_JS,
+            arg={
+                "indicator": S.TEMP_CHAT_INDICATOR,
+                "checkmark": S.TEMP_CHAT_CHECKMARK,
+                "toggle": S.TEMP_CHAT_TOGGLE,
+                "text": S.TEMP_CHAT_TEXT,
+            },
+            timeout=3_000,
+        )
+        if await menu.count() and await menu.get_attribute("aria-expanded") == "true":
+            await self.page.keyboard.press("Escape")
+        return True
+
+    @translated
+    async def self_test(self) -> dict[str, bool]:
+        """Which critical selectors resolve on the idle page (SPEC §10.1)."""
+        result: dict[str, bool] = {}
+        for name, selector in S.SELF_TEST.items():
+            result[name] = await self.page.locator(selector).count() > 0
+        return result
+
+    # ------------------------------------------------------------------ model switch (SPEC §8)
+
+    @translated
+    async def switch_model(self, target: str) -> None:
+        """Write ``promptModel``, open a new chat and verify both the storage and the model name."""
+        if await self.current_model() == target:
+            return
+        await self.fix_preferences(target, force_model=target)
+        await self.page.goto(self.new_chat_url, wait_until="domcontentloaded", timeout=30_000)
+        self._check_login()
+        await self.wait_ready()
+        prefs = await self.read_prefs()
+        if prefs.get("promptModel") != f"models/{target}":
+            raise ModelSwitchFailed(f"the page did not accept model {target!r} (it chose {prefs.get('promptModel')!r})")
+        shown = await self.current_model()
+        if shown != target:
+            raise ModelSwitchFailed(f"the page shows model {shown!r} instead of {target!r}")
+        self._fc_digest = None
+        await self.ensure_temporary_chat()
+
+    # ------------------------------------------------------------------ run settings (SPEC §2.6, §3.3)
+
+    async def _read_float(self, loc: Locator) -> float | None:
+        try:
+            return float(await loc.input_value())
+        except ValueError:
+            return None
+
+    async def _set_number(self, loc: Locator, value: float, tolerance: float, name: str) -> None:
+        await loc.wait_for(state="visible", timeout=5_000)
+        current = await self._read_float(loc)
+        if current is not None and abs(current - value) <= tolerance:
+            return
+        text = str(int(value)) if float(value).is_integer() and tolerance >= 1 else f"{value:g}"
+        await loc.fill(text)
+        after = await self._read_float(loc)
+        if after is None or abs(after - value) > tolerance:
+            await loc.dispatch_event("change")
+            after = await self._read_float(loc)
+        if after is None or abs(after - value) > tolerance:
+            raise PageBroken(f"{name} did not take the value {value} (reads {after})")
+
+    @translated
+    async def set_temperature(self, value: float) -> None:
+        await self._set_number(self.page.locator(S.TEMPERATURE_INPUT), min(max(value, 0.0), 2.0), 1e-3, "temperature")
+
+    @translated
+    async def set_top_p(self, value: float) -> None:
+        await self._set_number(self.page.locator(S.TOP_P_INPUT), min(max(value, 0.0), 1.0), 1e-9, "top_p")
+
+    @translated
+    async def set_max_output_tokens(self, value: int) -> None:
+        await self._set_number(self.page.locator(S.MAX_TOKENS_INPUT), int(value), 0.5, "max output tokens")
+
+    async def _stop_chips(self) -> list[str]:
+        labels = await self.page.locator(S.STOP_CHIP_REMOVE).evaluate_all(
+            "(els) => els.map((e) => e.getAttribute('aria-label') || '')"
+        )
+        return [label.removeprefix("Remove ").strip() for label in labels]
+
+    @translated
+    async def set_stop_sequences(self, wanted: list[str]) -> None:
+        """Make the stop chips equal ``wanted`` as a set (SPEC §3.3)."""
+        target = {s.strip() for s in wanted if s and s.strip()}
+        field = self.page.locator(S.STOP_INPUT)
+        await field.wait_for(state="visible", timeout=5_000)
+        chips = await self._stop_chips()
+        for chip in chips:
+            if chip not in target:
+                remove = self.page.locator(S.STOP_CHIP_REMOVE_ONE.format(seq=_css_quote(chip)))
+                count = len(await self._stop_chips())
+                await remove.first.click()
+                await expect(self.page.locator(S.STOP_CHIP_REMOVE)).to_have_count(count - 1, timeout=3_000)
+        present = set(await self._stop_chips())
+        for seq in sorted(target - present):
+            count = len(await self._stop_chips())
+            await field.fill(seq)
+            await field.press("Enter")
+            await expect(self.page.locator(S.STOP_CHIP_REMOVE)).to_have_count(count + 1, timeout=3_000)
+        final = set(await self._stop_chips())
+        if final != target:
+            raise PageBroken(f"stop sequences read back as {sorted(final)}, wanted {sorted(target)}")
+
+    @translated
+    async def open_tools_group(self) -> bool:
+        header = self.page.locator(S.TOOLS_GROUP_HEADER)
+        if not await header.count():
+            return False
+        group = header.locator("xpath=../..")
+        classes = (await group.get_attribute("class")) or ""
+        if S.GROUP_EXPANDED_CLASS not in classes.split():
+            await header.click()
+            await expect(group).to_have_class(re.compile(rf"\b{S.GROUP_EXPANDED_CLASS}\b"), timeout=5_000)
+        return True
+
+    async def _switch_state(self, loc: Locator) -> bool:
+        return (await loc.get_attribute("aria-checked")) == "true"
+
+    async def _switch_disabled(self, loc: Locator) -> bool:
+        if await loc.is_disabled():
+            return True
+        return S.SWITCH_DISABLED_CLASS in ((await loc.get_attribute("class")) or "")
+
+    async def _set_switch(self, loc: Locator, want: bool, name: str, *, timeout_ms: float = 5_000) -> bool | None:
+        """Set a ``role=switch`` control; None when it is absent, False when disabled and different."""
+        if not await loc.count():
+            return None
+        await loc.wait_for(state="visible", timeout=timeout_ms)
+        if await self._switch_state(loc) == want:
+            return True
+        if await self._switch_disabled(loc):
+            log.info("%s is disabled; left %s", name, "off" if want else "on")
+            return False
+        await loc.click()
+        await expect(loc).to_have_attribute("aria-checked", "true" if want else "false", timeout=3_000)
+        return True
+
+    @translated
+    async def set_url_context(self, want: bool) -> bool | None:
+        return await self._set_switch(self.page.locator(S.URL_CONTEXT_TOGGLE), want, "URL context", timeout_ms=2_000)
+
+    @translated
+    async def set_google_search(self, want: bool) -> bool | None:
+        return await self._set_switch(self.page.locator(S.SEARCH_TOGGLE), want, "Google Search")
+
+    @translated
+    async def url_context_state(self) -> bool | None:
+        loc = self.page.locator(S.URL_CONTEXT_TOGGLE)
+        return await self._switch_state(loc) if await loc.count() else None
+
+    @translated
+    async def apply_thinking(self, plan: Any) -> None:
+        """Drive the thinking controls from a ``thinking.ThinkingPlan`` and read them back."""
+        level = getattr(plan, "level", None)
+        if level:
+            await self._select_level(str(level))
+            return
+        main = getattr(plan, "main_toggle", None)
+        if main is not None:
+            state = await self._set_switch(self.page.locator(S.THINKING_MAIN_TOGGLE).first, bool(main), "thinking")
+            if main is False or state is False:
+                return
+        manual = getattr(plan, "manual_budget", None)
+        if manual is None:
+            return
+        manual_loc = self.page.locator(S.THINKING_MANUAL_TOGGLE).first
+        if await self._set_switch(manual_loc, bool(manual), "manual thinking budget") is None:
+            return
+        budget = getattr(plan, "budget", None)
+        if manual and budget:
+            await self._set_budget(int(budget))
+
+    async def _set_budget(self, budget: int) -> None:
+        field = self.page.locator(S.THINKING_BUDGET_INPUT)
+        await field.wait_for(state="visible", timeout=5_000)
+        if await field.input_value() == str(budget):
+            return
+        page_max = await field.get_attribute("max")
+        await field.evaluate(_RAISE_BUDGET_MAX_JS, budget)
+        await field.fill(str(budget))
+        try:
+            await expect(field).to_have_value(str(budget), timeout=3_000)
+        except AssertionError:
+            if page_max and page_max.isdigit() and int(page_max) < budget:
+                await field.fill(page_max)
+                await expect(field).to_have_value(page_max, timeout=3_000)
+            else:
+                raise
+
+    async def _select_level(self, level: str) -> None:
+        trigger = self.page.locator(S.THINKING_LEVEL_SELECT).first
+        if not await trigger.count():
+            log.info("no thinking level select for this model")
+            return
+        value = trigger.locator(S.THINKING_LEVEL_VALUE)
+        if (await value.inner_text()).strip().lower() == level.lower():
+            return
+        await trigger.click()
+        listbox = self.page.locator(S.THINKING_LEVEL_LISTBOX)
+        option = listbox.locator(S.THINKING_LEVEL_OPTION).filter(
+            has_text=re.compile(rf"^\s*{re.escape(level)}\s*$", re.I)
+        )
+        await option.first.click()
+        try:
+            await listbox.wait_for(state="hidden", timeout=2_000)
+        except PlaywrightTimeout:
+            await self.page.keyboard.press("Escape")
+        await expect(value).to_have_text(re.compile(rf"^\s*{re.escape(level)}\s*$", re.I), timeout=3_000)
+
+    # ------------------------------------------------------------------ function calling (SPEC §2.7, §3.7)
+
+    @translated
+    async def function_calling_available(self) -> bool:
+        return await self.page.locator(S.FC_CONTAINER).count() > 0
+
+    @translated
+    async def set_function_declarations(self, declarations: list[dict[str, Any]] | None, digest: str | None) -> None:
+        """No declarations: FC off. Otherwise FC on and the dialog saved, skipped when unchanged."""
+        toggle = self.fc_toggle
+        if not declarations:
+            await self._set_switch(toggle, False, "function calling")
+            return
+        await self.set_google_search(False)
+        await self.set_url_context(False)
+        was_on = await toggle.count() and await self._switch_state(toggle)
+        if was_on and digest is not None and digest == self._fc_digest:
+            return
+        if await self._set_switch(toggle, True, "function calling") is not True:
+            raise PageBroken("the function calling toggle cannot be switched on")
+        await self.page.locator(S.FC_EDIT).first.click()
+        dialog = self.page.locator(S.FC_DIALOG).or_(self.page.locator(S.FC_DIALOG_FALLBACK)).first
+        await dialog.wait_for(state="visible", timeout=5_000)
+        tab = dialog.locator(S.FC_CODE_TAB)
+        if await tab.count() and await tab.first.get_attribute("aria-selected") != "true":
+            await tab.first.click()
+            await expect(tab.first).to_have_attribute("aria-selected", "true", timeout=3_000)
+        area = dialog.locator(S.FC_TEXTAREA).first
+        await area.wait_for(state="visible", timeout=5_000)
+        await area.evaluate(_SET_VALUE_JS, json.dumps(declarations, indent=2, ensure_ascii=False))
+        await dialog.locator(S.FC_SAVE).first.click()
+        try:
+            await dialog.wait_for(state="hidden", timeout=3_000)
+        except PlaywrightTimeout:
+            message = ""
+            err = dialog.locator(S.FC_ERROR)
+            if await err.count():
+                message = (await err.first.inner_text()).strip()
+            close = dialog.locator(S.FC_CLOSE)
+            if await close.count():
+                await close.first.click()
+            await dialog.wait_for(state="hidden", timeout=3_000)
+            self._fc_digest = None
+            raise DeclarationsRejected(f"AI Studio rejected the function declarations: {message or 'dialog stayed open'}") from None
+        self._fc_digest = digest
+
+    def forget_function_declarations(self) -> None:
+        self._fc_digest = None
+
+    # ------------------------------------------------------------------ prompt, attachments, submit (SPEC §2.2, §3.4)
+
+    @translated
+    async def fill_prompt(self, text: str) -> None:
+        """Set the prompt by script (value + bubbling input/change); a large prompt is never typed."""
+        await self.textarea.wait_for(state="visible", timeout=10_000)
+        await self.textarea.evaluate(_SET_VALUE_JS, text)
+
+    @translated
+    async def upload(self, paths: list[str]) -> None:
+        """Attach files through the insert menu's upload item (file chooser or inner input)."""
+        trigger = self.page.locator(S.UPLOAD_TRIGGER).first
+        await trigger.click()
+        menu = self.page.locator(S.OVERLAY_MENU)
+        try:
+            await menu.first.wait_for(state="visible", timeout=3_000)
+        except PlaywrightTimeout:
+            await trigger.click()
+            await menu.first.wait_for(state="visible", timeout=3_000)
+        items = self.page.locator(S.UPLOAD_MENU_ITEM)
+        item = None
+        for label in S.UPLOAD_MENU_TEXTS:
+            candidate = items.filter(has_text=label)
+            if await candidate.count():
+                item = candidate.first
+                break
+        if item is None:
+            raise PageBroken("the upload menu item is missing")
+        inner = item.locator(S.FILE_INPUT)
+        if await inner.count():
+            await inner.set_input_files(paths)
+            if await menu.count():
+                await self.page.keyboard.press("Escape")
+        else:
+            async with self.page.expect_file_chooser(timeout=5_000) as chooser_info:
+                await item.click()
+            chooser = await chooser_info.value
+            await chooser.set_files(paths)
+        await self.accept_dialogs()
+
+    @translated
+    async def accept_dialogs(self) -> None:
+        """Click through post-upload / first-use dialogs in the overlay container (SPEC §2.2)."""
+        overlay = self.page.locator(S.OVERLAY_CONTAINER)
+        for _ in range(3):
+            clicked = False
+            for text in S.DIALOG_ACCEPT_TEXTS:
+                button = overlay.get_by_role("button", name=text, exact=True)
+                if await button.count() and await button.first.is_visible():
+                    await button.first.click()
+                    clicked = True
+                    break
+            if not clicked:
+                ack = overlay.locator(S.DIALOG_ACK_BUTTON)
+                if await ack.count() and await ack.first.is_visible():
+                    await ack.first.click()
+                    clicked = True
+            if not clicked:
+                break
+        banner = self.page.locator(S.COOKIE_BANNER_REJECT)
+        if await banner.count() and await banner.first.is_visible():
+            await banner.first.click()
+
+    @translated
+    async def dismiss_overlays(self) -> None:
+        """SPEC §2.10: Escape stray backdrops, delete tooltips, remove survey iframes."""
+        backdrop = self.page.locator(S.BACKDROP_SHOWING)
+        for _ in range(3):
+            if not await backdrop.count():
+                break
+            await self.page.keyboard.press("Escape")
+            try:
+                await backdrop.first.wait_for(state="detached", timeout=500)
+            except PlaywrightTimeout:
+                continue
+        if await backdrop.count():
+            # A backdrop that ignores Escape: remove it so it cannot swallow clicks.
+            await self.page.evaluate(_REMOVE_JS, [S.BACKDROP_SHOWING])
+        await self.page.mouse.move(0, 0)
+        await self.page.evaluate(_REMOVE_JS, [*S.TOOLTIP_SELECTORS, S.SURVEY_IFRAMES])
+
+    @translated
+    async def submit(self) -> None:
+        """Click Run (keyboard fallbacks: Enter, then Ctrl+Enter) and check that it took."""
+        await expect(self.run_button).to_be_enabled(timeout=10_000)
+        await self.accept_dialogs()
+        await self.dismiss_overlays()
+        try:
+            await self.run_button.click(timeout=5_000)
+            return
+        except PlaywrightError as exc:
+            log.warning("run click failed (%s); trying the keyboard", _first_line(exc))
+        for keys in ("Enter", "Control+Enter"):
+            await self.textarea.focus()
+            await self.textarea.press(keys)
+            try:
+                await self.page.wait_for_function(
+                    "([ta, stop]) => { const t = document.querySelector(ta); "
+                    "return (t && t.value === '') || !!document.querySelector(stop); }",
+                    arg=[S.PROMPT_TEXTAREA, S.STOP_GENERATING],
+                    timeout=2_000,
+                )
+                return
+            except PlaywrightTimeout:
+                continue
+        raise PageBroken("the prompt could not be submitted")
+
+    # ------------------------------------------------------------------ reading the answer (SPEC §3.6)
+
+    @translated
+    async def dom_state(self) -> DomState:
+        data = await self.page.evaluate(
+            "(sel) => { const s = (" + _SNAPSHOT_JS + ")(sel); return Object.assign(s, {key: JSON.stringify(s)}); }",
+            _SNAPSHOT_SELECTORS,
+        )
+        return DomState(**data)
+
+    @translated
+    async def wait_dom_change(self, previous: DomState | None, timeout_ms: float) -> DomState | None:
+        """Wait on the page until the generation state differs from ``previous``; None on timeout."""
+        js = (
+            "([sel, prev]) => { const s = (" + _SNAPSHOT_JS + ")(sel);"
+            " const key = JSON.stringify(s); return key !== prev ? Object.assign(s, {key}) : null; }"
+        )
+        try:
+            handle = await self.page.wait_for_function(
+                js, arg=[_SNAPSHOT_SELECTORS, previous.key if previous else ""], polling=100, timeout=timeout_ms
+            )
+        except PlaywrightTimeout:
+            return None
+        data = await handle.json_value()
+        await handle.dispose()
+        return DomState(**data)
+
+    @translated
+    async def scroll_to_bottom(self) -> None:
+        await self.page.evaluate(
+            "(s) => { for (const el of document.querySelectorAll(s)) el.scrollTop = el.scrollHeight; }",
+            S.SCROLL_CONTAINERS,
+        )
+
+    @translated
+    async def read_final_answer(self) -> tuple[str, str]:
+        """The raw answer markdown: Edit (data-value), else Copy markdown, else the rendered text.
+
+        Returns (text, method).
+        """
+        last = self.page.locator(S.LAST_TURN)
+        try:
+            text = await self._read_by_edit(last)
+            return text, "edit"
+        except (PlaywrightError, AssertionError) as exc:
+            log.info("edit path failed: %s", _first_line(exc))
+        try:
+            text = await self._read_by_copy(last)
+            return text, "copy"
+        except (PlaywrightError, AssertionError) as exc:
+            log.info("copy path failed: %s", _first_line(exc))
+        fallback = self.page.locator(S.FINAL_RESPONSE).last
+        return (await fallback.inner_text(timeout=5_000)), "dom"
+
+    async def _read_by_edit(self, last: Locator) -> str:
+        await last.hover(timeout=3_000)
+        edit = last.locator(S.EDIT_BUTTON).first
+        await edit.click(timeout=3_000)
+        stop_editing = last.get_by_label(S.STOP_EDITING_LABEL, exact=True).first
+        await stop_editing.wait_for(state="visible", timeout=3_000)
+        holder = last.locator(S.EDIT_TEXT).first
+        value = await holder.get_attribute("data-value", timeout=3_000)
+        if value is None:
+            value = await holder.locator("textarea").input_value(timeout=3_000)
+        await stop_editing.click(timeout=3_000)
+        await expect(last.locator(S.EDIT_TEXT)).to_have_count(0, timeout=3_000)
+        return value
+
+    async def _read_by_copy(self, last: Locator) -> str:
+        await last.hover(timeout=3_000)
+        await last.get_by_label(S.OPTIONS_LABEL).first.click(timeout=3_000)
+        item = self.page.get_by_role("menuitem", name=S.COPY_MARKDOWN_NAME)
+        await item.click(force=True, timeout=3_000)
+        return await self.page.evaluate("() => navigator.clipboard.readText()")
+
+    @translated
+    async def read_thoughts(self) -> str:
+        loc = self.page.locator(S.LAST_TURN).locator(S.THOUGHT_TEXT)
+        if not await loc.count():
+            return ""
+        return (await loc.first.text_content()) or ""
+
+    @translated
+    async def read_function_calls(self) -> list[tuple[str, dict[str, Any]]]:
+        """Native calls rendered in the last turn (SPEC §3.7): [(name, arguments)]."""
+        chunks = self.page.locator(S.LAST_TURN).locator(S.FUNCTION_CALL_CHUNK)
+        calls: list[tuple[str, dict[str, Any]]] = []
+        for i in range(await chunks.count()):
+            chunk = chunks.nth(i)
+            name = (await chunk.locator(S.FUNCTION_CALL_NAME).first.text_content() or "").strip()
+            args_text = ""
+            code = chunk.locator(S.FUNCTION_CALL_ARGS)
+            if await code.count():
+                args_text = (await code.first.text_content()) or ""
+            try:
+                args = json.loads(args_text) if args_text.strip() else {}
+            except ValueError:
+                args = {"_raw": args_text}
+            calls.append((name, args if isinstance(args, dict) else {"value": args}))
+        return calls
+
+    # ------------------------------------------------------------------ stop and clear (SPEC §2.3, §2.8, §3.1.12)
+
+    @translated
+    async def stop_generation(self) -> bool:
+        """Click the run button while it reads "Stop generating"; True when a generation was stopped."""
+        if not await self.stop_button.count():
+            return False
+        await self.stop_button.first.click(force=True, timeout=3_000)
+        await expect(self.stop_button).to_have_count(0, timeout=10_000)
+        return True
+
+    @translated
+    async def new_chat(self) -> None:
+        """New chat → "Discard and continue" → temporary chat on (SPEC §3.1 step 12)."""
+        await self.dismiss_overlays()
+        if await self.stop_button.count():
+            await self.stop_generation()
+        button = self.new_chat_button
+        await button.wait_for(state="attached", timeout=5_000)
+        if await button.is_enabled():
+            await button.click(timeout=3_000)
+            confirm = self.page.locator(S.DISCARD_CONFIRM)
+            try:
+                await confirm.wait_for(state="visible", timeout=2_000)
+                await confirm.click(timeout=3_000)
+                await confirm.wait_for(state="hidden", timeout=5_000)
+            except PlaywrightTimeout:
+                pass
+        await expect(self.page.locator(S.MODEL_TURN)).to_have_count(0, timeout=5_000)
+        await self.ensure_temporary_chat()
+
+    @translated
+    async def screenshot(self) -> bytes:
+        return await self.page.screenshot(full_page=False, timeout=5_000)
+
+    @translated
+    async def html(self) -> str:
+        return await self.page.content()
+
+
+def _css_quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')

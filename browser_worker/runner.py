@@ -1,0 +1,564 @@
+"""One job on the page: prepare, submit, capture the answer, clean up (SPEC §3.1).
+
+``JobRunner.run`` owns a ``TaskGroup`` per job (the job itself and a cancel
+watcher) under ``asyncio.timeout`` (the dynamic completion timeout). Inside,
+the capture merges two producers, the proxy's events for this job's flow and
+the page's DOM state, under a nested silence timeout that every sign of
+progress pushes forward with ``reschedule()``.
+
+Answer capture, in tiers:
+
+1. **stream** — events of this job's ``GenerateContent`` flow from the stream
+   proxy, forwarded as they arrive (re-keyed to the request id);
+2. **helper** — ``HELPER_ENDPOINT`` (optional, used only when the proxy is off);
+3. **DOM** — the rendered answer while it grows, then the raw markdown read at
+   the end (Edit → Copy markdown → rendered text).
+
+DOM streaming rule (no duplicated or contradictory text): while the answer
+renders, only its *stable prefix* is streamed — the leading finished
+paragraphs that contain plain text only (no inline markup, none of the
+characters markdown could consume), which render exactly as their markdown.
+Each new stable prefix must extend what was already sent, else nothing is
+sent. At the end the raw markdown is read and only what follows the text
+already sent is emitted; if the raw text does not start with it exactly, the
+position is found on a whitespace-insensitive comparison. The same rule
+continues an answer whose stream tier dropped mid-way: the wire text already
+sent is a prefix of the raw markdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from browser_worker import declarations, prompt, thinking
+from browser_worker.errors import BrowserGone, DeclarationsRejected, PageBroken
+from browser_worker.feed import FeedLost, FlowWatch, ProxyFeed
+from browser_worker.pages.studio import DomState, StudioPage
+from shared import protocol
+from shared.errors import (
+    Cancelled,
+    InvalidRequest,
+    LoginRequired,
+    ModelSwitchFailed,
+    PermissionDenied,
+    ProxyError,
+    QuotaExceeded,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from shared.settings import Settings
+
+try:
+    from shared.tokens import estimate_tokens
+except ImportError:  # pragma: no cover - the shared estimator is optional
+
+    def estimate_tokens(text: str) -> int:
+        return max(1, len(text) // 4) if text else 0
+
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[protocol.Message], Awaitable[None]]
+
+QUOTA_RETRY_S = 3600.0
+RATE_LIMIT_RETRY_S = 60.0
+DOM_WAIT_MS = 5_000
+DEFAULT_OUTPUT_LIMIT = 65536
+
+
+@dataclass
+class Capture:
+    """What has been sent to the client so far for one job."""
+
+    content: str = ""
+    reasoning: str = ""
+    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    usage: protocol.Usage | None = None
+    finish: str | None = None
+    tier: str = "dom"
+    first_event_at: float | None = None
+    buffered: str = ""  # emulated tool mode: content held back until the end
+
+
+def dynamic_timeout(settings: Settings, prompt_text: str) -> float:
+    """SPEC §3.1: ``max(5 + len(prompt)/1000, RESPONSE_COMPLETION_TIMEOUT/1000)`` seconds."""
+    return max(5 + len(prompt_text) / 1000, settings.response_completion_timeout / 1000)
+
+
+def error_from_stream(ev: protocol.Error) -> ProxyError:
+    """Map the proxy's ``Error`` event to the typed error, with retry hints."""
+    text = ev.message or ""
+    kind = ev.kind
+    if kind == "quota" or (ev.status == 429 and "too many requests" not in text.lower()):
+        return QuotaExceeded(text or "quota exceeded", retry_after=ev.retry_after or QUOTA_RETRY_S)
+    if kind == "rate_limit" or ev.status == 429:
+        return RateLimited(text or "too many requests", retry_after=ev.retry_after or RATE_LIMIT_RETRY_S)
+    if ev.status == 401 or "invalid authentication credentials" in text.lower():
+        return LoginRequired("the Google session expired: run `make login`")
+    if kind == "permission" or ev.status == 403:
+        return PermissionDenied(text or "permission denied")
+    err = UpstreamError(text or "AI Studio failed", status=None)
+    err.code = kind if kind in ("upstream_status", "aborted", "protocol") else err.code
+    if ev.status:
+        err.message = f"{text} (HTTP {ev.status})" if str(ev.status) not in text else text
+    return err
+
+
+def _normalise_ws(text: str) -> str:
+    return " ".join(text.split())
+
+
+def remainder_after(sent: str, final: str) -> str:
+    """The part of ``final`` that follows the already-sent ``sent`` (see the module docstring)."""
+    if final.startswith(sent):
+        return final[len(sent) :]
+    target = _normalise_ws(sent)
+    if not target:
+        return final
+    # Walk ``final`` until its whitespace-normalised prefix covers ``sent``.
+    for end in range(len(final) + 1):
+        if len(_normalise_ws(final[:end])) >= len(target):
+            if _normalise_ws(final[:end]) == target:
+                return final[end:].lstrip(" ") if sent.endswith((" ", "\n")) else final[end:]
+            break
+    common = 0
+    for a, b in zip(sent, final, strict=False):
+        if a != b:
+            break
+        common += 1
+    log.warning("the raw answer does not extend the streamed text (common prefix %d of %d)", common, len(sent))
+    return final[common:] if common >= len(sent) else final[len(sent) :]
+
+
+class JobRunner:
+    """Runs one job at a time on a ``StudioPage``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        studio: StudioPage,
+        *,
+        feed: ProxyFeed | None,
+        models: dict[str, protocol.ModelInfo],
+        function_calling_ui: bool,
+    ) -> None:
+        self.settings = settings
+        self.studio = studio
+        self.feed = feed
+        self.models = models
+        self.function_calling_ui = function_calling_ui
+
+    # ------------------------------------------------------------------ entry point
+
+    async def run(
+        self, request_id: str, job: protocol.Job, emit: Emit, cancel: asyncio.Event, timings: dict[str, float]
+    ) -> None:
+        """Run the job, emitting events; raises the typed error on failure (the caller reports it)."""
+        start = time.monotonic()
+        box: dict[str, Any] = {}
+
+        async def watch_cancel() -> None:
+            await cancel.wait()
+            raise Cancelled("the request was cancelled")
+
+        async def body() -> None:
+            try:
+                await self._run_body(request_id, job, emit, timings, start, box)
+            finally:
+                watcher.cancel()
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                watcher = tg.create_task(watch_cancel(), name=f"cancel-{request_id}")
+                tg.create_task(body(), name=f"job-{request_id}")
+        except* ProxyError as group:
+            raise group.exceptions[0] from None
+        except* TimeoutError:
+            raise UpstreamTimeout(
+                f"no complete answer within {box.get('timeout', 0):.0f} s", retry_after=None
+            ) from None
+
+    async def _run_body(
+        self,
+        request_id: str,
+        job: protocol.Job,
+        emit: Emit,
+        timings: dict[str, float],
+        start: float,
+        box: dict[str, Any],
+    ) -> None:
+        model = self._resolve_model(job.model)
+        plan = prompt.build_prompt(job.messages, tools=job.tools, tool_choice=job.tool_choice)
+        box["timeout"] = dynamic_timeout(self.settings, plan.text)
+        async with asyncio.timeout(box["timeout"]):
+            emulated = await self._prepare(model, job)
+            if emulated:
+                plan = prompt.build_prompt(
+                    job.messages, tools=job.tools, tool_choice=job.tool_choice, emulated_tools=True
+                )
+            if not plan.text.strip() and not job.attachments:
+                raise InvalidRequest("the conversation has no text to send")
+            timings["settings"] = _ms(start)
+            if job.attachments:
+                await self.studio.upload([a.path for a in job.attachments])
+            await self.studio.fill_prompt(plan.text)
+            timings["fill"] = _ms(start)
+            capture = Capture()
+            watch_cm = self.feed.watch(time.time()) if self.feed is not None else contextlib.nullcontext()
+            with watch_cm as watch:
+                live = watch is not None and self.feed is not None and self.feed.connected
+                submit_wall = time.time()
+                if watch is not None:
+                    watch.since = submit_wall
+                await self.studio.submit()
+                timings["submit"] = _ms(start)
+                await self._capture(request_id, job, plan.text, emit, capture, watch if live else None, emulated)
+                if capture.first_event_at is not None:
+                    timings["first_event"] = (capture.first_event_at - start) * 1000
+            await self._finish(request_id, plan.text, emit, capture)
+
+    # ------------------------------------------------------------------ preparation
+
+    def _resolve_model(self, requested: str) -> str:
+        model = requested.rsplit("/", 1)[-1].strip()
+        if not model:
+            raise InvalidRequest("no model given", param="model")
+        if self.models and model not in self.models:
+            raise InvalidRequest(
+                f"unknown model {model!r}; available: {', '.join(sorted(self.models))}", param="model"
+            )
+        return model
+
+    def _output_limit(self, model: str) -> int:
+        info = self.models.get(model)
+        return (info.output_token_limit if info and info.output_token_limit else None) or DEFAULT_OUTPUT_LIMIT
+
+    async def _prepare(self, model: str, job: protocol.Job) -> bool:
+        """Model, function calling and run settings; True when tools must be emulated."""
+        if await self.studio.current_model() != model:
+            try:
+                await self.studio.switch_model(model)
+            except PageBroken as exc:
+                raise ModelSwitchFailed(f"switching to {model!r} failed: {exc.message}") from None
+        decls = declarations.to_declarations(job.tools)
+        mode = self.settings.function_calling_mode
+        emulated = bool(decls) and (mode == "emulated" or not self.function_calling_ui)
+        if decls and not emulated:
+            try:
+                await self.studio.set_function_declarations(decls, declarations.declarations_digest(decls))
+            except (DeclarationsRejected, PageBroken) as exc:
+                if mode == "native":
+                    raise
+                log.warning("native function calling failed (%s); emulating tools", exc.message)
+                emulated = True
+        fc_on = bool(decls) and not emulated
+        if not fc_on and self.function_calling_ui:
+            await self.studio.set_function_declarations(None, None)
+
+        info = self.models.get(model)
+        temperature = job.temperature if job.temperature is not None else (info.default_temperature if info else 1.0)
+        top_p = job.top_p if job.top_p is not None else ((info.default_top_p if info else None) or 0.95)
+        limit = self._output_limit(model)
+        max_tokens = min(max(1, job.max_output_tokens or limit), limit)
+        stops = self.settings.default_stop_sequences if job.stop is None else job.stop
+
+        await self.studio.set_temperature(temperature)
+        await self.studio.set_max_output_tokens(max_tokens)
+        await self.studio.set_stop_sequences(list(stops))
+        await self.studio.set_top_p(top_p)
+        await self.studio.open_tools_group()
+        url_context = _wants_url_context(job.tools) or self.settings.enable_url_context
+        if fc_on:
+            await self.studio.set_url_context(False)
+        elif url_context or job.tools is not None:
+            await self.studio.set_url_context(url_context)
+        try:
+            plan = thinking.plan_thinking(model, job.reasoning_effort)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), param="reasoning_effort") from None
+        await self.studio.apply_thinking(plan)
+        if "gemini-2.0" not in model.lower() and not fc_on:
+            if job.tools:
+                search = any(declarations.is_google_search_tool(t) for t in job.tools)
+            else:
+                search = self.settings.enable_google_search
+            await self.studio.set_google_search(search)
+        return emulated
+
+    # ------------------------------------------------------------------ capture
+
+    async def _capture(
+        self,
+        request_id: str,
+        job: protocol.Job,
+        prompt_text: str,
+        emit: Emit,
+        cap: Capture,
+        watch: FlowWatch | None,
+        emulated: bool,
+    ) -> None:
+        items: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        silence_s = self.settings.silence_timeout_ms / 1000
+        stream_live = watch is not None
+        cap.tier = "stream" if stream_live else "dom"
+
+        async def pump_stream() -> None:
+            assert watch is not None
+            async for ev in watch.events():
+                await items.put(("stream", ev))
+                if isinstance(ev, FeedLost | protocol.Done):
+                    return
+
+        async def pump_dom() -> None:
+            previous: DomState | None = None
+            while True:
+                state = await self.studio.wait_dom_change(previous, DOM_WAIT_MS)
+                if state is None:
+                    continue
+                previous = state
+                await items.put(("dom", state))
+
+        def note_first() -> None:
+            if cap.first_event_at is None:
+                cap.first_event_at = time.monotonic()
+
+        async def send_content(text: str) -> None:
+            if not text:
+                return
+            note_first()
+            if emulated:
+                cap.buffered += text
+                return
+            cap.content += text
+            await emit(protocol.Content(id=request_id, ts=time.time(), text=text))
+
+        async def send_reasoning(text: str) -> None:
+            if not text:
+                return
+            note_first()
+            cap.reasoning += text
+            await emit(protocol.Reasoning(id=request_id, ts=time.time(), text=text))
+
+        async def send_call(name: str, args: dict[str, Any]) -> None:
+            note_first()
+            cap.tool_calls.append((name, args))
+            await emit(protocol.ToolCall(id=request_id, ts=time.time(), name=name, arguments=args))
+
+        async def finish_from_dom() -> None:
+            final, method = await self.studio.read_final_answer()
+            log.info("answer read from the DOM by %s (%d chars)", method, len(final))
+            sent = cap.buffered if emulated else cap.content
+            await send_content(remainder_after(sent, final))
+            thoughts = await self.studio.read_thoughts()
+            if thoughts.startswith(cap.reasoning) and len(thoughts) > len(cap.reasoning) and not cap.content:
+                await send_reasoning(thoughts[len(cap.reasoning) :])
+            calls = await self.studio.read_function_calls()
+            for name, args in calls[len(cap.tool_calls) :]:
+                await send_call(name, args)
+
+        dom_done = False
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(pump_dom(), name="pump-dom")]
+            if watch is not None:
+                tasks.append(tg.create_task(pump_stream(), name="pump-stream"))
+            try:
+                async with asyncio.timeout(silence_s) as silence:
+                    while True:
+                        source, item = await items.get()
+                        silence.reschedule(asyncio.get_running_loop().time() + silence_s)
+                        if source == "stream":
+                            if isinstance(item, FeedLost):
+                                log.warning("stream proxy subscription lost mid-answer; continuing from the DOM")
+                                stream_live = False
+                                cap.tier = "stream+dom"
+                                if dom_done:
+                                    await finish_from_dom()
+                                    break
+                                continue
+                            if isinstance(item, protocol.StreamStarted):
+                                continue
+                            if isinstance(item, protocol.Reasoning):
+                                await send_reasoning(item.text)
+                            elif isinstance(item, protocol.Content):
+                                await send_content(item.text)
+                            elif isinstance(item, protocol.ToolCall):
+                                await send_call(item.name, dict(item.arguments))
+                            elif isinstance(item, protocol.Usage):
+                                cap.usage = item
+                            elif isinstance(item, protocol.Finish):
+                                cap.finish = item.reason
+                            elif isinstance(item, protocol.Error):
+                                raise error_from_stream(item)
+                            elif isinstance(item, protocol.Done):
+                                if not cap.content and not cap.buffered and not cap.tool_calls:
+                                    # SPEC §3.6: done without an answer; look at the page.
+                                    await self._await_dom_done(items)
+                                    await finish_from_dom()
+                                break
+                            continue
+                        state: DomState = item
+                        self._check_dom_errors(state, watch)
+                        if state.model_turn and (state.answer or state.thoughts or state.function_calls):
+                            note_first()
+                        if not stream_live:
+                            await self._stream_dom(state, cap, send_content, send_reasoning)
+                        if state.done:
+                            dom_done = True
+                            if not stream_live or (watch is not None and watch.flow_id is None):
+                                if cap.tier == "stream":
+                                    cap.tier = "dom"
+                                await finish_from_dom()
+                                break
+            except TimeoutError:
+                what = "first response" if cap.first_event_at is None else "more output"
+                raise UpstreamTimeout(f"waited {silence_s:.0f} s for {what} from AI Studio") from None
+            finally:
+                for task in tasks:
+                    task.cancel()
+        if emulated:
+            await self._emit_emulated(request_id, emit, cap)
+
+    async def _await_dom_done(self, items: asyncio.Queue[tuple[str, Any]]) -> None:
+        """After the stream ended empty: wait for the page's own completion signal."""
+        state = await self.studio.dom_state()
+        while not state.done:
+            source, item = await items.get()
+            if source == "dom":
+                state = item
+
+    def _check_dom_errors(self, state: DomState, watch: FlowWatch | None) -> None:
+        quota = state.quota.lower()
+        if "exceeded quota" in quota or "out of free generations" in quota:
+            raise QuotaExceeded(state.quota, retry_after=QUOTA_RETRY_S)
+        if watch is not None and watch.quota:
+            raise QuotaExceeded(watch.quota[-1].message, retry_after=QUOTA_RETRY_S)
+
+    async def _stream_dom(
+        self,
+        state: DomState,
+        cap: Capture,
+        send_content: Callable[[str], Awaitable[None]],
+        send_reasoning: Callable[[str], Awaitable[None]],
+    ) -> None:
+        """Stream the prefix-consistent part of the rendered page (module docstring)."""
+        if not cap.content and not cap.buffered and state.thoughts.startswith(cap.reasoning):
+            await send_reasoning(state.thoughts[len(cap.reasoning) :])
+        sent = cap.buffered or cap.content
+        stable = state.stable_prefix
+        if stable.startswith(sent) and len(stable) > len(sent):
+            await send_content(stable[len(sent) :])
+
+    async def _emit_emulated(self, request_id: str, emit: Emit, cap: Capture) -> None:
+        from browser_worker import emulated as emu
+
+        text = cap.buffered
+        try:
+            parsed = emu.parse_tool_calls(text)
+        except Exception:
+            log.exception("parsing emulated tool calls failed")
+            parsed = None
+        calls, rest = _split_parsed(parsed, text)
+        if rest:
+            cap.content += rest
+            await emit(protocol.Content(id=request_id, ts=time.time(), text=rest))
+        for name, args in calls:
+            cap.tool_calls.append((name, args))
+            await emit(protocol.ToolCall(id=request_id, ts=time.time(), name=name, arguments=args))
+
+    async def _finish(self, request_id: str, prompt_text: str, emit: Emit, cap: Capture) -> None:
+        usage = cap.usage
+        if usage is None or usage.completion_tokens is None:
+            completion = estimate_tokens(cap.content + cap.reasoning) + sum(
+                estimate_tokens(n + str(a)) for n, a in cap.tool_calls
+            )
+            prompt_tokens = estimate_tokens(prompt_text)
+            usage = protocol.Usage(
+                id=request_id,
+                ts=time.time(),
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion,
+                reasoning_tokens=estimate_tokens(cap.reasoning) if cap.reasoning else None,
+                total_tokens=prompt_tokens + completion,
+                estimated=True,
+            )
+        else:
+            usage = usage.model_copy(update={"id": request_id, "ts": time.time()})
+        await emit(usage)
+        reason = cap.finish or "stop"
+        if cap.tool_calls:
+            reason = "tool_calls"
+        await emit(protocol.Finish(id=request_id, ts=time.time(), reason=reason))
+        log.info(
+            "answer complete via %s: %d chars, %d reasoning chars, %d tool calls, finish %s",
+            cap.tier,
+            len(cap.content),
+            len(cap.reasoning),
+            len(cap.tool_calls),
+            reason,
+        )
+
+    # ------------------------------------------------------------------ cleanup
+
+    async def stop_and_clear(self) -> None:
+        """Leave a clean new chat for the next job (SPEC §3.1 step 12); reload on failure."""
+        try:
+            await self.studio.stop_generation()
+            await self.studio.new_chat()
+        except BrowserGone:
+            raise
+        except ProxyError as exc:
+            log.warning("new chat failed (%s); reloading", exc.message)
+            await self.studio.open_new_chat(timeout_ms=30_000)
+            await self.studio.wait_ready()
+            await self.studio.ensure_temporary_chat()
+
+
+def _wants_url_context(tools: list[dict[str, Any]] | None) -> bool:
+    for tool in tools or []:
+        if not isinstance(tool, dict):
+            continue
+        if tool.get("type") == "url_context" or "url_context" in tool:
+            return True
+        fn = tool.get("function") if isinstance(tool.get("function"), dict) else None
+        if fn and fn.get("name") in ("urlContext", "url_context"):
+            return True
+    return False
+
+
+def _split_parsed(parsed: Any, text: str) -> tuple[list[tuple[str, dict[str, Any]]], str]:
+    """Normalise ``emulated.parse_tool_calls`` output to (calls, remaining text)."""
+    if parsed is None:
+        return [], text
+    calls_obj: Any = parsed
+    rest = text
+    if isinstance(parsed, tuple) and len(parsed) == 2:
+        first, second = parsed
+        if isinstance(first, str):
+            rest, calls_obj = first, second
+        else:
+            calls_obj, rest = first, second
+    elif hasattr(parsed, "calls"):
+        calls_obj = parsed.calls
+        rest = getattr(parsed, "text", getattr(parsed, "content", text))
+    calls: list[tuple[str, dict[str, Any]]] = []
+    for call in calls_obj or []:
+        if isinstance(call, dict):
+            name, args = call.get("name"), call.get("arguments", call.get("args", {}))
+        elif isinstance(call, tuple | list):
+            name, args = call[0], call[1]
+        else:
+            name, args = getattr(call, "name", None), getattr(call, "arguments", getattr(call, "args", {}))
+        if name:
+            calls.append((str(name), args if isinstance(args, dict) else {"value": args}))
+    return calls, rest or ""
+
+
+def _ms(start: float) -> float:
+    return round((time.monotonic() - start) * 1000, 1)

@@ -1,0 +1,240 @@
+"""Every selector, URL path and page constant the worker uses (SPEC §1, §2, §8).
+
+Nothing else in the worker spells a CSS selector or an AI Studio path: the page
+object (``pages/studio.py``) builds its locators from these names. Lists are
+"primary first"; a comma-joined form is provided where one locator is enough.
+"""
+
+from __future__ import annotations
+
+# --------------------------------------------------------------------------- URLs (SPEC §1.1, §4.1)
+
+NEW_CHAT_PATH = "/prompts/new_chat"
+PROMPTS_PATH_FRAGMENT = "/prompts/"
+LOGIN_HOST = "accounts.google.com"
+LIST_MODELS_FRAGMENT = "MakerSuiteService/ListModels"
+GENERATE_CONTENT_SUFFIX = "MakerSuiteService/GenerateContent"
+JSERROR_FRAGMENT = "/_/MakerSuite/jserror"
+RPC_HOST = "alkalimakersuite-pa.clients6.google.com"
+PAGE_HOST = "aistudio.google.com"
+
+# --------------------------------------------------------------------------- localStorage (SPEC §1.3)
+
+PREFS_KEY = "aiStudioUserPreference"
+PREF_DEFAULTS: dict[str, object] = {
+    "bidiModel": "models/gemini-1.0-pro-001",
+    "isSafetySettingsOpen": False,
+    "hasShownSearchGroundingTos": False,
+    "autosaveEnabled": True,
+    "theme": "system",
+    "bidiOutputFormat": 3,
+    "isSystemInstructionsOpen": False,
+    "warmWelcomeDisplayed": True,
+    "getCodeLanguage": "Node.js",
+    "getCodeHistoryToggle": False,
+    "fileCopyrightAcknowledged": True,
+}
+
+# --------------------------------------------------------------------------- page shell (SPEC §1.1, §2.1)
+
+INPUT_CONTAINER = (
+    "ms-chunk-editor",
+    "ms-prompt-input-wrapper .prompt-input-wrapper",
+    "ms-prompt-input-wrapper",
+    "ms-prompt-box .prompt-box-container",
+    "ms-prompt-box",
+)
+MODEL_NAME = '[data-test-id="model-name"]'
+MORE_ACTIONS = 'button[aria-label="View more actions"]'
+TEMP_CHAT_TOGGLE = (
+    'button[data-test-incognito-toggle], button[aria-label="Temporary chat toggle"], '
+    'button[aria-label="Toggle temporary chat"]'
+)
+TEMP_CHAT_INDICATOR = (
+    'ms-incognito-mode-indicator [data-test-id="main-text"], ms-incognito-mode-indicator .main-text'
+)
+TEMP_CHAT_CHECKMARK = "[data-test-incognito-checkmark]"
+TEMP_CHAT_TEXT = "temporary chat"
+
+# --------------------------------------------------------------------------- prompt input (SPEC §2.2)
+
+PROMPT_TEXTAREA = ", ".join(
+    (
+        "textarea.textarea",
+        "ms-autosize-textarea textarea",
+        "ms-chunk-input textarea",
+        "ms-prompt-input-wrapper ms-autosize-textarea textarea",
+        'ms-prompt-input-wrapper textarea[aria-label*="prompt" i]',
+        "ms-prompt-input-wrapper textarea",
+        "ms-prompt-box ms-autosize-textarea textarea",
+        'ms-prompt-box textarea[aria-label="Enter a prompt"]',
+        "ms-prompt-box textarea",
+    )
+)
+#: The prompt box textarea outside chat turns (a turn in edit mode also has one).
+PROMPT_TEXTAREA_SCOPE = "ms-prompt-box, ms-prompt-input-wrapper, ms-chunk-input"
+UPLOAD_TRIGGER = (
+    'button[data-test-id="add-media-button"], button[aria-label^="Insert assets"], '
+    'button[aria-label^="Insert images"]'
+)
+OVERLAY_CONTAINER = "div.cdk-overlay-container"
+OVERLAY_MENU = "div.cdk-overlay-container div[role='menu']"
+UPLOAD_MENU_ITEM = "div[role='menu'] button[role='menuitem']"
+UPLOAD_MENU_TEXTS = ("Upload File", "Upload a file")
+UPLOAD_MENU_LABELS = ("Upload a file", "Upload File")
+FILE_INPUT = "input[type=file]"
+DIALOG_ACCEPT_TEXTS = ("Agree", "I agree", "Allow", "Continue", "OK", "Confirm", "Yes")
+DIALOG_ACK_BUTTON = 'button[aria-label*="copyright" i], button[aria-label*="acknowledge" i]'
+
+# --------------------------------------------------------------------------- run button (SPEC §2.3)
+
+RUN_BUTTON = ", ".join(
+    (
+        'ms-run-button button[type="submit"].ms-button-primary',
+        'ms-run-button button[type="submit"]',
+        'ms-prompt-input-wrapper ms-run-button button[aria-label="Run"]',
+        'ms-prompt-input-wrapper button[aria-label="Run"][type="submit"]',
+        'button[aria-label="Run"].run-button',
+        'ms-run-button button[type="submit"].run-button',
+        'ms-prompt-box ms-run-button button[aria-label="Run"]',
+        'ms-prompt-box button[aria-label="Run"][type="submit"]',
+    )
+)
+STOP_GENERATING = 'button[aria-label="Stop generating"]'
+
+# --------------------------------------------------------------------------- turns and answer (SPEC §2.4, §2.5)
+
+CHAT_TURN = "ms-chat-turn"
+LAST_TURN = "ms-chat-turn:last-child"
+MODEL_TURN = "ms-chat-turn .chat-turn-container.model"
+CMARK_ROOT = "ms-cmark-node.cmark-node"
+EDIT_BUTTON = ".actions-container button.toggle-edit-button"
+EDIT_LABEL = "Edit"
+STOP_EDITING_LABEL = "Stop editing"
+EDIT_TEXT = "ms-autosize-textarea"
+OPTIONS_LABEL = "Open options"
+COPY_MARKDOWN_NAME = "Copy markdown"
+SCROLL_CONTAINERS = "ms-autoscroll-container, .chat-session-content"
+FINAL_RESPONSE = ", ".join(
+    (
+        "ms-text-chunk:not(:has(ms-thought-chunk))",
+        "ms-cmark-node.cmark-node:not(ms-thought-accordion .content):not(ms-thought-chunk .mat-expansion-panel-body)",
+        "[data-testid*='response']",
+        "[class*='response-content']",
+        ".chat-response",
+    )
+)
+THOUGHT_CONTAINER = "ms-thought-chunk, ms-thought-accordion"
+THOUGHT_TEXT = "ms-thought-chunk .mat-expansion-panel-body, ms-thought-accordion .content"
+FUNCTION_CALL_CHUNK = "ms-function-call-chunk"
+FUNCTION_CALL_NAME = (
+    "ms-code-block mat-panel-title span:not(.material-symbols-outlined), "
+    "ms-code-block .mat-expansion-panel-header-title span:nth-child(2)"
+)
+FUNCTION_CALL_ARGS = "ms-code-block pre code"
+
+# --------------------------------------------------------------------------- run settings (SPEC §2.6)
+
+TEMPERATURE_INPUT = (
+    'ms-slider input[type="number"][max="2"], ms-slider input.slider-number-input[aria-valuemax="2"], '
+    'input.slider-number-input[aria-valuemax="2"]'
+)
+TOP_P_INPUT = (
+    'ms-slider input[type="number"][max="1"], ms-slider input.slider-number-input[aria-valuemax="1"], '
+    'input.slider-number-input[aria-valuemax="1"]'
+)
+MAX_TOKENS_INPUT = 'input[aria-label="Maximum output tokens"]'
+STOP_INPUT = 'input[aria-label="Add stop token"]'
+STOP_CHIP_REMOVE = 'mat-chip button.remove-button[aria-label*="Remove"]'
+STOP_CHIP_REMOVE_ONE = 'mat-chip button.remove-button[aria-label="Remove {seq}"]'
+TOOLS_GROUP_HEADER = 'button[aria-label="Expand or collapse tools"]'
+ADVANCED_GROUP_HEADER = 'button[aria-label="Expand or collapse advanced settings"]'
+GROUP_EXPANDED_CLASS = "expanded"
+
+THINKING_MAIN_TOGGLE = (
+    'button[role="switch"][aria-label="Toggle thinking mode"], '
+    'mat-slide-toggle[data-test-toggle="enable-thinking"] button[role="switch"].mdc-switch, '
+    '[data-test-toggle="enable-thinking"] button[role="switch"].mdc-switch'
+)
+THINKING_MANUAL_TOGGLE = (
+    'button[role="switch"][aria-label="Toggle thinking budget between auto and manual"], '
+    'mat-slide-toggle[data-test-toggle="manual-budget"] button[role="switch"].mdc-switch, '
+    '[data-test-toggle="manual-budget"] button[role="switch"].mdc-switch'
+)
+THINKING_BUDGET_INPUT = '[data-test-id="user-setting-budget-animation-wrapper"] input[type="number"]'
+THINKING_LEVEL_SELECT = (
+    '[role="combobox"][aria-label="Thinking Level"], mat-select[aria-label="Thinking Level"], '
+    '[role="combobox"][aria-label="Thinking level"], mat-select[aria-label="Thinking level"]'
+)
+THINKING_LEVEL_VALUE = ".mat-mdc-select-value-text .mat-mdc-select-min-line"
+THINKING_LEVEL_LISTBOX = '[role="listbox"][aria-label="Thinking Level"], [role="listbox"][aria-label="Thinking level"]'
+THINKING_LEVEL_OPTION = '[role="option"]'
+
+FC_CONTAINER = '[data-test-id="functionCallingTooltip"]'
+FC_TOGGLE = (
+    '[data-test-id="functionCallingTooltip"] mat-slide-toggle button[role="switch"].mdc-switch, '
+    '[data-test-id="functionCallingTooltip"] .function-calling-toggle button[role="switch"], '
+    '[data-test-id="functionCallingTooltip"] button.mdc-switch'
+)
+FC_EDIT = (
+    '[data-test-id="functionCallingTooltip"] .edit-function-declarations-button, '
+    'button.edit-function-declarations-button[aria-label="Edit function declarations"], '
+    "button.edit-function-declarations-button"
+)
+SEARCH_TOGGLE = 'div[data-test-id="searchAsAToolTooltip"] mat-slide-toggle button'
+URL_CONTEXT_TOGGLE = 'button[aria-label="Browse the url context"]'
+SWITCH_DISABLED_CLASS = "mdc-switch--disabled"
+
+# --------------------------------------------------------------------------- function declarations dialog (SPEC §2.7)
+
+FC_DIALOG = (
+    'mat-dialog-container:has(h2:has-text("Function declarations")), '
+    'mat-mdc-dialog-container:has(h2:has-text("Function declarations"))'
+)
+FC_DIALOG_FALLBACK = ".mat-mdc-dialog-container"
+FC_CODE_TAB = 'ms-tab-group button[role="tab"]:has-text("Code Editor")'
+FC_TEXTAREA = 'ms-text-editor textarea, textarea[placeholder*="Tab"]'
+FC_SAVE = 'button[aria-label="Save the current function declarations"], button:has-text("Save")'
+FC_CLOSE = 'button[aria-label="Close"], button.close-button, button:has-text("Cancel")'
+FC_ERROR = ".error, mat-error, .error-message, [role='alert']"
+
+# --------------------------------------------------------------------------- new chat (SPEC §2.8)
+
+NEW_CHAT = 'button[data-test-clear="outside"][aria-label="New chat"], button[aria-label="New chat"]'
+DISCARD_CONFIRM = 'button.ms-button-primary:has-text("Discard and continue")'
+DIALOG_SURFACE = ".mat-mdc-dialog-inner-container"
+
+# --------------------------------------------------------------------------- errors and overlays (SPEC §2.9, §2.10)
+
+TOAST = "div.toast.warning, div.toast.error"
+QUOTA_CALLOUT = "ms-callout.error-callout .message"
+LEGACY_QUOTA_CALLOUT = 'ms-callout.warning-callout:has-text("You are out of free generations")'
+QUOTA_TEXT = "user has exceeded quota"
+BACKDROP_SHOWING = "div.cdk-overlay-backdrop.cdk-overlay-backdrop-showing"
+TOOLTIP_SELECTORS = (
+    ".mdc-tooltip",
+    ".mat-mdc-tooltip",
+    ".mdc-tooltip__surface",
+    ".mat-mdc-tooltip-surface",
+    ".cdk-overlay-pane:has(.mdc-tooltip)",
+    ".mat-tooltip-panel",
+    '[role="tooltip"]',
+)
+SURVEY_IFRAMES = 'iframe[id*="google-hats-survey"], iframe[src*="google_hats"]'
+COOKIE_BANNER_REJECT = ".glue-cookie-notification-bar__reject"
+
+#: Critical selectors checked by the self-test, by name (SPEC §10.1).
+SELF_TEST = {
+    "input_container": INPUT_CONTAINER[0],
+    "prompt_textarea": PROMPT_TEXTAREA,
+    "model_name": MODEL_NAME,
+    "run_button": RUN_BUTTON,
+    "new_chat": NEW_CHAT,
+    "temperature": TEMPERATURE_INPUT,
+    "top_p": TOP_P_INPUT,
+    "max_output_tokens": MAX_TOKENS_INPUT,
+    "stop_sequences": STOP_INPUT,
+    "tools_group": TOOLS_GROUP_HEADER,
+    "function_calling": FC_CONTAINER,
+    "upload": UPLOAD_TRIGGER,
+}
