@@ -382,6 +382,29 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
+class SocketServer:
+    """A Unix-socket server that closes its live connections and its socket file on ``close()``.
+
+    (``asyncio.Server.wait_closed()`` on Python 3.12 waits for connected peers,
+    so shutting down must close them itself.)
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.connections: set[Connection] = set()
+        self._server: asyncio.Server | None = None
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            await conn.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
 async def serve(
     path: Path,
     handler: Handler,
@@ -389,19 +412,21 @@ async def serve(
     max_frame: int = DEFAULT_MAX_FRAME,
     process: str = "",
     version: str = "",
-) -> asyncio.Server:
+) -> SocketServer:
     """Serve ``handler`` on a Unix socket at ``path`` (mode 0600, dir 0700).
 
-    ``ping`` is answered here, before the handler sees it. A malformed or
-    oversized frame, or an exception in the handler, closes that connection
-    with a logged reason; the server keeps serving others.
+    ``ping`` is answered by the connection itself, before the handler sees it. A
+    malformed or oversized frame, or an exception in the handler, closes that
+    connection with a logged reason; the server keeps serving others.
     """
     ensure_private_dir(path.parent)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
+    server = SocketServer(path)
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = Connection(reader, writer, max_frame=max_frame, name=path.name, identity=(process, version))
+        server.connections.add(conn)
         try:
             await handler(conn)
         except FrameError as exc:
@@ -415,11 +440,12 @@ async def serve(
         except Exception:
             log.exception("handler failed on %s; closing that connection", path.name)
         finally:
+            server.connections.discard(conn)
             await conn.close()
 
     old_umask = os.umask(0o177)
     try:
-        server = await asyncio.start_unix_server(on_connect, path=str(path), limit=2**20)
+        server._server = await asyncio.start_unix_server(on_connect, path=str(path), limit=2**20)
     finally:
         os.umask(old_umask)
     os.chmod(path, 0o600)

@@ -1,0 +1,49 @@
+"""Fixtures every test folder can use: free ports, short socket dirs, the project root."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = PROJECT_ROOT.parent / "shared" / "aistudio" / "fixtures"
+
+
+def pick_free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def free_port() -> int:
+    return pick_free_port()
+
+
+@pytest.fixture
+def short_socket_dir() -> Iterator[Path]:
+    """A private directory with a path short enough for Unix sockets (pytest's tmp_path may not be)."""
+    path = Path(tempfile.mkdtemp(prefix="aisp-", dir="/tmp"))
+    path.chmod(0o700)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.fail(f"AI Studio fixtures not found at {FIXTURES} (../shared must sit beside the repo)")
+    return FIXTURES
