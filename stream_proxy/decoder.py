@@ -512,10 +512,6 @@ def _loads(data: bytes | bytearray) -> Any:
     return json.loads(data)
 
 
-def _token_count(v: Any) -> int | None:
-    return v if type(v) is int else None
-
-
 class ResponseDecoder:
     """Incremental decoder of one ``GenerateContent`` response body; see the module docstring."""
 
@@ -606,18 +602,10 @@ class ResponseDecoder:
                 return out
         if self._phase == _AFTER:
             out.append(Finish(finish_reason(self._finish, self._tool_calls)))
-            usage = self._usage
-            if usage is not None:
-                get = usage.__getitem__
-                n = len(usage)
-                out.append(
-                    Usage(
-                        prompt_tokens=_token_count(get(0)) if n > 0 else None,
-                        completion_tokens=_token_count(get(1)) if n > 1 else None,
-                        reasoning_tokens=_token_count(get(9)) if n > 9 else None,
-                        total_tokens=_token_count(get(2)) if n > 2 else None,
-                    )
-                )
+            if self._usage is not None:
+                # [prompt, candidates|null, total, cached, details, null x4, thoughts]
+                u = [v if type(v) is int else None for v in self._usage[:10]] + [None] * 10
+                out.append(Usage(u[0], completion_tokens=u[1], reasoning_tokens=u[9], total_tokens=u[2]))
             out.append(Done())
             self._finished()
         else:
