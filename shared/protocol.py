@@ -383,10 +383,12 @@ def ensure_private_dir(path: Path) -> Path:
 
 
 class SocketServer:
-    """A Unix-socket server that closes its live connections and its socket file on ``close()``.
+    """A Unix-socket server shaped like ``asyncio.Server`` that also drops its peers.
 
-    (``asyncio.Server.wait_closed()`` on Python 3.12 waits for connected peers,
-    so shutting down must close them itself.)
+    ``close()`` stops listening, closes every live connection and removes the
+    socket file; ``wait_closed()`` then waits for the handlers to finish. (On
+    Python 3.12, ``asyncio.Server.wait_closed()`` waits for connected peers, so
+    a shutdown that did not close them would hang.)
     """
 
     def __init__(self, path: Path) -> None:
@@ -394,15 +396,23 @@ class SocketServer:
         self.connections: set[Connection] = set()
         self._server: asyncio.Server | None = None
 
-    async def close(self) -> None:
+    def close(self) -> None:
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections):
-            await conn.close()
-        if self._server is not None:
-            await self._server.wait_closed()
+            if not conn.writer.is_closing():
+                conn.writer.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+    async def wait_closed(self) -> None:
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def aclose(self) -> None:
+        """``close()`` and ``wait_closed()`` in one call."""
+        self.close()
+        await self.wait_closed()
 
 
 async def serve(

@@ -148,7 +148,7 @@ async def test_server_socket_is_private_and_answers_ping(short_socket_dir: Path)
         pong = await p.ping(path)
         assert (pong.process, pong.version, pong.pid) == ("unit", "9", os.getpid())
     finally:
-        await server.close()
+        await server.aclose()
 
 
 async def test_garbage_and_oversized_frames_close_only_that_connection(short_socket_dir: Path):
@@ -169,7 +169,7 @@ async def test_garbage_and_oversized_frames_close_only_that_connection(short_soc
         assert await good.recv() == p.Content(id="x", ts=0.0, text="still here")
         await good.close()
     finally:
-        await server.close()
+        await server.aclose()
 
 
 async def test_reconnecting_client_comes_back_after_the_server_restarts(short_socket_dir: Path):
@@ -194,10 +194,10 @@ async def test_reconnecting_client_comes_back_after_the_server_restarts(short_so
     try:
         server = await p.serve(path, publisher)
         assert (await asyncio.wait_for(received.get(), 5)).text == "hello 1"
-        await asyncio.wait_for(server.close(), 5)  # also drops the client's connection
+        await asyncio.wait_for(server.aclose(), 5)  # also drops the client's connection
         assert not path.exists()
         server = await p.serve(path, publisher)
         assert (await asyncio.wait_for(received.get(), 5)).text == "hello 2"
-        await asyncio.wait_for(server.close(), 5)
+        await asyncio.wait_for(server.aclose(), 5)
     finally:
         task.cancel()
