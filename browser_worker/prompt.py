@@ -24,7 +24,10 @@ Differences from the reference (quirks fixed on purpose):
 * list content in the system message contributes its text items (the
   reference ignores it);
 * the catalog is followed by exactly one separator even when no system
-  message follows.
+  message follows;
+* Google Search tools (``declarations.is_google_search_tool``, including a
+  function named ``googleSearch``) are left out of the catalog: they switch
+  the page's grounding toggle instead of being imitated as text.
 
 An empty conversation gives the empty string; the caller decides what to do.
 """
@@ -34,6 +37,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from browser_worker.declarations import is_google_search_tool
 
 SEPARATOR = "\n---\n"
 CATALOG_HEADER = "Available Tools Catalog:"
@@ -102,11 +107,11 @@ def build_prompt(
 
 
 def tool_catalog(tools: list[dict[str, Any]], tool_choice: str | dict[str, Any] | None = None) -> str:
-    """The ``Available Tools Catalog:`` block for emulated function calling; empty without function tools."""
+    """The ``Available Tools Catalog:`` block; empty without function tools (Google Search ones skipped)."""
     lines = [CATALOG_HEADER]
     for tool in tools:
         function = _function_of(tool)
-        if function is None:
+        if function is None or is_google_search_tool(tool):
             continue
         lines.append(f"- Function: {function['name']}")
         parameters = function.get("parameters")

@@ -75,8 +75,12 @@ def test_generic_tool_choice_names_no_function(choice):
 
 
 def test_catalog_skips_tools_without_parameters_schema_line():
-    """A function without parameters gets only its ``- Function:`` line; non-function tools are skipped."""
-    tools = [{"type": "function", "function": {"name": "ping"}}, {"type": "google_search"}]
+    """A function without parameters gets only its ``- Function:`` line; search and non-function tools are skipped."""
+    tools = [
+        {"type": "function", "function": {"name": "ping"}},
+        {"type": "google_search"},
+        {"type": "function", "function": {"name": "googleSearch", "parameters": {"type": "object"}}},
+    ]
     assert tool_catalog(tools) == "Available Tools Catalog:\n- Function: ping"
     assert tool_catalog([{"type": "google_search"}]) == ""
 
