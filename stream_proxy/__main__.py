@@ -5,8 +5,9 @@
 
 Start order: the proxy listens first, then ``proxy.sock`` is served, so a ``pong`` on the socket
 means the proxy is ready. ``STREAM_PORT=0`` turns interception off: only the socket is served.
-Shutdown (SIGTERM/SIGINT): stop accepting subscribers, close the proxy listener, end open
-streams with ``error(aborted)`` + ``done``, close subscribers, remove the socket file, exit 0.
+Shutdown (SIGTERM/SIGINT): close the proxy listener, give open streams ``SHUTDOWN_GRACE_S``,
+end the rest with ``error(aborted)`` + ``done``, then close the subscribers and remove the socket
+file; exit 0.
 """
 
 from __future__ import annotations
@@ -53,17 +54,14 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     crashed = service is not None and service.task is not None and service.task.done() and not stop.is_set()
 
-    log.info("stopping: no new connections on %s", path.name)
-    server.close()
     if service is not None:
-        await service.stop()
-    log.info("stopping: closing %d subscriber(s)", publisher.subscriber_count)
+        await service.stop(grace=0.0 if crashed else settings.shutdown_grace_s)
+    log.info("stopping: closing %s and %d subscriber(s)", path.name, publisher.subscriber_count)
+    server.close()  # flushes what was published above, then drops every peer and the socket file
     await publisher.close()
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(2):
+        async with asyncio.timeout(5):
             await server.wait_closed()
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
     log.info("socket %s removed", path.name)
     for waiter in waiters:
         waiter.cancel()

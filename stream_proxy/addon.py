@@ -25,7 +25,6 @@ Run standalone: ``mitmdump -s stream_proxy/addon.py --set aisp_socket=run/proxy.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import re
@@ -126,6 +125,9 @@ class StreamTap:
         self.publisher = publisher if publisher is not None else Publisher()
         #: set once mitmproxy is up (the ``running`` hook)
         self.started = asyncio.Event()
+        #: set while no sniffed stream is open
+        self.idle = asyncio.Event()
+        self.idle.set()
         self._taps: dict[str, _Tap] = {}
         self._resolve: dict[str, tuple[str, int]] = {}
         #: ids of server connections whose address was swapped by the resolve override
@@ -174,11 +176,9 @@ class StreamTap:
     async def done(self) -> None:
         self.abort_all("the stream proxy shut down mid-stream")
         if self._server is not None:
-            self._server.close()
+            self._server.close()  # drops the subscribers and removes the socket file
             await self.publisher.close()
-            with contextlib.suppress(FileNotFoundError):
-                assert self._socket_path is not None
-                self._socket_path.unlink()
+            await self._server.wait_closed()
             self._server = None
 
     def abort_all(self, message: str) -> None:
@@ -186,6 +186,17 @@ class StreamTap:
         for tap in list(self._taps.values()):
             self._emit(tap, [decoder.Error("aborted", None, message), decoder.Done()])
         self._taps.clear()
+        self.idle.set()
+
+    @property
+    def open_streams(self) -> int:
+        return len(self._taps)
+
+    def _pop(self, flow: http.HTTPFlow) -> _Tap | None:
+        tap = self._taps.pop(flow.id, None)
+        if not self._taps:
+            self.idle.set()
+        return tap
 
     # -- connections: the test/demo resolve override -----------------------------------------
 
@@ -236,6 +247,7 @@ class StreamTap:
             return
         tap = _Tap(flow.id, time.time())
         self._taps[flow.id] = tap
+        self.idle.clear()
         model = model_from_body(flow.request.raw_content)
         log.info("GenerateContent %s started (model %s)", flow.id, model)
         self.publisher.publish(
@@ -265,7 +277,7 @@ class StreamTap:
         flow.response.stream = on_chunk
 
     def response(self, flow: http.HTTPFlow) -> None:
-        tap = self._taps.pop(flow.id, None)
+        tap = self._pop(flow)
         if tap is None or tap.done:
             return
         if tap.decoder is None:  # a response made without streaming (e.g. by another addon)
@@ -277,7 +289,7 @@ class StreamTap:
         self._emit(tap, tap.decoder.close())
 
     def error(self, flow: http.HTTPFlow) -> None:
-        tap = self._taps.pop(flow.id, None)
+        tap = self._pop(flow)
         if tap is None or tap.done:
             return
         reason = flow.error.msg if flow.error else "connection error"

@@ -15,8 +15,10 @@ connections and cannot be combined with an upstream proxy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import urllib.parse
+from typing import Any
 
 from mitmproxy import addons as mitm_addons
 from mitmproxy import master as mitm_master
@@ -120,14 +122,21 @@ class ProxyService:
             settings.certs_dir,
         )
 
-    async def stop(self) -> None:
-        """Stop accepting, end open streams with an error, shut mitmproxy down."""
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop accepting, give open streams ``grace`` seconds, end the rest with an error, shut down."""
         if self.master is None or self.task is None:
             return
         proxyserver = self.master.addons.get("proxyserver")
         if proxyserver is not None:
             log.info("stopping: closing the proxy listener")
             await proxyserver.servers.update([])
+        if self.tap.open_streams and grace > 0:
+            log.info("stopping: waiting up to %.1f s for %d open stream(s)", grace, self.tap.open_streams)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace):
+                    await self.tap.idle.wait()
+        if proxyserver is not None:
+            await self._close_connections(proxyserver)
         log.info("stopping: shutting mitmproxy down")
         self.master.shutdown()
         try:
@@ -136,4 +145,21 @@ class ProxyService:
         except TimeoutError:
             log.warning("mitmproxy did not stop within 10 s; cancelling it")
             self.task.cancel()
+        except Exception:
+            log.exception("mitmproxy failed")
         self.master = None
+
+    async def _close_connections(self, proxyserver: Any) -> None:
+        """Close the browser's open connections so that their flows end (with ``error``) before exit."""
+        handlers = list(getattr(proxyserver, "connections", {}).values())
+        if not handlers:
+            return
+        log.info("stopping: closing %d client connection(s)", len(handlers))
+        for handler in handlers:
+            io = getattr(handler, "transports", {}).get(getattr(handler, "client", None))
+            if io is not None and io.handler is not None:
+                io.handler.cancel("stream proxy shutting down")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                while proxyserver.connections:
+                    await asyncio.sleep(0.01)
