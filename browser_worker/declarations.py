@@ -112,8 +112,7 @@ def declarations_json(declarations: list[dict[str, Any]]) -> str:
 
 
 def is_google_search_tool(tool: Any) -> bool:
-    """True for ``{"type": "google_search"}``, ``{"google_search": …}``, ``{"google_search_retrieval": …}``
-    or a function named ``googleSearch``/``google_search``."""
+    """True for the google_search / google_search_retrieval tool shapes or a function named googleSearch."""
     if not isinstance(tool, dict):
         return False
     if tool.get("type") == "google_search" or "google_search" in tool or "google_search_retrieval" in tool:

@@ -177,6 +177,7 @@ class _RelaxedParser:
         self.text = text
 
     def fail(self, pos: int, what: str) -> RelaxedSyntaxError:
+        """The error to raise for ``what`` at ``pos``."""
         return RelaxedSyntaxError(f"{what} at offset {pos}")
 
     def value(self, pos: int, depth: int) -> tuple[Any, int]:
