@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
 
 # --------------------------------------------------------------------------- content parts
@@ -181,7 +181,7 @@ class JsonSchemaSpec(_Model):
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
     strict: bool | None = None
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, strict=True)
 
 
 class JsonSchemaFormat(_Model):
@@ -213,7 +213,7 @@ _NUMERIC = re.compile(r"^-?\d+$")
 class ChatCompletionRequest(BaseModel):
     """The OpenAI chat request, plus the ``attachments`` and ``mcp_endpoint`` extensions."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     model: str = Field(min_length=1)
     messages: list[Message] = Field(min_length=1)

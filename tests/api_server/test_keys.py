@@ -1,0 +1,90 @@
+"""Client keys: admin-only management, hashed storage with private modes, and /v1 enforcement."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from shared.settings import Settings
+
+ADMIN = {"Authorization": "Bearer admin-secret"}
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"admin_key": "admin-secret"}
+
+
+async def test_key_routes_need_the_admin_key(client: TestClient) -> None:
+    """Without or with a wrong admin key /api/keys answers 401 in the OpenAI shape."""
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"x-api-key": "wrong"}):
+        resp = await client.get("/api/keys", headers=headers)
+        assert resp.status == 401
+        assert (await resp.json())["error"]["type"] == "authentication_error"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"admin_key": None}])
+async def test_key_routes_are_refused_without_a_configured_admin_key(client: TestClient) -> None:
+    """With no ADMIN_KEY the routes answer 403 saying how to enable them."""
+    resp = await client.post("/api/keys", headers=ADMIN)
+    assert resp.status == 403
+    assert "ADMIN_KEY" in (await resp.json())["error"]["message"]
+
+
+async def test_created_key_is_shown_once_and_stored_hashed(client: TestClient, settings: Settings) -> None:
+    """POST returns the full key once; the file holds only hash, prefix, label, created (0600 in 0700)."""
+    resp = await client.post("/api/keys", json={"label": "laptop"}, headers={"x-api-key": "admin-secret"})
+    assert resp.status == 201
+    made = await resp.json()
+    key = made["key"]
+    assert key.startswith(made["prefix"]) and made["label"] == "laptop"
+    path: Path = settings.api_keys_file
+    text = path.read_text()
+    assert key not in text
+    stored = json.loads(text)["keys"][0]
+    assert set(stored) == {"id", "prefix", "hash", "label", "created"}
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+    listed = await (await client.get("/api/keys", headers=ADMIN)).json()
+    assert listed["data"] == [{k: made[k] for k in ("id", "prefix", "label", "created")}]
+
+
+async def test_v1_needs_a_client_key_once_one_exists(client: TestClient) -> None:
+    """/v1 is open with no keys; after one is created, missing/wrong keys get 401 and the key works."""
+    assert (await client.get("/v1/queue")).status == 200
+    key = (await (await client.post("/api/keys", headers=ADMIN)).json())["key"]
+    assert (await client.get("/v1/queue")).status == 401
+    assert (await client.get("/v1/queue", headers={"Authorization": "Bearer nope"})).status == 401
+    assert (await client.get("/v1/queue", headers={"Authorization": f"Bearer {key}"})).status == 200
+    assert (await client.get("/v1/queue", headers={"x-api-key": key})).status == 200
+    info = await (await client.get("/api/info")).json()
+    assert info["api_key_required"] is True
+
+
+async def test_client_key_cannot_manage_keys(client: TestClient) -> None:
+    """A client key is not an admin key."""
+    key = (await (await client.post("/api/keys", headers=ADMIN)).json())["key"]
+    assert (await client.get("/api/keys", headers={"Authorization": f"Bearer {key}"})).status == 401
+
+
+async def test_deleted_key_stops_working(client: TestClient) -> None:
+    """DELETE by path or body removes the key; unknown ids are 404."""
+    first = await (await client.post("/api/keys", headers=ADMIN)).json()
+    second = await (await client.post("/api/keys", headers=ADMIN)).json()
+    assert (await client.delete(f"/api/keys/{first['id']}", headers=ADMIN)).status == 200
+    assert (await client.get("/v1/queue", headers={"x-api-key": first["key"]})).status == 401
+    assert (await client.delete("/api/keys", json={"id": second["id"]}, headers=ADMIN)).status == 200
+    assert (await client.delete("/api/keys?id=key_missing", headers=ADMIN)).status == 404
+    assert (await client.get("/v1/queue")).status == 200  # no keys left: open again
+
+
+async def test_keys_survive_a_restart(settings: Settings, client: TestClient) -> None:
+    """A new KeyStore on the same file verifies the key."""
+    from api_server.auth import KeyStore
+
+    key = (await (await client.post("/api/keys", headers=ADMIN)).json())["key"]
+    store = KeyStore(settings.api_keys_file)
+    assert store.verify(key) and not store.verify(key + "x") and not store.verify(None)

@@ -1,0 +1,263 @@
+"""The queue against the fake worker on the real socket protocol: order, cancel, disconnects, outages."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+
+from api_server.keys import QUEUE, WORKER
+from api_server.lifecycle import drain
+from api_server.queue import RequestQueue
+from shared.settings import Settings
+from tests.api_server.fake_worker import DISCONNECT, HANG, FakeWorker, Wait, content, error, finish
+
+BODY: dict[str, Any] = {"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def queue_of(client: TestClient) -> RequestQueue:
+    return client.app[QUEUE]  # type: ignore[index]
+
+
+def post(client: TestClient, req_id: str | None = None, **extra: Any) -> asyncio.Task[aiohttp.ClientResponse]:
+    headers = {"x-request-id": req_id} if req_id else {}
+    return asyncio.ensure_future(client.post("/v1/chat/completions", json={**BODY, **extra}, headers=headers))
+
+
+async def queued(client: TestClient, req_id: str) -> None:
+    await queue_of(client).wait_for(lambda q: q.get(req_id) is not None)
+
+
+@pytest.fixture
+async def own_session(ready: TestClient) -> AsyncIterator[aiohttp.ClientSession]:
+    """A separate client session whose connection a test can drop."""
+    session = aiohttp.ClientSession(base_url=str(ready.make_url("/")))
+    yield session
+    await session.close()
+
+
+async def test_fifo_order_under_50_concurrent_clients(ready: TestClient, fake: FakeWorker) -> None:
+    """Jobs reach the worker in the order they were queued, one at a time."""
+    gate = asyncio.Event()
+    fake.script_fn = lambda s: [Wait(gate), content("x"), finish()] if s.id == "first" else [content(s.id)]
+    first = post(ready, "first")
+    await fake.wait_submitted(1)
+    tasks = [post(ready, f"r{i:02d}") for i in range(50)]
+    await queue_of(ready).wait_for(lambda q: len(q) == 51)
+    order = [row["id"] for row in queue_of(ready).snapshot()]
+    assert order[0] == "first" and sorted(order[1:]) == [f"r{i:02d}" for i in range(50)]
+    assert [row["position"] for row in queue_of(ready).snapshot()] == list(range(51))
+    gate.set()
+    responses = await asyncio.gather(first, *tasks)
+    assert all(r.status == 200 for r in responses)
+    assert [s.id for s in fake.submitted] == order
+    for r in responses[1:]:
+        body = await r.json()
+        assert body["choices"][0]["message"]["content"] == r.headers["x-request-id"]
+
+
+async def test_queue_lists_queued_and_running_requests(ready: TestClient, fake: FakeWorker) -> None:
+    """GET /v1/queue shows id, position, model, stream, age and state."""
+    fake.script = [HANG]
+    a = post(ready, "qa")
+    await fake.wait_submitted(1)
+    b = post(ready, "qb", stream=True)
+    await queued(ready, "qb")
+    rows = (await (await ready.get("/v1/queue")).json())["data"]
+    assert [(r["id"], r["position"], r["state"], r["stream"]) for r in rows] == [
+        ("qa", 0, "running", False), ("qb", 1, "queued", True)]
+    assert rows[0]["model"] == "gemini-2.5-pro" and rows[0]["age_s"] >= 0
+    for rid in ("qb", "qa"):
+        await ready.post(f"/v1/cancel/{rid}")
+    await asyncio.gather(a, b)
+
+
+async def test_cancel_queued_request_never_reaches_the_worker(ready: TestClient, fake: FakeWorker) -> None:
+    """Cancelling a queued request answers it 499 and it is never submitted."""
+    gate = asyncio.Event()
+    fake.script = [Wait(gate), content("ok"), finish()]
+    a = post(ready, "ca")
+    await fake.wait_submitted(1)
+    b = post(ready, "cb")
+    await queued(ready, "cb")
+    resp = await ready.post("/v1/cancel/cb")
+    assert resp.status == 200 and (await resp.json())["state"] == "queued"
+    cancelled = await b
+    assert cancelled.status == 499 and (await cancelled.json())["error"]["code"] == "request_cancelled"
+    gate.set()
+    assert (await a).status == 200
+    assert [s.id for s in fake.submitted] == ["ca"]
+
+
+async def test_cancel_running_request_sends_job_cancel(ready: TestClient, fake: FakeWorker) -> None:
+    """Cancelling the running request sends job_cancel to the worker, then the next job runs."""
+    fake.script_fn = lambda s: [HANG] if s.id == "ra" else [content("next"), finish()]
+    a = post(ready, "ra")
+    await fake.wait_submitted(1)
+    b = post(ready, "rb")
+    await queued(ready, "rb")
+    assert (await ready.post("/v1/cancel/ra")).status == 200
+    await fake.wait_cancelled("ra")
+    assert (await a).status == 499
+    assert (await b).status == 200
+
+
+async def test_cancel_unknown_request_is_404(ready: TestClient) -> None:
+    """An unknown id is a 404 in the OpenAI shape."""
+    resp = await ready.post("/v1/cancel/nope")
+    assert resp.status == 404 and (await resp.json())["error"]["param"] == "req_id"
+
+
+async def test_disconnected_queued_client_is_removed(ready: TestClient, fake: FakeWorker,
+                                                     own_session: aiohttp.ClientSession) -> None:
+    """A client that goes away while queued leaves the queue and is never submitted."""
+    gate = asyncio.Event()
+    fake.script = [Wait(gate), content("ok"), finish()]
+    a = post(ready, "da")
+    await fake.wait_submitted(1)
+    b = asyncio.ensure_future(own_session.post("/v1/chat/completions", json=BODY, headers={"x-request-id": "db"}))
+    await queued(ready, "db")
+    b.cancel()
+    await own_session.close()
+    await queue_of(ready).wait_for(lambda q: q.get("db") is None)
+    gate.set()
+    assert (await a).status == 200
+    assert [s.id for s in fake.submitted] == ["da"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_disconnected_running_client_stops_the_generation(ready: TestClient, fake: FakeWorker,
+                                                                 own_session: aiohttp.ClientSession,
+                                                                 stream: bool) -> None:
+    """A client that goes away while its job runs gets job_cancel sent to the worker."""
+    fake.script = [content("partial"), HANG]
+    b = asyncio.ensure_future(own_session.post("/v1/chat/completions", json={**BODY, "stream": stream},
+                                               headers={"x-request-id": "gone"}))
+    await fake.wait_submitted(1)
+    if stream:
+        resp = await b
+        await resp.content.readuntil(b"partial")
+        resp.close()
+    else:
+        b.cancel()
+    await own_session.close()
+    await fake.wait_cancelled("gone")
+    await queue_of(ready).wait_for(lambda q: len(q) == 0)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"queue_limit": 2}])
+async def test_full_queue_answers_429_with_retry_after(ready: TestClient, fake: FakeWorker) -> None:
+    """Beyond queue_limit waiting requests a new one gets 429 queue_full."""
+    fake.script = [HANG]
+    running = post(ready, "f0")
+    await fake.wait_submitted(1)
+    waiting = [post(ready, "f1"), post(ready, "f2")]
+    await queue_of(ready).wait_for(lambda q: len(q) == 3)
+    resp = await ready.post("/v1/chat/completions", json=BODY)
+    assert resp.status == 429 and resp.headers["Retry-After"]
+    assert (await resp.json())["error"]["code"] == "queue_full"
+    for rid in ("f2", "f1", "f0"):
+        await ready.post(f"/v1/cancel/{rid}")
+    await asyncio.gather(running, *waiting)
+
+
+@pytest.mark.parametrize(("state", "code"), [("down", "worker_unavailable"), ("login_required", "login_required")])
+async def test_worker_down_or_logged_out_answers_503(ready: TestClient, fake: FakeWorker, state: str,
+                                                     code: str) -> None:
+    """A worker reporting down/login_required fails requests at once with 503 and Retry-After."""
+    fake.state = state
+    await ready.app[WORKER].status()  # type: ignore[index]
+    resp = await ready.post("/v1/chat/completions", json=BODY)
+    assert resp.status == 503 and resp.headers["Retry-After"]
+    assert (await resp.json())["error"]["code"] == code
+    models = await ready.get("/v1/models")
+    assert models.status == 503 and models.headers["Retry-After"]
+    assert state in (await models.json())["error"]["message"]
+    health = await ready.get("/health")
+    assert health.status == 503
+    assert (await health.json())["components"]["worker"]["state"] == state
+
+
+@pytest.mark.parametrize("settings_overrides", [{"response_completion_timeout": 1000}])
+async def test_no_worker_at_all_times_out_queued_requests_with_504(client: TestClient) -> None:
+    """With no worker listening a request waits up to the completion timeout, then 504; health says 503."""
+    health = await client.get("/health")
+    assert health.status == 503
+    assert (await health.json())["components"]["worker"]["state"] == "disconnected"
+    models = await client.get("/v1/models")
+    assert models.status == 503 and models.headers["Retry-After"]
+    resp = await client.post("/v1/chat/completions", json=BODY)
+    assert resp.status == 504 and (await resp.json())["error"]["type"] == "timeout_error"
+
+
+async def test_queued_job_waits_for_a_starting_worker(ready: TestClient, fake: FakeWorker) -> None:
+    """While the worker says starting, jobs wait; they run once it is ready."""
+    fake.state = "starting"
+    await ready.app[WORKER].status()  # type: ignore[index]
+    task = post(ready, "st")
+    await queued(ready, "st")
+    assert not fake.submitted
+    fake.state = "ready"
+    resp = await task
+    assert resp.status == 200 and fake.submitted[0].id == "st"
+
+
+async def test_connection_lost_mid_job_fails_it_and_the_next_job_runs(ready: TestClient, fake: FakeWorker) -> None:
+    """A dropped worker connection ends the running job with 503; the next job works after reconnect."""
+    fake.script_fn = lambda s: [content("partial"), DISCONNECT] if s.id == "lost" else [content("ok"), finish()]
+    resp = await ready.post("/v1/chat/completions", json=BODY, headers={"x-request-id": "lost"})
+    assert resp.status == 503
+    err = (await resp.json())["error"]
+    assert err["code"] == "worker_connection_lost" and "lost" in err["message"]
+    again = await ready.post("/v1/chat/completions", json=BODY)
+    assert again.status == 200
+    assert (await again.json())["choices"][0]["message"]["content"] == "ok"
+
+
+async def test_queue_waits_while_the_worker_restarts(ready: TestClient, fake: FakeWorker,
+                                                     settings: Settings) -> None:
+    """With the worker gone, queued jobs are kept and run on the new worker."""
+    await fake.stop()
+    await ready.app[WORKER].wait_disconnected()  # type: ignore[index]
+    task = post(ready, "later")
+    await queued(ready, "later")
+    async with FakeWorker(settings.worker_socket) as again:
+        resp = await task
+        assert resp.status == 200 and again.submitted[0].id == "later"
+
+
+@pytest.mark.parametrize(("kind", "status", "code"), [
+    ("quota", 429, "insufficient_quota"), ("rate_limit", 429, "rate_limit_exceeded"),
+    ("upstream", 502, "upstream_error"), ("upstream_status", 502, "upstream_status"),
+    ("timeout", 504, "upstream_timeout"), ("login_required", 503, "login_required"),
+    ("model_switch", 422, "model_switch_failed"), ("permission", 403, "permission_denied"),
+])
+async def test_worker_errors_map_to_http_statuses(ready: TestClient, fake: FakeWorker, kind: str, status: int,
+                                                  code: str) -> None:
+    """An error event becomes its typed HTTP error."""
+    fake.script = [error(kind, f"{kind} happened", retry_after=60 if status == 429 else None)]
+    resp = await ready.post("/v1/chat/completions", json=BODY)
+    assert resp.status == status
+    body = await resp.json()
+    assert body["error"]["code"] == code and kind in body["error"]["message"]
+    if status == 429:
+        assert resp.headers["Retry-After"] == "60"
+
+
+async def test_shutdown_ends_running_jobs_with_503_and_refuses_new_ones(ready: TestClient,
+                                                                        fake: FakeWorker) -> None:
+    """drain() waits the grace period, ends what is left with 503 and refuses new requests."""
+    fake.script = [HANG]
+    a = post(ready, "sd")
+    await fake.wait_submitted(1)
+    await drain(ready.app)
+    resp = await a
+    assert resp.status == 503 and (await resp.json())["error"]["code"] == "shutting_down"
+    await fake.wait_cancelled("sd")
+    new = await ready.post("/v1/chat/completions", json=BODY)
+    assert new.status == 503
+    assert (await ready.get("/health")).status == 503

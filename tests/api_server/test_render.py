@@ -1,0 +1,112 @@
+"""Worker events -> OpenAI objects: chunks, the whole completion, usage and response_format checks."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from api_server.render import CompletionBuilder, check_response_format, finish_reason
+from shared import protocol
+from shared.errors import UpstreamError
+
+
+def builder() -> CompletionBuilder:
+    return CompletionBuilder(req_id="req_1", model="m", created=1, fingerprint="fp_x",
+                             prompt_messages=[{"role": "user", "content": "Hello there, how are you?"}])
+
+
+def ev(cls: type[protocol.Message], **fields: object) -> protocol.Message:
+    return cls(id="req_1", ts=time.time(), **fields)
+
+
+def test_first_chunk_carries_the_assistant_role() -> None:
+    """Only the first delta has role: assistant."""
+    b = builder()
+    first = b.feed(ev(protocol.Content, text="a"))[0]
+    second = b.feed(ev(protocol.Content, text="b"))[0]
+    assert first["choices"][0]["delta"] == {"role": "assistant", "content": "a"}
+    assert second["choices"][0]["delta"] == {"content": "b"}
+
+
+def test_reasoning_is_kept_apart_from_content() -> None:
+    """reasoning_content is never merged into content."""
+    b = builder()
+    b.feed(ev(protocol.Reasoning, text="think"))
+    b.feed(ev(protocol.Content, text="answer"))
+    msg = b.completion()["choices"][0]["message"]
+    assert msg["content"] == "answer" and msg["reasoning_content"] == "think"
+
+
+def test_tool_calls_get_stable_ids_and_json_arguments() -> None:
+    """Missing call ids become call_<24 hex>, the same in chunks and in the message; content is null."""
+    b = builder()
+    chunk = b.feed(ev(protocol.ToolCall, name="f", arguments={"x": 1, "s": "é"}))[0]
+    b.feed(ev(protocol.ToolCall, name="g", arguments={}, call_id="given"))
+    b.feed(ev(protocol.Finish, reason="STOP"))
+    delta = chunk["choices"][0]["delta"]["tool_calls"][0]
+    assert re.fullmatch(r"call_[0-9a-f]{24}", delta["id"]) and delta["index"] == 0
+    done = b.completion()
+    msg = done["choices"][0]["message"]
+    assert msg["content"] is None
+    assert [c["id"] for c in msg["tool_calls"]] == [delta["id"], "given"]
+    assert json.loads(msg["tool_calls"][0]["function"]["arguments"]) == {"x": 1, "s": "é"}
+    assert done["choices"][0]["finish_reason"] == "tool_calls"
+
+
+@pytest.mark.parametrize(("raw", "tools", "expected"), [
+    ("stop", False, "stop"), ("STOP", False, "stop"), ("MAX_TOKENS", False, "length"), ("length", False, "length"),
+    ("SAFETY", False, "content_filter"), ("RECITATION", False, "content_filter"), (None, False, "stop"),
+    ("stop", True, "tool_calls"), ("other", False, "stop"),
+])
+def test_finish_reasons_map_to_openai(raw: str | None, tools: bool, expected: str) -> None:
+    """Gemini/worker reasons map onto stop, length, tool_calls and content_filter."""
+    assert finish_reason(raw, tools) == expected
+
+
+def test_wire_usage_is_used_when_not_estimated() -> None:
+    """A non-estimated Usage event is reported as is, labelled wire."""
+    b = builder()
+    b.feed(ev(protocol.Usage, prompt_tokens=11, completion_tokens=7, reasoning_tokens=3, total_tokens=18))
+    usage, source = b.usage()
+    assert source == "wire"
+    assert usage == {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18,
+                     "completion_tokens_details": {"reasoning_tokens": 3}}
+
+
+def test_estimated_usage_is_computed_here() -> None:
+    """An estimated (or missing) Usage falls back to shared.tokens, labelled estimate."""
+    b = builder()
+    b.feed(ev(protocol.Reasoning, text="let me think about it"))
+    b.feed(ev(protocol.Content, text="fine thanks"))
+    b.feed(ev(protocol.Usage, prompt_tokens=1, completion_tokens=1, estimated=True))
+    usage, source = b.usage()
+    assert source == "estimate"
+    assert usage["prompt_tokens"] > 0 and usage["completion_tokens_details"]["reasoning_tokens"] > 0
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def test_json_object_format_accepts_objects_and_strips_fences() -> None:
+    """A fenced JSON object passes and comes back unfenced."""
+    assert check_response_format({"type": "json_object"}, '```json\n{"a": 1}\n```') == '{"a": 1}'
+    assert check_response_format({"type": "text"}, "anything") is None
+
+
+@pytest.mark.parametrize("text", ["not json", "[1, 2]"])
+def test_json_object_violation_is_an_upstream_error(text: str) -> None:
+    """Non-JSON or non-object answers are 502 invalid_json_output."""
+    with pytest.raises(UpstreamError) as info:
+        check_response_format({"type": "json_object"}, text)
+    assert info.value.status == 502 and info.value.code == "invalid_json_output"
+
+
+def test_json_schema_violation_names_the_path() -> None:
+    """A schema violation names where it happened."""
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {
+        "type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"]}}}
+    assert check_response_format(fmt, '{"age": 3}') == '{"age": 3}'
+    with pytest.raises(UpstreamError) as info:
+        check_response_format(fmt, '{"age": "old"}')
+    assert "age" in info.value.message and info.value.code == "invalid_json_output"
