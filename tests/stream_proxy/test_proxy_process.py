@@ -526,3 +526,28 @@ async def test_upstream_proxy_url_maps_to_mitmproxy_upstream_mode():
     )
     with pytest.raises(SettingsError, match="socks5"):
         upstream_mode("socks5://127.0.0.1:1080")
+
+
+async def test_stream_port_zero_serves_the_socket_without_a_proxy(proxy_launcher):
+    """``STREAM_PORT=0`` turns interception off: the socket still answers ping and SIGTERM exits 0."""
+    proxy = await proxy_launcher(0)
+    pong = await protocol.ping(proxy.socket)
+    assert pong.process == "stream_proxy"
+    assert "interception is off" in proxy.output
+    assert await proxy.terminate() == 0
+    assert not proxy.socket.exists()
+
+
+def test_ensure_ca_keeps_an_existing_ca_and_tightens_its_permissions(short_socket_dir):
+    """A second ``ensure_ca`` reuses the CA and puts the folder back to 0700 and the key to 0600."""
+    from stream_proxy.ca import ensure_ca
+
+    certs = short_socket_dir / "certs"
+    cert = ensure_ca(certs)
+    before = cert.read_bytes()
+    certs.chmod(0o755)
+    (certs / "mitmproxy-ca.pem").chmod(0o644)
+    assert ensure_ca(certs) == cert
+    assert cert.read_bytes() == before
+    assert mode(certs) == 0o700
+    assert mode(certs / "mitmproxy-ca.pem") == 0o600
