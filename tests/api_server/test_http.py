@@ -1,0 +1,213 @@
+"""The HTTP surface outside the happy path: error shapes and statuses, ids, info, SSE keep-alive."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from api_server.keys import QUEUE
+from tests.api_server.fake_worker import HANG, FakeWorker, Wait, content, finish
+
+BODY: dict[str, Any] = {"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def assert_openai_error(body: dict[str, Any]) -> dict[str, Any]:
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
+    return body["error"]
+
+
+@pytest.mark.parametrize("path", ["/v1/embeddings", "/v1/images/generations", "/v1/audio/speech", "/v1/files",
+                                  "/v1/fine_tuning/jobs", "/v1/batches", "/v1/assistants", "/v1/responses",
+                                  "/v1/moderations", "/v1/completions", "/v1/chat/completions/abc"])
+async def test_known_openai_endpoints_are_501(client: TestClient, path: str) -> None:
+    """Endpoints OpenAI has but this proxy lacks answer 501 naming the endpoint."""
+    resp = await client.post(path, json={})
+    assert resp.status == 501
+    err = assert_openai_error(await resp.json())
+    assert path in err["message"] and err["code"] == "unsupported_endpoint"
+
+
+@pytest.mark.parametrize("path", ["/v1/teleport", "/nowhere", "/v2/chat/completions"])
+async def test_unknown_paths_are_404_openai_style(client: TestClient, path: str) -> None:
+    """Unknown /v1 and non-/v1 paths are 404 in the OpenAI shape."""
+    resp = await client.get(path)
+    assert resp.status == 404
+    assert path in assert_openai_error(await resp.json())["message"]
+
+
+async def test_wrong_method_is_405_openai_style(client: TestClient) -> None:
+    """A wrong HTTP method is 405 in the OpenAI shape."""
+    resp = await client.delete("/v1/models")
+    assert resp.status == 405
+    assert assert_openai_error(await resp.json())["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(("raw", "code"), [(b"", "invalid_body"), (b"{nope", "invalid_json"),
+                                           (b"[1]", "invalid_body")])
+async def test_body_that_is_not_a_json_object_is_400(client: TestClient, raw: bytes, code: str) -> None:
+    """Empty, broken or non-object bodies give 400."""
+    resp = await client.post("/v1/chat/completions", data=raw, headers={"Content-Type": "application/json"})
+    assert resp.status == 400 and assert_openai_error(await resp.json())["code"] == code
+
+
+async def test_wrong_type_names_the_param(client: TestClient) -> None:
+    """A type error is a 400 whose param is the dotted path."""
+    resp = await client.post("/v1/chat/completions", json={**BODY, "messages": [{"role": "user", "content": 1}]})
+    assert resp.status == 400
+    assert assert_openai_error(await resp.json())["param"] == "messages.0.content"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"max_request_bytes": 2048}])
+async def test_too_large_body_is_413(client: TestClient) -> None:
+    """A body over MAX_REQUEST_BYTES is 413 request_too_large."""
+    big = {**BODY, "messages": [{"role": "user", "content": "x" * 4096}]}
+    resp = await client.post("/v1/chat/completions", json=big)
+    assert resp.status == 413
+    assert assert_openai_error(await resp.json())["code"] == "request_too_large"
+
+
+async def test_unknown_model_lists_valid_ids(ready: TestClient) -> None:
+    """An unknown model is 404 listing the worker's model ids; prefixes are accepted."""
+    resp = await ready.post("/v1/chat/completions", json={**BODY, "model": "gpt-4"})
+    assert resp.status == 404
+    err = assert_openai_error(await resp.json())
+    assert err["param"] == "model" and "gemini-2.5-pro" in err["message"] and "gemini-2.5-flash" in err["message"]
+    ok = await ready.post("/v1/chat/completions", json={**BODY, "model": "aistudio/gemini-2.5-flash"})
+    assert ok.status == 200 and (await ok.json())["model"] == "gemini-2.5-flash"
+    missing = await ready.get("/v1/models/gpt-4")
+    assert missing.status == 404
+
+
+async def test_unexpected_failure_is_a_500_without_traceback(client: TestClient,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any unexpected exception becomes a 500 OpenAI error naming the request id."""
+    from api_server.chat import ChatService
+
+    async def explode(self: Any, req_id: str, body: Any) -> Any:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(ChatService, "prepare", explode)
+    resp = await client.post("/v1/chat/completions", json=BODY, headers={"x-request-id": "boom-1"})
+    assert resp.status == 500
+    err = assert_openai_error(await resp.json())
+    assert "boom-1" in err["message"] and "secret" not in err["message"] and "Traceback" not in err["message"]
+
+
+async def test_sane_client_request_id_is_kept_and_insane_one_replaced(client: TestClient) -> None:
+    """x-request-id from the client is echoed when sane, replaced otherwise."""
+    assert (await client.get("/v1/queue", headers={"x-request-id": "abc-123"})).headers["x-request-id"] == "abc-123"
+    replaced = (await client.get("/v1/queue", headers={"x-request-id": "bad id; with spaces"})).headers["x-request-id"]
+    assert replaced.startswith("req_")
+
+
+async def test_job_carries_every_translated_parameter(ready: TestClient, fake: FakeWorker) -> None:
+    """The Job holds the resolved model, parameters, smallest output limit and the messages as given."""
+    body = {**BODY, "model": "models/gemini-2.5-pro", "temperature": 0.3, "top_p": 0.5, "max_tokens": 90,
+            "max_completion_tokens": 80, "stop": "END", "reasoning_effort": "8192", "seed": 1,
+            "tools": [{"type": "google_search"}], "tool_choice": "auto", "response_format": {"type": "text"},
+            "mcp_endpoint": "http://mcp", "user": "ignored"}
+    assert (await ready.post("/v1/chat/completions", json=body)).status == 200
+    job = fake.submitted[0].job
+    assert (job.model, job.temperature, job.top_p, job.max_output_tokens, job.stop, job.reasoning_effort) == (
+        "gemini-2.5-pro", 0.3, 0.5, 80, ["END"], 8192)
+    assert job.tools == [{"type": "google_search"}] and job.tool_choice == "auto"
+    assert job.messages == BODY["messages"] and job.stream is False
+
+
+async def test_info_describes_the_server(ready: TestClient) -> None:
+    """/api/info reports version, base URL, endpoints, model, queue, keys, capture and demo mode."""
+    info = await (await ready.get("/api/info")).json()
+    assert info["version"] == "0.1.0" and info["base_url"].endswith("/v1")
+    assert "POST /v1/chat/completions" in info["endpoints"]
+    assert info["current_model"] == "gemini-2.5-pro" and info["queue_length"] == 0
+    assert info["api_key_required"] is False and info["capture_mode"] == "dom" and info["demo_mode"] is False
+
+
+@pytest.mark.parametrize("settings_overrides", [{"aistudio_resolve": "aistudio.google.com=127.0.0.1:9"}])
+async def test_demo_mode_changes_the_fingerprint(ready: TestClient) -> None:
+    """In demo mode the fingerprint says sim and /api/info says demo."""
+    done = await (await ready.post("/v1/chat/completions", json=BODY)).json()
+    assert done["system_fingerprint"] == "fp_aistudio_sim_0.1.0"
+    assert (await (await ready.get("/api/info")).json())["demo_mode"] is True
+
+
+async def test_health_is_ok_when_everything_is(ready: TestClient) -> None:
+    """Worker ready and the stream proxy disabled: 200 naming each component."""
+    resp = await ready.get("/health")
+    body = await resp.json()
+    assert resp.status == 200 and body["status"] == "ok"
+    assert body["components"]["worker"]["state"] == "ready" and body["components"]["stream_proxy"]["state"] == "disabled"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"stream_port": 3120}])
+async def test_health_is_503_when_the_stream_proxy_is_down(ready: TestClient) -> None:
+    """With interception on and no proxy socket, /health is 503 naming the proxy."""
+    resp = await ready.get("/health")
+    assert resp.status == 503 and resp.headers["Retry-After"]
+    assert (await resp.json())["components"]["stream_proxy"]["state"] == "down"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"stream_port": 3120}])
+async def test_health_pings_the_stream_proxy(ready: TestClient, settings: Any) -> None:
+    """A proxy answering ping on proxy.sock counts as healthy."""
+    from shared import protocol
+
+    async def idle(conn: protocol.Connection) -> None:
+        async for _ in conn:
+            pass
+
+    server = await protocol.serve(settings.proxy_socket, idle, process="stream_proxy", version="t")
+    try:
+        resp = await ready.get("/health")
+        assert resp.status == 200 and (await resp.json())["components"]["stream_proxy"]["state"] == "ok"
+    finally:
+        server.close()
+
+
+async def test_stream_sends_a_keep_alive_comment_while_queued(ready: TestClient, fake: FakeWorker) -> None:
+    """A streaming request that has to wait gets ': keep-alive' right away."""
+    gate = asyncio.Event()
+    fake.script = [Wait(gate), content("a"), finish()]
+    first = asyncio.ensure_future(ready.post("/v1/chat/completions", json=BODY))
+    await fake.wait_submitted(1)
+    resp = await ready.post("/v1/chat/completions", json={**BODY, "stream": True})
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
+    assert await resp.content.readline() == b": keep-alive\n"
+    assert ready.app[QUEUE].snapshot()[1]["state"] == "queued"  # type: ignore[index]
+    gate.set()
+    rest = (await resp.read()).decode()
+    assert rest.endswith("data: [DONE]\n\n") and (await first).status == 200
+
+
+async def test_stream_error_before_the_answer_is_an_error_event(ready: TestClient, fake: FakeWorker) -> None:
+    """A cancel while streaming ends the stream with an error event, then [DONE]."""
+    fake.script = [HANG]
+    resp = await ready.post("/v1/chat/completions", json={**BODY, "stream": True},
+                            headers={"x-request-id": "se"})
+    await fake.wait_submitted(1)
+    await ready.post("/v1/cancel/se")
+    text = (await resp.read()).decode()
+    events = [block for block in text.split("\n\n") if block]
+    assert events[-1] == "data: [DONE]" and '"request_cancelled"' in events[-2]
+    assert all(block.startswith(("data: ", ": ")) for block in events)
+
+
+async def test_openapi_document_describes_the_chat_request(client: TestClient) -> None:
+    """/openapi.json is OpenAPI 3.0 with the pydantic chat schema in components."""
+    doc = await (await client.get("/openapi.json")).json()
+    assert doc["openapi"].startswith("3.0")
+    assert "/v1/chat/completions" in doc["paths"]
+    assert "messages" in doc["components"]["schemas"]["ChatCompletionRequest"]["properties"]
+
+
+def test_app_factory_has_no_string_keys() -> None:
+    """State lives under AppKeys only."""
+    from api_server.app import create_app
+    from shared.settings import Settings
+
+    app = create_app(Settings(stream_port=0), connect_worker=False, fetch_remote=False)
+    assert all(isinstance(k, web.AppKey) for k in app)

@@ -1,0 +1,194 @@
+"""The official openai SDK (async and sync) against the running server and the fake worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import openai
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.api_server.fake_worker import FakeWorker, content, error, finish, reasoning, tool_call, usage
+
+MESSAGES: list[Any] = [{"role": "user", "content": "Say hello"}]
+TOOLS: list[Any] = [{"type": "function", "function": {
+    "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+
+
+@pytest.fixture
+async def sdk(ready: TestClient) -> AsyncIterator[openai.AsyncOpenAI]:
+    client = openai.AsyncOpenAI(base_url=str(ready.make_url("/v1")), api_key="unused", max_retries=0)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def sync_sdk(ready: TestClient) -> Iterator[openai.OpenAI]:
+    client = openai.OpenAI(base_url=str(ready.make_url("/v1")), api_key="unused", max_retries=0)
+    yield client
+    client.close()
+
+
+async def test_models_are_listed_with_extra_fields(sdk: openai.AsyncOpenAI) -> None:
+    """models.list() returns the worker's models; retrieve() finds one; extras are present."""
+    models = [m async for m in sdk.models.list()]
+    assert [m.id for m in models] == ["gemini-2.5-pro", "gemini-2.5-flash"]
+    assert all(m.object == "model" and m.owned_by == "ai_studio" for m in models)
+    one = await sdk.models.retrieve("gemini-2.5-flash")
+    extra = one.model_extra or {}
+    assert extra["display_name"] == "Gemini 2.5 Flash" and extra["output_token_limit"] == 65536
+    assert extra["thinking"] == "toggle"
+
+
+async def test_non_stream_answer_with_reasoning_and_wire_usage(sdk: openai.AsyncOpenAI, fake: FakeWorker) -> None:
+    """A whole completion has content, separate reasoning_content and the wire usage."""
+    fake.script = [reasoning("Thinking..."), content("Hello!"), usage(12, 5, 3), finish("STOP")]
+    raw = await sdk.chat.completions.with_raw_response.create(model="models/gemini-2.5-pro", messages=MESSAGES)
+    assert raw.headers["x-usage-source"] == "wire" and raw.headers["x-request-id"]
+    done = raw.parse()
+    msg = done.choices[0].message
+    assert msg.content == "Hello!" and (msg.model_extra or {})["reasoning_content"] == "Thinking..."
+    assert done.choices[0].finish_reason == "stop" and done.model == "gemini-2.5-pro"
+    assert done.system_fingerprint == "fp_aistudio_proxy_0.1.0"
+    assert done.usage is not None and done.usage.prompt_tokens == 12 and done.usage.total_tokens == 17
+    assert done.usage.completion_tokens_details is not None
+    assert done.usage.completion_tokens_details.reasoning_tokens == 3
+
+
+async def test_usage_is_estimated_when_the_wire_has_none(sdk: openai.AsyncOpenAI, fake: FakeWorker) -> None:
+    """Without wire usage the numbers are estimated and labelled so."""
+    fake.script = [content("Hello there, friend."), finish()]
+    raw = await sdk.chat.completions.with_raw_response.create(model="gemini-2.5-pro", messages=MESSAGES)
+    assert raw.headers["x-usage-source"] == "estimate"
+    assert raw.parse().usage.completion_tokens > 0  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("include_usage", [False, True])
+async def test_stream_chunks_share_one_id_and_end_with_finish(sdk: openai.AsyncOpenAI, fake: FakeWorker,
+                                                             include_usage: bool) -> None:
+    """Streamed chunks: one id, role first, reasoning then content, finish_reason, optional usage chunk."""
+    fake.script = [reasoning("hmm "), reasoning("ok"), content("Hel"), content("lo"), usage(4, 2), finish()]
+    options: Any = {"include_usage": True} if include_usage else openai.omit
+    stream = await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, stream=True,
+                                               stream_options=options)
+    chunks = [c async for c in stream]
+    assert len({c.id for c in chunks}) == 1 and len({c.created for c in chunks}) == 1
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    thought = "".join((c.choices[0].delta.model_extra or {}).get("reasoning_content", "")
+                      for c in chunks if c.choices)
+    assert text == "Hello" and thought == "hmm ok"
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == ["stop"]
+    if include_usage:
+        assert chunks[-1].choices == [] and chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 6
+    else:
+        assert all(c.usage is None for c in chunks)
+
+
+async def test_streamed_tool_calls_are_assembled_by_the_sdk(sdk: openai.AsyncOpenAI, fake: FakeWorker) -> None:
+    """The SDK's stream helper assembles tool_calls deltas into calls with call_ ids."""
+    fake.script = [tool_call("get_weather", {"city": "Paris"}), tool_call("get_weather", {"city": "Oslo"}, "c2"),
+                   finish()]
+    async with sdk.chat.completions.stream(model="gemini-2.5-pro", messages=MESSAGES, tools=TOOLS) as stream:
+        async for _ in stream:
+            pass
+        final = await stream.get_final_completion()
+    calls = final.choices[0].message.tool_calls or []
+    assert [json.loads(c.function.arguments) for c in calls] == [{"city": "Paris"}, {"city": "Oslo"}]  # type: ignore[union-attr]
+    assert calls[0].id.startswith("call_") and len(calls[0].id) == 29 and calls[1].id == "c2"
+    assert final.choices[0].finish_reason == "tool_calls"
+    assert fake.submitted[0].job.tools == TOOLS
+
+
+async def test_non_stream_tool_calls_have_null_content(sdk: openai.AsyncOpenAI, fake: FakeWorker) -> None:
+    """A tools-only answer has content None and finish_reason tool_calls."""
+    fake.script = [tool_call("get_weather", {"city": "Rome"}), finish("stop")]
+    done = await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, tools=TOOLS)
+    msg = done.choices[0].message
+    assert msg.content is None and msg.tool_calls and msg.tool_calls[0].type == "function"
+    assert done.choices[0].finish_reason == "tool_calls"
+
+
+async def test_sdk_raises_typed_errors(sdk: openai.AsyncOpenAI, fake: FakeWorker) -> None:
+    """400, 404, 429, 502 and 503 surface as the SDK's typed exceptions."""
+    with pytest.raises(openai.BadRequestError) as bad:
+        await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, temperature=5)
+    assert bad.value.param == "temperature"  # type: ignore[attr-defined]
+    with pytest.raises(openai.NotFoundError) as missing:
+        await sdk.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert "gemini-2.5-pro" in missing.value.message
+    fake.script = [error("quota", "quota used up", retry_after=3600)]
+    with pytest.raises(openai.RateLimitError):
+        await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES)
+    fake.script = [error("upstream", "page broke")]
+    with pytest.raises(openai.InternalServerError) as upstream:
+        await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES)
+    assert upstream.value.status_code == 502
+    fake.script = [error("unavailable", "worker restarting")]
+    with pytest.raises(openai.APIStatusError) as unavailable:
+        await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES)
+    assert unavailable.value.status_code == 503
+
+
+@pytest.mark.parametrize("settings_overrides", [{"admin_key": "adm"}])
+async def test_sdk_authentication_error_with_a_wrong_key(ready: TestClient) -> None:
+    """Once a client key exists, a wrong key raises AuthenticationError; the right one works."""
+    made = await (await ready.post("/api/keys", headers={"x-api-key": "adm"})).json()
+    base = str(ready.make_url("/v1"))
+    async with openai.AsyncOpenAI(base_url=base, api_key="wrong", max_retries=0) as bad:
+        with pytest.raises(openai.AuthenticationError):
+            await bad.models.list()
+    async with openai.AsyncOpenAI(base_url=base, api_key=made["key"], max_retries=0) as good:
+        assert [m.id async for m in good.models.list()]
+
+
+async def test_error_in_the_middle_of_a_stream_raises_api_error(sdk: openai.AsyncOpenAI, fake: FakeWorker) -> None:
+    """An error after the stream started arrives as an error event the SDK raises."""
+    fake.script = [content("partial "), error("upstream", "stream broke")]
+    stream = await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, stream=True)
+    seen = []
+    with pytest.raises(openai.APIError) as info:
+        async for chunk in stream:
+            seen.append(chunk)
+    assert "stream broke" in info.value.message
+    assert any(c.choices and c.choices[0].delta.content == "partial " for c in seen)
+
+
+async def test_json_schema_violation_is_502_or_a_final_error_event(sdk: openai.AsyncOpenAI,
+                                                                  fake: FakeWorker) -> None:
+    """A json_schema answer that violates the schema: 502 invalid_json_output, or an error event when streaming."""
+    fmt: Any = {"type": "json_schema", "json_schema": {"name": "p", "schema": {
+        "type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}}}
+    fake.script = [content('{"n": "three"}'), finish()]
+    with pytest.raises(openai.InternalServerError) as info:
+        await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, response_format=fmt)
+    assert info.value.status_code == 502 and info.value.code == "invalid_json_output"  # type: ignore[attr-defined]
+    stream = await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, response_format=fmt,
+                                               stream=True)
+    with pytest.raises(openai.APIError, match="schema"):
+        async for _ in stream:
+            pass
+    fake.script = [content('```json\n{"n": 3}\n```'), finish()]
+    ok = await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, response_format=fmt)
+    assert json.loads(ok.choices[0].message.content or "") == {"n": 3}
+
+
+async def test_sync_client_in_a_thread(sync_sdk: openai.OpenAI, fake: FakeWorker) -> None:
+    """The sync client works too: models, a completion and a stream."""
+    fake.script = [content("sync "), content("works"), finish()]
+
+    def run() -> tuple[list[str], str, str]:
+        ids = [m.id for m in sync_sdk.models.list()]
+        whole = sync_sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES)
+        stream = sync_sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, stream=True)
+        streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        return ids, whole.choices[0].message.content or "", streamed
+
+    ids, whole, streamed = await asyncio.to_thread(run)
+    assert ids[0] == "gemini-2.5-pro" and whole == "sync works" and streamed == "sync works"
+    with pytest.raises(openai.BadRequestError):
+        await asyncio.to_thread(sync_sdk.chat.completions.create, model="gemini-2.5-pro", messages=[])
