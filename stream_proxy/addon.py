@@ -30,7 +30,6 @@ import logging
 import re
 import time
 import urllib.parse
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -102,15 +101,21 @@ def model_from_body(body: bytes | None) -> str | None:
     return match.group(1).decode("utf-8", "replace") if match else None
 
 
-@dataclass
 class _Tap:
-    """The state of one sniffed flow."""
+    """The state of one sniffed flow.
 
-    flow_id: str
-    started: float
-    decoder: decoder.ResponseDecoder | None = None
-    done: bool = False
-    timings: dict[str, float] = field(default_factory=dict)
+    (A plain class: mitmdump loads this file as a script outside ``sys.modules``, where
+    ``@dataclass`` cannot resolve its annotations.)
+    """
+
+    __slots__ = ("flow_id", "started", "decoder", "done", "timings")
+
+    def __init__(self, flow_id: str, started: float) -> None:
+        self.flow_id = flow_id
+        self.started = started
+        self.decoder: decoder.ResponseDecoder | None = None
+        self.done = False
+        self.timings: dict[str, float] = {}
 
     def mark(self, name: str) -> None:
         self.timings.setdefault(name, round(time.time() - self.started, 6))
