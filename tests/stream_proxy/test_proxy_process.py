@@ -551,3 +551,57 @@ def test_ensure_ca_keeps_an_existing_ca_and_tightens_its_permissions(short_socke
     assert cert.read_bytes() == before
     assert mode(certs) == 0o700
     assert mode(certs / "mitmproxy-ca.pem") == 0o600
+
+
+@dataclass
+class ConnectProxy:
+    """A minimal HTTP CONNECT proxy that sends every tunnel to one local port and records the requests."""
+
+    target_port: int
+    port: int = 0
+    heads: list[bytes] = field(default_factory=list)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.heads.append(head)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except ConnectionError:
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def test_http_upstream_proxy_carries_tunnels_with_its_credentials(
+    proxy_launcher, upstream, upstream_cert, free_port
+):
+    """With ``UPSTREAM_PROXY=http://user:pw@...`` connections go through that proxy, authenticated."""
+    chained = ConnectProxy(upstream.port)
+    server = await asyncio.start_server(chained.handle, "127.0.0.1", 0)
+    chained.port = server.sockets[0].getsockname()[1]
+    try:
+        proxy = await proxy_launcher(
+            free_port, UPSTREAM_PROXY=f"http://aisp:s%40cret@127.0.0.1:{chained.port}"
+        )
+        async with aiohttp.ClientSession() as session:
+            async with session.get(
+                "https://accounts.google.com/tunnel-check",
+                proxy=proxy.url,
+                ssl=client_ssl(upstream_cert.cert),
+            ) as resp:
+                assert resp.status == 200
+                assert await resp.text() == "direct from upstream for accounts.google.com"
+        assert await proxy.terminate() == 0
+    finally:
+        server.close()
+    (head,) = chained.heads
+    assert head.startswith(b"CONNECT accounts.google.com:443 ")
+    assert b"Proxy-Authorization: Basic YWlzcDpzQGNyZXQ=" in head  # base64("aisp:s@cret")
