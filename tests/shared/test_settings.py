@@ -1,0 +1,107 @@
+"""Settings: defaults, environment, .env file, and one-line errors naming the variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared.settings import Settings, SettingsError, load_settings, parse_resolve
+
+ENV_VARS = [
+    "API_HOST", "API_PORT", "STREAM_PORT", "RUN_DIR", "LOG_DIR", "BROWSER", "HEADLESS",
+    "RESPONSE_COMPLETION_TIMEOUT", "SILENCE_TIMEOUT_MS", "AISTUDIO_RESOLVE", "ADMIN_KEY",
+    "AUTH_PROFILE", "UPSTREAM_PROXY", "DEFAULT_STOP_SEQUENCES",
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    """No developer .env or exported variable leaks into these tests."""
+    for var in ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_match_the_documented_ones():
+    """With nothing set, the documented defaults apply."""
+    s = load_settings()
+    assert (s.api_host, s.api_port, s.stream_port) == ("127.0.0.1", 2048, 3120)
+    assert s.run_dir == Path("run") and s.log_dir == Path("logs")
+    assert s.browser == "auto" and s.headless is True
+    assert s.response_completion_timeout == 300_000 and s.silence_timeout_ms == 60_000
+    assert s.admin_key is None and s.auth_profile is None and not s.demo_mode
+    assert s.default_stop_sequences == ["User:"]
+
+
+def test_environment_overrides_defaults(monkeypatch):
+    """Variables in the environment win over defaults, case-insensitively typed."""
+    monkeypatch.setenv("API_PORT", "9000")
+    monkeypatch.setenv("STREAM_PORT", "0")
+    monkeypatch.setenv("HEADLESS", "false")
+    monkeypatch.setenv("ADMIN_KEY", "s3cret")
+    monkeypatch.setenv("DEFAULT_STOP_SEQUENCES", '["User:", "###"]')
+    s = load_settings()
+    assert (s.api_port, s.stream_port, s.headless) == (9000, 0, False)
+    assert s.admin_key.get_secret_value() == "s3cret"
+    assert s.default_stop_sequences == ["User:", "###"]
+
+
+def test_dotenv_file_is_read_and_environment_beats_it(tmp_path, monkeypatch):
+    """A .env in the working directory is read; an exported variable overrides it."""
+    (tmp_path / ".env").write_text("API_PORT=7000\nBROWSER=chromium\n")
+    assert load_settings().api_port == 7000
+    assert load_settings().browser == "chromium"
+    monkeypatch.setenv("API_PORT", "7001")
+    assert load_settings().api_port == 7001
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("API_PORT", "not-a-number"),
+        ("API_PORT", "70000"),
+        ("STREAM_PORT", "-1"),
+        ("BROWSER", "netscape"),
+        ("RESPONSE_COMPLETION_TIMEOUT", "5"),
+        ("AISTUDIO_RESOLVE", "aistudio.google.com"),
+        ("UPSTREAM_PROXY", "ftp://x:1"),
+    ],
+)
+def test_bad_value_fails_with_one_line_naming_the_variable(monkeypatch, var, value):
+    """A bad value raises SettingsError whose single line starts with the variable name."""
+    monkeypatch.setenv(var, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith(f"{var}:") and "\n" not in message
+
+
+def test_process_exits_2_with_the_message_on_a_bad_setting(tmp_path, project_root):
+    """`python -m api_server` with a bad setting prints one line and exits 2, no traceback."""
+    env = {"PATH": "/usr/bin:/bin", "API_PORT": "abc", "LOG_DIR": str(tmp_path), "RUN_DIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "api_server"], cwd=project_root, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert "API_PORT:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_resolve_override_parses_host_ip_port_pairs():
+    """AISTUDIO_RESOLVE maps lower-cased host names to (ip, port) and turns demo mode on."""
+    assert parse_resolve("AIStudio.google.com=127.0.0.1:9443, accounts.google.com=[::1]:8443") == {
+        "aistudio.google.com": ("127.0.0.1", 9443),
+        "accounts.google.com": ("::1", 8443),
+    }
+    s = Settings(aistudio_resolve="aistudio.google.com=127.0.0.1:9443")
+    assert s.demo_mode and s.resolve_map["aistudio.google.com"] == ("127.0.0.1", 9443)
+
+
+def test_socket_paths_live_in_the_run_dir_and_reject_overlong_paths(tmp_path):
+    """Each process's socket is <run_dir>/<name>.sock; a run dir too deep for AF_UNIX is refused."""
+    s = Settings(run_dir=tmp_path / "r")
+    assert s.worker_socket == tmp_path / "r" / "worker.sock"
+    with pytest.raises(SettingsError, match="RUN_DIR"):
+        _ = Settings(run_dir=tmp_path / ("x" * 120)).api_socket
