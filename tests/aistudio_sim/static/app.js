@@ -3,7 +3,7 @@
 "use strict";
 
 (function () {
-  const { h, setDisabled, uuid, openOverlay, openMenu, openDialog, container } = window.SimDom;
+  const { h, icon, setIcon, setDisabled, uuid, openOverlay, openMenu, openDialog, container } = window.SimDom;
   const { StreamScanner, classifyEvent, parseStatus, renderMarkdown } = window.SimWire;
   const { Prefs, RunSettings } = window.SimSettings;
 
@@ -103,7 +103,7 @@
   function showToast(message, kind = "error") {
     clearTimeout(toastTimer);
     const close = h("button", { class: "toast-close mat-mdc-icon-button", type: "button", "aria-label": "Dismiss" },
-      h("span", { class: "material-symbols-outlined", "aria-hidden": "true", text: "close" }));
+      icon("close"));
     close.addEventListener("click", hideToast);
     el.toast.replaceChildren(h("div", { class: `toast ${kind}`, role: "alert" },
       h("span", { class: "content-text", text: message }), close));
@@ -117,7 +117,7 @@
 
   function showQuotaCallout() {
     el.calloutSlot.replaceChildren(h("ms-callout", { class: "error-callout", role: "alert" },
-      h("div", { class: "callout-icon material-symbols-outlined", "aria-hidden": "true", text: "error" }),
+      icon("error"),
       h("div", { class: "message", text: QUOTA_TEXT })));
   }
 
@@ -196,13 +196,13 @@
     el.attachments.replaceChildren(...app.attachments.map((file, index) => {
       const remove = h("button", {
         class: "remove-attachment mat-mdc-icon-button", type: "button", "aria-label": `Remove ${file.name}`,
-      }, h("span", { class: "material-symbols-outlined", "aria-hidden": "true", text: "close" }));
+      }, icon("close"));
       remove.addEventListener("click", () => {
         app.attachments.splice(index, 1);
         renderAttachments();
       });
       return h("ms-file-chunk", { class: "attachment-chip", title: file.name },
-        h("span", { class: "material-symbols-outlined", "aria-hidden": "true", text: "draft" }),
+        icon("draft"),
         h("span", { class: "file-name", text: file.name }), remove);
     }));
     el.attachments.classList.toggle("empty", app.attachments.length === 0);
@@ -273,21 +273,21 @@
       thought: null, editButton: null, editing: false, footer: null };
     const rerun = h("button", {
       class: "mat-mdc-icon-button rerun-button", type: "button", name: "rerun-button", "aria-label": "Rerun this turn",
-    }, h("span", { class: "material-symbols-outlined", "aria-hidden": "true", text: "refresh" }));
+    }, icon("refresh"));
     rerun.addEventListener("click", () => rerunTurn(turn));
     const options = h("button", {
       class: "mat-mdc-icon-button turn-options-button", type: "button", "aria-label": "Open options",
       "aria-haspopup": "menu", "aria-expanded": "false",
-    }, h("span", { class: "material-symbols-outlined", "aria-hidden": "true", text: "more_vert" }));
+    }, icon("more_vert"));
     options.addEventListener("click", () => openTurnMenu(turn, options));
     actions.append(rerun, h("ms-chat-turn-options", {}, h("div", {}, options)));
     if (role === "model") {
       turn.footer = h("div", { class: "turn-footer" },
         h("span", { class: "model-run-time-pill", text: "0.0s" }),
         h("button", { class: "mat-mdc-icon-button", type: "button", "aria-label": "Good response" },
-          h("span", { class: "material-symbols-outlined", "aria-hidden": "true", text: "thumb_up" })),
+          icon("thumb_up")),
         h("button", { class: "mat-mdc-icon-button", type: "button", "aria-label": "Bad response" },
-          h("span", { class: "material-symbols-outlined", "aria-hidden": "true", text: "thumb_down" })));
+          icon("thumb_down")));
       containerEl.append(turn.footer);
     }
     app.turns.push(turn);
@@ -300,7 +300,7 @@
     if (turn.editButton) return;
     const button = h("button", {
       class: "mat-mdc-icon-button toggle-edit-button", type: "button", "aria-label": "Edit",
-    }, h("span", { class: "material-symbols-outlined", "aria-hidden": "true", text: "edit" }));
+    }, icon("edit"));
     button.addEventListener("click", () => toggleEdit(turn));
     turn.actions.prepend(button);
     turn.editButton = button;
@@ -335,7 +335,7 @@
       turn.editing = true;
       turn.container.classList.add("editing");
       turn.editButton.setAttribute("aria-label", "Stop editing");
-      turn.editButton.firstChild.textContent = "check";
+      setIcon(turn.editButton.firstChild, "check");
       textarea.focus();
     } else {
       turn.raw = turn.editor.querySelector("textarea").value;
@@ -350,7 +350,7 @@
         editor.remove();
       }
       turn.editButton.setAttribute("aria-label", "Edit");
-      turn.editButton.firstChild.textContent = "edit";
+      setIcon(turn.editButton.firstChild, "edit");
     }
   }
 
@@ -414,7 +414,7 @@
       h("mat-expansion-panel-header", {
         class: "mat-expansion-panel-header", role: "button", "aria-expanded": "true", tabindex: "0",
       }, h("span", { class: "mat-content" }, h("mat-panel-title", { class: "mat-expansion-panel-header-title" },
-        h("span", { class: "material-symbols-outlined", "aria-hidden": "true", text: "function" }),
+        icon("function"),
         h("span", { text: call.name })))),
       h("div", { class: "mat-expansion-panel-content", role: "region" },
         h("div", { class: "mat-expansion-panel-body" },
@@ -649,7 +649,7 @@
     el.incognitoSlot.replaceChildren();
     if (!app.temporary) return;
     el.incognitoSlot.append(h("ms-incognito-mode-indicator", {},
-      h("span", { class: "material-symbols-outlined", "aria-hidden": "true", "data-test-incognito-checkmark": "", text: "check" }),
+      icon("check", { "data-test-incognito-checkmark": "" }),
       h("span", { class: "main-text", "data-test-id": "main-text", text: "Temporary chat" })));
   }
 
@@ -666,7 +666,7 @@
     const slot = button.querySelector(".checkmark-slot");
     slot.replaceChildren();
     if (app.temporary) {
-      slot.append(h("span", { class: "material-symbols-outlined", "aria-hidden": "true", "data-test-incognito-checkmark": "", text: "check" }));
+      slot.append(icon("check", { "data-test-incognito-checkmark": "" }));
     }
   }
 

@@ -21,6 +21,25 @@
     return el;
   }
 
+  // Material Symbols ligature names stay as the text (as on the real page); no icon font is available
+  // offline, so CSS shows the glyph from data-glyph instead.
+  const GLYPHS = {
+    add_circle: "\u2295", add_comment: "+", check: "\u2713", close: "\u2715", draft: "\u25A4", edit: "\u270E",
+    error: "!", expand_more: "\u25BE", function: "\u0192", more_vert: "\u22EE", refresh: "\u21BB",
+    reset_settings: "\u21BA", thumb_down: "\u25BD", thumb_up: "\u25B3",
+  };
+
+  function icon(name, attrs) {
+    return h("span", Object.assign({
+      class: "material-symbols-outlined", "aria-hidden": "true", "data-glyph": GLYPHS[name] || "", text: name,
+    }, attrs || {}));
+  }
+
+  function setIcon(span, name) {
+    span.textContent = name;
+    span.setAttribute("data-glyph", GLYPHS[name] || "");
+  }
+
   function setDisabled(el, disabled) {
     el.disabled = disabled;
     if (disabled) el.setAttribute("aria-disabled", "true");
@@ -269,7 +288,7 @@
   }
 
   global.SimDom = {
-    h, setDisabled, uuid, openOverlay, openMenu, openDialog, closeTopOverlay,
+    h, icon, setIcon, setDisabled, uuid, openOverlay, openMenu, openDialog, closeTopOverlay,
     slideToggle, matSelect, container,
   };
 })(window);

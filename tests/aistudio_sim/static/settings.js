@@ -2,7 +2,7 @@
 "use strict";
 
 (function (global) {
-  const { h, setDisabled, openDialog, slideToggle, matSelect } = global.SimDom;
+  const { h, icon, setDisabled, openDialog, slideToggle, matSelect } = global.SimDom;
 
   // ---- localStorage aiStudioUserPreference: one JSON string ----
 
@@ -189,7 +189,7 @@
     const button = h("button", {
       class: "mat-mdc-icon-button expand-button", type: "button", "aria-label": ariaLabel,
       "aria-expanded": open ? "true" : "false",
-    }, h("span", { class: "material-symbols-outlined", "aria-hidden": "true", text: "expand_more" }));
+    }, icon("expand_more"));
     const header = h("div", { class: `settings-item settings-group-header${open ? " expanded" : ""}` },
       h("div", { class: "item-about" }, h("span", { class: "group-title", text: title }), button));
     button.addEventListener("click", () => onToggle());
@@ -229,7 +229,7 @@
 
       const reset = h("button", {
         id: "resetSettingsBtn", class: "mat-mdc-icon-button", type: "button", "aria-label": "Reset default settings",
-      }, h("span", { class: "material-symbols-outlined", "aria-hidden": "true", text: "reset_settings" }));
+      }, icon("reset_settings"));
       reset.addEventListener("click", () => this.resetDefaults());
 
       this.host.replaceChildren(
@@ -497,7 +497,7 @@
       textarea.addEventListener("input", () => { error.textContent = ""; });
 
       const close = h("button", { class: "mat-mdc-icon-button close-button", type: "button", "aria-label": "Close" },
-        h("span", { class: "material-symbols-outlined", "aria-hidden": "true", text: "close" }));
+        icon("close"));
       const reset = h("button", {
         class: "ms-button-borderless", type: "button", "aria-label": "Reset the function declarations", text: "Reset",
       });
@@ -538,7 +538,7 @@
       textarea.value = state.schema ? JSON.stringify(JSON.parse(state.schema), null, 2) : "";
       const error = h("div", { class: "schema-error error-message", role: "alert" });
       const close = h("button", { class: "mat-mdc-icon-button close-button", type: "button", "aria-label": "Close" },
-        h("span", { class: "material-symbols-outlined", "aria-hidden": "true", text: "close" }));
+        icon("close"));
       const save = h("button", {
         class: "ms-button-primary", type: "button", "aria-label": "Save the JSON schema", text: "Save",
       });
@@ -576,7 +576,7 @@
         chips.replaceChildren(...state.stops.map((seq) => {
           const remove = h("button", {
             class: "remove-button mat-mdc-chip-remove", type: "button", "aria-label": `Remove ${seq}`,
-          }, h("span", { class: "material-symbols-outlined", "aria-hidden": "true", text: "close" }));
+          }, icon("close"));
           remove.addEventListener("click", () => {
             state.stops = state.stops.filter((s) => s !== seq);
             renderChips();
