@@ -430,11 +430,11 @@ class _StreamWriter:
         assert self.response is not None
         if self.closed():
             return False
+        now = time.time()  # the moment the bytes are handed to the transport
         try:
             await self.response.write(data)
         except (ConnectionResetError, ConnectionError, RuntimeError):
             return False
-        now = time.time()
         if self.record["first_byte_at"] is None:
             self.record["first_byte_at"] = now
         self.record["last_byte_at"] = now

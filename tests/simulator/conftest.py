@@ -1,5 +1,11 @@
-"""The `sim` fixture: the real AI Studio simulator in a subprocess, on a free port, with its own
-state dir. Other test packages can reuse it with `from tests.simulator.conftest import sim`.
+"""Simulator fixtures: the real AI Studio simulator as a subprocess, on a free port, with its own
+state dir.
+
+* `sim`: the session-wide simulator, reset before each test (cheap; use this by default);
+* `fresh_sim`: a process of its own per test (pristine state dir);
+* `start_simulator(state_dir, *extra_args)`: the context manager behind both, for other scopes.
+
+Other test packages can reuse them: `from tests.simulator.conftest import sim, sim_server`.
 """
 
 from __future__ import annotations
@@ -88,6 +94,14 @@ class SimProcess:
     def storage_state(self, email: str | None = None) -> dict:
         """A fresh signed-in Playwright storage_state (default: the demo account)."""
         return self.inspect("sessions", {"email": email} if email else {})
+
+    def refresh_profile(self) -> Path:
+        """Write a new demo-account storage_state to `profile_path` (0600)."""
+        data = json.dumps(self.storage_state()).encode()
+        fd = os.open(self.profile_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return self.profile_path
 
     def cookie_header(self, email: str | None = None) -> str:
         state = self.storage_state(email)
@@ -186,8 +200,24 @@ def _read_ready_line(proc: subprocess.Popen) -> str:
     return buf.split(b"\n", 1)[0].decode()
 
 
+@pytest.fixture(scope="session")
+def sim_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess]:
+    """One simulator process for the whole test session (SIGTERM + exit 0 checked at the end)."""
+    with start_simulator(tmp_path_factory.mktemp("sim") / "state") as running:
+        yield running
+
+
 @pytest.fixture
-def sim(tmp_path: Path) -> Iterator[SimProcess]:
-    """A fresh simulator per test (own state dir, demo account, default config)."""
+def sim(sim_server: SimProcess) -> SimProcess:
+    """The shared simulator, reset for this test: no recorded requests, jserrors or events, the
+    default config, and a fresh demo-account session in `sim.profile_path`."""
+    sim_server.refresh_profile()
+    sim_server.reset()
+    return sim_server
+
+
+@pytest.fixture
+def fresh_sim(tmp_path: Path) -> Iterator[SimProcess]:
+    """A simulator process of its own, with a brand-new state dir."""
     with start_simulator(tmp_path / "sim-state") as running:
         yield running
