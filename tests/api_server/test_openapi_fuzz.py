@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, settings
 
 from api_server.app import create_app
 from api_server.openapi import openapi_document
-from tests.api_server.conftest import make_settings
 from shared import protocol
+from tests.api_server.conftest import make_settings
 from tests.api_server.fake_worker import FakeWorker, Step, content, finish
 
 schema = schemathesis.openapi.from_dict(openapi_document("http://127.0.0.1"))

@@ -1,0 +1,58 @@
+"""``python -m api_server``: serves HTTP and api.sock, and exits 0 on SIGTERM after an ordered shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from shared import protocol
+from tests.api_server.conftest import pick_free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def wait_until_serving(url: str, sock: Path, proc: asyncio.subprocess.Process) -> None:
+    """Poll until both the HTTP port and api.sock answer (startup readiness, not synchronisation)."""
+    async with asyncio.timeout(20), aiohttp.ClientSession() as session:
+        while True:
+            assert proc.returncode is None, "api_server exited during startup"
+            try:
+                async with session.get(url) as resp:
+                    if resp.status == 200:
+                        await protocol.ping(sock, timeout=2)
+                        return
+            except (aiohttp.ClientError, OSError):
+                pass
+            await asyncio.sleep(0.05)
+
+
+async def test_sigterm_exits_zero_and_removes_the_socket(short_dir: Path) -> None:
+    """The process answers ping and HTTP, then exits 0 on SIGTERM and unlinks api.sock."""
+    port = pick_free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RUN_DIR": str(short_dir / "run"),
+           "LOG_DIR": str(short_dir / "logs"), "API_PORT": str(port), "STREAM_PORT": "0",
+           "API_KEYS_FILE": str(short_dir / "keys.json"), "SHUTDOWN_GRACE_S": "0.5", "AISTUDIO_RESOLVE": ""}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "api_server", cwd=short_dir, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    sock = short_dir / "run" / "api.sock"
+    try:
+        await wait_until_serving(f"http://127.0.0.1:{port}/api/info", sock, proc)
+        pong = await protocol.ping(sock)
+        assert pong.process == "api_server" and pong.pid == proc.pid
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            out, _ = await proc.communicate()
+        log = out.decode()
+        assert proc.returncode == 0, log
+        assert "shutdown: no longer accepting" in log and "api_server stopped" in log
+        assert not sock.exists()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
