@@ -52,9 +52,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=$(sha256sum pyproject.toml | cut -c1-16)
 if [ "$(cat .venv/.install-stamp 2>/dev/null)" != "$stamp" ]; then
-  say "installing Python dependencies (one resolve)"
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e '.[test]'
+  say "installing Python dependencies (one resolve; log in .venv/install.log)"
+  if ! { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip install -e '.[test]'; } \
+      > .venv/install.log 2>&1; then
+    tail -n 30 .venv/install.log >&2
+    die "pip install failed (full log: .venv/install.log)"
+  fi
   echo "$stamp" > .venv/.install-stamp
 fi
 
