@@ -8,6 +8,11 @@ through the queue and the worker and yields what the renderers need:
 ends at ``done`` and raises the typed error of an ``error`` event, an abort
 (cancel, lost worker, shutdown), a disconnected client (``Cancelled``) or a
 timeout (``UpstreamTimeout``).
+
+Timeouts: a waiting request is never dropped while the worker is busy or the
+queue moves; it gets 504 only after ``RESPONSE_COMPLETION_TIMEOUT`` with no job
+running and none started (the worker is missing or not ready). A running job has ``3 x`` that (the worker's own
+hard limit) plus 10 s as a backstop.
 """
 
 from __future__ import annotations
@@ -145,11 +150,16 @@ class ChatService:
     ) -> AsyncIterator[KeepAlive | Started | protocol.Message]:
         loop = asyncio.get_running_loop()
         queue_deadline = loop.time() + self.completion_timeout
+        progress = self.queue.submitted
         run_deadline: float | None = None
         last_sent = loop.time()
         yield KEEPALIVE
         while True:
             now = loop.time()
+            if self.queue.running is not None or self.queue.submitted != progress:
+                # the worker is busy or the queue moved: waiting is fine, restart the clock
+                progress = self.queue.submitted
+                queue_deadline = now + self.completion_timeout
             deadline = run_deadline if run_deadline is not None else queue_deadline
             if now >= deadline:
                 if run_deadline is None:
@@ -174,9 +184,10 @@ class ChatService:
             last_sent = loop.time()
             if isinstance(item, Abort):
                 raise item.error
-            if isinstance(item, Started):
-                run_deadline = loop.time() + 3 * self.completion_timeout + 10
-                yield item
+            if isinstance(item, Started | protocol.JobAccepted):
+                if run_deadline is None:  # the first start marker counts (a resubmit repeats it)
+                    run_deadline = loop.time() + 3 * self.completion_timeout + 10
+                    yield Started()
             elif isinstance(item, protocol.Error):
                 raise from_kind(item.kind, item.message, status=item.status, retry_after=item.retry_after)
             elif isinstance(item, protocol.Done):

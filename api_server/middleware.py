@@ -28,6 +28,10 @@ from shared.errors import (
     PayloadTooLarge,
     PermissionDenied,
     ProxyError,
+    QueueFull,
+    QuotaExceeded,
+    RateLimited,
+    WorkerUnavailable,
 )
 
 log = logging.getLogger(__name__)
@@ -43,15 +47,31 @@ UNSUPPORTED = {
 
 REASONS = {499: "Client Closed Request"}
 
+#: Retry-After when the error carries none (SPEC §5: quota 1 h, rate limit 5 min, page not ready 30 s).
+DEFAULT_RETRY_AFTER: tuple[tuple[type[ProxyError], float], ...] = (
+    (QuotaExceeded, 3600), (RateLimited, 300), (QueueFull, 5), (WorkerUnavailable, 30),
+)
+
 
 def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
 
+def retry_after(err: ProxyError) -> float | None:
+    """The error's own Retry-After, else a default for 429/503 (quota resets slowly, the page restarts)."""
+    if err.retry_after is not None:
+        return err.retry_after
+    for cls, seconds in DEFAULT_RETRY_AFTER:
+        if isinstance(err, cls):
+            return seconds
+    return None
+
+
 def error_response(err: ProxyError, request_id: str | None = None) -> web.Response:
     headers: dict[str, str] = {}
-    if err.retry_after is not None:
-        headers["Retry-After"] = str(max(1, round(err.retry_after)))
+    after = retry_after(err)
+    if after is not None:
+        headers["Retry-After"] = str(max(1, round(after)))
     if request_id:
         headers["x-request-id"] = request_id
     return web.Response(

@@ -89,6 +89,8 @@ class RequestQueue:
         self._tickets: dict[str, Ticket] = {}
         self._changed = asyncio.Condition()
         self.closed = False
+        #: Jobs submitted so far: a waiting ticket's deadline restarts whenever this moves.
+        self.submitted = 0
         self._drains: set[asyncio.Task[None]] = set()
 
     # ---- bookkeeping
@@ -246,6 +248,7 @@ class RequestQueue:
             self._waiting.popleft()
             self.running = ticket
             ticket.state = "running"
+            ticket.inbox.put_nowait(Started())  # before any worker event can reach the inbox
             try:
                 await self.worker.send(protocol.JobSubmit(id=ticket.id, job=ticket.job))
             except ConnectionError:
@@ -255,7 +258,7 @@ class RequestQueue:
                 self._waiting.appendleft(ticket)
                 await self.worker.wait_disconnected()
                 continue
+            self.submitted += 1
             log.info("submitted %s to the worker", ticket.id)
-            ticket.inbox.put_nowait(Started())
             await self._notify()
             await ticket.released.wait()

@@ -211,3 +211,17 @@ def test_app_factory_has_no_string_keys() -> None:
 
     app = create_app(Settings(stream_port=0), connect_worker=False, fetch_remote=False)
     assert all(isinstance(k, web.AppKey) for k in app)
+
+
+@pytest.mark.parametrize(("err", "seconds"), [
+    ("QuotaExceeded", "3600"), ("RateLimited", "300"), ("QueueFull", "5"), ("WorkerUnavailable", "30"),
+    ("LoginRequired", "30"),
+])
+def test_429_and_503_always_carry_retry_after(err: str, seconds: str) -> None:
+    """Errors without their own Retry-After get the documented default."""
+    from api_server.middleware import error_response
+    from shared import errors
+
+    resp = error_response(getattr(errors, err)("x"))
+    assert resp.headers["Retry-After"] == seconds
+    assert "Retry-After" not in error_response(errors.InvalidRequest("x")).headers

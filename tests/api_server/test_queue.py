@@ -14,7 +14,7 @@ from api_server.keys import QUEUE, WORKER
 from api_server.lifecycle import drain
 from api_server.queue import RequestQueue
 from shared.settings import Settings
-from tests.api_server.fake_worker import DISCONNECT, HANG, FakeWorker, Wait, content, error, finish
+from tests.api_server.fake_worker import DISCONNECT, HANG, FakeWorker, Sleep, Wait, content, error, finish
 
 BODY: dict[str, Any] = {"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -261,3 +261,15 @@ async def test_shutdown_ends_running_jobs_with_503_and_refuses_new_ones(ready: T
     new = await ready.post("/v1/chat/completions", json=BODY)
     assert new.status == 503
     assert (await ready.get("/health")).status == 503
+
+
+@pytest.mark.parametrize("settings_overrides", [{"response_completion_timeout": 1000}])
+async def test_waiting_behind_a_long_job_is_not_a_timeout(ready: TestClient, fake: FakeWorker) -> None:
+    """A request queued behind a job running longer than the completion timeout still gets its turn."""
+    fake.script_fn = lambda s: [Sleep(1.3), content("slow"), finish()] if s.id == "long" else [content("b")]
+    a = post(ready, "long")
+    await fake.wait_submitted(1)
+    b = post(ready, "behind")
+    assert (await a).status == 200
+    resp = await b
+    assert resp.status == 200 and (await resp.json())["choices"][0]["message"]["content"] == "b"
