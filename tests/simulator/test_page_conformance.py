@@ -696,3 +696,43 @@ async def test_run_settings_stay_visible_in_a_narrow_window(context: BrowserCont
     await expect(page.locator(TEMPERATURE)).to_have_value("0.5")
     await run_and_wait(page, "narrow")
     await page.close()
+
+
+async def test_virtualised_turns_lose_their_text_off_screen_and_get_it_back(context: BrowserContext,
+                                                                             sim: SimProcess) -> None:
+    sim.config(virtualize_turns=True)
+    page = await open_studio(context, OPEN_PREFS)
+    long_text = "\n".join(f"line {i}" for i in range(45))
+    for _ in range(2):
+        await run_and_wait(page, f"{long_text} #sim:echo")
+    answer_of = "ms-prompt-chunk.text-chunk > ms-text-chunk > ms-cmark-node.cmark-node"
+    first_answer = page.locator("ms-chat-turn").nth(1).locator(answer_of)
+    await expect(first_answer).to_have_text("")
+    await expect(page.locator(f"{LAST_TURN} {answer_of}")).to_contain_text("line 44")
+    await page.locator("ms-chat-turn").nth(1).scroll_into_view_if_needed()
+    await expect(first_answer).to_contain_text("line 0")
+    await page.locator(LAST_TURN).evaluate("el => el.scrollIntoView({block: 'end'})")
+    await expect(page.locator(f"{LAST_TURN} {answer_of}")).to_contain_text("line 44")
+    await page.close()
+
+
+async def test_first_use_dialogs_follow_their_preference_keys(context: BrowserContext, sim: SimProcess) -> None:
+    sim.config(first_use_dialogs=True)
+    prefs = dict(OPEN_PREFS, hasShownDrivePermissionDialog=True)
+    page = await open_studio(context, prefs)
+    dialog = page.locator(f"{OVERLAY} .mat-mdc-dialog-inner-container")
+    await expect(dialog).to_have_count(1)
+    await expect(dialog).to_contain_text("Welcome")
+    await expect(page.locator(f"{OVERLAY} div.cdk-overlay-backdrop.cdk-overlay-backdrop-showing")).to_have_count(1)
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_have_count(0)
+    assert (await read_prefs(page))["warmWelcomeDisplayed"] is True
+    await set_toggle(page, SEARCH_TOGGLE, True)
+    await expect(dialog).to_contain_text("Grounding with Google Search")
+    await page.keyboard.press("Escape")
+    await expect(page.locator(SEARCH_TOGGLE)).to_have_attribute("aria-checked", "true")
+    await page.reload()
+    await expect(page.locator(PROMPT_TEXTAREA)).to_be_visible()
+    await set_toggle(page, SEARCH_TOGGLE, True)
+    await expect(page.locator(f"{OVERLAY} > *")).to_have_count(0)
+    await page.close()

@@ -899,6 +899,8 @@
       models = parseModels([[[`models/${app.config.default_model || FALLBACK_MODEL}`, null, "", "", "", 1048576, 65536, null, 1, 0.95]]]);
     }
     app.models = models;
+    const saved = /\/prompts\/(1[\w-]{20,})$/.exec(window.location.pathname);
+    app.promptId = saved ? saved[1] : null;
     const { prefs, model } = choosePrefs(models);
     app.model = model;
     app.settings = new RunSettings(el.runSettings, model, {
@@ -931,9 +933,12 @@
         if (entry.isIntersecting) {
           if (turn.el.classList.contains("virtualized")) {
             turn.el.classList.remove("virtualized");
+            turn.el.style.minHeight = "";
             if (turn.answerChunk) renderMarkdown(turn.answerChunk.cmarkRoot, turn.raw);
           }
         } else if (turn.answerChunk && !(app.generation && app.generation.turn === turn)) {
+          // Keep the turn's height so that emptying it does not move the turns around it.
+          turn.el.style.minHeight = `${entry.boundingClientRect.height}px`;
           turn.el.classList.add("virtualized");
           turn.answerChunk.cmarkRoot.replaceChildren();
         }

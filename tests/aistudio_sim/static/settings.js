@@ -594,7 +594,7 @@
         event.preventDefault();
         const seq = stopInput.value.trim();
         stopInput.value = "";
-        if (seq && !state.stops.includes(seq) && state.stops.length < 5) {
+        if (seq && !state.stops.includes(seq)) {
           state.stops.push(seq);
           renderChips();
         }
