@@ -1,0 +1,58 @@
+"""End-to-end fixtures: the real stack under supervisord against the AI Studio simulator.
+
+Starting a stack costs 10 to 20 s, so ``stack`` (stream capture) and ``stack_dom`` (``STREAM_PORT=0``,
+answers read from the page) are shared by the whole session; ``sim`` resets the simulator's records
+before a test and hands the shared stack over. A test that breaks a stack on purpose starts its own.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.stack import Stack
+
+#: A model with thinking controls (budget family) and one without any.
+THINKING_MODEL = "gemini-2.5-flash"
+PLAIN_MODEL = "gemini-2.0-flash"
+LEVEL_MODEL = "gemini-3-flash-preview"
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    """The shared demo stack with the stream proxy on."""
+    with Stack() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def stack_dom() -> Iterator[Stack]:
+    """A shared demo stack with ``STREAM_PORT=0``: answers come from the page (DOM tier)."""
+    with Stack(stream_port_enabled=False) as running:
+        yield running
+
+
+@pytest.fixture
+def sim(stack: Stack) -> Stack:
+    """The shared stack, healthy, with the simulator's records and config reset for this test."""
+    stack.wait_healthy(90)
+    stack.sim_reset()
+    return stack
+
+
+@pytest.fixture
+def sim_dom(stack_dom: Stack) -> Stack:
+    """The shared DOM-tier stack, healthy, with the simulator reset."""
+    stack_dom.wait_healthy(90)
+    stack_dom.sim_reset()
+    return stack_dom
+
+
+@pytest.fixture(scope="session")
+def node_bin() -> str:
+    path = shutil.which("node")
+    if path is None:
+        pytest.skip("node is not installed: the openai npm package cannot be exercised")
+    return path
