@@ -306,11 +306,13 @@ class ChatCompletionRequest(BaseModel):
 
     @property
     def stop_list(self) -> list[str] | None:
-        """None when absent (the worker's default applies); [] for an explicit null or []."""
-        if "stop" not in self.model_fields_set:
-            return None
+        """None when absent or null (the worker's default stops apply); [] = no stops at all.
+
+        Many clients send every unset parameter as null, so null keeps the default
+        (``DEFAULT_STOP_SEQUENCES``) instead of switching stops off.
+        """
         if self.stop is None:
-            return []
+            return None
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
 
     @property

@@ -113,9 +113,14 @@ class WorkerClient:
                 await self._client.send(protocol.StatusRequest())
                 async with asyncio.timeout(timeout):
                     await self._status_changed.wait_for(lambda: self._status_seq != seq or not self.connected)
-            except (ConnectionError, TimeoutError):
+            except TimeoutError:
+                if self.status_msg is not None and self.connected:
+                    log.debug("worker slow to answer a status request; using the last status")
+                    return self.status_msg
                 raise WorkerUnavailable("The browser worker did not answer a status request.",
                                         retry_after=5) from None
+            except ConnectionError:
+                raise WorkerUnavailable("The browser worker connection was lost.", retry_after=5) from None
             if self.status_msg is None:
                 raise WorkerUnavailable("The browser worker connection was lost.", retry_after=5)
             return self.status_msg

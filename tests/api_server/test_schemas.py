@@ -149,10 +149,10 @@ def test_output_limit_spellings_are_honoured_and_the_smallest_wins(limits: dict[
 
 @pytest.mark.parametrize(
     ("stop", "expected"),
-    [(..., None), (None, []), ([], []), ("END", ["END"]), (["a", "b"], ["a", "b"])],
+    [(..., None), (None, None), ([], []), ("END", ["END"]), (["a", "b"], ["a", "b"])],
 )
 def test_stop_absent_null_string_and_list(stop: Any, expected: Any) -> None:
-    """Absent stop leaves the worker default; null/[] mean no stops; a string is one stop."""
+    """Absent or null stop leaves the worker default; [] means no stops; a string is one stop."""
     data = body() if stop is ... else body(stop=stop)
     assert parse_chat_request(data).stop_list == expected
 
