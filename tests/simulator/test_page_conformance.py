@@ -48,6 +48,7 @@ from tests.simulator.page_helpers import (
     TOP_P,
     UPLOAD_BUTTON,
     URL_CONTEXT,
+    VIEWPORT,
     eventually,
     last_request,
     new_context,
@@ -479,7 +480,8 @@ async def test_temporary_chat_item_indicators_and_no_autosave(page: Page, sim: S
 async def test_quota_error_shows_callout_toast_and_reports_jserror(page: Page, sim: SimProcess) -> None:
     await run_and_wait(page, "#sim:error=quota")
     await expect(page.locator(QUOTA_CALLOUT)).to_contain_text("user has exceeded quota")
-    await expect(page.locator(ERROR_TOAST).last).to_contain_text("Resource has been exhausted")
+    await expect(page.locator("ms-toast > div.toast.error").last).to_have_text(
+        "Failed to generate content: Resource has been exhausted (e.g. check quota).")
     await expect(page.locator(RUN_BUTTON)).to_be_disabled()
     errors = sim.inspect("jserrors")
     assert errors and errors[-1]["error"].startswith("Failed to generate content: Resource has been exhausted")
@@ -736,3 +738,37 @@ async def test_first_use_dialogs_follow_their_preference_keys(context: BrowserCo
     await set_toggle(page, SEARCH_TOGGLE, True)
     await expect(page.locator(f"{OVERLAY} > *")).to_have_count(0)
     await page.close()
+
+
+async def test_thought_panel_says_thinking_while_running_then_thoughts(page: Page) -> None:
+    await run_prompt(page, "#sim:think=12 #sim:delay_ms=150 #sim:words=6")
+    panel = page.locator(f"{LAST_TURN} ms-prompt-chunk > ms-thought-chunk > mat-expansion-panel")
+    await expect(panel.locator("img.thinking-progress-icon.in-progress")).to_have_count(1)
+    await expect(panel.locator("mat-panel-title")).to_have_text("Thinking")
+    await expect(panel).not_to_have_class(re.compile(r"\bmat-expanded\b"))
+    await wait_until_done(page)
+    await expect(panel.locator("mat-panel-title")).to_have_text("Thoughts")
+    await expect(panel.locator("img.thinking-progress-icon.in-progress")).to_have_count(0)
+    scrolled = await page.locator("ms-autoscroll-container").evaluate(
+        "el => el.scrollHeight - el.scrollTop - el.clientHeight")
+    assert scrolled < 2
+
+
+async def test_generate_content_401_sends_the_page_to_sign_in(browser: Browser, sim: SimProcess) -> None:
+    own = await browser.new_context(ignore_https_errors=True, viewport=VIEWPORT,
+                                    storage_state=sim.storage_state())
+    page = await own.new_page()
+    await page.goto(NEW_CHAT)
+    await run_prompt(page, "#sim:error=login")
+    await page.wait_for_url(re.compile(r"^https://accounts\.google\.com/v3/signin/identifier\?continue="))
+    await own.close()
+
+
+async def test_model_picker_writes_prompt_model_and_reloads(page: Page) -> None:
+    await page.locator("ms-model-selector button").click()
+    option = page.locator(f'{OVERLAY} [role="listbox"] [role="option"]').filter(has_text="gemini-2.5-flash-lite")
+    await option.click()
+    await expect(page.locator(MODEL_NAME).first).to_have_text("gemini-2.5-flash-lite")
+    assert (await read_prefs(page))["promptModel"] == "models/gemini-2.5-flash-lite"
+    await expect(page.locator(THINKING_TOGGLE)).to_have_count(1)
+    await expect(page.locator(MAX_TOKENS)).to_be_visible()

@@ -102,8 +102,9 @@
 
   function showToast(message, kind = "error") {
     clearTimeout(toastTimer);
+    // The glyph only, no ligature text: readers take the toast's whole textContent as the message.
     const close = h("button", { class: "toast-close mat-mdc-icon-button", type: "button", "aria-label": "Dismiss" },
-      icon("close"));
+      icon("close", { text: "" }));
     close.addEventListener("click", hideToast);
     el.toast.replaceChildren(h("div", { class: `toast ${kind}`, role: "alert" },
       h("span", { class: "content-text", text: message }), close));
