@@ -18,27 +18,27 @@ def to_openapi30(node: Any) -> Any:
         return [to_openapi30(n) for n in node]
     if not isinstance(node, dict):
         return node
-    out = {k: to_openapi30(v) for k, v in node.items()}
-    if "const" in out:
-        out["enum"] = [out.pop("const")]
+    out = dict(node)
+    nullable = False
     for key in ("anyOf", "oneOf"):
         alts = out.get(key)
-        if isinstance(alts, list) and any(a == {"type": "null"} for a in alts):
+        if isinstance(alts, list) and {"type": "null"} in alts:
             rest = [a for a in alts if a != {"type": "null"}]
             del out[key]
+            nullable = True
             if len(rest) == 1 and "$ref" not in rest[0]:
                 out.update(rest[0])
             elif len(rest) == 1:
                 out["allOf"] = rest
             else:
                 out[key] = rest
-            out["nullable"] = True
-            if out.get("default", 0) is None:
-                out.pop("default")
-    if out.get("type") == "null":
-        out.pop("type")
+    out = {k: to_openapi30(v) for k, v in out.items()}
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    if nullable:
         out["nullable"] = True
-        out["enum"] = [None]
+        if "default" in out and out["default"] is None:
+            del out["default"]
     return out
 
 
