@@ -372,6 +372,9 @@ async def generate_content(request: web.Request, session: Session | None) -> web
         call_offset=state.call_counter, quota_exhausted=session.email in exhausted)
     state.call_counter += len(plan.calls)
     record["response"] = plan.summary()
+    log.info("%s %s account=%s end=%s http_error=%s directives=%s", record["id"], req.model_id,
+             session.email, plan.end, plan.http_error and plan.http_error.status,
+             {k: v for k, v in directives.to_json().items() if v not in (None, False, [])})
     writer = _StreamWriter(request, record)
     if plan.ttfb_ms and not await writer.pause(plan.ttfb_ms):
         return writer.gone()
@@ -416,6 +419,7 @@ class _StreamWriter:
     def gone(self) -> web.StreamResponse:
         now = time.time()
         self.record.update(ended="client_closed", ended_at=now)
+        log.info("%s ended client_closed", self.record["id"])
         if self.record["status"] is None:
             self.record["status"] = 499
         return self.response or web.Response(status=499)
@@ -486,6 +490,7 @@ class _StreamWriter:
         except (ConnectionResetError, ConnectionError, RuntimeError):
             return self.gone()
         record["ended_at"] = time.time()
+        log.info("%s ended %s", record["id"], record["ended"])
         return self.response
 
     async def _cut(self, piece: bytes) -> web.StreamResponse:

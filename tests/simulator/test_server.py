@@ -164,6 +164,28 @@ async def test_wrong_password_returns_to_the_login_page_with_an_error(sim: SimPr
             assert r.status == 302
 
 
+async def test_accept_any_email_and_logout(sim: SimProcess) -> None:
+    """With accept_any_email any address signs in; /Logout ends that session."""
+    form = {"email": "someone@example.org", "password": "whatever"}
+    async with sim.client_session() as s:
+        async with s.post("https://accounts.google.com/v3/signin/submit", data=form,
+                          allow_redirects=False) as r:
+            assert r.status == 303
+        sim.config(accept_any_email=True)
+        async with s.post("https://accounts.google.com/v3/signin/submit", data=form,
+                          allow_redirects=False) as r:
+            assert r.status == 302
+        async with s.get(NEW_CHAT, allow_redirects=False) as r:
+            assert r.status == 200
+        async with s.get("https://accounts.google.com/Logout", allow_redirects=False) as r:
+            assert r.status == 302
+        async with s.get(NEW_CHAT, allow_redirects=False) as r:
+            assert r.status == 302
+    kinds = [(e["kind"], e.get("account")) for e in sim.inspect("events")]
+    assert ("login_failed", "someone@example.org") in kinds
+    assert ("login", "someone@example.org") in kinds and ("logout", "someone@example.org") in kinds
+
+
 async def test_list_models_needs_a_session_and_has_every_thinking_family(sim: SimProcess) -> None:
     """ListModels: 401 without cookies; with them the fixture shape and [simulated] texts."""
     async with sim.client_session() as s:
@@ -482,6 +504,8 @@ async def test_unknown_host_is_404(sim: SimProcess) -> None:
             assert r.status == 404
         async with s.get(f"{sim.base}/prompts/new_chat", ssl=False) as r:
             assert r.status == 404
+        async with s.get(f"{sim.base}/__sim__/health") as r:
+            assert r.status == 200 and await r.json() == {"ok": True}
 
 
 async def test_root_and_user_prefixed_pages(sim: SimProcess) -> None:
