@@ -146,8 +146,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             response = error_response(
                 ProxyError(f"Internal server error (request id {req_id}); see the server log.")
             )
-        if not response.prepared:
-            response.headers["x-request-id"] = req_id
+        if not response.prepared:  # a handler may have replaced the id (a reused client id)
+            response.headers["x-request-id"] = request.get(REQUEST_ID, req_id)
         return response
     finally:
         shared_logging.request_id.reset(token)

@@ -225,3 +225,30 @@ def test_429_and_503_always_carry_retry_after(err: str, seconds: str) -> None:
     resp = error_response(getattr(errors, err)("x"))
     assert resp.headers["Retry-After"] == seconds
     assert "Retry-After" not in error_response(errors.InvalidRequest("x")).headers
+
+
+async def test_reused_request_id_of_an_active_request_is_replaced(ready: TestClient, fake: FakeWorker) -> None:
+    """A client id that is already queued or running gets a fresh id (in the header and the queue)."""
+    fake.script_fn = lambda s: [HANG] if len(fake.submitted) == 1 else [content("second"), finish()]
+    first = asyncio.ensure_future(ready.post("/v1/chat/completions", json=BODY, headers={"x-request-id": "dup"}))
+    await fake.wait_submitted(1)
+    second = asyncio.ensure_future(ready.post("/v1/chat/completions", json=BODY, headers={"x-request-id": "dup"}))
+    await ready.app[QUEUE].wait_for(lambda q: len(q) == 2)  # type: ignore[index]
+    other = ready.app[QUEUE].snapshot()[1]["id"]  # type: ignore[index]
+    assert other != "dup"
+    await ready.post("/v1/cancel/dup")
+    assert (await first).status == 499
+    resp = await second
+    assert resp.status == 200 and resp.headers["x-request-id"] == other
+
+
+async def test_shutdown_ends_an_open_stream_with_an_error_event(ready: TestClient, fake: FakeWorker) -> None:
+    """On shutdown a running stream gets a 503 error event and [DONE]."""
+    from api_server.lifecycle import drain
+
+    fake.script = [content("partial"), HANG]
+    resp = await ready.post("/v1/chat/completions", json={**BODY, "stream": True})
+    await resp.content.readuntil(b"partial")
+    await drain(ready.app)
+    rest = (await resp.read()).decode()
+    assert '"shutting_down"' in rest and rest.endswith("data: [DONE]\n\n")
