@@ -772,3 +772,101 @@ async def test_model_picker_writes_prompt_model_and_reloads(page: Page) -> None:
     assert (await read_prefs(page))["promptModel"] == "models/gemini-2.5-flash-lite"
     await expect(page.locator(THINKING_TOGGLE)).to_have_count(1)
     await expect(page.locator(MAX_TOKENS)).to_be_visible()
+
+
+# ---- the page's wire code (static/wire.js) against the shared fixtures, in the browser ----
+
+WIRE_JS = Path(__file__).resolve().parents[1] / "aistudio_sim" / "static" / "wire.js"
+
+DECODE_STREAM_JS = """([bytes, cuts]) => {
+    const body = new Uint8Array(bytes);
+    const scanner = new SimWire.StreamScanner();
+    const bounds = [0, ...cuts, body.length];
+    const out = {reasoning: "", content: "", calls: [], finish: null, usage: null, errors: [], done: false};
+    for (let i = 0; i + 1 < bounds.length; i++) {
+        for (const item of scanner.feed(body.slice(bounds[i], bounds[i + 1]))) {
+            if (item.kind === "error") { out.errors.push(SimWire.parseStatus(item.value)); continue; }
+            const parts = SimWire.classifyEvent(item.value);
+            out.reasoning += parts.thoughts.join("");
+            out.content += parts.answers.join("");
+            out.calls.push(...parts.calls);
+            if (parts.finishReason !== null) out.finish = parts.finishReason;
+            if (parts.usage) out.usage = parts.usage;
+        }
+    }
+    out.done = scanner.done;
+    return out;
+}"""
+
+STREAM_EXPECTED = {
+    "generate_content_text.stream": {
+        "reasoning": "",
+        "content": "Hello! The capital of France is **Paris**.\nFun fact: the café \"Le Procope\" opened in 1686 "
+                   "— it still serves coffee ☕.",
+        "calls": [], "usage": (12, 30, 42),
+    },
+    "generate_content_thinking.stream": {
+        "reasoning": "**Breaking down the multiplication**\n\nThe user wants 17 × 23. I'll split it: 17 × 20 = 340 "
+                     "and 17 × 3 = 51, so the total is 391.\n",
+        "content": "17 × 23 = **391**.", "calls": [], "usage": (14, 9, 143),
+    },
+    "generate_content_function_call.stream": {
+        "reasoning": "The user wants a refundable flight to Tokyo for two people; I will call book_flight, then "
+                     "check the weather.\n",
+        "content": "",
+        "calls": [
+            {"name": "book_flight", "args": {
+                "destination": "Tokyo", "passengers": 2, "max_price": 1234.5, "refundable": True,
+                "window_seat": False, "promo_code": None,
+                "traveler": {"name": "Ada Lovelace", "age": 36,
+                             "contact": {"email": "ada@example.com", "sms": False}},
+                "dates": ["2026-05-01", "2026-05-09"],
+                "seat_prefs": [{"row": 12, "letter": "A"}, {"row": 14, "letter": "C"}],
+                "tags": [], "meta": {}}},
+            {"name": "get_weather", "args": {"city": "Tokyo", "unit": "celsius", "days": [1, 2, 3]}},
+        ],
+        "usage": (88, 71, 202),
+    },
+}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def wire_page(browser: Browser) -> AsyncIterator[Page]:
+    """A blank page with only static/wire.js loaded."""
+    ctx = await browser.new_context()
+    blank = await ctx.new_page()
+    await blank.set_content("<!doctype html><body></body>")
+    await blank.add_script_tag(path=str(WIRE_JS))
+    yield blank
+    await ctx.close()
+
+
+@pytest.mark.parametrize("name", sorted(STREAM_EXPECTED))
+async def test_wire_scanner_decodes_the_fixture_streams_however_they_are_cut(wire_page: Page, fixtures_dir: Path,
+                                                                             name: str) -> None:
+    body = (fixtures_dir / name).read_bytes()
+    boundaries = json.loads((fixtures_dir / "chunk_boundaries.json").read_text())[name]
+    expected = STREAM_EXPECTED[name]
+    for cuts in ([], boundaries, list(range(1, len(body)))):
+        got = await wire_page.evaluate(DECODE_STREAM_JS, [list(body), cuts])
+        assert got["done"] and not got["errors"]
+        assert (got["reasoning"], got["content"], got["finish"]) == (expected["reasoning"], expected["content"], 1)
+        assert got["calls"] == expected["calls"]
+        usage = got["usage"]
+        assert (usage[0], usage[1], usage[2]) == expected["usage"]
+
+
+async def test_wire_scanner_reports_a_trailing_error_element(wire_page: Page) -> None:
+    body = b'[[[[[[[[null,"par"]],"model"]]],null,[1,null,1]]],[8,"Resource has been exhausted (e.g. check quota)."]]'
+    got = await wire_page.evaluate(DECODE_STREAM_JS, [list(body), [5, 30, 31, 60]])
+    assert got["content"] == "par" and got["done"]
+    assert got["errors"] == [{"code": 8, "message": "Resource has been exhausted (e.g. check quota)."}]
+    cut = await wire_page.evaluate(DECODE_STREAM_JS, [list(body[:40]), []])
+    assert not cut["done"]
+
+
+async def test_wire_argument_decoder_accepts_every_variant(wire_page: Page, fixtures_dir: Path) -> None:
+    cases = json.loads((fixtures_dir / "function_call_args_variants.json").read_text())["cases"]
+    decoded = await wire_page.evaluate("cases => cases.map(c => SimWire.decodeArgs(c.args))", cases)
+    for case, got in zip(cases, decoded, strict=True):
+        assert got == case["expected"], case["id"]
