@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
@@ -27,25 +27,41 @@ log = logging.getLogger(__name__)
 FAIL_FLUSH_S = 2.0
 
 
-async def _run_until_cleanup(name: str, coro: asyncio.Future[None] | asyncio.Task[None]) -> None:
-    coro.cancel()
+#: Pause before restarting a long-lived task that failed unexpectedly.
+RESTART_DELAY_S = 1.0
+
+
+async def supervise(name: str, run: Callable[[], Awaitable[None]]) -> None:
+    """Run ``run()`` forever: a bug in it is logged and the task restarts instead of dying silently."""
+    while True:
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed; restarting it", name)
+        await asyncio.sleep(RESTART_DELAY_S)
+
+
+async def _stop(name: str, task: asyncio.Task[None]) -> None:
+    task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
-        await coro
+        await task
     log.info("%s stopped", name)
 
 
 async def worker_connection(app: web.Application) -> AsyncIterator[None]:
     worker = app[WORKER]
-    task = asyncio.create_task(worker.run(), name="worker-connection")
+    task = asyncio.create_task(supervise("worker connection", worker.run), name="worker-connection")
     log.info("connecting to the browser worker at %s", worker.path)
     yield
-    await _run_until_cleanup("worker connection", task)
+    await _stop("worker connection", task)
 
 
 async def queue_dispatcher(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(app[QUEUE].dispatch(), name="queue-dispatcher")
+    task = asyncio.create_task(supervise("queue dispatcher", app[QUEUE].dispatch), name="queue-dispatcher")
     yield
-    await _run_until_cleanup("queue dispatcher", task)
+    await _stop("queue dispatcher", task)
 
 
 async def http_session(app: web.Application) -> AsyncIterator[None]:
