@@ -33,7 +33,15 @@ from api_server.queue import Abort, RequestQueue, Started, Ticket
 from api_server.schemas import ChatCompletionRequest, model_id, parse_chat_request
 from api_server.worker import WorkerClient
 from shared import protocol
-from shared.errors import Cancelled, InvalidRequest, NotFound, UpstreamTimeout, from_kind
+from shared.errors import (
+    Cancelled,
+    InvalidRequest,
+    LoginRequired,
+    NotFound,
+    UpstreamTimeout,
+    WorkerUnavailable,
+    from_kind,
+)
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -134,11 +142,24 @@ class ChatService:
 
     # ---- running
 
+    def refuse_if_worker_cannot_serve(self) -> None:
+        """Fail fast (a real HTTP 503, even for streams) when the worker says it cannot serve."""
+        status = self.worker.status_msg
+        if status is None:
+            return  # not connected (yet): the request waits for the worker
+        if status.state == "login_required":
+            raise LoginRequired(status.message or "The browser worker needs a Google login: run `make login`.",
+                                retry_after=60)
+        if status.state == "down":
+            raise WorkerUnavailable(f"The browser worker is down: {status.message or 'no reason given'}.",
+                                    retry_after=30)
+
     def submit(self, req_id: str, prepared: Prepared) -> Ticket:
         """Queue the job (``QueueFull``/``WorkerUnavailable`` when refused)."""
         ticket = Ticket(id=req_id, job=prepared.job, stream=bool(prepared.request.stream))
         ticket.cleanup = prepared.collector.cleanup
         try:
+            self.refuse_if_worker_cannot_serve()
             self.queue.enqueue(ticket)
         except BaseException:
             prepared.collector.cleanup()

@@ -171,9 +171,11 @@ async def test_worker_down_or_logged_out_answers_503(ready: TestClient, fake: Fa
     """A worker reporting down/login_required fails requests at once with 503 and Retry-After."""
     fake.state = state
     await ready.app[WORKER].status()  # type: ignore[index]
-    resp = await ready.post("/v1/chat/completions", json=BODY)
-    assert resp.status == 503 and resp.headers["Retry-After"]
-    assert (await resp.json())["error"]["code"] == code
+    for stream in (False, True):
+        resp = await ready.post("/v1/chat/completions", json={**BODY, "stream": stream})
+        assert resp.status == 503 and resp.headers["Retry-After"]
+        assert (await resp.json())["error"]["code"] == code
+    assert not fake.submitted
     models = await ready.get("/v1/models")
     assert models.status == 503 and models.headers["Retry-After"]
     assert state in (await models.json())["error"]["message"]
@@ -273,3 +275,15 @@ async def test_waiting_behind_a_long_job_is_not_a_timeout(ready: TestClient, fak
     assert (await a).status == 200
     resp = await b
     assert resp.status == 200 and (await resp.json())["choices"][0]["message"]["content"] == "b"
+
+
+async def test_waiting_job_fails_when_the_worker_turns_out_logged_out(ready: TestClient, fake: FakeWorker) -> None:
+    """A job waiting for a starting worker gets 503 login_required once the worker reports it."""
+    fake.state = "starting"
+    await ready.app[WORKER].status()  # type: ignore[index]
+    task = post(ready, "lo")
+    await queued(ready, "lo")
+    fake.state = "login_required"
+    resp = await task
+    assert resp.status == 503 and (await resp.json())["error"]["code"] == "login_required"
+    assert not fake.submitted
