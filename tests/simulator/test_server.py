@@ -341,6 +341,42 @@ async def test_thinking_tool_calls_and_recorded_request(sim: SimProcess) -> None
     assert rec["contents"][0][1] == "user"
 
 
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "temp": {"type": "number"}},
+          "required": ["city", "temp"]}
+
+
+@pytest.mark.parametrize(("prompt", "kwargs", "check"), [
+    ("q #sim:think=30 #sim:words=5", {},
+     lambda th, ans, fin: len(th.split()) == 30 and len(ans.split()) == 5 and fin == 1),
+    ("q #sim:words=40", {"max_tokens": 9},
+     lambda th, ans, fin: len(ans.split()) == 9 and fin == 2),
+    ("q STOPHERE tail", {"stops": ["STOPHERE"]},
+     lambda th, ans, fin: ans == "[simulated gemini-2.5-pro] You said: q " and fin == 1),
+    ("q #sim:ctrl_tokens", {},
+     lambda th, ans, fin: "read_file{files:[{path:<ctrl46>temp.txt<ctrl46>}]}" in ans),
+    ("q #sim:json", {"mime": "application/json", "schema": SCHEMA},
+     lambda th, ans, fin: set(json.loads(ans)) == {"city", "temp"}),
+    ("q #sim:json=invalid", {"mime": "application/json", "schema": SCHEMA},
+     lambda th, ans, fin: not isinstance(json.loads(ans), dict)),
+    ("q", {"model": "gemini-3-pro-preview", "thinking": [0, None, "HIGH"]},
+     lambda th, ans, fin: th and ans.startswith("[simulated gemini-3-pro-preview]")),
+    ("q", {"model": "gemini-2.5-flash", "thinking": [1, 0, None]},
+     lambda th, ans, fin: th == "" and ans),
+], ids=["think", "max_tokens", "stop", "ctrl_tokens", "json", "json_invalid", "level", "budget_off"])
+async def test_text_directives_over_https(sim: SimProcess, prompt: str, kwargs: dict,
+                                          check: Any) -> None:
+    """Answer-shaping directives and generation settings, end to end."""
+    status, _, raw = await generate(sim, generate_body(prompt, **kwargs))
+    assert status == 200
+    events, error = parse_body(raw)
+    assert error is None
+    thought, answer = texts(events)
+    finish = next(ev[0][0][1] for ev in events if ev[0] and len(ev[0][0]) > 1)
+    assert check(thought, answer, finish)
+    rec = sim.inspect("requests/last")
+    assert rec["response"]["answer_text"] == answer and rec["response"]["thought_text"] == thought
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
