@@ -40,12 +40,10 @@
   function bindElements() {
     Object.assign(el, {
       app: $("ms-app"),
-      header: $("header.page-header"),
       incognitoSlot: $(".incognito-slot"),
       moreButton: $('button[aria-label="View more actions"]'),
       newChat: $('button[data-test-clear="outside"]'),
       toast: $("ms-toast"),
-      chunkEditor: $("ms-chunk-editor"),
       scroller: $("ms-autoscroll-container"),
       turnList: $("ms-autoscroll-container > div.chat-session-content"),
       calloutSlot: $(".callout-slot"),
@@ -132,7 +130,9 @@
     return el.textarea.value;
   }
 
+  // Not while a file is still being read: the request must carry every attached file.
   function canRun() {
+    if (app.attachments.some((file) => file.pending)) return false;
     return promptText().trim() !== "" || app.attachments.length > 0;
   }
 
@@ -167,30 +167,38 @@
 
   // ---- attachments ----
 
-  function readFile(file) {
+  function readBase64(file) {
     return new Promise((resolve, reject) => {
       const reader = new FileReader();
       reader.onload = () => {
         const url = String(reader.result);
-        resolve({
-          name: file.name,
-          mime: file.type || "application/octet-stream",
-          base64: url.slice(url.indexOf(",") + 1),
-          size: file.size,
-        });
+        resolve(url.slice(url.indexOf(",") + 1));
       };
       reader.onerror = () => reject(reader.error);
       reader.readAsDataURL(file);
     });
   }
 
-  async function addFiles(fileList) {
+  // Chips appear at once; the run button stays disabled until every file has been read.
+  function addFiles(fileList) {
     const files = Array.from(fileList || []);
     if (!files.length) return;
-    const read = await Promise.all(files.map(readFile));
-    app.attachments.push(...read);
+    const entries = files.map((file) => ({
+      name: file.name, mime: file.type || "application/octet-stream", size: file.size, base64: null, pending: true,
+    }));
+    app.attachments.push(...entries);
     renderAttachments();
     afterUpload();
+    files.forEach((file, i) => {
+      const entry = entries[i];
+      readBase64(file).then((base64) => {
+        entry.base64 = base64;
+        entry.pending = false;
+      }, () => {
+        app.attachments = app.attachments.filter((a) => a !== entry);
+        showToast(`Failed to read ${entry.name}`);
+      }).finally(renderAttachments);
+    });
   }
 
   function renderAttachments() {
@@ -202,7 +210,7 @@
         app.attachments.splice(index, 1);
         renderAttachments();
       });
-      return h("ms-file-chunk", { class: "attachment-chip", title: file.name },
+      return h("ms-file-chunk", { class: `attachment-chip${file.pending ? " uploading" : ""}`, title: file.name },
         icon("draft"),
         h("span", { class: "file-name", text: file.name }), remove);
     }));
@@ -366,9 +374,7 @@
   }
 
   function copy(text) {
-    navigator.clipboard.writeText(text).then(
-      () => showToast("Copied to clipboard", "info"),
-      () => showToast("Could not copy to clipboard"));
+    navigator.clipboard.writeText(text).catch(() => showToast("Could not copy to clipboard"));
   }
 
   function deleteTurn(turn) {

@@ -2,7 +2,7 @@
 "use strict";
 
 (function (global) {
-  const { h, icon, setDisabled, openDialog, slideToggle, matSelect } = global.SimDom;
+  const { h, icon, setDisabled, openOverlay, openDialog, slideToggle, matSelect } = global.SimDom;
 
   // ---- localStorage aiStudioUserPreference: one JSON string ----
 
@@ -292,7 +292,7 @@
           option.addEventListener("click", () => { entry.close(); this.options.onModelPicked(m.id); });
           return option;
         }));
-      const entry = global.SimDom.openOverlay({ backdrop: "transparent", content: list, anchor });
+      const entry = openOverlay({ backdrop: "transparent", content: list, anchor });
     }
 
     // -- thinking (SPEC §2.6 table) --
