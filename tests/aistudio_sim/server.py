@@ -86,12 +86,8 @@ def _jspb(body: bytes, status: int = 200) -> web.Response:
 
 page_routes = web.RouteTableDef()
 
-_PLACEHOLDER = {
-    "index.html": "<!doctype html><html><head><meta charset='utf-8'><title>Google AI Studio"
-                  "</title></head><body><p>AI Studio simulator: static/index.html is missing."
-                  "</p></body></html>",
-    "login.html": None,
-}
+_MISSING_INDEX = ("<!doctype html><html><head><meta charset='utf-8'><title>Google AI Studio</title>"
+                  "</head><body><p>AI Studio simulator: static/index.html is missing.</p></body></html>")
 
 
 def _static_file(request: web.Request, name: str) -> Path | None:
@@ -125,7 +121,7 @@ async def _serve_page(request: web.Request) -> web.StreamResponse:
     state.log("page_load", path=request.path_qs, account=session.email)
     path = _static_file(request, "index.html")
     if path is None:
-        return web.Response(text=_PLACEHOLDER["index.html"], content_type="text/html")
+        return web.Response(text=_MISSING_INDEX, content_type="text/html")
     return _file_response(path)
 
 
