@@ -469,12 +469,15 @@ async def test_temporary_chat_item_indicators_and_no_autosave(page: Page, sim: S
     await expect(page.locator(f"{OVERLAY} > *")).to_have_count(0)
     await run_and_wait(page, "Temporary hello")
     assert page.url == NEW_CHAT
+    assert not [e for e in sim.inspect("events") if e["kind"] == "rpc"]
     await page.locator(NEW_CHAT_BUTTON).click()
     await page.locator('button.ms-button-primary:has-text("Discard and continue")').click()
     await expect(page.locator('ms-incognito-mode-indicator')).to_have_count(0)
     await expect(page.locator("[data-test-incognito-checkmark]")).to_have_count(0)
     await run_and_wait(page, "Saved hello")
     assert re.fullmatch(r"https://aistudio\.google\.com/prompts/1[A-Za-z0-9_-]{32}", page.url)
+    assert await eventually(lambda: [e["method"] for e in sim.inspect("events") if e["kind"] == "rpc"] == [
+        "CreatePrompt"])
 
 
 async def test_quota_error_shows_callout_toast_and_reports_jserror(page: Page, sim: SimProcess) -> None:
