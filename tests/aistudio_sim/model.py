@@ -354,6 +354,9 @@ def _split(text: str, n: int) -> list[str]:
     return [text[len(text) * i // n: len(text) * (i + 1) // n] for i in range(n)]
 
 
+DEFAULT_THOUGHT_WORDS = 24
+
+
 def _thinking_requested(request: wire.GenerateRequest) -> bool:
     if thinking_family(request.model_id) == "none":
         return False
@@ -399,82 +402,94 @@ def plan_response(request: wire.GenerateRequest, d: Directives, *, request_id: s
         plan.http_error = NOT_FOUND
         return plan
 
-    seed = request.prompt
-    model_id = request.model_id
-    prompt_tokens = count_tokens(request.prompt)
+    plan.thought_text = _thoughts(request, d)
+    plan.calls, undeclared = _calls(request, d, call_offset)
+    plan.finish_reason = wire.FINISH_STOP
+    if undeclared:
+        plan.answer_text = (f"[simulated {request.model_id}] Function {', '.join(undeclared)} "
+                            "is not declared in this request.")
+    elif not plan.calls:
+        plan.answer_text, plan.finish_reason = _answer(request, d)
+    plan.events = _events(request, d, plan, signature_seed=request_id + request.prompt)
 
-    # Thoughts
-    thought_words = d.think
-    if thought_words is None and _thinking_requested(request):
-        thought_words = 24
+    if d.error == "inline":
+        plan.end = "inline"
+        plan.events = plan.events[: min(2, max(1, len(plan.events) - 1))]
+        plan.inline_error = (wire.CODE_RESOURCE_EXHAUSTED, wire.QUOTA_MESSAGE)
+        return plan
+    plan.trailer = wire.trailer(request_id + request.prompt)
+    if d.error in ("cut", "stall"):
+        plan.end = d.error
+    return plan
+
+
+def _thoughts(request: wire.GenerateRequest, d: Directives) -> str:
+    words = d.think
+    if words is None and _thinking_requested(request):
+        words = DEFAULT_THOUGHT_WORDS
     tc = request.generation_config.thinking
-    if thought_words and tc is not None and tc.budget:
-        thought_words = min(thought_words, tc.budget)
-    thoughts = deterministic_words(thought_words or 0, "thought:" + seed, _THOUGHT_WORDS)
-    if thoughts:
-        thoughts = thoughts[0].upper() + thoughts[1:] + ".\n"
-    thinking = bool(thoughts)
-    plan.thought_text = thoughts
+    if words and tc is not None and tc.budget:
+        words = min(words, tc.budget)
+    text = deterministic_words(words or 0, "thought:" + request.prompt, _THOUGHT_WORDS)
+    return text[0].upper() + text[1:] + ".\n" if text else ""
 
-    # Function calls
-    calls: list[dict] = []
-    answer: str | None = None
-    if d.tools:
-        undeclared = [t["name"] for t in d.tools if request.tools.declaration(t["name"]) is None]
-        if undeclared:
-            answer = (f"[simulated {model_id}] Function {', '.join(undeclared)} is not declared "
-                      "in this request.")
-        else:
-            for i, t in enumerate(d.tools):
-                decl = request.tools.declaration(t["name"])
-                args = t["args"] if t["args"] is not None else sample_from_schema(
-                    decl.parameters if decl else None, t["name"])
-                if not isinstance(args, dict):
-                    args = {}
-                variant = d.variant or wire.ARG_VARIANTS[(call_offset + i) % len(wire.ARG_VARIANTS)]
-                calls.append({"name": t["name"], "args": args, "variant": variant})
 
-    # Answer text
-    finish = wire.FINISH_STOP
-    if calls:
-        answer = ""
-    elif answer is None:
-        schema = request.generation_config.response_schema
-        wants_json = d.json or (
-            "valid" if request.generation_config.response_mime_type == "application/json"
-            else None)
-        if d.echo:
-            answer = request.prompt
-        elif d.ctrl_tokens:
-            answer = ("I will read the file first.\nRequest function call: "
-                      "read_file{files:[{path:<ctrl46>temp.txt<ctrl46>}]}")
-        elif wants_json == "invalid":
-            answer = invalid_for_schema(schema)
-        elif wants_json == "valid":
-            value = sample_from_schema(schema, "answer") if schema else {"answer": "simulated"}
-            answer = json.dumps(value, ensure_ascii=False)
-        elif d.words is not None:
-            answer = deterministic_words(d.words, "answer:" + seed)
-            answer = answer + "." if answer else ""
-        else:
-            answer = (f"[simulated {model_id}] You said: {_last_line(request.prompt)[:60]}. "
-                      + deterministic_words(8, "answer:" + seed) + ".")
-        if not d.echo:
-            answer = _cut_stop(answer, request.generation_config.stop_sequences)
-            limit = request.generation_config.max_output_tokens
-            if limit is not None:
-                answer, was_cut = _cut_words(answer, limit)
-                if was_cut:
-                    finish = wire.FINISH_MAX_TOKENS
-    plan.answer_text = answer
-    plan.calls = calls
-    plan.finish_reason = finish
+def _calls(request: wire.GenerateRequest, d: Directives,
+           call_offset: int) -> tuple[list[dict], list[str]]:
+    """(calls, undeclared names). Any undeclared name turns the answer into text."""
+    undeclared = [t["name"] for t in d.tools if request.tools.declaration(t["name"]) is None]
+    if undeclared:
+        return [], undeclared
+    calls = []
+    for i, t in enumerate(d.tools):
+        args = t["args"]
+        if args is None:
+            decl = request.tools.declaration(t["name"])
+            args = sample_from_schema(decl.parameters if decl else None, t["name"])
+        variant = d.variant or wire.ARG_VARIANTS[(call_offset + i) % len(wire.ARG_VARIANTS)]
+        calls.append({"name": t["name"], "args": args if isinstance(args, dict) else {},
+                      "variant": variant})
+    return calls, []
 
-    # Events
-    thought_tokens_total = count_words(thoughts)
-    answer_tokens = 0
-    thought_tokens = 0
+
+def _answer(request: wire.GenerateRequest, d: Directives) -> tuple[str, int]:
+    """(answer text, finishReason) for a text answer."""
+    config = request.generation_config
+    seed = "answer:" + request.prompt
+    wants_json = d.json or ("valid" if config.response_mime_type == "application/json" else None)
+    if d.echo:
+        return request.prompt, wire.FINISH_STOP
+    if d.ctrl_tokens:
+        answer = ("I will read the file first.\nRequest function call: "
+                  "read_file{files:[{path:<ctrl46>temp.txt<ctrl46>}]}")
+    elif wants_json == "invalid":
+        answer = invalid_for_schema(config.response_schema)
+    elif wants_json == "valid":
+        schema = config.response_schema
+        value = sample_from_schema(schema, "answer") if schema else {"answer": "simulated"}
+        answer = json.dumps(value, ensure_ascii=False)
+    elif d.words is not None:
+        answer = deterministic_words(d.words, seed)
+        answer = answer + "." if answer else ""
+    else:
+        answer = (f"[simulated {request.model_id}] You said: {_last_line(request.prompt)[:60]}. "
+                  + deterministic_words(8, seed) + ".")
+    answer = _cut_stop(answer, config.stop_sequences)
+    if config.max_output_tokens is not None:
+        answer, was_cut = _cut_words(answer, config.max_output_tokens)
+        if was_cut:
+            return answer, wire.FINISH_MAX_TOKENS
+    return answer, wire.FINISH_STOP
+
+
+def _events(request: wire.GenerateRequest, d: Directives, plan: Plan, *,
+            signature_seed: str) -> list[list]:
+    """Thought events, then calls or answer deltas (+ signature), with running usage."""
+    prompt_tokens = count_tokens(request.prompt)
+    thinking = bool(plan.thought_text)
+    finish = plan.finish_reason
     events: list[list] = []
+    answer_tokens = thought_tokens = 0
 
     def add(part: list, finish_reason: int | None = None, final: bool = False) -> None:
         events.append(wire.event(
@@ -482,34 +497,24 @@ def plan_response(request: wire.GenerateRequest, d: Directives, *, request_id: s
             wire.usage(prompt_tokens, answer_tokens, thought_tokens, final=final, thinking=thinking),
             finish_reason))
 
-    if thoughts:
-        for piece in _split(thoughts, max(1, min(8, math.ceil(count_words(thoughts) / 12)))):
+    if thinking:
+        n = max(1, min(8, math.ceil(count_words(plan.thought_text) / 12)))
+        for piece in _split(plan.thought_text, n):
             thought_tokens += count_words(piece)
             add(wire.thought_part(piece))
-    thought_tokens = thought_tokens_total
-    if calls:
-        for i, call in enumerate(calls):
+    if plan.calls:
+        for i, call in enumerate(plan.calls):
             answer_tokens += 8 + len(json.dumps(call["args"])) // 8
-            last = i == len(calls) - 1
+            last = i == len(plan.calls) - 1
             add(wire.function_call_part(call["name"], wire.encode_args(call["args"], call["variant"])),
                 finish if last else None, final=last)
-    else:
-        n = d.chunks if d.chunks else max(1, min(20, math.ceil(len(answer) / 30)))
-        pieces = _split(answer, n)
-        for i, piece in enumerate(pieces):
-            answer_tokens += count_words(piece)
-            last = i == len(pieces) - 1
-            add(wire.text_part(piece), None if (thinking or not last) else finish, final=last)
-        if thinking:
-            add(wire.signature_part(wire.signature_for(request_id + seed)), finish, final=True)
-    plan.events = events
-
-    if d.error == "inline":
-        plan.end = "inline"
-        plan.events = events[: min(2, max(1, len(events) - 1))]
-        plan.inline_error = (wire.CODE_RESOURCE_EXHAUSTED, wire.QUOTA_MESSAGE)
-        return plan
-    plan.trailer = wire.trailer(request_id + seed)
-    if d.error in ("cut", "stall"):
-        plan.end = d.error
-    return plan
+        return events
+    answer = plan.answer_text
+    pieces = _split(answer, d.chunks or max(1, min(20, math.ceil(len(answer) / 30))))
+    for i, piece in enumerate(pieces):
+        answer_tokens += count_words(piece)
+        last = i == len(pieces) - 1
+        add(wire.text_part(piece), None if (thinking or not last) else finish, final=last)
+    if thinking:
+        add(wire.signature_part(wire.signature_for(signature_seed)), finish, final=True)
+    return events
