@@ -96,15 +96,16 @@ def test_demo_profile_is_a_private_storage_state(fresh_sim: SimProcess) -> None:
         assert c["domain"] == ".google.com" and c["secure"] and c["path"] == "/"
 
 
-def test_sigterm_exits_cleanly(tmp_path) -> None:
-    """SIGTERM stops the server with exit status 0."""
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_exits_cleanly(tmp_path, sig: signal.Signals) -> None:
+    """SIGTERM and SIGINT stop the server with exit status 0."""
     proc = subprocess.Popen([sys.executable, "-m", "tests.aistudio_sim", "--port", "0",
                              "--state-dir", str(tmp_path / "st")], cwd=REPO_ROOT,
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.startswith("ready https://127.0.0.1:")
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     assert proc.wait(10) == 0
     proc.stdout.close()
 
