@@ -8,6 +8,7 @@ Usage::
     ...                                     # requests run the script; ``done`` is appended
     await fake.wait_submitted(1)           # hooks instead of sleeps
     await fake.wait_cancelled(req_id)
+    await fake.set_state("login_required", "run make login")   # pushed to clients at once
     await fake.stop()
 
 Steps: ``reasoning``, ``content``, ``tool_call``, ``usage``, ``finish``, ``error`` (stream
@@ -168,6 +169,13 @@ class FakeWorker:
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
         await self.wait_for(lambda f: bool(f._conns) and f.status_requests > 0, timeout)
+
+    async def set_state(self, state: str, message: str = "") -> None:
+        """Change the state and push the new status to every client, as the real worker does."""
+        self.state, self.message = state, message
+        for conn in list(self._conns):
+            with contextlib.suppress(ConnectionError):
+                await conn.send(self.status())
 
     # ---- protocol
 

@@ -198,12 +198,12 @@ async def test_no_worker_at_all_times_out_queued_requests_with_504(client: TestC
 
 async def test_queued_job_waits_for_a_starting_worker(ready: TestClient, fake: FakeWorker) -> None:
     """While the worker says starting, jobs wait; they run once it is ready."""
-    fake.state = "starting"
+    await fake.set_state("starting")
     await ready.app[WORKER].status()  # type: ignore[index]
     task = post(ready, "st")
     await queued(ready, "st")
     assert not fake.submitted
-    fake.state = "ready"
+    await fake.set_state("ready")
     resp = await task
     assert resp.status == 200 and fake.submitted[0].id == "st"
 
@@ -279,11 +279,11 @@ async def test_waiting_behind_a_long_job_is_not_a_timeout(ready: TestClient, fak
 
 async def test_waiting_job_fails_when_the_worker_turns_out_logged_out(ready: TestClient, fake: FakeWorker) -> None:
     """A job waiting for a starting worker gets 503 login_required once the worker reports it."""
-    fake.state = "starting"
+    await fake.set_state("starting")
     await ready.app[WORKER].status()  # type: ignore[index]
     task = post(ready, "lo")
     await queued(ready, "lo")
-    fake.state = "login_required"
+    await fake.set_state("login_required", "no saved login")
     resp = await task
     assert resp.status == 503 and (await resp.json())["error"]["code"] == "login_required"
     assert not fake.submitted
