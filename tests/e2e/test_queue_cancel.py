@@ -1,0 +1,167 @@
+"""/v1/queue and /v1/cancel with requests in flight; a client leaving mid-stream stops the generation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+
+from tests.e2e.conftest import PLAIN_MODEL
+from tests.e2e.stack import Stack
+
+SLOW = "#sim:words=60 #sim:chunks=30 #sim:delay_ms=150"  # about 4.5 s of streaming
+
+
+def body(prompt: str, stream: bool = False) -> dict[str, Any]:
+    return {"model": PLAIN_MODEL, "stream": stream, "messages": [{"role": "user", "content": prompt}]}
+
+
+async def post(session: aiohttp.ClientSession, stack: Stack, req_id: str, prompt: str,
+               stream: bool = False) -> tuple[int, str]:
+    async with session.post(stack.base_url + "/v1/chat/completions", json=body(prompt, stream),
+                            headers={"x-request-id": req_id}) as resp:
+        return resp.status, await resp.text()
+
+
+async def queue_rows(session: aiohttp.ClientSession, stack: Stack) -> list[dict[str, Any]]:
+    async with session.get(stack.base_url + "/v1/queue") as resp:
+        assert resp.status == 200
+        data = await resp.json()
+    assert data["length"] == len(data["data"])
+    return data["data"]
+
+
+async def wait_queue(session: aiohttp.ClientSession, stack: Stack, predicate, timeout: float = 30) -> list:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = await queue_rows(session, stack)
+        if predicate(rows):
+            return rows
+        assert time.monotonic() < deadline, f"queue never reached the expected state: {rows}"
+        await asyncio.sleep(0.05)  # polling an outside condition with a deadline
+
+
+def sim_record(stack: Stack, marker: str) -> dict[str, Any] | None:
+    found = [r for r in stack.sim_requests() if marker in r["prompt"]]
+    assert len(found) <= 1, f"{marker} reached the simulator {len(found)} times"
+    return found[0] if found else None
+
+
+async def wait_sim_ended(stack: Stack, marker: str, timeout: float = 15) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        record = await asyncio.to_thread(sim_record, stack, marker)
+        if record is not None and record.get("ended"):
+            return record
+        assert time.monotonic() < deadline, f"the simulator's stream for {marker} never ended: {record}"
+        await asyncio.sleep(0.05)  # polling an outside condition with a deadline
+
+
+def tag() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+async def test_queue_lists_three_requests_and_cancel_removes_them(sim: Stack):
+    """Three in flight: running + two queued in order; cancelling the queued then the running one works."""
+    t = tag()
+    ids = [f"e2e-{t}-{n}" for n in (1, 2, 3)]
+    async with aiohttp.ClientSession() as session:
+        first = asyncio.create_task(post(session, sim, ids[0], f"{ids[0]} {SLOW}"))
+        await wait_queue(session, sim, lambda rows: [r["id"] for r in rows] == ids[:1])
+        second = asyncio.create_task(post(session, sim, ids[1], f"{ids[1]} second"))
+        await wait_queue(session, sim, lambda rows: [r["id"] for r in rows] == ids[:2])
+        third = asyncio.create_task(post(session, sim, ids[2], f"{ids[2]} third", stream=True))
+        rows = await wait_queue(session, sim, lambda rows: [r["id"] for r in rows] == ids)
+        await wait_sim_streaming(sim, ids[0])
+        assert [r["position"] for r in rows] == [0, 1, 2]
+        assert [r["state"] for r in rows] == ["running", "queued", "queued"]
+        assert [r["stream"] for r in rows] == [False, False, True]
+        assert all(r["model"] == PLAIN_MODEL for r in rows)
+
+        async with session.post(f"{sim.base_url}/v1/cancel/{ids[1]}") as resp:
+            assert resp.status == 200
+            assert await resp.json() == {"id": ids[1], "object": "request.cancelled", "cancelled": True,
+                                         "state": "queued"}
+        status, text = await second
+        assert status == 499 and '"code":"request_cancelled"' in text
+        rows = await queue_rows(session, sim)
+        assert [(r["id"], r["position"]) for r in rows] == [(ids[0], 0), (ids[2], 1)]
+
+        async with session.post(f"{sim.base_url}/v1/cancel/{ids[0]}") as resp:
+            assert resp.status == 200 and (await resp.json())["state"] == "running"
+        status, text = await first
+        assert status == 499 and '"code":"request_cancelled"' in text
+        status, text = await third
+        assert status == 200 and text.rstrip().endswith("data: [DONE]") and '"error"' not in text
+
+        async with session.post(f"{sim.base_url}/v1/cancel/{ids[0]}") as resp:
+            assert resp.status == 404
+            assert (await resp.json())["error"]["code"] == "request_not_found"
+        assert await queue_rows(session, sim) == []
+
+    assert await asyncio.to_thread(sim_record, sim, ids[1]) is None  # never reached the page
+    cancelled = await wait_sim_ended(sim, ids[0])
+    assert cancelled["ended"] == "client_closed"
+    assert (await asyncio.to_thread(sim_record, sim, ids[2]))["ended"] == "complete"
+
+
+async def wait_sim_streaming(stack: Stack, marker: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while (record := await asyncio.to_thread(sim_record, stack, marker)) is None or \
+            record.get("first_byte_at") is None:
+        assert time.monotonic() < deadline, f"{marker} never reached the simulator"
+        await asyncio.sleep(0.05)  # polling an outside condition with a deadline
+
+
+async def read_some_then_leave(stack: Stack, marker: str, stream: bool) -> float:
+    """Start a slow request, wait until the answer is under way, drop the connection; return when."""
+    async with aiohttp.ClientSession() as session:
+        if stream:
+            resp = await session.post(stack.base_url + "/v1/chat/completions", json=body(f"{marker} {SLOW}", True))
+            seen = 0
+            async for line in resp.content:
+                if line.startswith(b"data: ") and b'"content":"' in line and b'"content":""' not in line:
+                    seen += 1
+                    if seen == 3:
+                        break
+            resp.close()
+            return time.time()
+        pending = asyncio.create_task(post(session, stack, f"ns-{marker}", f"{marker} {SLOW}"))
+        await wait_sim_streaming(stack, marker)
+        assert not pending.done(), "the slow answer was complete before the client could leave"
+        pending.cancel()  # aiohttp closes the connection
+        left_at = time.time()
+        try:
+            await pending
+        except asyncio.CancelledError:
+            pass
+        return left_at
+
+
+async def test_client_leaving_mid_stream_stops_the_simulators_stream_within_a_second(sim: Stack):
+    """Closing an SSE connection mid-answer ends the upstream stream within 1 s; the next request works."""
+    marker = f"leave-{tag()}"
+    left_at = await read_some_then_leave(sim, marker, stream=True)
+    record = await wait_sim_ended(sim, marker)
+    assert record["ended"] == "client_closed", record
+    assert record["last_byte_at"] - left_at < 1.0
+    assert record["ended_at"] - left_at < 1.0
+    async with aiohttp.ClientSession() as session:
+        status, text = await post(session, sim, f"after-{tag()}", "after leaving")
+        assert status == 200 and "You said: after leaving" in text
+        assert await queue_rows(session, sim) == []
+
+
+async def test_client_leaving_a_non_stream_request_stops_the_simulators_stream(sim: Stack):
+    """Dropping a non-streaming request while it is answered ends the upstream stream within 1 s."""
+    marker = f"leave-ns-{tag()}"
+    left_at = await read_some_then_leave(sim, marker, stream=False)
+    record = await wait_sim_ended(sim, marker)
+    assert record["ended"] == "client_closed", record
+    assert record["ended_at"] - left_at < 1.0
+    async with aiohttp.ClientSession() as session:
+        status, _ = await post(session, sim, f"after-{tag()}", "after leaving")
+        assert status == 200
