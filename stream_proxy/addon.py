@@ -3,7 +3,7 @@
 Scope: only the AI Studio hosts are decrypted (``allow_hosts`` from ``allow_hosts_patterns()``,
 set by ``server.py``); every other host is tunnelled untouched. Within them:
 
-* a request whose path before ``?`` ends with ``MakerSuiteService/GenerateContent`` is sniffed:
+* a POST whose path before ``?`` ends with ``MakerSuiteService/GenerateContent`` is sniffed:
   ``stream_started`` when the request goes upstream, then every event the pure decoder yields
   while the response streams, and exactly one ``done`` per flow (from the decoder, the ``response``
   or ``error`` hook, or shutdown);
@@ -234,7 +234,13 @@ class StreamTap:
     # -- flows --------------------------------------------------------------------------------
 
     def _sniffed(self, flow: http.HTTPFlow) -> bool:
-        return flow.request.pretty_host.lower() in AISTUDIO_HOSTS and is_generate_content(flow.request.path)
+        # Only the POST carries an answer: the browser's CORS preflight (OPTIONS) of the same
+        # cross-origin RPC has an empty body and must not be mistaken for a (broken) response.
+        return (
+            flow.request.method == "POST"
+            and flow.request.pretty_host.lower() in AISTUDIO_HOSTS
+            and is_generate_content(flow.request.path)
+        )
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if not self._sniffed(flow):

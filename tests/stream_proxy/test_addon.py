@@ -140,6 +140,18 @@ def test_flows_other_than_generate_content_stream_through_unsniffed(tap, publish
     assert publisher.messages == []
 
 
+def test_cors_preflight_of_generate_content_is_not_taken_for_an_answer(tap, publisher):
+    """The browser's OPTIONS preflight of the RPC (empty body) publishes nothing; the POST after it does."""
+    preflight = make_flow(method=b"OPTIONS", body=b"")
+    send_request(tap, preflight)
+    assert preflight.request.stream is True
+    assert start_response(tap, preflight) is True
+    tap.response(preflight)
+    assert publisher.messages == []
+    send_request(tap, make_flow())
+    assert publisher.types() == ["stream_started"]
+
+
 def test_generate_content_path_with_a_query_is_sniffed(tap, publisher):
     """The path before ``?`` decides, so a query string does not hide a GenerateContent call."""
     flow = make_flow(path=GENERATE + "?alt=json&key=abc")
