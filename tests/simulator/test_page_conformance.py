@@ -64,6 +64,7 @@ from tests.simulator.page_helpers import (
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
+CHROMIUM = Path("/usr/bin/chromium")
 DEMO_EMAIL, DEMO_PASSWORD = "demo@example.com", "demo"
 ANSWER = f"{MODEL_CONTAINER} ms-prompt-chunk.text-chunk > ms-text-chunk > ms-cmark-node.cmark-node"
 LIST_MODELS_URL = re.compile(r"/\$rpc/.*\.MakerSuiteService/ListModels$")
@@ -85,9 +86,11 @@ def page_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser(page_sim: SimProcess) -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
     async with async_playwright() as pw:
         launched = await pw.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True,
+            executable_path=str(CHROMIUM), headless=True,
             args=[f"--host-resolver-rules={page_sim.host_resolver_rules}"])
         yield launched
         await launched.close()

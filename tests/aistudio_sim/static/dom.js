@@ -288,7 +288,7 @@
   }
 
   global.SimDom = {
-    h, icon, setIcon, setDisabled, uuid, openOverlay, openMenu, openDialog, closeTopOverlay,
+    h, icon, setIcon, setDisabled, uuid, openOverlay, openMenu, openDialog,
     slideToggle, matSelect, container,
   };
 })(window);
