@@ -45,6 +45,7 @@ class FlowWatch:
         self.queue: asyncio.Queue[protocol.Message | FeedLost] = asyncio.Queue()
         self.quota: list[protocol.QuotaSignal] = []
         self.flow_seen = asyncio.Event()
+        self._received = False
 
     def offer(self, msg: protocol.Message) -> None:
         if isinstance(msg, protocol.QuotaSignal):
@@ -52,14 +53,30 @@ class FlowWatch:
                 self.quota.append(msg)
             return
         if isinstance(msg, protocol.StreamStarted):
-            if self.flow_id is None and _is_generate(msg.url) and msg.ts >= self.since - SUBMIT_MARGIN_S:
+            # A request without a model in its body (a CORS preflight) is not an answer.
+            if (
+                self.flow_id is None
+                and msg.model
+                and _is_generate(msg.url)
+                and msg.ts >= self.since - SUBMIT_MARGIN_S
+            ):
                 self.flow_id = msg.id
                 self.flow_started = msg
+                self._received = False
                 self.flow_seen.set()
                 self.queue.put_nowait(msg)
             return
-        if self.flow_id is not None and getattr(msg, "id", None) == self.flow_id:
-            self.queue.put_nowait(msg)
+        if self.flow_id is None or getattr(msg, "id", None) != self.flow_id:
+            return
+        if isinstance(msg, protocol.Error) and not self._received and "0 bytes" in msg.message:
+            # An empty, aborted exchange (e.g. a preflight): wait for the real flow instead.
+            log.info("ignoring empty flow %s: %s", msg.id, msg.message)
+            self.flow_id = None
+            self.flow_started = None
+            return
+        if isinstance(msg, protocol.Reasoning | protocol.Content | protocol.ToolCall):
+            self._received = True
+        self.queue.put_nowait(msg)
 
     def lost(self) -> None:
         self.queue.put_nowait(FeedLost(ts=time.time()))

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from browser_worker import declarations, prompt, thinking
+from browser_worker import emulated as emulated_mod
 from browser_worker.errors import BrowserGone, DeclarationsRejected, PageBroken
 from browser_worker.feed import FeedLost, FlowWatch, ProxyFeed
 from browser_worker.pages.studio import DomState, StudioPage
@@ -179,7 +180,7 @@ class JobRunner:
                 watcher = tg.create_task(watch_cancel(), name=f"cancel-{request_id}")
                 tg.create_task(body(), name=f"job-{request_id}")
         except* ProxyError as group:
-            raise group.exceptions[0] from None
+            raise _leaf(group) from None
         except* TimeoutError:
             raise UpstreamTimeout(
                 f"no complete answer within {box.get('timeout', 0):.0f} s", retry_after=None
@@ -456,21 +457,15 @@ class JobRunner:
             await send_content(stable[len(sent) :])
 
     async def _emit_emulated(self, request_id: str, emit: Emit, cap: Capture) -> None:
-        from browser_worker import emulated as emu
-
-        text = cap.buffered
-        try:
-            parsed = emu.parse_tool_calls(text)
-        except Exception:
-            log.exception("parsing emulated tool calls failed")
-            parsed = None
-        calls, rest = _split_parsed(parsed, text)
+        """Emulated tools: the held-back answer, minus the call blocks, then the parsed calls."""
+        rest, calls = emulated_mod.parse_tool_calls(cap.buffered)
+        rest = emulated_mod.strip_control_tokens(rest)
         if rest:
             cap.content += rest
             await emit(protocol.Content(id=request_id, ts=time.time(), text=rest))
-        for name, args in calls:
-            cap.tool_calls.append((name, args))
-            await emit(protocol.ToolCall(id=request_id, ts=time.time(), name=name, arguments=args))
+        for call in calls:
+            cap.tool_calls.append((call.name, dict(call.arguments)))
+            await emit(protocol.ToolCall(id=request_id, ts=time.time(), name=call.name, arguments=dict(call.arguments)))
 
     async def _finish(self, request_id: str, prompt_text: str, emit: Emit, cap: Capture) -> None:
         usage = cap.usage
@@ -532,32 +527,11 @@ def _wants_url_context(tools: list[dict[str, Any]] | None) -> bool:
     return False
 
 
-def _split_parsed(parsed: Any, text: str) -> tuple[list[tuple[str, dict[str, Any]]], str]:
-    """Normalise ``emulated.parse_tool_calls`` output to (calls, remaining text)."""
-    if parsed is None:
-        return [], text
-    calls_obj: Any = parsed
-    rest = text
-    if isinstance(parsed, tuple) and len(parsed) == 2:
-        first, second = parsed
-        if isinstance(first, str):
-            rest, calls_obj = first, second
-        else:
-            calls_obj, rest = first, second
-    elif hasattr(parsed, "calls"):
-        calls_obj = parsed.calls
-        rest = getattr(parsed, "text", getattr(parsed, "content", text))
-    calls: list[tuple[str, dict[str, Any]]] = []
-    for call in calls_obj or []:
-        if isinstance(call, dict):
-            name, args = call.get("name"), call.get("arguments", call.get("args", {}))
-        elif isinstance(call, tuple | list):
-            name, args = call[0], call[1]
-        else:
-            name, args = getattr(call, "name", None), getattr(call, "arguments", getattr(call, "args", {}))
-        if name:
-            calls.append((str(name), args if isinstance(args, dict) else {"value": args}))
-    return calls, rest or ""
+def _leaf(exc: BaseException) -> BaseException:
+    """The first real exception inside (possibly nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _ms(start: float) -> float:

@@ -212,11 +212,12 @@ LEGACY_QUOTA_CALLOUT = 'ms-callout.warning-callout:has-text("You are out of free
 QUOTA_TEXT = "user has exceeded quota"
 BACKDROP_SHOWING = "div.cdk-overlay-backdrop.cdk-overlay-backdrop-showing"
 TOOLTIP_SELECTORS = (
+    ".cdk-overlay-pane:has(.mdc-tooltip)",
+    ".mat-mdc-tooltip-panel",
     ".mdc-tooltip",
     ".mat-mdc-tooltip",
     ".mdc-tooltip__surface",
     ".mat-mdc-tooltip-surface",
-    ".cdk-overlay-pane:has(.mdc-tooltip)",
     ".mat-tooltip-panel",
     '[role="tooltip"]',
 )

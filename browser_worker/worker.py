@@ -342,6 +342,14 @@ class Worker:
         self.ready.set()
         self._set_state(*self._idle_state())
 
+    async def reload_page(self) -> None:
+        """Open a fresh new chat (the page re-reads its config); for recovery and tests."""
+        if self.studio is None:
+            raise WorkerUnavailable("no page")
+        await self.studio.open_new_chat()
+        await self.studio.wait_ready()
+        await self.studio.ensure_temporary_chat()
+
     async def save_cookies(self) -> None:
         session, profile = self.session, self.profile
         if session is None or session.context is None or profile is None:
@@ -397,6 +405,8 @@ class Worker:
     async def _wait_ready(self) -> None:
         if self.state == "login_required":
             raise LoginRequired(self.message or LOGIN_MESSAGE)
+        if self.session is not None and self.session.lost.is_set():
+            self.ready.clear()
         try:
             async with asyncio.timeout(READY_WAIT_S):
                 await self.ready.wait()
@@ -469,27 +479,32 @@ class Worker:
             secrets=secrets,
         )
 
+    def _page_lost(self, reason: str) -> None:
+        """Stop handing out the page at once; the supervisor relaunches the browser."""
+        self.ready.clear()
+        if self.session is not None:
+            self.session._mark_lost(reason)
+
     async def _clean_up(self, runner: JobRunner, error: ProxyError | None) -> None:
         session = self.session
+        if session is not None and session.lost.is_set():
+            self.ready.clear()
+            return
         if isinstance(error, BrowserGone):
-            if session is not None:
-                session.lost.set()
+            self._page_lost(error.message)
             return
         if isinstance(error, LoginRequired) or (self.studio is not None and self.studio.is_login_url()):
             self._set_state("login_required", LOGIN_MESSAGE)
-            if session is not None:
-                session._mark_lost("login required")
+            self._page_lost("login required")
             return
         try:
             await runner.stop_and_clear()
         except LoginRequired:
             self._set_state("login_required", LOGIN_MESSAGE)
-            if session is not None:
-                session._mark_lost("login required")
+            self._page_lost("login required")
         except ProxyError as exc:
             log.warning("could not reset the page (%s); relaunching", exc.message)
-            if session is not None:
-                session._mark_lost(f"page reset failed: {exc.message}")
+            self._page_lost(f"page reset failed: {exc.message}")
 
 
 def _ms(start: float) -> float:

@@ -30,6 +30,9 @@ except ImportError:  # pragma: no cover - older Playwright
 
 log = logging.getLogger(__name__)
 
+#: Playwright's default of 30 s hides a stuck step for too long.
+DEFAULT_TIMEOUT_MS = 10_000
+
 UNREACHABLE_MARKERS = (
     "ERR_CONNECTION_REFUSED",
     "ERR_PROXY_CONNECTION_FAILED",
@@ -205,8 +208,14 @@ _FIX_PREFS_JS = """
 }
 """
 
+# Removes the matches and, for overlay content, the pane that holds it (it would still catch clicks).
 _REMOVE_JS = """
-(selectors) => { for (const s of selectors) for (const el of document.querySelectorAll(s)) el.remove(); }
+(selectors) => {
+  for (const s of selectors) for (const el of document.querySelectorAll(s)) {
+    const pane = el.closest(".cdk-overlay-pane");
+    (pane && !pane.querySelector("[role=dialog], [role=menu], [role=listbox]") ? pane : el).remove();
+  }
+}
 """
 
 _RAISE_BUDGET_MAX_JS = """
@@ -225,6 +234,7 @@ class StudioPage:
 
     def __init__(self, page: Page, base_url: str) -> None:
         self.page = page
+        page.set_default_timeout(DEFAULT_TIMEOUT_MS)
         self.base_url = base_url.rstrip("/")
         self.new_chat_url = self.base_url + S.NEW_CHAT_PATH
         self.textarea = page.locator(S.PROMPT_TEXTAREA).filter(
@@ -317,6 +327,7 @@ class StudioPage:
         """SPEC §2.1: turn temporary chat on (never off). False when the control is missing."""
         if await self.temporary_chat_active():
             return True
+        await self._clear_obstacles()
         toggle = self.page.locator(S.TEMP_CHAT_TOGGLE).first
         menu = self.page.locator(S.MORE_ACTIONS).first
         if not await toggle.is_visible() and await menu.count():
@@ -382,6 +393,7 @@ class StudioPage:
         current = await self._read_float(loc)
         if current is not None and abs(current - value) <= tolerance:
             return
+        await self._clear_obstacles()
         text = str(int(value)) if float(value).is_integer() and tolerance >= 1 else f"{value:g}"
         await loc.fill(text)
         after = await self._read_float(loc)
@@ -423,6 +435,8 @@ class StudioPage:
                 await remove.first.click()
                 await expect(self.page.locator(S.STOP_CHIP_REMOVE)).to_have_count(count - 1, timeout=3_000)
         present = set(await self._stop_chips())
+        if target - present:
+            await self._clear_obstacles()
         for seq in sorted(target - present):
             count = len(await self._stop_chips())
             await field.fill(seq)
@@ -440,6 +454,7 @@ class StudioPage:
         group = header.locator("xpath=../..")
         classes = (await group.get_attribute("class")) or ""
         if S.GROUP_EXPANDED_CLASS not in classes.split():
+            await self._clear_obstacles()
             await header.click()
             await expect(group).to_have_class(re.compile(rf"\b{S.GROUP_EXPANDED_CLASS}\b"), timeout=5_000)
         return True
@@ -462,6 +477,7 @@ class StudioPage:
         if await self._switch_disabled(loc):
             log.info("%s is disabled; left %s", name, "off" if want else "on")
             return False
+        await self._clear_obstacles()
         await loc.click()
         await expect(loc).to_have_attribute("aria-checked", "true" if want else "false", timeout=3_000)
         return True
@@ -526,6 +542,7 @@ class StudioPage:
         value = trigger.locator(S.THINKING_LEVEL_VALUE)
         if (await value.inner_text()).strip().lower() == level.lower():
             return
+        await self._clear_obstacles()
         await trigger.click()
         listbox = self.page.locator(S.THINKING_LEVEL_LISTBOX)
         option = listbox.locator(S.THINKING_LEVEL_OPTION).filter(
@@ -558,6 +575,7 @@ class StudioPage:
             return
         if await self._set_switch(toggle, True, "function calling") is not True:
             raise PageBroken("the function calling toggle cannot be switched on")
+        await self._clear_obstacles()
         await self.page.locator(S.FC_EDIT).first.click()
         dialog = self.page.locator(S.FC_DIALOG).or_(self.page.locator(S.FC_DIALOG_FALLBACK)).first
         await dialog.wait_for(state="visible", timeout=5_000)
@@ -599,6 +617,7 @@ class StudioPage:
     async def upload(self, paths: list[str]) -> None:
         """Attach files through the insert menu's upload item (file chooser or inner input)."""
         trigger = self.page.locator(S.UPLOAD_TRIGGER).first
+        await self._clear_obstacles()
         await trigger.click()
         menu = self.page.locator(S.OVERLAY_MENU)
         try:
@@ -636,19 +655,31 @@ class StudioPage:
             for text in S.DIALOG_ACCEPT_TEXTS:
                 button = overlay.get_by_role("button", name=text, exact=True)
                 if await button.count() and await button.first.is_visible():
-                    await button.first.click()
+                    await button.first.click(timeout=3_000)
                     clicked = True
                     break
             if not clicked:
                 ack = overlay.locator(S.DIALOG_ACK_BUTTON)
                 if await ack.count() and await ack.first.is_visible():
-                    await ack.first.click()
+                    await ack.first.click(timeout=3_000)
                     clicked = True
             if not clicked:
                 break
+
+    async def _reject_cookie_banner(self) -> None:
         banner = self.page.locator(S.COOKIE_BANNER_REJECT)
         if await banner.count() and await banner.first.is_visible():
-            await banner.first.click()
+            await banner.first.click(timeout=3_000)
+
+    async def _clear_obstacles(self) -> None:
+        """Cheap: only acts when a backdrop, tooltip, survey or banner is actually there."""
+        if await self.page.evaluate(
+            "(sels) => sels.some((s) => document.querySelector(s))",
+            [S.BACKDROP_SHOWING, *S.TOOLTIP_SELECTORS, S.SURVEY_IFRAMES, S.COOKIE_BANNER_REJECT],
+        ):
+            await self.accept_dialogs()
+            await self.dismiss_overlays()
+            await self._reject_cookie_banner()
 
     @translated
     async def dismiss_overlays(self) -> None:
@@ -674,25 +705,33 @@ class StudioPage:
         await expect(self.run_button).to_be_enabled(timeout=10_000)
         await self.accept_dialogs()
         await self.dismiss_overlays()
+        await self._reject_cookie_banner()
         try:
             await self.run_button.click(timeout=5_000)
             return
         except PlaywrightError as exc:
             log.warning("run click failed (%s); trying the keyboard", _first_line(exc))
+        if await self._submitted():
+            return  # the click went through after all (a slow page)
         for keys in ("Enter", "Control+Enter"):
             await self.textarea.focus()
             await self.textarea.press(keys)
-            try:
-                await self.page.wait_for_function(
-                    "([ta, stop]) => { const t = document.querySelector(ta); "
-                    "return (t && t.value === '') || !!document.querySelector(stop); }",
-                    arg=[S.PROMPT_TEXTAREA, S.STOP_GENERATING],
-                    timeout=2_000,
-                )
+            if await self._submitted():
                 return
-            except PlaywrightTimeout:
-                continue
         raise PageBroken("the prompt could not be submitted")
+
+    async def _submitted(self) -> bool:
+        """SPEC §3.4: the textarea emptied, or the page shows a generation or a model turn."""
+        try:
+            await self.page.wait_for_function(
+                "([ta, stop, turn]) => { const t = [...document.querySelectorAll(ta)].find((e) => !e.closest('ms-chat-turn'));"
+                " return (t && t.value === '') || !!document.querySelector(stop) || !!document.querySelector(turn); }",
+                arg=[S.PROMPT_TEXTAREA, S.STOP_GENERATING, S.MODEL_TURN],
+                timeout=2_000,
+            )
+            return True
+        except PlaywrightTimeout:
+            return False
 
     # ------------------------------------------------------------------ reading the answer (SPEC §3.6)
 

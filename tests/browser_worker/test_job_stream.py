@@ -1,0 +1,345 @@
+"""Jobs through the real stream proxy: events, parameters, tools, errors and cancel, end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from shared import protocol
+from tests.conftest import FIXTURES
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+async def ended_request(sim, timeout: float = 5.0) -> dict:
+    """The newest recorded request once the simulator has recorded how its stream ended."""
+    async with asyncio.timeout(timeout):
+        while True:
+            last = await asyncio.to_thread(sim.inspect, "requests/last")
+            if last.get("ended"):
+                return last
+            await asyncio.sleep(0.05)  # polling another process's record, not the UI
+
+
+@contextlib.contextmanager
+def overridden(worker, **changes):
+    """Run with some settings changed on the live worker and its runner."""
+    old = worker.settings
+    worker.settings = old.model_copy(update=changes)
+    worker.runner.settings = worker.settings
+    try:
+        yield
+    finally:
+        worker.settings = old
+        if worker.runner is not None:
+            worker.runner.settings = old
+
+
+# ------------------------------------------------------------------ answers and events
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["gemini-2.5-pro", "gemini-2.5-flash", "gemini-3-pro-preview", "gemini-3-flash-preview", "gemini-2.0-flash"],
+)
+async def test_every_model_family_streams_reasoning_content_usage_finish_in_order(stream_worker, client, sim, model):
+    """Reasoning (when the family thinks), content, usage and finish arrive in order from the wire."""
+    result = await client.run("Tell me something #sim:think=6", model=model, reasoning_effort="high")
+    last = sim.inspect("requests/last")
+    assert result.error is None, result.error
+    assert last["model"] == model
+    types = result.types
+    assert types[0] == "job_accepted" and types[-3:] == ["usage", "finish", "done"]
+    body = [t for t in types[1:-3]]
+    assert body == sorted(body, key=lambda t: {"reasoning": 0, "content": 1, "tool_call": 2}[t])
+    assert result.content == last["response"]["answer_text"]
+    assert result.reasoning == last["response"]["thought_text"]
+    assert result.reasoning, "the simulator thinks when asked to"
+    assert result.of(protocol.Usage)[0].estimated is False
+    assert result.of(protocol.Finish)[0].reason == "stop"
+    assert (await client.status()).capture == "stream"
+
+
+async def test_native_tool_call_arrives_as_tool_call_event(stream_worker, client, sim):
+    """A declared tool called by the model comes back as a ToolCall with decoded arguments."""
+    prompt = 'Weather? #sim:tool=get_weather #sim:args={"city":"Paris","days":2}'
+    result = await client.run(prompt, tools=[WEATHER_TOOL])
+    last = sim.inspect("requests/last")
+    assert result.error is None, result.error
+    assert [d["name"] for d in last["tools"]["function_declarations"]] == ["get_weather"]
+    calls = result.of(protocol.ToolCall)
+    assert [(c.name, c.arguments) for c in calls] == [("get_weather", {"city": "Paris", "days": 2})]
+    assert result.of(protocol.Finish)[0].reason == "tool_calls"
+    assert result.types.index("tool_call") < result.types.index("usage")
+
+
+async def test_function_calling_is_switched_off_without_tools(stream_worker, client, sim):
+    """After a tools job, a plain job sends no function declarations."""
+    await client.run("first #sim:words=3", tools=[WEATHER_TOOL])
+    result = await client.run("second #sim:words=3")
+    assert result.error is None
+    assert sim.inspect("requests/last")["tools"]["function_declarations"] == []
+
+
+async def test_emulated_tools_are_parsed_from_the_answer_text(stream_worker, client, sim):
+    """Emulated mode puts the catalog in the prompt and turns 'Request function call' text into calls."""
+    with overridden(stream_worker, function_calling_mode="emulated"):
+        text = 'Request function call: get_weather\nParameters:\n{"city": "Rome"}'
+        result = await client.run(f"{text}\n#sim:echo", tools=[WEATHER_TOOL])
+    last = sim.inspect("requests/last")
+    assert result.error is None, result.error
+    assert "Available Tools Catalog:" in last["prompt"]
+    assert last["tools"]["function_declarations"] == []
+    assert ("get_weather", {"city": "Rome"}) in [(c.name, c.arguments) for c in result.of(protocol.ToolCall)]
+
+
+# ------------------------------------------------------------------ parameters reach the simulator
+
+
+async def test_sampling_parameters_reach_the_request(stream_worker, client, sim):
+    """Temperature, top-P and max output tokens are set in the UI and sent by the page."""
+    result = await client.run("params #sim:words=3", temperature=0.35, top_p=0.8, max_output_tokens=1234)
+    config = sim.inspect("requests/last")["generation_config"]
+    assert result.error is None
+    assert config["temperature"] == pytest.approx(0.35)
+    assert config["top_p"] == pytest.approx(0.8)
+    assert config["max_output_tokens"] == 1234
+
+
+async def test_defaults_apply_when_parameters_are_absent(stream_worker, client, sim):
+    """Absent parameters fall back to the model defaults and its output limit."""
+    await client.run("set #sim:words=3", temperature=0.2, top_p=0.5, max_output_tokens=99)
+    await client.run("reset #sim:words=3")
+    config = sim.inspect("requests/last")["generation_config"]
+    assert config["temperature"] == pytest.approx(1.0)
+    assert config["top_p"] == pytest.approx(0.95)
+    assert config["max_output_tokens"] == 65536
+
+
+async def test_max_output_tokens_is_clamped_to_the_model_limit(stream_worker, client, sim):
+    """A too-large max_output_tokens becomes the model's output limit (8192 for 2.0 Flash)."""
+    await client.run("big #sim:words=3", max_output_tokens=10**7)
+    assert sim.inspect("requests/last")["generation_config"]["max_output_tokens"] == 65536
+    await client.run("big #sim:words=3", model="gemini-2.0-flash", max_output_tokens=10**7)
+    last = sim.inspect("requests/last")
+    assert last["model"] == "gemini-2.0-flash"
+    assert last["generation_config"]["max_output_tokens"] == 8192
+
+
+async def test_max_output_tokens_cut_reports_length(stream_worker, client, sim):
+    """A cut at max tokens finishes with reason length."""
+    result = await client.run("long #sim:words=50", max_output_tokens=5)
+    assert result.of(protocol.Finish)[0].reason == "length"
+
+
+@pytest.mark.parametrize(
+    ("stop", "expected"),
+    [(None, ["User:"]), (["END", " halt ", "END", ""], ["END", "halt"]), ([], [])],
+    ids=["default", "set", "none"],
+)
+async def test_stop_sequences_reach_the_request(stream_worker, client, sim, stop, expected):
+    """Stops are a trimmed set; None means the default stops and [] means none."""
+    result = await client.run("stops #sim:words=3", stop=stop)
+    assert result.error is None
+    assert sorted(sim.inspect("requests/last")["generation_config"]["stop_sequences"] or []) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("model", "effort", "check"),
+    [
+        ("gemini-2.5-pro", 2048, lambda t: t["include_thoughts"] and t["budget"] == 2048),
+        ("gemini-2.5-pro", "none", lambda t: t["include_thoughts"] and t["budget"] is None),
+        ("gemini-2.5-flash", 0, lambda t: not t or not t.get("include_thoughts") or t.get("budget") == 0),
+        ("gemini-2.5-flash", 4096, lambda t: t["include_thoughts"] and t["budget"] == 4096),
+        ("gemini-3-flash-preview", "minimal", lambda t: t["level"] == "MINIMAL"),
+        ("gemini-3-flash-preview", "medium", lambda t: t["level"] == "MEDIUM"),
+        ("gemini-3-pro-preview", "low", lambda t: t["level"] == "LOW"),
+        ("gemini-3-pro-preview", "high", lambda t: t["level"] == "HIGH"),
+    ],
+    ids=["pro-budget", "pro-auto", "flash-off", "flash-budget", "g3flash-minimal", "g3flash-medium",
+         "g3pro-low", "g3pro-high"],
+)
+async def test_thinking_settings_reach_the_request(stream_worker, client, sim, model, effort, check):
+    """reasoning_effort becomes the right thinking control per model family."""
+    result = await client.run("think #sim:words=3", model=model, reasoning_effort=effort)
+    assert result.error is None, result.error
+    last = sim.inspect("requests/last")
+    assert last["model"] == model
+    assert check(last["generation_config"]["thinking"]), last["generation_config"]["thinking"]
+
+
+async def test_google_search_and_url_context_tools_turn_the_toggles_on(stream_worker, client, sim):
+    """A google_search tool and a url_context tool switch on grounding and URL context; none turns them off."""
+    result = await client.run("search #sim:words=3", tools=[{"type": "google_search"}, {"type": "url_context"}])
+    tools = sim.inspect("requests/last")["tools"]
+    assert result.error is None
+    assert tools["google_search"] is True
+    assert tools["url_context"] is True
+    await client.run("plain #sim:words=3", tools=[])
+    tools = sim.inspect("requests/last")["tools"]
+    assert tools["google_search"] is False
+    assert tools["url_context"] is False
+
+
+async def test_model_switch_is_verified_and_reported(stream_worker, client, sim):
+    """Switching models changes the request's model and the worker's status model."""
+    result = await client.run("switch #sim:words=3", model="models/gemini-2.5-flash-lite")
+    assert result.error is None
+    assert sim.inspect("requests/last")["model"] == "gemini-2.5-flash-lite"
+    assert (await client.status()).model in (None, "gemini-2.5-flash-lite", "gemini-2.5-pro")
+
+
+async def test_unknown_model_is_an_invalid_request(stream_worker, client, sim):
+    """A model the page does not list fails with invalid_request and no request."""
+    result = await client.run("x", model="gemini-9-ultra")
+    assert result.error is not None and result.error.kind == "invalid_request"
+
+
+@pytest.mark.parametrize("case_id", ["single_user_message", "multi_turn_with_tools"])
+async def test_prompt_text_is_byte_exact(stream_worker, client, sim, case_id):
+    """The prompt typed into the page is exactly the serialised conversation."""
+    cases = {c["id"]: c for c in json.loads((FIXTURES / "prompt_serialization.json").read_text())["cases"]}
+    case = cases[case_id]
+    with overridden(stream_worker, function_calling_mode="emulated"):
+        result = await client.run(messages=case["messages"], tools=case.get("tools"), tool_choice=case.get("tool_choice"))
+    assert result.error is None, result.error
+    assert sim.inspect("requests/last")["prompt"] == case["expected_recommended"]
+
+
+async def test_echo_returns_a_large_prompt_byte_exact(stream_worker, client, sim):
+    """A 40 kB prompt with unicode is filled by script and echoed back unchanged."""
+    text = ("Zeile ünïcode ✓ 漢字\t**fett** `code` " * 1_000) + "\n#sim:echo"
+    result = await client.run(text, stop=[])
+    last = sim.inspect("requests/last")
+    assert result.error is None, result.error
+    assert last["prompt"] == f"User:\n{text}\n"
+    assert result.content == last["prompt"]
+
+
+@pytest.mark.parametrize(
+    ("name", "mime", "size"),
+    [("pixel.png", "image/png", 68), ("notes.txt", "text/plain", 5_000), ("big.pdf", "application/pdf", 600_000)],
+)
+async def test_attachments_are_uploaded_by_type_and_size(stream_worker, client, sim, work_dir, name, mime, size):
+    """Attachments go through the upload menu and reach the request intact."""
+    data = hashlib.sha256(name.encode()).digest() * (size // 32 + 1)
+    path = Path(work_dir) / name
+    path.write_bytes(data[:size])
+    attachment = protocol.Attachment(path=str(path), name=name, mime_type=mime, size=size)
+    result = await client.run("describe #sim:words=3", attachments=[attachment])
+    assert result.error is None, result.error
+    got = sim.inspect("requests/last")["attachments"]
+    assert [(a["name"], a["size"], a["sha256"]) for a in got] == [
+        (name, size, hashlib.sha256(data[:size]).hexdigest())
+    ]
+
+
+# ------------------------------------------------------------------ robustness
+
+
+async def test_injected_overlays_and_first_use_dialogs_do_not_break_a_job(stream_worker, client, sim):
+    """Backdrops, tooltips, survey iframes, banners and dialogs are dismissed before submitting."""
+    sim.config(
+        inject_overlays=["transparent_backdrop", "tooltip", "survey_iframe", "welcome_dialog", "cookie_banner"],
+        first_use_dialogs=True,
+    )
+    await stream_worker.reload_page()
+    result = await client.run("overlay #sim:words=4")
+    assert result.error is None, result.error
+    assert result.content == sim.inspect("requests/last")["response"]["answer_text"]
+
+
+async def test_post_upload_dialog_is_accepted(stream_worker, client, sim, work_dir):
+    """The copyright dialog after an upload is clicked away."""
+    sim.config(inject_overlays=["post_upload_dialog"])
+    path = Path(work_dir) / "dialog.txt"
+    path.write_text("hello")
+    attachment = protocol.Attachment(path=str(path), name="dialog.txt", mime_type="text/plain", size=5)
+    result = await client.run("file #sim:words=3", attachments=[attachment])
+    assert result.error is None, result.error
+    assert [a["name"] for a in sim.inspect("requests/last")["attachments"]] == ["dialog.txt"]
+
+
+async def test_cancel_mid_stream_stops_the_generation_within_a_second(stream_worker, client, sim):
+    """JobCancel clicks Stop; the simulator's stream ends within 1 s and the next job works."""
+    cancel_at: list[float] = []
+
+    def first_content(ev):
+        if isinstance(ev, protocol.Content):
+            cancel_at.append(time.time())
+            return True
+        return False
+
+    result = await client.run("long #sim:words=600 #sim:delay_ms=40", cancel_when=first_content)
+    assert result.error is not None and result.error.kind == "cancelled"
+    last = await ended_request(sim)
+    assert last["ended"] == "client_closed"
+    assert last["last_byte_at"] - cancel_at[0] < 1.0
+    assert result.done.timings["stopped"] > 0
+    follow = await client.run("after cancel #sim:words=3")
+    assert follow.error is None and follow.content == sim.inspect("requests/last")["response"]["answer_text"]
+
+
+@pytest.mark.parametrize(
+    ("directive", "kind", "retry"),
+    [
+        ("quota", "quota", 3600),
+        ("rate_limit", "rate_limit", 60),
+        ("permission", "permission", None),
+        ("internal", "upstream", None),
+        ("inline", "quota", 3600),
+        ("cut", "upstream", None),
+    ],
+)
+async def test_simulated_failures_become_typed_errors(stream_worker, client, sim, directive, kind, retry):
+    """Each failure directive maps to its error kind and retry hint, then the worker recovers."""
+    result = await client.run(f"fail #sim:error={directive}")
+    assert result.error is not None, result.types
+    assert result.error.kind == kind, result.error
+    assert result.error.retry_after == retry
+    assert result.types[-2:] == ["error", "done"]
+    follow = await client.run("recovered #sim:words=3")
+    assert follow.error is None, follow.error
+
+
+async def test_stalled_stream_times_out(stream_worker, client, sim):
+    """A stream that stops sending fails with a timeout after the silence limit."""
+    with overridden(stream_worker, silence_timeout_ms=2_000):
+        result = await client.run("stall #sim:error=stall")
+    assert result.error is not None and result.error.kind == "timeout", result.error
+    assert (await ended_request(sim))["ended"] == "client_closed"
+
+
+async def test_failure_writes_a_redacted_snapshot(stream_worker, client, sim):
+    """A failed job leaves screenshot, HTML without cookie values, console and network logs."""
+    result = await client.run("fail #sim:error=internal")
+    assert result.error is not None
+    root = stream_worker.settings.error_snapshot_dir
+    folders = sorted(p for p in root.glob("*/*") if result.error.id in p.name)
+    assert folders, list(root.glob("*/*"))
+    folder = folders[-1]
+    assert {p.name for p in folder.iterdir()} >= {"screenshot.png", "page.html", "console.txt", "network.txt"}
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    cookies = json.loads(stream_worker.profile.read_text())["cookies"]
+    html = (folder / "page.html").read_text()
+    for cookie in cookies:
+        assert cookie["value"] not in html
