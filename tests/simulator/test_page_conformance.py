@@ -500,7 +500,7 @@ async def test_escape_closes_menus_listboxes_dialogs_and_the_container_empties(p
         (MORE_ACTIONS, f'{OVERLAY} div[role="menu"]'),
         (UPLOAD_BUTTON, f'{OVERLAY} div[role="menu"]'),
         (FC_EDIT, FC_DIALOG),
-        ('button[aria-label="Select model"]', f'{OVERLAY} [role="listbox"]'),
+        ("ms-model-selector", f'{OVERLAY} [role="listbox"]'),
     ]
     await set_toggle(page, FC_TOGGLE, True)
     for opener, opened in openers:
@@ -771,7 +771,8 @@ async def test_generate_content_401_sends_the_page_to_sign_in(browser: Browser, 
 
 
 async def test_model_picker_writes_prompt_model_and_reloads(page: Page) -> None:
-    await page.locator("ms-model-selector button").click()
+    await expect(page.locator('ms-model-selector > span[data-test-id="model-name"]')).to_have_text("gemini-2.5-pro")
+    await page.locator("ms-model-selector").click()
     option = page.locator(f'{OVERLAY} [role="listbox"] [role="option"]').filter(has_text="gemini-2.5-flash-lite")
     await option.click()
     await expect(page.locator(MODEL_NAME).first).to_have_text("gemini-2.5-flash-lite")

@@ -213,10 +213,16 @@
 
     build() {
       const { model } = this;
-      this.modelNameEl = h("span", { class: "model-name", "data-test-id": "model-name", text: model.id });
-      const modelButton = h("button", { class: "model-selector-card", type: "button", "aria-label": "Select model" },
-        h("span", { class: "model-display-name", text: model.displayName || model.id }), this.modelNameEl);
-      modelButton.addEventListener("click", () => this.openModelPicker(modelButton));
+      // SPEC §10.0: ms-model-selector > span[data-test-id="model-name"]; the selector itself opens the picker.
+      const modelSelector = h("ms-model-selector", {
+        class: "model-selector-card", role: "button", tabindex: "0", "aria-label": "Select model",
+        "aria-haspopup": "listbox",
+      }, h("span", { class: "model-display-name", text: model.displayName || model.id }),
+      h("span", { class: "model-name", "data-test-id": "model-name", text: model.id }));
+      modelSelector.addEventListener("click", () => this.openModelPicker(modelSelector));
+      modelSelector.addEventListener("keydown", (event) => {
+        if (event.key === "Enter" || event.key === " ") { event.preventDefault(); this.openModelPicker(modelSelector); }
+      });
       this.tokenCount = h("ms-token-count", { class: "token-count" },
         h("span", { class: "token-count-value", text: `0 / ${formatNumber(model.inputLimit)}` }));
 
@@ -235,7 +241,7 @@
       this.host.replaceChildren(
         h("div", { class: "run-settings-header" }, h("h2", { class: "run-settings-title", text: "Run settings" }), reset),
         h("ms-prompt-run-settings-switcher", {}, h("ms-prompt-run-settings", { class: "run-settings-content" },
-          h("div", { class: "settings-item model-item" }, h("ms-model-selector", {}, modelButton)),
+          h("div", { class: "settings-item model-item" }, modelSelector),
           h("div", { class: "settings-item token-item" }, h("span", { class: "item-title", text: "Token count" }), this.tokenCount),
           this.temperatureItem = this.buildTemperature(),
           this.thinkingSection,
