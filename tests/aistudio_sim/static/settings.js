@@ -132,6 +132,76 @@
     return value;
   }
 
+  // ---- JSON editor dialogs (SPEC §2.7 and the structured-output schema) ----
+
+  // A dialog around one JSON code editor (ms-text-editor textarea, never class "textarea"). Save parses the
+  // text with `parse`: an error is shown inline and keeps the dialog open; success calls `apply` and closes.
+  function jsonEditorDialog({ title, dialogClass, editorLabel, placeholder, text, saveLabel, parse, apply,
+                              wrapEditor = (editor) => editor, extraActions = [] }) {
+    const textarea = h("textarea", {
+      class: "code-editor-input", spellcheck: "false", "aria-label": editorLabel, placeholder,
+    });
+    textarea.value = text;
+    const error = h("div", { class: "error-message", role: "alert" });
+    textarea.addEventListener("keydown", (event) => {
+      if (event.key !== "Tab") return;
+      event.preventDefault();
+      textarea.setRangeText("  ", textarea.selectionStart, textarea.selectionEnd, "end");
+      textarea.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+    textarea.addEventListener("input", () => { error.textContent = ""; });
+    const close = h("button", { class: "mat-mdc-icon-button close-button", type: "button", "aria-label": "Close" },
+      icon("close"));
+    const save = h("button", { class: "ms-button-primary", type: "button", "aria-label": saveLabel, text: "Save" });
+    const entry = openDialog([
+      h("div", { class: "dialog-header" }, h("h2", { class: "mat-mdc-dialog-title", text: title }), close),
+      h("mat-dialog-content", { class: "mat-mdc-dialog-content" },
+        wrapEditor(h("ms-text-editor", {}, textarea), textarea), error),
+      h("mat-dialog-actions", { class: "mat-mdc-dialog-actions" }, ...extraActions, save),
+    ], { dialogClass });
+    close.addEventListener("click", () => entry.close());
+    save.addEventListener("click", () => {
+      let value;
+      try {
+        value = parse(textarea.value);
+      } catch (err) {
+        error.textContent = err.message;
+        return;
+      }
+      apply(value);
+      entry.close();
+    });
+    textarea.focus();
+    return { textarea, error };
+  }
+
+  // ms-tab-group with a "Code Editor" tab (the editor) and a read-only "Visual Editor" tab.
+  function declarationTabs(editor, textarea) {
+    const codePanel = h("div", { class: "code-editor", role: "tabpanel" }, editor);
+    const visual = h("div", { class: "visual-editor", role: "tabpanel", hidden: true });
+    const tabs = ["Code Editor", "Visual Editor"].map((name, i) => h("button", {
+      class: `mat-mdc-tab mdc-tab${i === 0 ? " mdc-tab--active" : ""}`, role: "tab", type: "button",
+      "aria-selected": i === 0 ? "true" : "false",
+    }, h("span", { class: "mdc-tab__text-label", text: name })));
+    const selectTab = (index) => {
+      tabs.forEach((t, i) => {
+        t.setAttribute("aria-selected", i === index ? "true" : "false");
+        t.classList.toggle("mdc-tab--active", i === index);
+      });
+      codePanel.hidden = index !== 0;
+      visual.hidden = index !== 1;
+      if (index !== 1) return;
+      let decls = [];
+      try { decls = parseDeclarations(textarea.value); } catch (_) { decls = []; }
+      visual.replaceChildren(...(decls.length ? decls.map((d) => h("div", { class: "visual-declaration" },
+        h("span", { class: "declaration-name", text: d.name }),
+        h("span", { class: "declaration-description", text: d.description || "" })))
+        : [h("div", { class: "visual-empty", text: "No functions declared" })]));
+    };
+    tabs.forEach((t, i) => t.addEventListener("click", () => selectTab(i)));
+    return h("ms-tab-group", {}, h("div", { class: "mat-mdc-tab-labels", role: "tablist" }, tabs), codePanel, visual);
+  }
+
   // ---- the panel ----
 
   function defaultsFor(model) {
@@ -464,107 +534,40 @@
 
     openDeclarationsDialog() {
       const { state } = this;
-      const textarea = h("textarea", {
-        class: "code-editor-input", spellcheck: "false", "aria-label": "Function declarations JSON",
-        placeholder: "Enter function declarations as a JSON array. Press Tab to indent.",
-      });
-      textarea.value = state.declarations.length ? JSON.stringify(state.declarations, null, 2) : "";
-      const error = h("div", { class: "declarations-error error-message", role: "alert" });
-      const visual = h("div", { class: "visual-editor", hidden: true });
-      const codePanel = h("div", { class: "code-editor", role: "tabpanel" }, h("ms-text-editor", {}, textarea));
-      const tabs = ["Code Editor", "Visual Editor"].map((name, i) => h("button", {
-        class: `mat-mdc-tab mdc-tab${i === 0 ? " mdc-tab--active" : ""}`, role: "tab", type: "button",
-        "aria-selected": i === 0 ? "true" : "false",
-      }, h("span", { class: "mdc-tab__text-label", text: name })));
-      const selectTab = (index) => {
-        tabs.forEach((t, i) => {
-          t.setAttribute("aria-selected", i === index ? "true" : "false");
-          t.classList.toggle("mdc-tab--active", i === index);
-        });
-        codePanel.hidden = index !== 0;
-        visual.hidden = index !== 1;
-        if (index === 1) {
-          let decls = [];
-          try { decls = parseDeclarations(textarea.value); } catch (_) { decls = []; }
-          visual.replaceChildren(...(decls.length ? decls.map((d) => h("div", { class: "visual-declaration" },
-            h("span", { class: "declaration-name", text: d.name }),
-            h("span", { class: "declaration-description", text: d.description || "" })))
-            : [h("div", { class: "visual-empty", text: "No functions declared" })]));
-        }
-      };
-      tabs.forEach((t, i) => t.addEventListener("click", () => selectTab(i)));
-      textarea.addEventListener("keydown", (event) => {
-        if (event.key === "Tab") {
-          event.preventDefault();
-          textarea.setRangeText("  ", textarea.selectionStart, textarea.selectionEnd, "end");
-          textarea.dispatchEvent(new Event("input", { bubbles: true }));
-        }
-      });
-      textarea.addEventListener("input", () => { error.textContent = ""; });
-
-      const close = h("button", { class: "mat-mdc-icon-button close-button", type: "button", "aria-label": "Close" },
-        icon("close"));
       const reset = h("button", {
         class: "ms-button-borderless", type: "button", "aria-label": "Reset the function declarations", text: "Reset",
       });
-      const save = h("button", {
-        class: "ms-button-primary", type: "button", "aria-label": "Save the current function declarations", text: "Save",
+      const { textarea, error } = jsonEditorDialog({
+        title: "Function declarations",
+        dialogClass: "function-declarations-dialog",
+        editorLabel: "Function declarations JSON",
+        placeholder: "Enter function declarations as a JSON array. Press Tab to indent.",
+        text: state.declarations.length ? JSON.stringify(state.declarations, null, 2) : "",
+        saveLabel: "Save the current function declarations",
+        parse: parseDeclarations,
+        apply: (declarations) => { state.declarations = declarations; },
+        wrapEditor: declarationTabs,
+        extraActions: [reset],
       });
-      const entry = openDialog([
-        h("div", { class: "dialog-header" }, h("h2", { class: "mat-mdc-dialog-title", text: "Function declarations" }), close),
-        h("mat-dialog-content", { class: "mat-mdc-dialog-content" },
-          h("ms-tab-group", {}, h("div", { class: "mat-mdc-tab-labels", role: "tablist" }, tabs), codePanel, visual),
-          error),
-        h("mat-dialog-actions", { class: "mat-mdc-dialog-actions" }, reset, save),
-      ], { dialogClass: "function-declarations-dialog" });
-      close.addEventListener("click", () => entry.close());
       reset.addEventListener("click", () => {
         textarea.value = "";
         state.declarations = [];
         error.textContent = "";
       });
-      save.addEventListener("click", () => {
-        try {
-          state.declarations = parseDeclarations(textarea.value);
-        } catch (err) {
-          error.textContent = err.message;
-          return;
-        }
-        entry.close();
-      });
-      textarea.focus();
     }
 
     openSchemaDialog() {
       const { state } = this;
-      const textarea = h("textarea", {
-        class: "code-editor-input", spellcheck: "false", "aria-label": "JSON schema",
+      jsonEditorDialog({
+        title: "Structured output",
+        dialogClass: "structured-output-dialog",
+        editorLabel: "JSON schema",
         placeholder: "Enter a JSON schema object. Press Tab to indent.",
+        text: state.schema ? JSON.stringify(JSON.parse(state.schema), null, 2) : "",
+        saveLabel: "Save the JSON schema",
+        parse: (text) => JSON.stringify(parseSchema(text)),
+        apply: (schema) => { state.schema = schema; },
       });
-      textarea.value = state.schema ? JSON.stringify(JSON.parse(state.schema), null, 2) : "";
-      const error = h("div", { class: "schema-error error-message", role: "alert" });
-      const close = h("button", { class: "mat-mdc-icon-button close-button", type: "button", "aria-label": "Close" },
-        icon("close"));
-      const save = h("button", {
-        class: "ms-button-primary", type: "button", "aria-label": "Save the JSON schema", text: "Save",
-      });
-      const entry = openDialog([
-        h("div", { class: "dialog-header" }, h("h2", { class: "mat-mdc-dialog-title", text: "Structured output" }), close),
-        h("mat-dialog-content", { class: "mat-mdc-dialog-content" }, h("ms-text-editor", {}, textarea), error),
-        h("mat-dialog-actions", { class: "mat-mdc-dialog-actions" }, save),
-      ], { dialogClass: "structured-output-dialog" });
-      textarea.addEventListener("input", () => { error.textContent = ""; });
-      close.addEventListener("click", () => entry.close());
-      save.addEventListener("click", () => {
-        try {
-          state.schema = JSON.stringify(parseSchema(textarea.value));
-        } catch (err) {
-          error.textContent = err.message;
-          return;
-        }
-        entry.close();
-      });
-      textarea.focus();
     }
 
     // -- advanced group --
