@@ -19,18 +19,21 @@ THINKING_MODEL = "gemini-2.5-flash"
 PLAIN_MODEL = "gemini-2.0-flash"
 LEVEL_MODEL = "gemini-3-flash-preview"
 
+#: Settings of the shared stacks: a stalled upstream answer gives up after 8 s instead of 60 s.
+SHARED_ENV = {"SILENCE_TIMEOUT_MS": "8000"}
+
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     """The shared demo stack with the stream proxy on."""
-    with Stack() as running:
+    with Stack(env=SHARED_ENV) as running:
         yield running
 
 
 @pytest.fixture(scope="session")
 def stack_dom() -> Iterator[Stack]:
     """A shared demo stack with ``STREAM_PORT=0``: answers come from the page (DOM tier)."""
-    with Stack(stream_port_enabled=False) as running:
+    with Stack(stream_port_enabled=False, env=SHARED_ENV) as running:
         yield running
 
 

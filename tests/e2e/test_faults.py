@@ -1,0 +1,239 @@
+"""Faults from outside: stream proxy restarts, a killed browser, upstream failures, the DOM-only tier."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.e2e.conftest import PLAIN_MODEL, THINKING_MODEL
+from tests.e2e.stack import Stack
+
+ERROR_FIELDS = {"message", "type", "param", "code"}
+
+
+def tag() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def body(prompt: str, stream: bool = False, model: str = PLAIN_MODEL) -> dict[str, Any]:
+    return {"model": model, "stream": stream, "messages": [{"role": "user", "content": prompt}]}
+
+
+async def complete(session: aiohttp.ClientSession, stack: Stack, prompt: str,
+                   **kwargs: Any) -> tuple[int, dict[str, Any], Any]:
+    async with session.post(stack.base_url + "/v1/chat/completions", json=body(prompt, **kwargs)) as resp:
+        return resp.status, await resp.json(content_type=None), resp.headers.copy()
+
+
+async def stream_text(session: aiohttp.ClientSession, stack: Stack, prompt: str, on_content=None,
+                      model: str = PLAIN_MODEL) -> tuple[str, list[dict[str, Any]]]:
+    """Stream a completion; return the joined content and any error events."""
+    text, errors, pieces = "", [], 0
+    async with session.post(stack.base_url + "/v1/chat/completions", json=body(prompt, True, model)) as resp:
+        assert resp.status == 200
+        async for line in resp.content:
+            if not line.startswith(b"data: {"):
+                continue
+            data = json.loads(line[6:])
+            if "error" in data:
+                errors.append(data["error"])
+                continue
+            piece = data["choices"][0]["delta"].get("content") if data["choices"] else None
+            if piece:
+                text += piece
+                pieces += 1
+                if on_content is not None:
+                    on_content(pieces)
+    return text, errors
+
+
+def assert_openai_error(payload: dict[str, Any]) -> dict[str, Any]:
+    assert set(payload) == {"error"}, payload
+    assert set(payload["error"]) == ERROR_FIELDS, payload
+    assert isinstance(payload["error"]["message"], str) and payload["error"]["message"]
+    return payload["error"]
+
+
+def answered_once(stack: Stack, marker: str) -> dict[str, Any]:
+    found = [r for r in stack.sim_requests() if marker in r["prompt"]]
+    assert len(found) == 1, f"{marker} reached the simulator {len(found)} times"
+    return found[0]
+
+
+async def wait_sim_streaming(stack: Stack, marker: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [r for r in await asyncio.to_thread(stack.sim_requests) if marker in r["prompt"]]
+        if found and found[0].get("first_byte_at"):
+            return
+        assert time.monotonic() < deadline, f"{marker} never reached the simulator"
+        await asyncio.sleep(0.05)  # polling an outside condition with a deadline
+
+
+def restart_stream_proxy(stack: Stack) -> None:
+    before = stack.pid("stream_proxy")
+    out = stack.ctl("restart", "stream_proxy")
+    assert "stream_proxy: started" in out, out
+    assert stack.pid("stream_proxy") not in (0, before)
+
+
+# --------------------------------------------------------------------------- stream proxy restarts
+
+
+async def test_next_request_succeeds_right_after_a_stream_proxy_restart(sim: Stack):
+    """Restarting stream_proxy between two requests: the next one, sent at once, is answered normally."""
+    async with aiohttp.ClientSession() as session:
+        status, first, _ = await complete(session, sim, "before the restart")
+        assert status == 200
+        await asyncio.to_thread(restart_stream_proxy, sim)
+        marker = f"after-{tag()}"
+        status, done, _ = await complete(session, sim, f"{marker} after the restart")
+        assert status == 200, done
+        assert done["choices"][0]["message"]["content"] == answered_once(sim, marker)["response"]["answer_text"]
+        status, again, _ = await complete(session, sim, "and once more", stream=False)
+        assert status == 200, again
+
+
+async def test_no_request_is_lost_when_the_stream_proxy_restarts_during_a_queued_burst(sim: Stack):
+    """Six requests queued while stream_proxy restarts: each is answered once, with its own answer."""
+    burst = tag()
+    markers = [f"burst-{burst}-{n}" for n in range(6)]
+    async with aiohttp.ClientSession() as session:
+        pending = [asyncio.create_task(complete(session, sim, f"{m} #sim:words=20 #sim:chunks=10 #sim:delay_ms=60"))
+                   for m in markers]
+        deadline = time.monotonic() + 30
+        while True:
+            async with session.get(sim.base_url + "/v1/queue") as resp:
+                if (await resp.json())["length"] >= 4:
+                    break
+            assert time.monotonic() < deadline, "the burst never queued up"
+            await asyncio.sleep(0.05)  # polling an outside condition with a deadline
+        await asyncio.to_thread(restart_stream_proxy, sim)
+        results = await asyncio.gather(*pending)
+    for marker, (status, done, _) in zip(markers, results, strict=True):
+        assert status == 200, (marker, done)
+        assert f"You said: {marker}" in done["choices"][0]["message"]["content"]
+        assert done["choices"][0]["message"]["content"] == answered_once(sim, marker)["response"]["answer_text"]
+
+
+async def test_answer_streaming_through_a_stream_proxy_restart_completes_with_identical_text(sim: Stack):
+    """stream_proxy restarted while a slow echo streams: the text equals the same prompt answered normally."""
+    words = " ".join(f"w{n:02d}" for n in range(60))
+    prompt = f"restart-echo {words} #sim:echo #sim:chunks=30 #sim:delay_ms=150"
+    async with aiohttp.ClientSession() as session:
+        reference, errors = await stream_text(session, sim, prompt)
+        assert not errors and prompt in reference
+        loop = asyncio.get_running_loop()
+        restart: list[asyncio.Future[None]] = []
+
+        def on_content(pieces: int) -> None:
+            if pieces == 3 and not restart:
+                restart.append(loop.run_in_executor(None, restart_stream_proxy, sim))
+
+        text, errors = await stream_text(session, sim, prompt, on_content)
+        assert restart, "the answer ended before the restart could start"
+        await restart[0]
+    assert not errors, errors
+    assert text == reference
+    assert sim.wait_healthy(30)["components"]["stream_proxy"]["state"] == "ok"
+
+
+# --------------------------------------------------------------------------- the browser
+
+
+async def test_killed_browser_fails_the_running_request_clearly_and_the_next_succeeds(sim: Stack):
+    """SIGKILL on Chromium mid-answer: that request gets a 5xx OpenAI error naming the browser; the next is fine."""
+    marker = f"kill-{tag()}"
+    async with aiohttp.ClientSession() as session:
+        running = asyncio.create_task(
+            complete(session, sim, f"{marker} #sim:words=80 #sim:chunks=40 #sim:delay_ms=150"))
+        await wait_sim_streaming(sim, marker)
+        browsers = sim.browser_pids()
+        assert browsers, "no Chromium found under browser_worker"
+        for pid in browsers:
+            os.kill(pid, signal.SIGKILL)
+        status, payload, _ = await running
+        assert status in (502, 503), payload
+        error = assert_openai_error(payload)
+        assert any(word in error["message"].lower() for word in ("browser", "page")), error
+        status, done, _ = await complete(session, sim, "after the browser died")
+        assert status == 200, done
+        assert done["choices"][0]["message"]["content"].startswith(f"[simulated {PLAIN_MODEL}]")
+    assert sim.browser_pids() and not set(sim.browser_pids()) & set(browsers)
+
+
+# --------------------------------------------------------------------------- upstream failures
+
+
+@pytest.mark.parametrize(
+    ("directive", "status", "code"),
+    [
+        ("quota", 429, "insufficient_quota"),
+        ("rate_limit", 429, "rate_limit_exceeded"),
+        ("permission", 403, "permission_denied"),
+        ("internal", 502, "upstream_error"),
+        ("inline", 429, "insufficient_quota"),
+        ("cut", 502, "upstream_error"),
+        ("stall", 504, "upstream_timeout"),
+    ],
+)
+async def test_simulator_failure_gives_the_documented_error_and_a_ready_system(sim: Stack, directive, status,
+                                                                              code):
+    """Each upstream failure: its status and code in the OpenAI error shape, then /health 200 and a good answer."""
+    async with aiohttp.ClientSession() as session:
+        got, payload, headers = await complete(session, sim, f"fail #sim:error={directive} #sim:words=40")
+        assert got == status, payload
+        error = assert_openai_error(payload)
+        assert error["code"] == code
+        if status == 429:
+            assert float(headers["Retry-After"]) > 0
+        assert headers.get("x-request-id")
+        sim.wait_healthy(30)
+        ok, done, _ = await complete(session, sim, "after the failure")
+        assert ok == 200, done
+
+
+async def test_simulator_failure_mid_stream_ends_with_an_error_event(sim: Stack):
+    """A cut upstream stream: the SSE client gets the text so far, one OpenAI error event, and [DONE]."""
+    async with aiohttp.ClientSession() as session:
+        text, errors = await stream_text(session, sim, "cut #sim:error=cut #sim:words=80 #sim:chunks=8")
+        assert len(errors) == 1 and set(errors[0]) == ERROR_FIELDS
+        assert errors[0]["type"] == "upstream_error"
+        planned = sim.sim_inspect("requests/last")["response"]["answer_text"]
+        assert planned.startswith(text) and len(text) < len(planned)
+        sim.wait_healthy(30)
+
+
+# --------------------------------------------------------------------------- DOM tier
+
+
+async def test_dom_tier_serves_models_non_stream_and_stream_without_the_stream_proxy(sim_dom: Stack):
+    """STREAM_PORT=0: health says disabled; models, a plain answer, a streamed answer and reasoning all work."""
+    status, health = sim_dom.health()
+    assert status == 200 and health["components"]["stream_proxy"]["state"] == "disabled"
+    assert sim_dom.get("/api/info")[1]["capture_mode"] == "dom"
+    status, models = sim_dom.get("/v1/models")
+    assert status == 200 and all(m["description"].startswith("[simulated]") for m in models["data"])
+    async with aiohttp.ClientSession() as session:
+        status, done, _ = await complete(session, sim_dom, "DOM tier #sim:words=30")
+        assert status == 200, done
+        assert done["choices"][0]["message"]["content"] == sim_dom.sim_inspect("requests/last")["response"][
+            "answer_text"]
+        text, errors = await stream_text(session, sim_dom, "DOM stream #sim:words=40 #sim:chunks=8 #sim:delay_ms=100")
+        assert not errors
+        assert text == sim_dom.sim_inspect("requests/last")["response"]["answer_text"]
+        async with session.post(sim_dom.base_url + "/v1/chat/completions", json={
+                **body("DOM think #sim:think=12", model=THINKING_MODEL), "reasoning_effort": "low"}) as resp:
+            assert resp.status == 200
+            message = (await resp.json())["choices"][0]["message"]
+        planned = sim_dom.sim_inspect("requests/last")["response"]
+        assert message["content"] == planned["answer_text"]
+        assert message["reasoning_content"].split() == planned["thought_text"].split()
