@@ -94,6 +94,23 @@
     el.scroller.scrollTop = el.scroller.scrollHeight;
   }
 
+  // A dialog with a title, one paragraph and buttons [{text, primary, onClick}]; every button closes it
+  // (before running its onClick). Escape and a backdrop click close it too.
+  function messageDialog({ title, text, buttons, dialogClass, onClose = null }) {
+    const nodes = buttons.map((b) => h("button", {
+      class: b.primary ? "ms-button-primary" : "ms-button-borderless", type: "button", text: b.text,
+    }));
+    const entry = openDialog([
+      h("h2", { class: "mat-mdc-dialog-title", text: title }),
+      h("mat-dialog-content", { class: "mat-mdc-dialog-content" }, h("p", { text })),
+      h("mat-dialog-actions", { class: "mat-mdc-dialog-actions" }, nodes),
+    ], { dialogClass, onClose });
+    nodes.forEach((node, i) => node.addEventListener("click", () => {
+      entry.close();
+      if (buttons[i].onClick) buttons[i].onClick();
+    }));
+  }
+
   // ---- toast and callout (SPEC §2.9) ----
 
   let toastTimer = null;
@@ -248,16 +265,11 @@
     const prefs = Prefs.read() || {};
     const injected = (app.config.inject_overlays || []).includes("post_upload_dialog");
     if (prefs.fileCopyrightAcknowledged === true && !injected) return;
-    const agree = h("button", { class: "ms-button-primary", type: "button", text: "I agree" });
-    const entry = openDialog([
-      h("h2", { class: "mat-mdc-dialog-title", text: "Copyright acknowledgement" }),
-      h("mat-dialog-content", { class: "mat-mdc-dialog-content" },
-        h("p", { text: "You confirm that you have the necessary rights to upload this content." })),
-      h("mat-dialog-actions", { class: "mat-mdc-dialog-actions" }, agree),
-    ], { dialogClass: "copyright-dialog" });
-    agree.addEventListener("click", () => {
-      Prefs.update({ fileCopyrightAcknowledged: true });
-      entry.close();
+    messageDialog({
+      title: "Copyright acknowledgement",
+      text: "You confirm that you have the necessary rights to upload this content.",
+      dialogClass: "copyright-dialog",
+      buttons: [{ text: "I agree", primary: true, onClick: () => Prefs.update({ fileCopyrightAcknowledged: true }) }],
     });
   }
 
@@ -701,16 +713,12 @@
 
   function requestNewChat() {
     if (!app.turns.length) return;
-    const cancel = h("button", { class: "ms-button-borderless", type: "button", text: "Cancel" });
-    const discard = h("button", { class: "ms-button-primary", type: "button", text: "Discard and continue" });
-    const entry = openDialog([
-      h("h2", { class: "mat-mdc-dialog-title", text: "Discard unsaved changes?" }),
-      h("mat-dialog-content", { class: "mat-mdc-dialog-content" },
-        h("p", { text: "This chat will be cleared. Run settings are kept." })),
-      h("mat-dialog-actions", { class: "mat-mdc-dialog-actions" }, cancel, discard),
-    ], { dialogClass: "discard-dialog" });
-    cancel.addEventListener("click", () => entry.close());
-    discard.addEventListener("click", () => { entry.close(); newChat(); });
+    messageDialog({
+      title: "Discard unsaved changes?",
+      text: "This chat will be cleared. Run settings are kept.",
+      dialogClass: "discard-dialog",
+      buttons: [{ text: "Cancel" }, { text: "Discard and continue", primary: true, onClick: newChat }],
+    });
   }
 
   function newChat() {
@@ -732,13 +740,11 @@
 
   function firstUseDialog(prefKey, title, text, force = false) {
     if (!force && (!app.config.first_use_dialogs || (Prefs.read() || {})[prefKey] === true)) return;
-    const ok = h("button", { class: "ms-button-primary", type: "button", text: "Got it" });
-    const entry = openDialog([
-      h("h2", { class: "mat-mdc-dialog-title", text: title }),
-      h("mat-dialog-content", { class: "mat-mdc-dialog-content" }, h("p", { text })),
-      h("mat-dialog-actions", { class: "mat-mdc-dialog-actions" }, ok),
-    ], { dialogClass: "first-use-dialog", onClose: () => Prefs.update({ [prefKey]: true }) });
-    ok.addEventListener("click", () => entry.close());
+    messageDialog({
+      title, text, dialogClass: "first-use-dialog",
+      buttons: [{ text: "Got it", primary: true }],
+      onClose: () => Prefs.update({ [prefKey]: true }),
+    });
   }
 
   // Covers the run button so that clicks on it hit something else (the client must remove it first).
