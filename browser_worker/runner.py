@@ -86,6 +86,7 @@ class Capture:
     tier: str = "dom"
     first_event_at: float | None = None
     buffered: str = ""  # emulated tool mode: content held back until the end
+    toast_before: str = ""  # an error toast already on the page before the submit
 
 
 def dynamic_timeout(settings: Settings, prompt_text: str) -> float:
@@ -110,6 +111,18 @@ def error_from_stream(ev: protocol.Error) -> ProxyError:
     if ev.status:
         err.message = f"{text} (HTTP {ev.status})" if str(ev.status) not in text else text
     return err
+
+
+def error_from_toast(text: str) -> ProxyError:
+    """The page's error toast, when no stream event says more (DOM tier)."""
+    lower = text.lower()
+    if "too many requests" in lower:
+        return RateLimited(text, retry_after=RATE_LIMIT_RETRY_S)
+    if "quota" in lower or "resource has been exhausted" in lower:
+        return QuotaExceeded(text, retry_after=QUOTA_RETRY_S)
+    if "permission" in lower:
+        return PermissionDenied(text)
+    return UpstreamError(text)
 
 
 def _normalise_ws(text: str) -> str:
@@ -218,6 +231,7 @@ class JobRunner:
                 submit_wall = time.time()
                 if watch is not None:
                     watch.since = submit_wall
+                capture.toast_before = (await self.studio.dom_state()).toast
                 await self.studio.submit()
                 timings["submit"] = _ms(start)
                 await self._capture(request_id, job, plan.text, emit, capture, watch if live else None, emulated)
@@ -326,6 +340,10 @@ class JobRunner:
                 previous = state
                 await items.put(("dom", state))
 
+        async def watch_login() -> None:
+            url = await self.studio.wait_for_login_redirect()
+            await items.put(("login", url))
+
         def note_first() -> None:
             if cap.first_event_at is None:
                 cap.first_event_at = time.monotonic()
@@ -366,7 +384,10 @@ class JobRunner:
 
         dom_done = False
         async with asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(pump_dom(), name="pump-dom")]
+            tasks = [
+                tg.create_task(pump_dom(), name="pump-dom"),
+                tg.create_task(watch_login(), name="watch-login"),
+            ]
             if watch is not None:
                 tasks.append(tg.create_task(pump_stream(), name="pump-stream"))
             try:
@@ -374,6 +395,8 @@ class JobRunner:
                     while True:
                         source, item = await items.get()
                         silence.reschedule(asyncio.get_running_loop().time() + silence_s)
+                        if source == "login":
+                            raise LoginRequired("AI Studio sent the browser to the Google sign-in page: run `make login`")
                         if source == "stream":
                             if isinstance(item, FeedLost):
                                 log.warning("stream proxy subscription lost mid-answer; continuing from the DOM")
@@ -405,7 +428,7 @@ class JobRunner:
                                 break
                             continue
                         state: DomState = item
-                        self._check_dom_errors(state, watch)
+                        self._check_dom_errors(state, watch, cap.toast_before)
                         if state.model_turn and (state.answer or state.thoughts or state.function_calls):
                             note_first()
                         if not stream_live:
@@ -434,12 +457,14 @@ class JobRunner:
             if source == "dom":
                 state = item
 
-    def _check_dom_errors(self, state: DomState, watch: FlowWatch | None) -> None:
+    def _check_dom_errors(self, state: DomState, watch: FlowWatch | None, toast_before: str) -> None:
         quota = state.quota.lower()
         if "exceeded quota" in quota or "out of free generations" in quota:
             raise QuotaExceeded(state.quota, retry_after=QUOTA_RETRY_S)
         if watch is not None and watch.quota:
             raise QuotaExceeded(watch.quota[-1].message, retry_after=QUOTA_RETRY_S)
+        if state.toast and state.toast != toast_before and (watch is None or watch.flow_id is None):
+            raise error_from_toast(state.toast)
 
     async def _stream_dom(
         self,

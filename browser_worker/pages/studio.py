@@ -761,6 +761,12 @@ class StudioPage:
         return DomState(**data)
 
     @translated
+    async def wait_for_login_redirect(self) -> str:
+        """Returns (only) when the page navigates to the Google sign-in host."""
+        await self.page.wait_for_url(lambda url: S.LOGIN_HOST in url, wait_until="commit", timeout=0)
+        return self.page.url
+
+    @translated
     async def scroll_to_bottom(self) -> None:
         await self.page.evaluate(
             "(s) => { for (const el of document.querySelectorAll(s)) el.scrollTop = el.scrollHeight; }",

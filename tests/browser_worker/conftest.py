@@ -232,10 +232,12 @@ class WorkerClient:
         model: str = "gemini-2.5-pro",
         messages: list[dict[str, Any]] | None = None,
         cancel_when: Any = None,
+        on_event: Any = None,
         timeout: float = 60,
         **job: Any,
     ) -> JobResult:
-        """Submit one job; ``cancel_when(event) -> bool`` sends JobCancel when it returns True."""
+        """Submit one job; ``cancel_when(event) -> bool`` sends JobCancel when it returns True;
+        ``on_event(event)`` (async) runs for every event before the next one is read."""
         job_id = f"req-{uuid.uuid4().hex[:8]}"
         msgs = messages if messages is not None else [{"role": "user", "content": prompt}]
         conn = await protocol.connect(self.path)
@@ -249,6 +251,8 @@ class WorkerClient:
                     if isinstance(msg, protocol.WorkerStatus):
                         continue
                     events.append(msg)
+                    if on_event is not None:
+                        await on_event(msg)
                     if cancel_when is not None and not cancelled and cancel_when(msg):
                         cancelled = True
                         await conn.send(protocol.JobCancel(id=job_id))

@@ -299,6 +299,27 @@ async def test_cancel_mid_stream_stops_the_generation_within_a_second(stream_wor
     assert follow.error is None and follow.content == sim.inspect("requests/last")["response"]["answer_text"]
 
 
+async def test_losing_the_event_channel_mid_answer_continues_from_the_page(stream_worker, client, sim):
+    """When the proxy subscription drops mid-answer, the rest comes from the DOM: nothing lost or repeated."""
+    dropped: list[int] = []
+
+    async def drop_after_some_content(ev):
+        if isinstance(ev, protocol.Content) and not dropped:
+            dropped.append(1)
+            await stream_worker.feed.drop_connection()
+
+    result = await client.run("long #sim:words=300 #sim:chunks=30 #sim:delay_ms=30", on_event=drop_after_some_content)
+    last = sim.inspect("requests/last")
+    assert result.error is None, result.error
+    assert dropped
+    assert len(result.of(protocol.Content)) >= 2
+    assert result.content == last["response"]["answer_text"]
+    async with asyncio.timeout(10):
+        await stream_worker.feed.client.connected.wait()
+    again = await client.run("after reconnect #sim:words=5")
+    assert again.error is None and again.of(protocol.Usage)[0].estimated is False
+
+
 @pytest.mark.parametrize(
     ("directive", "kind", "retry"),
     [

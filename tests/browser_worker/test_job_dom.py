@@ -1,0 +1,78 @@
+"""Jobs with ``STREAM_PORT=0``: the answer is read from the page, streamed without contradictions."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared import protocol
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+MARKDOWN = (
+    "First paragraph, plain words only.\n\n"
+    "Second paragraph is plain too.\n\n"
+    "The capital is **Paris** and `code` stays raw.\n\n"
+    "- a list item\n- another *item*\n\n"
+    "Last plain paragraph."
+)
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-flash", "gemini-3-pro-preview", "gemma-3-27b-it"])
+async def test_dom_capture_streams_reasoning_content_usage_finish_in_order(dom_worker, client, sim, model):
+    """Without the proxy the answer comes from the page, in order, with estimated usage."""
+    result = await client.run("Tell me #sim:think=5", model=model, reasoning_effort="high")
+    last = sim.inspect("requests/last")
+    assert result.error is None, result.error
+    assert result.types[0] == "job_accepted" and result.types[-3:] == ["usage", "finish", "done"]
+    assert result.content == last["response"]["answer_text"]
+    if last["response"]["thought_text"]:
+        assert result.reasoning.strip() == last["response"]["thought_text"].strip()
+        assert result.types.index("reasoning") < result.types.index("content")
+    usage = result.of(protocol.Usage)[0]
+    assert usage.estimated is True and usage.completion_tokens > 0
+    assert (await client.status()).capture == "dom"
+
+
+async def test_dom_capture_of_markdown_is_raw_and_never_repeats(dom_worker, client, sim):
+    """Rendered deltas are sent only while they are a prefix of the raw text; the rest comes from Edit."""
+    result = await client.run(f"{MARKDOWN}\n#sim:echo #sim:chunks=12 #sim:delay_ms=60", stop=[])
+    last = sim.inspect("requests/last")
+    assert result.error is None, result.error
+    assert result.content == last["response"]["answer_text"]
+    deltas = [e.text for e in result.of(protocol.Content)]
+    assert len(deltas) >= 2, "finished plain paragraphs are streamed before the end"
+    assert deltas[0].startswith("User:\nFirst paragraph")
+
+
+async def test_dom_capture_reads_native_tool_calls(dom_worker, client, sim):
+    """Native function calls are read from the rendered function-call chunks."""
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {
+        "type": "object", "properties": {"q": {"type": "string"}, "n": {"type": "integer"}}}}}
+    result = await client.run('find #sim:tool=lookup #sim:args={"q":"tea","n":3}', tools=[tool])
+    assert result.error is None, result.error
+    assert [(c.name, c.arguments) for c in result.of(protocol.ToolCall)] == [("lookup", {"q": "tea", "n": 3})]
+    assert result.of(protocol.Finish)[0].reason == "tool_calls"
+
+
+@pytest.mark.parametrize(
+    ("directive", "kind"),
+    [("quota", "quota"), ("rate_limit", "rate_limit"), ("internal", "upstream"), ("permission", "permission")],
+)
+async def test_dom_capture_maps_page_errors(dom_worker, client, sim, directive, kind):
+    """The quota callout and the error toast become typed errors without the proxy."""
+    result = await client.run(f"fail #sim:error={directive}")
+    assert result.error is not None and result.error.kind == kind, result.error
+    follow = await client.run("fine #sim:words=3")
+    assert follow.error is None, follow.error
+
+
+async def test_stream_and_dom_tiers_give_the_same_text(dom_worker, stream_worker, sim):
+    """The same prompt yields identical answer text through the proxy and through the page."""
+    from tests.browser_worker.conftest import WorkerClient
+
+    prompt = f"{MARKDOWN}\n#sim:echo"
+    via_dom = await WorkerClient(dom_worker.settings.worker_socket).run(prompt, stop=[])
+    via_stream = await WorkerClient(stream_worker.settings.worker_socket).run(prompt, stop=[])
+    assert via_dom.error is None and via_stream.error is None
+    assert via_dom.content == via_stream.content
+    assert via_stream.of(protocol.Usage)[0].estimated is False
