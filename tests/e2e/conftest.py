@@ -21,18 +21,20 @@ LEVEL_MODEL = "gemini-3-flash-preview"
 
 #: Settings of the shared stacks: a stalled upstream answer gives up after 8 s instead of 60 s.
 SHARED_ENV = {"SILENCE_TIMEOUT_MS": "8000"}
+#: The main shared stack has admin routes on (no client keys exist unless a test adds one).
+ADMIN_KEY = "e2e-admin-key-0123456789"
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    """The shared demo stack with the stream proxy on."""
-    with Stack(env=SHARED_ENV) as running:
+    """The shared demo stack: stream proxy on, ``ADMIN_KEY`` set, an ``ATTACHMENTS_DIR``."""
+    with Stack(env={**SHARED_ENV, "ADMIN_KEY": ADMIN_KEY}, attachments=True) as running:
         yield running
 
 
 @pytest.fixture(scope="session")
 def stack_dom() -> Iterator[Stack]:
-    """A shared demo stack with ``STREAM_PORT=0``: answers come from the page (DOM tier)."""
+    """A shared demo stack with ``STREAM_PORT=0`` (answers from the page) and default security settings."""
     with Stack(stream_port_enabled=False, env=SHARED_ENV) as running:
         yield running
 

@@ -9,6 +9,10 @@ that every program exited with status 0 and that no child process survived.
 
     with Stack() as stack:
         print(stack.base_url, stack.sim_inspect("requests/last"))
+
+Options: ``stream_port_enabled=False`` (``STREAM_PORT=0``, answers read from the page), ``env`` (extra
+settings for the programs, e.g. ``{"ADMIN_KEY": "..."}``), ``attachments=True`` (an ``ATTACHMENTS_DIR``
+inside the stack's folder). ``E2E_KEEP_LOGS=1`` keeps the folder after a clean stop.
 """
 
 from __future__ import annotations
@@ -137,10 +141,12 @@ class Stack:
         *,
         stream_port_enabled: bool = True,
         env: dict[str, str] | None = None,
+        attachments: bool = False,
         health_timeout: float = 180.0,
         prefix: str = "aisp-",
     ) -> None:
         self.stream_port_enabled = stream_port_enabled
+        self.admin_key = (env or {}).get("ADMIN_KEY") or None
         self.extra_env = dict(env or {})
         self.health_timeout = health_timeout
         self.base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
@@ -153,6 +159,8 @@ class Stack:
         self.auth_dir = self.base / "auth_profiles"
         self.sim_state = self.base / "sim_state"
         self.profile_path = self.auth_dir / "demo_profile.json"
+        #: ``ATTACHMENTS_DIR`` when ``attachments`` is on (local-path attachments allowed from here only).
+        self.attachments_dir = self.base / "attachments" if attachments else None
         self.conf_path = self.base / "supervisord.conf"
         self.api_port = pick_free_port()
         self.stream_port = pick_free_port() if stream_port_enabled else 0
@@ -197,7 +205,7 @@ class Stack:
             BROWSER="chromium",
             HEADLESS="true",
             ADMIN_KEY="",
-            ATTACHMENTS_DIR="",
+            ATTACHMENTS_DIR=str(self.attachments_dir or ""),
         )
         env.update(self.extra_env)
         env["API_PORT"] = str(self.api_port)
@@ -211,8 +219,10 @@ class Stack:
         text, n = re.subn(r"(tests\.aistudio_sim\b[^\n]*--port )\d+", rf"\g<1>{self.sim_port}", text)
         if n != 1:
             raise StackError("supervisord.conf: the simulator's --port was not found")
-        for folder in (self.run_dir, self.log_dir, self.sim_state, self.auth_dir, self.data_dir):
-            folder.mkdir(mode=0o700, exist_ok=True)
+        for folder in (self.run_dir, self.log_dir, self.sim_state, self.auth_dir, self.data_dir,
+                       self.attachments_dir):
+            if folder is not None:
+                folder.mkdir(mode=0o700, exist_ok=True)
         self.conf_path.write_text(text)
 
     # ---- lifecycle
