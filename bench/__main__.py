@@ -49,6 +49,14 @@ def loadavg() -> list[float]:
     return [float(x) for x in _read("/proc/loadavg").split()[:3]] or [0.0, 0.0, 0.0]
 
 
+def cpu_pressure() -> float | None:
+    """``some avg10`` of ``/proc/pressure/cpu``: % of the last 10 s in which a runnable task waited for a CPU."""
+    for line in _read("/proc/pressure/cpu").splitlines():
+        if line.startswith("some "):
+            return float(dict(f.split("=") for f in line.split()[1:])["avg10"])
+    return None
+
+
 def machine_info() -> dict[str, Any]:
     cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
                 if line.startswith("model name")), platform.processor() or "unknown")
@@ -188,8 +196,9 @@ def format_table(results: list[BenchResult]) -> str:
 
 
 def _timed(name: str, fn: Callable[[], BenchResult]) -> BenchResult:
-    load = loadavg()
-    print(f"[bench] {name} ... (load {' '.join(map(str, load))})", file=sys.stderr, flush=True)
+    load, pressure = loadavg(), cpu_pressure()
+    print(f"[bench] {name} ... (load {' '.join(map(str, load))}, cpu pressure {pressure}%)", file=sys.stderr,
+          flush=True)
     t0 = time.monotonic()
     try:
         result = fn()
@@ -199,6 +208,8 @@ def _timed(name: str, fn: Callable[[], BenchResult]) -> BenchResult:
     result.seconds = time.monotonic() - t0
     result.raw["loadavg_before"] = load
     result.raw["loadavg_after"] = loadavg()
+    result.raw["cpu_pressure_avg10_before"] = pressure
+    result.raw["cpu_pressure_avg10_after"] = cpu_pressure()
     print(f"[bench] {name} done in {result.seconds:.1f} s", file=sys.stderr, flush=True)
     return result
 
@@ -235,12 +246,15 @@ def run_stack_benches(selected: list[str], quick: bool, problems: list[str]) -> 
             "throughput": lambda: throughput.run(stack, quick),
         }
         ran: list[str] = []
+        steps: list[tuple[str, dict[str, float]]] = []
         for name in STACK_BENCHES:
             if name in selected and name in benches:
                 results.append(_timed(name, lambda fn=benches[name]: asyncio.run(fn())))
                 ran.append(name)
+                if "memory" in selected:
+                    steps.append((name, memory.snapshot(stack)))
         if "memory" in selected:
-            results.append(_timed("memory", lambda: asyncio.run(memory.run(stack, idle, ran, quick))))
+            results.append(_timed("memory", lambda: asyncio.run(memory.run(stack, idle, ran, quick, steps))))
     finally:
         print("[bench] stopping the demo stack ...", file=sys.stderr, flush=True)
         try:
@@ -264,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     t0 = time.monotonic()
     machine = machine_info()
-    load_start = loadavg()
+    load_start, pressure_start = loadavg(), cpu_pressure()
     problems: list[str] = []
     results: list[BenchResult] = []
     if "decoder" in selected:
@@ -283,12 +297,13 @@ def main(argv: list[str] | None = None) -> int:
         "selected": selected,
         "machine": machine,
         "loadavg": {"start": load_start, "end": loadavg()},
+        "cpu_pressure_avg10": {"start": pressure_start, "end": cpu_pressure()},
         "problems": problems,
         "benchmarks": [r.to_json() for r in results],
     }
     args.json.write_text(json.dumps(document, indent=1, ensure_ascii=False, default=str) + "\n")
     print(f"\nraw samples: {args.json}  ({document['duration_s']:.0f} s, load {load_start} -> {loadavg()}, "
-          f"{machine['cores']} cores, {machine['cpu']})")
+          f"cpu pressure {pressure_start}% -> {cpu_pressure()}%, {machine['cores']} cores, {machine['cpu']})")
     crashed = any(r.error for r in results) or any("did not start" in p for p in problems)
     return 1 if crashed else 0
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import re
 import secrets
 import statistics
@@ -352,3 +353,38 @@ async def direct_job(path: Path, request_id: str, prompt: str, *, model: str = P
     finally:
         await conn.close()
     return out
+
+
+# --------------------------------------------------------------------------- CPU time per process
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (0 when it is gone); 1/CLK_TCK resolution."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def process_groups(stack: Any) -> dict[str, list[int]]:
+    """The stack's processes grouped as in the memory benchmark, plus the simulator."""
+    from tests.e2e.stack import cmdline, descendants
+
+    groups: dict[str, list[int]] = {"api_server": sorted(stack.tree("api_server")),
+                                    "stream_proxy": sorted(stack.tree("stream_proxy")),
+                                    "simulator": sorted(stack.tree("simulator")),
+                                    "browser_worker": [], "chromium": [], "playwright driver": []}
+    worker = stack.pid("browser_worker")
+    if worker:
+        groups["browser_worker"] = [worker]
+        for pid in sorted(descendants(worker)):
+            exe = Path((cmdline(pid) or [""])[0].split(" ", 1)[0]).name.lower()
+            groups["playwright driver" if exe == "node" else "chromium"].append(pid)
+    return groups
+
+
+def cpu_by_group(groups: dict[str, list[int]]) -> dict[str, float]:
+    return {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in groups.items()}

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import time
 from typing import Any
 
 import aiohttp
@@ -38,10 +39,12 @@ from bench.common import (
     PLAIN_MODEL,
     BenchResult,
     ProxyTap,
+    cpu_by_group,
     direct_job,
     log_times,
     ms,
     nonce,
+    process_groups,
     stream_chat,
     wait_idle,
 )
@@ -65,23 +68,35 @@ def _sim_by_tag(records: list[dict[str, Any]], tag: str) -> dict[str, Any] | Non
 
 async def run_first_token(stack: Any, quick: bool = False) -> BenchResult:
     result = BenchResult("first_token")
-    n_warm, n_changed, n_direct = (5, 3, 3) if quick else (11, 7, 7)
+    n_warm, n_changed, n_direct = (5, 3, 3) if quick else (11, 7, 9)
     base = stack.base_url
     await asyncio.to_thread(stack.sim_reset)
     warm: list[tuple[str, Any]] = []
     changed: list[tuple[str, Any]] = []
     direct: list[tuple[str, Any]] = []
+    direct_changed: list[tuple[str, Any]] = []
+    n_direct_changed = 2 if quick else 4
     async with aiohttp.ClientSession() as session:
         for i in range(2):  # select the model and settle the settings; not counted
             await wait_idle(session, base)
             await stream_chat(session, base, f"bench-warmup-{i}-{nonce()}", "warm up #sim:words=3",
                               model=PLAIN_MODEL, **WARM_PARAMS)
-        for i in range(n_warm):
-            await wait_idle(session, base)
-            tag = nonce()
-            ex = await stream_chat(session, base, f"bench-warm-{i}-{tag}", f"warm {tag} #sim:words=12",
-                                   model=PLAIN_MODEL, **WARM_PARAMS)
-            warm.append((tag, ex))
+        # warm API and direct samples alternate, so both see the same machine load
+        for i in range(max(n_warm, n_direct)):
+            if i < n_warm:
+                await wait_idle(session, base)
+                tag = nonce()
+                ex = await stream_chat(session, base, f"bench-warm-{i}-{tag}", f"warm {tag} #sim:words=12",
+                                       model=PLAIN_MODEL, **WARM_PARAMS)
+                warm.append((tag, ex))
+            if i < n_direct:
+                await wait_idle(session, base)
+                tag = nonce()
+                job = await direct_job(stack.run_dir / "worker.sock", f"bench-direct-{i}-{tag}",
+                                       f"direct {tag} #sim:words=12", model=PLAIN_MODEL,
+                                       temperature=WARM_PARAMS["temperature"], top_p=WARM_PARAMS["top_p"],
+                                       max_output_tokens=WARM_PARAMS["max_tokens"], stop=WARM_PARAMS["stop"])
+                direct.append((tag, job))
         for i in range(n_changed):
             await wait_idle(session, base)
             tag = nonce()
@@ -90,18 +105,16 @@ async def run_first_token(stack: Any, quick: bool = False) -> BenchResult:
             ex = await stream_chat(session, base, f"bench-changed-{i}-{tag}", f"changed {tag} #sim:words=12",
                                    model=model, **params)
             changed.append((tag, ex))
-        # back to the warm model and settings, then the direct series
-        await wait_idle(session, base)
-        await stream_chat(session, base, f"bench-warmup-2-{nonce()}", "warm up #sim:words=3",
-                          model=PLAIN_MODEL, **WARM_PARAMS)
-        for i in range(n_direct):
+        for i in range(n_direct_changed):  # the worker's own timings when everything changes
             await wait_idle(session, base)
             tag = nonce()
-            job = await direct_job(stack.run_dir / "worker.sock", f"bench-direct-{i}-{tag}",
-                                   f"direct {tag} #sim:words=12", model=PLAIN_MODEL,
-                                   temperature=WARM_PARAMS["temperature"], top_p=WARM_PARAMS["top_p"],
-                                   max_output_tokens=WARM_PARAMS["max_tokens"], stop=WARM_PARAMS["stop"])
-            direct.append((tag, job))
+            model = OTHER_MODEL if i % 2 == 0 else PLAIN_MODEL
+            params = CHANGED_PARAMS[(i + 1) % len(CHANGED_PARAMS)]
+            job = await direct_job(stack.run_dir / "worker.sock", f"bench-direct-changed-{i}-{tag}",
+                                   f"direct changed {tag} #sim:words=12", model=model,
+                                   temperature=params["temperature"], top_p=params["top_p"],
+                                   max_output_tokens=params["max_tokens"], stop=params["stop"])
+            direct_changed.append((tag, job))
     records = await asyncio.to_thread(stack.sim_requests)
     submitted = log_times(stack.log_dir / "api_server.log", r"submitted (\S+) to the worker")
     started = log_times(stack.log_dir / "browser_worker.log", r"job (\S+): model")
@@ -135,7 +148,9 @@ async def run_first_token(stack: Any, quick: bool = False) -> BenchResult:
         return out
 
     warm_rows, changed_rows, direct_rows = series(warm), series(changed), series(direct)
+    direct_changed_rows = series(direct_changed)
     result.raw = {"warm": warm_rows, "changed": changed_rows, "direct": direct_rows,
+                  "direct_changed": direct_changed_rows,
                   "warm_params": WARM_PARAMS, "changed_params": CHANGED_PARAMS,
                   "models": {"warm": PLAIN_MODEL, "changed": [OTHER_MODEL, PLAIN_MODEL]}}
 
@@ -152,22 +167,30 @@ async def run_first_token(stack: Any, quick: bool = False) -> BenchResult:
     result.add("  warm: client -> API submits to worker", "ms", pick(warm_rows, "api_in_ms"))
     result.add("  warm: API submit -> simulator has request", "ms", pick(warm_rows, "worker_to_sim_ms"))
     result.add("  warm: simulator 1st byte -> client token", "ms", pick(warm_rows, "relay_back_ms"))
-    phases: dict[str, list[float]] = {"queue": [], "settings": [], "fill": [], "submit": [], "first event": []}
-    for row in direct_rows:
-        t = row.get("timings") or {}
-        if not {"settings", "fill", "submit", "first_event"} <= t.keys():
-            continue
-        phases["queue"].append(t.get("accepted", 0.0))
-        phases["settings"].append(t["settings"])
-        phases["fill"].append(t["fill"] - t["settings"])
-        phases["submit"].append(t["submit"] - t["fill"])
-        phases["first event"].append(t["first_event"] - t["submit"])
-    for name, values in phases.items():
-        result.add(f"  worker timings: {name}", "ms", [round(v, 3) for v in values])
-    errors = [r for r in warm_rows + changed_rows + direct_rows if r.get("error")]
+    for label, rows in (("warm", direct_rows), ("changed", direct_changed_rows)):
+        for name, values in _phases(rows).items():
+            if label == "changed" and name == "queue":
+                continue
+            result.add(f"  worker timings, {label}: {name}", "ms", values)
+    errors = [r for r in warm_rows + changed_rows + direct_rows + direct_changed_rows if r.get("error")]
     if errors:
         result.notes.append(f"{len(errors)} request(s) failed: " + "; ".join(str(r["error"]) for r in errors[:3]))
     return result
+
+
+def _phases(rows: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Split the worker's cumulative ``Done.timings`` (ms since the job started) into phases."""
+    phases: dict[str, list[float]] = {"queue": [], "settings": [], "fill": [], "submit": [], "first event": []}
+    for row in rows:
+        t = row.get("timings") or {}
+        if not {"settings", "fill", "submit", "first_event"} <= t.keys():
+            continue
+        phases["queue"].append(round(t.get("accepted", 0.0), 3))
+        phases["settings"].append(round(t["settings"], 3))
+        phases["fill"].append(round(t["fill"] - t["settings"], 3))
+        phases["submit"].append(round(t["submit"] - t["fill"], 3))
+        phases["first event"].append(round(t["first_event"] - t["submit"], 3))
+    return phases
 
 
 async def run_relay(stack: Any, quick: bool = False) -> BenchResult:
@@ -188,6 +211,7 @@ async def run_relay(stack: Any, quick: bool = False) -> BenchResult:
             ex = await stream_chat(session, base, f"bench-relay-{i}-{tag}", prompt, model=PLAIN_MODEL, **WARM_PARAMS)
             flows = tap.order[seen:]
             exchanges.append((tag, ex, flows[-1] if flows else None))
+        cpu = await _cpu_per_chunk(stack, session, tap)
     records = await asyncio.to_thread(stack.sim_requests)
     per_chunk: list[float] = []
     first_chunk: list[float] = []
@@ -195,6 +219,8 @@ async def run_relay(stack: Any, quick: bool = False) -> BenchResult:
     proxy_to_client: list[float] = []
     gap_dev: list[float] = []
     tail: list[float] = []
+    tail_proxy: list[float] = []
+    tail_rest: list[float] = []
     raw: list[dict[str, Any]] = []
     for tag, ex, flow in exchanges:
         rec = _sim_by_tag(records, tag)
@@ -217,8 +243,12 @@ async def run_relay(stack: Any, quick: bool = False) -> BenchResult:
         hop2 = [ms(times[k] - proxy_times[k]) for k in range(min(n, len(proxy_times)))]
         to_proxy += hop1
         proxy_to_client += hop2
-        if ex.done_at is not None:
-            tail.append(ms(ex.done_at - lb))
+        if ex.done_at is not None and rec.get("ended_at") is not None:
+            tail.append(ms(ex.done_at - rec["ended_at"]))
+            proxy_done = [t for t, msg in tap.flows.get(flow, []) if msg.type == "done"] if flow else []
+            if proxy_done:
+                tail_proxy.append(ms(proxy_done[0] - rec["ended_at"]))
+                tail_rest.append(ms(ex.done_at - proxy_done[0]))
         raw.append({
             "request_id": ex.request_id, "writes": writes, "client_chunks": len(times), "proxy_chunks": len(proxy_times),
             "pacing_ms": ms(step), "per_chunk_ms": lat, "sim_to_proxy_ms": hop1, "proxy_to_client_ms": hop2,
@@ -233,8 +263,55 @@ async def run_relay(stack: Any, quick: bool = False) -> BenchResult:
     result.add("  of which proxy.sock -> worker -> API -> client", "ms", proxy_to_client)
     result.add(f"first chunk relay, exact ends (n={len(first_chunk)})", "ms", first_chunk)
     result.add("|client gap - sim pacing|", "ms", gap_dev)
-    result.add("sim last byte -> client [DONE]", "ms", tail)
+    result.add("sim response ended -> client [DONE]", "ms", tail)
+    result.add("  of which sim end -> proxy's done at proxy.sock", "ms", tail_proxy)
+    result.add("  of which proxy's done -> worker finishes -> client [DONE]", "ms", tail_rest)
+    if cpu:
+        for group, per in cpu["ms_per_chunk"].items():
+            result.add(f"  CPU per relayed chunk: {group}", "ms", [per])
+    result.raw["cpu_while_streaming"] = cpu
     if per_chunk:
         result.notes.append(f"relay p95 {sorted(per_chunk)[int(0.95 * (len(per_chunk) - 1))]:.2f} ms; "
                             f"mean {statistics.fmean(per_chunk):.2f} ms")
     return result
+
+
+CPU_CHUNKS = 100
+CPU_DELAY_MS = 20
+
+
+async def _cpu_per_chunk(stack: Any, session: aiohttp.ClientSession, tap: ProxyTap) -> dict[str, Any]:
+    """CPU time each process group uses while an answer streams (first to last chunk), per chunk.
+
+    One untimed answer of ``CPU_CHUNKS`` events ``CPU_DELAY_MS`` apart; the CPU counters are read when
+    the proxy subscriber sees the first text event and again when the client has ``[DONE]``. It
+    includes everything those processes did meanwhile (Chromium renders the same answer; the worker
+    also watches the page), which is the point: it is what competes for the two cores.
+    """
+    groups = await asyncio.to_thread(process_groups, stack)
+    await wait_idle(session, stack.base_url)
+    tag = nonce()
+    seen = len(tap.order)
+    prompt = f"cpu {tag} #sim:words={2 * CPU_CHUNKS} #sim:chunks={CPU_CHUNKS} #sim:delay_ms={CPU_DELAY_MS}"
+    task = asyncio.create_task(stream_chat(session, stack.base_url, f"bench-cpu-{tag}", prompt,
+                                           model=PLAIN_MODEL, **WARM_PARAMS))
+    before: dict[str, float] | None = None
+    t0 = 0.0
+    while not task.done():
+        flows = tap.order[seen:]
+        if flows and tap.content_times(flows[-1]):
+            before, t0 = cpu_by_group(groups), time.monotonic()
+            break
+        await asyncio.sleep(0.002)  # watching for the first event of the answer
+    ex = await task
+    after, wall = cpu_by_group(groups), time.monotonic() - t0
+    chunks = len(ex.content_times)
+    if before is None or not chunks or ex.error:
+        return {}
+    used = {g: after[g] - before[g] for g in groups}
+    return {
+        "chunks": chunks, "wall_s": round(wall, 3),
+        "cpu_s": {g: round(v, 3) for g, v in used.items()},
+        "ms_per_chunk": {g: round(v * 1000 / chunks, 3) for g, v in used.items()},
+        "share_of_one_core": {g: round(v / wall, 3) for g, v in used.items()},
+    }

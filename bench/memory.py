@@ -55,7 +55,9 @@ async def _small_load(stack: Any) -> None:
             await plain_chat(session, stack.base_url, f"bench-mem-{tag}", f"memory load {tag}")
 
 
-async def run(stack: Any, idle: list[dict[str, float]], loaded_by: list[str], quick: bool = False) -> BenchResult:
+async def run(stack: Any, idle: list[dict[str, float]], loaded_by: list[str], quick: bool = False,
+              steps: list[tuple[str, dict[str, float]]] | None = None) -> BenchResult:
+    """Idle readings come from the caller (taken right after start); ``steps`` are one reading after each bench."""
     result = BenchResult("memory")
     if not loaded_by:
         await _small_load(stack)
@@ -70,6 +72,9 @@ async def run(stack: Any, idle: list[dict[str, float]], loaded_by: list[str], qu
     total_after = [sum(s[p] for p in PARTS) for s in after]
     result.add("all processes: idle", "MiB", total_idle)
     result.add("all processes: after load", "MiB", total_after)
+    for name, reading in steps or []:
+        result.add(f"  all processes, right after {name}", "MiB", [sum(reading[p] for p in PARTS)])
+        result.add(f"  chromium, right after {name}", "MiB", [reading["chromium"]])
     result.notes.append("after: " + ", ".join(loaded_by))
-    result.raw = {"idle": idle, "after": after, "loaded_by": loaded_by}
+    result.raw = {"idle": idle, "after": after, "loaded_by": loaded_by, "steps": steps or []}
     return result

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import BenchResult, nonce, percentile, plain_chat, wait_idle
+from bench.common import BenchResult, log_times, nonce, percentile, plain_chat, wait_idle
 
 
 async def _client(session: aiohttp.ClientSession, base: str, count: int, tags: list[str],
@@ -54,6 +54,30 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
                 tg.create_task(_client(session, base, per_client, tags, rows, "conc"))
         wall = time.monotonic() - t0
     records = await asyncio.to_thread(stack.sim_requests)
+    worker_log = stack.log_dir / "browser_worker.log"
+    starts = log_times(worker_log, r"job (\S+): model")
+    answered = log_times(worker_log, r"\[(\S+)\] answer complete")
+    readies = log_times(worker_log, r"\[(\S+)\] state busy -> ready")
+
+    def service(label: str, rows: list[dict[str, Any]]) -> dict[str, list[float]]:
+        ids = [f"bench-{label}-{r['tag']}" for r in rows]
+        out: dict[str, list[float]] = {"answer": [], "clean_up": [], "idle_between": []}
+        ordered = sorted((starts[i], i) for i in ids if i in starts)
+        for (start, rid), nxt in zip(ordered, [*ordered[1:], None], strict=True):
+            if rid in answered:
+                out["answer"].append(round((answered[rid] - start) * 1000, 1))
+                if rid in readies:
+                    out["clean_up"].append(round((readies[rid] - answered[rid]) * 1000, 1))
+                    if nxt is not None:
+                        out["idle_between"].append(round((nxt[0] - readies[rid]) * 1000, 1))
+        return out
+
+    seq_service, conc_service = service("seq", seq_rows), service("conc", rows)
+    slow = []  # the worker's log lines of any clean-up over a second, as evidence
+    lines = worker_log.read_text(errors="replace").splitlines() if worker_log.exists() else []
+    for rid in sorted(r for r in answered if r in readies and readies[r] - answered[r] > 1.0):
+        slow.append({"request_id": rid, "clean_up_ms": round((readies[rid] - answered[rid]) * 1000, 1),
+                     "log": [line for line in lines if f"[{rid}]" in line][-12:]})
     seen = Counter()
     for rec in records:
         prompt = rec.get("prompt") or ""
@@ -79,6 +103,10 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
     result.add(f"latency, {clients} clients (median = p50)", "ms", lat)
     result.add(f"latency p95, {clients} clients", "ms", [percentile(lat, 95)] if lat else [])
     result.add(f"baseline: latency, 1 client (n={len(seq_lat)})", "ms", seq_lat)
+    for label, svc in ((f"{clients} clients", conc_service), ("1 client", seq_service)):
+        result.add(f"  worker, {label}: job start -> answer complete", "ms", svc["answer"])
+        result.add(f"  worker, {label}: answer complete -> page ready", "ms", svc["clean_up"])
+        result.add(f"  worker, {label}: ready -> next job starts", "ms", svc["idle_between"])
     result.add(f"answered exactly once ({exact}/{total})", "fraction", [exact / total], target=1.0, op=">=")
     if lost or dup or wrong:
         result.notes.append(f"lost {len(lost)}, sent upstream more or less than once {dup[:5]}, "
@@ -86,5 +114,6 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
     result.raw = {"clients": clients, "per_client": per_client, "wall_s": wall, "sequential_wall_s": seq_wall,
                   "rows": [{k: v for k, v in r.items() if k != "text"} | {"answer": r["text"][:120]} for r in rows],
                   "sequential_rows": [{k: v for k, v in r.items() if k != "text"} for r in seq_rows],
-                  "upstream_counts": dict(seen)}
+                  "upstream_counts": dict(seen), "slow_clean_ups": slow, "worker_service_ms": {"concurrent": conc_service,
+                                                                       "sequential": seq_service}}
     return result
