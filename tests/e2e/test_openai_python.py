@@ -153,6 +153,17 @@ def test_sampling_parameters_reach_the_simulator(client: openai.OpenAI, sim: Sta
     assert config["stop_sequences"] == ["END", "HALT"]
 
 
+@pytest.mark.parametrize(("temperature", "top_p"), [(0.123456789, 0.5), (1.0, 0.1234567), (0.7, 0.7890625)],
+                         ids=["temperature-9-digits", "top_p-7-digits", "top_p-binary-fraction"])
+def test_finely_grained_sampling_values_are_accepted(client: openai.OpenAI, sim: Stack, temperature, top_p):
+    """Valid temperature/top_p with many digits are answered, arriving rounded at most to the page's precision."""
+    client.chat.completions.create(model=PLAIN_MODEL, messages=user("Precise"), temperature=temperature,
+                                   top_p=top_p)
+    config = last_request(sim)["generation_config"]
+    assert config["temperature"] == pytest.approx(temperature, abs=1e-3)
+    assert config["top_p"] == pytest.approx(top_p, abs=1e-3)
+
+
 def test_max_completion_tokens_reaches_the_simulator_and_cuts_the_answer(client: openai.OpenAI, sim: Stack):
     """max_completion_tokens becomes maxOutputTokens; the cut answer finishes with length."""
     done = client.chat.completions.create(model=PLAIN_MODEL, messages=user("Long #sim:words=50"),
