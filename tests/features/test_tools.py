@@ -402,6 +402,15 @@ def test_emulated_fallback_streams_the_call_as_a_delta(client: openai.OpenAI, si
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
+def test_emulated_named_tool_choice_recommends_that_function(client: openai.OpenAI, sim: Stack):
+    """Emulated mode, tool_choice naming a function: the catalog ends with a recommendation for it."""
+    client.chat.completions.create(model=MODEL, messages=user("Which one?"), tools=[WEATHER, UNPASTABLE],
+                                   tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    catalog = last_request(sim)["prompt"].split("\n---\n")[0]
+    assert catalog.splitlines()[0] == "Available Tools Catalog:"
+    assert catalog.splitlines()[-1] == "Recommended function to use: get_weather"
+
+
 @pytest.mark.xfail(reason="with native function calling on, leaked control tokens in the answer text are "
                           "passed through: browser_worker/runner.py only strips/parses them in emulated mode",
                    strict=False)
