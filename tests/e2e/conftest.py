@@ -1,8 +1,10 @@
 """End-to-end fixtures: the real stack under supervisord against the AI Studio simulator.
 
 Starting a stack costs 10 to 20 s, so ``stack`` (stream capture) and ``stack_dom`` (``STREAM_PORT=0``,
-answers read from the page) are shared by the whole session; ``sim`` resets the simulator's records
-before a test and hands the shared stack over. A test that breaks a stack on purpose starts its own.
+answers read from the page) are shared by every test of this package and stopped (with the clean-exit
+checks of ``Stack.stop``) when the package is done; ``sim`` / ``sim_dom`` reset the simulator's records
+before a test and hand the shared stack over. Tests leave the stacks healthy: faults they inject
+(restarts, a killed browser) are ones the stack recovers from by itself.
 """
 
 from __future__ import annotations
@@ -25,14 +27,14 @@ SHARED_ENV = {"SILENCE_TIMEOUT_MS": "8000"}
 ADMIN_KEY = "e2e-admin-key-0123456789"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack() -> Iterator[Stack]:
     """The shared demo stack: stream proxy on, ``ADMIN_KEY`` set, an ``ATTACHMENTS_DIR``."""
     with Stack(env={**SHARED_ENV, "ADMIN_KEY": ADMIN_KEY}, attachments=True) as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack_dom() -> Iterator[Stack]:
     """A shared demo stack with ``STREAM_PORT=0`` (answers from the page) and default security settings."""
     with Stack(stream_port_enabled=False, env=SHARED_ENV) as running:

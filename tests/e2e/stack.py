@@ -407,6 +407,7 @@ class Stack:
     def wait_healthy(self, timeout: float = 120.0) -> Any:
         """Wait until ``/health`` is 200; on timeout raise with its body and every program's log tail."""
         deadline = time.monotonic() + timeout
+        next_state_check = time.monotonic() + 2
         status, body = self.health()
         while status != 200:
             if self.proc is not None and self.proc.poll() is not None:
@@ -414,6 +415,12 @@ class Stack:
                                  + self._diagnostics(status, body))
             if time.monotonic() > deadline:
                 raise StackError(f"/health not 200 within {timeout:.0f}s\n" + self._diagnostics(status, body))
+            if self.proc is not None and time.monotonic() > next_state_check:
+                next_state_check = time.monotonic() + 2
+                fatal = [p for p, state in self.states().items() if state == "FATAL"]
+                if fatal:
+                    raise StackError(f"{', '.join(fatal)} FATAL (gave up restarting) before /health was 200\n"
+                                     + self._diagnostics(status, body))
             time.sleep(0.25)  # polling an outside condition with a deadline
             status, body = self.health()
         return body

@@ -1,0 +1,41 @@
+"""The Stack harness itself: the shared stack runs the real config; a stack that cannot start says why."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.e2e.stack import PROGRAMS, Stack, StackError, alive, descendants
+
+
+def test_shared_stack_runs_every_program_of_the_real_config_on_its_own_ports(stack: Stack):
+    """supervisord runs the simulator and the three programs; the copy uses the stack's folders and ports."""
+    states = stack.states()
+    assert all(states.get(p) == "RUNNING" for p in (*PROGRAMS, "simulator")), states
+    conf = stack.conf_path.read_text()
+    assert f"--port {stack.sim_port}" in conf and "%(here)s" not in conf
+    assert str(stack.run_dir) in conf and str(stack.log_dir) in conf
+    info = stack.get("/api/info")[1]
+    assert info["demo_mode"] is True and info["capture_mode"] == "stream"
+    assert info["system_fingerprint"].startswith("fp_aistudio_sim")
+    assert stack.sim_inspect("health") == {"ok": True}
+    assert len(stack.browser_pids()) == 1
+    for program in PROGRAMS:
+        assert stack.pid(program) > 0
+        assert stack.rss(program) > 10 * 2**20
+        assert f"--- {program}.log" in stack.log_tail(program, 5)
+
+
+def test_stack_that_cannot_become_healthy_raises_with_health_and_logs_and_leaves_nothing():
+    """A bad setting: start() raises StackError quoting /health and the programs' logs; no process survives."""
+    stack = Stack(env={"QUEUE_LIMIT": "0"}, health_timeout=90, prefix="aisp-bad-")
+    with pytest.raises(StackError) as info:
+        stack.start()
+    message = str(info.value)
+    assert "/health" in message
+    assert "QUEUE_LIMIT" in message
+    assert stack.proc is not None and stack.proc.poll() is not None
+    assert not [pid for pid in descendants(stack.proc.pid) if alive(pid)]
+    assert str(stack.base) in message  # the logs are kept for a look
+    shutil.rmtree(stack.base)
