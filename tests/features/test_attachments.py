@@ -160,6 +160,18 @@ def test_top_level_attachments_accept_data_file_and_path_inside_attachments_dir(
                                             expect("text/plain", text)])
 
 
+def test_images_of_earlier_turns_are_uploaded_again(client: openai.OpenAI, sim: Stack):
+    """A multi-turn request uploads the files of every message, not only the last one."""
+    first, second = png(1, 1), png(2, 1)
+    messages = [
+        *image_message(data_url("image/png", first), "First picture."),
+        {"role": "assistant", "content": "A single pixel."},
+        *image_message(data_url("image/png", second), "And this one?"),
+    ]
+    client.chat.completions.create(model=MODEL, messages=messages)
+    assert received(sim) == [expect("image/png", first), expect("image/png", second)]
+
+
 # --------------------------------------------------------------------------- refusals
 
 
@@ -207,7 +219,7 @@ def test_path_escapes_are_refused(client: openai.OpenAI, sim: Stack, attachments
 
 
 def test_local_paths_are_refused_when_attachments_dir_is_unset(sim_dom: Stack):
-    """A stack without ATTACHMENTS_DIR (the default) refuses every local path."""
+    """A stack without ATTACHMENTS_DIR (the default; the DOM-tier stack has none) refuses every local path."""
     with make_client(sim_dom) as c, pytest.raises(openai.BadRequestError) as caught:
         c.chat.completions.create(model=MODEL, messages=user("x"), extra_body={"attachments": ["/etc/hostname"]})
     assert caught.value.body["code"] == "attachment_path_refused"
@@ -225,6 +237,11 @@ def test_upload_folders_are_gone_after_the_job(client: openai.OpenAI, sim: Stack
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model=MODEL, messages=image_message(data_url("image/png", png())),
                                        extra_body={"attachments": ["/etc/hostname"]})
+    assert uploads_left(sim) == []
+    with pytest.raises(openai.APIStatusError):
+        client.chat.completions.create(model=MODEL, messages=image_message(data_url("image/png", png()),
+                                                                           "Fail #sim:error=internal"))
+    assert last_request(sim)["attachments"]
     assert uploads_left(sim) == []
     stream = client.chat.completions.create(model=MODEL, stream=True,
                                             messages=image_message(data_url("image/png", png(2, 9))))

@@ -56,3 +56,16 @@ def test_functions_switch_google_search_and_url_context_off(client: openai.OpenA
     assert [d["name"] for d in tools["function_declarations"]] == ["get_weather"]
     assert not tools.get("google_search")
     assert not tools.get("url_context")
+
+
+def test_search_stays_on_when_the_functions_are_emulated(client: openai.OpenAI, sim: Stack):
+    """Functions the dialog refuses are emulated, so the page's search toggle is free and turns on."""
+    unpastable = {"type": "function", "function": {"name": "7zip_list", "description": "List an archive.",
+                                                   "parameters": {"type": "object",
+                                                                  "properties": {"archive": {"type": "string"}}}}}
+    client.chat.completions.create(model=MODEL, messages=user("Search and list"),
+                                   tools=[unpastable, {"type": "google_search"}])
+    tools = tools_of(sim)
+    assert tools.get("google_search") is True
+    assert not tools.get("function_declarations")
+    assert last_request(sim)["prompt"].startswith("Available Tools Catalog:\n- Function: 7zip_list")
