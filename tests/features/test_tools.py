@@ -149,6 +149,47 @@ def test_agent_loop_with_the_sdk_calls_the_tool_and_ends_with_an_answer(client: 
     assert [d["name"] for d in declared(sim)] == ["get_weather", "get_time"]
 
 
+async def test_streaming_agent_loop_with_the_async_sdk_accumulates_deltas(sim: Stack):
+    """An async streaming loop that assembles tool_calls from deltas by index, as agents do, also ends."""
+    tools = [WEATHER, TIME]
+    messages: list[Any] = user("Time in Tokyo and Oslo? " + call_directive("get_time", {"zone": "Asia/Tokyo"})
+                               + " " + call_directive("get_time", {"zone": "Europe/Oslo"}))
+    finishes = []
+    async with openai.AsyncOpenAI(base_url=sim.base_url + "/v1", api_key="x", max_retries=0, timeout=120) as c:
+        for _ in range(4):
+            calls: dict[int, dict[str, Any]] = {}
+            text = ""
+            stream = await c.chat.completions.create(model=MODEL, messages=messages, tools=tools, stream=True)
+            async for chunk in stream:
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                text += choice.delta.content or ""
+                for delta in choice.delta.tool_calls or []:
+                    slot = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+                    slot["id"] = delta.id or slot["id"]
+                    slot["name"] += (delta.function and delta.function.name) or ""
+                    slot["arguments"] += (delta.function and delta.function.arguments) or ""
+                if choice.finish_reason:
+                    finishes.append(choice.finish_reason)
+            if not calls:
+                break
+            messages.append({"role": "assistant", "content": text or None, "tool_calls": [
+                {"id": v["id"], "type": "function", "function": {"name": v["name"], "arguments": v["arguments"]}}
+                for _, v in sorted(calls.items())]})
+            for _, v in sorted(calls.items()):
+                zone = json.loads(v["arguments"])["zone"]
+                messages.append({"role": "tool", "tool_call_id": v["id"],
+                                 "content": f"12:00 in {zone} #sim:tool=time_done"})
+    assert finishes == ["tool_calls", "stop"]
+    assert [json.loads(m["tool_calls"][i]["function"]["arguments"]) for m in messages[1:2] for i in (0, 1)] == [
+        {"zone": "Asia/Tokyo"}, {"zone": "Europe/Oslo"}]
+    assert text == last_request(sim)["response"]["answer_text"]
+    prompt = last_request(sim)["prompt"]
+    for call in messages[1]["tool_calls"]:
+        assert f"Tool result (tool_call_id={call['id']}):" in prompt
+
+
 def test_declarations_are_visible_in_the_simulator(client: openai.OpenAI, sim: Stack):
     """Every function tool arrives as a declaration: name, description and cleaned parameters."""
     client.chat.completions.create(model=MODEL, messages=user("Weather? " + call_directive("get_time")),
