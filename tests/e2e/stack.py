@@ -262,6 +262,7 @@ class Stack:
         if self.proc is None:
             return
         problems: list[str] = []
+        log_offset = len(self.supervisord_log())  # judge only this shutdown, not earlier restarts
         try:
             if self.proc.poll() is None:
                 self._tree = descendants(self.proc.pid)
@@ -279,7 +280,7 @@ class Stack:
             if survivors:
                 problems.append("processes outlived supervisord: "
                                 + "; ".join(f"{pid} {' '.join(cmdline(pid))[:120]}" for pid in survivors))
-            log = self.supervisord_log()
+            log = self.supervisord_log()[log_offset:]
             for program in PROGRAMS:
                 if not re.search(rf"stopped: {program} \(exit status 0\)", log):
                     problems.append(f"{program} did not exit with status 0:\n{self.log_tail(program)}")

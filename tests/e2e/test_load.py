@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.e2e.conftest import PLAIN_MODEL
 from tests.e2e.stack import PROGRAMS, Stack
@@ -56,6 +57,7 @@ def show(label: str, mem: dict[str, int]) -> str:
     return f"{label}: {parts}; total {sum(mem.values()) / 2**20:.0f} MiB (Pss, with children)"
 
 
+@pytest.mark.timeout(900)
 async def test_two_hundred_requests_from_twenty_clients_are_each_answered_once_in_fifo_order(sim: Stack):
     """Every request answered exactly once with its own answer, in queue order; /v1/queue always consistent."""
     run = uuid.uuid4().hex[:8]
