@@ -50,6 +50,19 @@ KEEPALIVE_S = 10.0
 DISCONNECT_POLL_S = 1.0
 
 
+
+def tools_to_send(tools: list[dict[str, Any]] | None, tool_choice: Any) -> list[dict[str, Any]] | None:
+    """The tools the page gets: with ``tool_choice: "none"`` no function is declared at all.
+
+    The page has no "none" mode of its own, so declaring nothing is the only way to make
+    sure no call comes back; non-function tools (Google Search) are kept.
+    """
+    if not tools:
+        return None
+    if tool_choice == "none":
+        tools = [t for t in tools if t.get("type") != "function"]
+    return tools or None
+
 class KeepAlive:
     """Marker: nothing happened for a while (send an SSE comment)."""
 
@@ -115,7 +128,7 @@ class ChatService:
                 max_output_tokens=creq.max_output,
                 stop=creq.stop_list,
                 reasoning_effort=creq.reasoning_effort,
-                tools=body.get("tools") or None,
+                tools=tools_to_send(body.get("tools"), body.get("tool_choice")),
                 tool_choice=body.get("tool_choice"),
                 response_format=body.get("response_format"),
                 attachments=attachments,

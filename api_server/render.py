@@ -198,6 +198,29 @@ def _unfence(text: str) -> str:
     return stripped
 
 
+def check_tool_choice(tool_choice: Any, tool_calls: list[dict[str, Any]]) -> None:
+    """Enforce what the page cannot: ``required`` needs a call, a named choice only that function.
+
+    Raises ``UpstreamError`` (502) naming ``tool_choice``; ``auto``/``none``/absent pass.
+    """
+    if tool_choice == "required":
+        if not tool_calls:
+            raise UpstreamError(
+                "tool_choice is 'required' but the model answered without calling a function.",
+                param="tool_choice", code="tool_choice_not_followed",
+            )
+        return
+    if isinstance(tool_choice, dict):
+        wanted = (tool_choice.get("function") or {}).get("name")
+        called = [c["function"]["name"] for c in tool_calls]
+        if wanted and (not called or any(name != wanted for name in called)):
+            got = ", ".join(called) if called else "no function"
+            raise UpstreamError(
+                f"tool_choice names function {wanted!r} but the model called {got}.",
+                param="tool_choice", code="tool_choice_not_followed",
+            )
+
+
 def check_response_format(response_format: dict[str, Any] | None, text: str) -> str | None:
     """Validate the answer against ``response_format``; returns the JSON text (unfenced).
 

@@ -12,7 +12,7 @@ from aiohttp import web
 from api_server.chat import KEEPALIVE, ChatService, Prepared
 from api_server.keys import CHAT, QUEUE, REQUEST_ID, STATE, WORKER
 from api_server.queue import Started, Ticket
-from api_server.render import CompletionBuilder, check_response_format
+from api_server.render import CompletionBuilder, check_response_format, check_tool_choice
 from api_server.sse import SSEWriter
 from shared import protocol
 from shared.errors import Cancelled, InvalidRequest, NotFound, ProxyError, WorkerUnavailable
@@ -74,6 +74,7 @@ async def _whole(request: web.Request, chat: ChatService, ticket: Ticket, prepar
     except Cancelled as err:
         log.info("499: %s ended: %s", ticket.id, err.message)
         raise
+    check_tool_choice(prepared.job.tool_choice, builder.tool_calls)
     unfenced = check_response_format(prepared.job.response_format, builder.text)
     _, source = builder.usage()
     return web.json_response(
@@ -95,6 +96,7 @@ async def _stream(request: web.Request, chat: ChatService, ticket: Ticket, prepa
             elif isinstance(item, protocol.Message):
                 for chunk in builder.feed(item):
                     await sse.event(chunk)
+        check_tool_choice(prepared.job.tool_choice, builder.tool_calls)
         check_response_format(prepared.job.response_format, builder.text)
         await sse.event(builder.final_chunk())
         if prepared.request.include_usage:

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from api_server.render import CompletionBuilder, check_response_format, finish_reason
+from api_server.chat import tools_to_send
+from api_server.render import CompletionBuilder, check_response_format, check_tool_choice, finish_reason
 from shared import protocol
 from shared.errors import UpstreamError
 
@@ -110,3 +111,41 @@ def test_json_schema_violation_names_the_path() -> None:
     with pytest.raises(UpstreamError) as info:
         check_response_format(fmt, '{"age": "old"}')
     assert "age" in info.value.message and info.value.code == "invalid_json_output"
+
+
+def _call(name: str) -> dict:
+    return {"id": "call_1", "type": "function", "function": {"name": name, "arguments": "{}"}}
+
+
+@pytest.mark.parametrize("choice", [None, "auto", "none"])
+def test_tool_choice_without_a_demand_accepts_any_answer(choice):
+    """auto, none and no tool_choice accept answers with or without calls."""
+    check_tool_choice(choice, [])
+    check_tool_choice(choice, [_call("f")])
+
+
+def test_required_tool_choice_without_a_call_is_an_upstream_error():
+    """The page cannot force a call, so an answer without one is a 502 naming tool_choice."""
+    check_tool_choice("required", [_call("f")])
+    with pytest.raises(UpstreamError) as info:
+        check_tool_choice("required", [])
+    assert info.value.status == 502 and info.value.param == "tool_choice"
+
+
+def test_named_tool_choice_accepts_only_calls_to_that_function():
+    """A named choice is met by calls to that function only; another function or none is a 502."""
+    named = {"type": "function", "function": {"name": "get_time"}}
+    check_tool_choice(named, [_call("get_time"), _call("get_time")])
+    for calls in ([], [_call("get_weather")], [_call("get_time"), _call("get_weather")]):
+        with pytest.raises(UpstreamError, match="get_time"):
+            check_tool_choice(named, calls)
+
+
+def test_tool_choice_none_declares_no_function_but_keeps_search():
+    """With tool_choice none the worker gets no function tools; Google Search stays."""
+    fn = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    search = {"type": "google_search"}
+    assert tools_to_send([fn, search], "none") == [search]
+    assert tools_to_send([fn], "none") is None
+    assert tools_to_send([fn], "auto") == [fn]
+    assert tools_to_send([], None) is None

@@ -334,8 +334,6 @@ def test_same_declarations_twice_are_set_once_and_still_sent(client: openai.Open
 # --------------------------------------------------------------------------- tool_choice
 
 
-@pytest.mark.xfail(reason="tool_choice 'none' is ignored: browser_worker/runner.py JobRunner._prepare sends "
-                          "the declarations whatever job.tool_choice says", strict=False)
 def test_tool_choice_none_sends_no_declarations(client: openai.OpenAI, sim: Stack):
     """tool_choice none: function calling is off, so no declarations reach AI Studio and no call comes back."""
     done = client.chat.completions.create(model=MODEL, messages=user("No tools please"), tools=[WEATHER],
@@ -373,8 +371,6 @@ def test_named_tool_choice_for_an_unknown_function_is_refused(client: openai.Ope
     assert sim.sim_requests() == []
 
 
-@pytest.mark.xfail(reason="tool_choice 'required' is not validated: api_server/routes/openai.py returns a "
-                          "plain text answer with finish_reason stop when no call came back", strict=False)
 def test_required_tool_choice_without_a_call_is_an_upstream_error(sim: Stack):
     """The page cannot force a call; an answer without one under required is a 502-class error."""
     status, body = post_chat(sim, {"model": MODEL, "messages": user("Just chat"), "tools": [WEATHER],
@@ -383,8 +379,6 @@ def test_required_tool_choice_without_a_call_is_an_upstream_error(sim: Stack):
     assert "tool_choice" in body["error"]["message"]
 
 
-@pytest.mark.xfail(reason="a named tool_choice is not validated: the answer's calls to other functions are "
-                          "returned as they are (api_server/routes/openai.py)", strict=False)
 def test_named_tool_choice_answered_with_another_function_is_an_upstream_error(sim: Stack):
     """The page cannot force the named function; a call to another one is a 502-class error."""
     status, body = post_chat(sim, {
@@ -445,8 +439,11 @@ def test_emulated_fallback_streams_the_call_as_a_delta(client: openai.OpenAI, si
 
 def test_emulated_named_tool_choice_recommends_that_function(client: openai.OpenAI, sim: Stack):
     """Emulated mode, tool_choice naming a function: the catalog ends with a recommendation for it."""
-    client.chat.completions.create(model=MODEL, messages=user("Which one?"), tools=[WEATHER, UNPASTABLE],
-                                   tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    written = 'Request function call: get_weather\nParameters:\n{"city": "Oslo"}'
+    done = client.chat.completions.create(
+        model=MODEL, messages=user(f"#sim:echo\n{written}"), tools=[WEATHER, UNPASTABLE],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    assert [c.function.name for c in done.choices[0].message.tool_calls] == ["get_weather"]
     catalog = last_request(sim)["prompt"].split("\n---\n")[0]
     assert catalog.splitlines()[0] == "Available Tools Catalog:"
     assert catalog.splitlines()[-1] == "Recommended function to use: get_weather"
