@@ -146,6 +146,27 @@ async def test_answer_streaming_through_a_stream_proxy_restart_completes_with_id
     assert sim.wait_healthy(30)["components"]["stream_proxy"]["state"] == "ok"
 
 
+async def test_stopped_stream_proxy_gives_503_with_retry_after_until_it_is_started_again(sim: Stack):
+    """stream_proxy stopped: /health 503 names it, a request gets a prompt 503 + Retry-After; started: 200 again."""
+    assert "stream_proxy: stopped" in await asyncio.to_thread(sim.ctl, "stop", "stream_proxy")
+    try:
+        status, health = sim.health()
+        assert status == 503 and health["components"]["stream_proxy"]["state"] == "down", health
+        async with aiohttp.ClientSession() as session:
+            started = time.monotonic()
+            status, payload, headers = await complete(session, sim, "while the proxy is down")
+            assert status == 503, payload
+            assert assert_openai_error(payload)["type"] == "service_unavailable"
+            assert float(headers["Retry-After"]) > 0
+            assert time.monotonic() - started < 30
+    finally:
+        assert "stream_proxy: started" in await asyncio.to_thread(sim.ctl, "start", "stream_proxy")
+    sim.wait_healthy(30)
+    async with aiohttp.ClientSession() as session:
+        status, done, _ = await complete(session, sim, "proxy is back")
+        assert status == 200, done
+
+
 # --------------------------------------------------------------------------- the browser
 
 

@@ -165,3 +165,28 @@ async def test_client_leaving_a_non_stream_request_stops_the_simulators_stream(s
     async with aiohttp.ClientSession() as session:
         status, _ = await post(session, sim, f"after-{tag()}", "after leaving")
         assert status == 200
+
+
+async def test_cancelling_a_running_stream_ends_it_with_an_error_event_and_stops_upstream(sim: Stack):
+    """/v1/cancel on a streaming request mid-answer: request_cancelled event, [DONE], upstream ends within 1 s."""
+    req_id = f"cancel-stream-{tag()}"
+    async with aiohttp.ClientSession() as session:
+        resp = await session.post(sim.base_url + "/v1/chat/completions", json=body(f"{req_id} {SLOW}", True),
+                                  headers={"x-request-id": req_id})
+        assert resp.status == 200
+        lines: list[bytes] = []
+        cancelled_at = None
+        async for line in resp.content:
+            if line.strip():
+                lines.append(line.strip())
+            if cancelled_at is None and sum(b'"content":"' in x and b'"content":""' not in x for x in lines) == 2:
+                async with session.post(f"{sim.base_url}/v1/cancel/{req_id}") as cancel:
+                    assert cancel.status == 200 and (await cancel.json())["state"] == "running"
+                cancelled_at = time.time()
+        resp.close()
+    assert cancelled_at is not None, lines
+    assert lines[-1] == b"data: [DONE]"
+    assert b'"code":"request_cancelled"' in lines[-2]
+    record = await wait_sim_ended(sim, req_id)
+    assert record["ended"] == "client_closed"
+    assert record["ended_at"] - cancelled_at < 1.0
