@@ -597,10 +597,15 @@ async def _on_shutdown(app: web.Application) -> None:
     app[SHUTTING_DOWN].set()
 
 
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+
+
 def create_app(config: SimConfig) -> web.Application:
     """Build the simulator: one root app, one sub-app per simulated host."""
     config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    app = web.Application()
+    # Requests are read through the root app: prompts of several MB (a long context) must fit,
+    # as they do on the real site; aiohttp's default would refuse anything over 1 MiB with 413.
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app[CONFIG] = config
     app[STATE] = SimState(accounts=AccountStore(config.state_dir))
     app[SHUTTING_DOWN] = asyncio.Event()

@@ -305,6 +305,14 @@ async def test_echo_returns_the_prompt_byte_exact(sim: SimProcess) -> None:
     assert sim.inspect("requests/last")["prompt"] == prompt
 
 
+async def test_a_4_mb_prompt_is_accepted_and_recorded_byte_exact(sim: SimProcess) -> None:
+    """Long contexts fit: a 4 MB prompt is answered, not refused with 413."""
+    prompt = ("0123456789abcdef" * 262_144) + " #sim:words=3"
+    status, _, _raw = await generate(sim, generate_body(prompt))
+    assert status == 200
+    assert sim.inspect("requests/last")["prompt"] == prompt
+
+
 async def test_thinking_tool_calls_and_recorded_request(sim: SimProcess) -> None:
     """Thought events then calls; the record holds config, tools, attachments and calls."""
     payload = b"%PDF-1.4 fake document"
