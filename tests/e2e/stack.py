@@ -122,6 +122,17 @@ def rss_bytes(pid: int, proportional: bool = False) -> int:
     return 0
 
 
+def _render(value: Any) -> str:
+    """A setting's default as the environment spells it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
 def _tail(path: Path, lines: int) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -209,6 +220,9 @@ class Stack:
         )
         env.update(self.extra_env)
         env["API_PORT"] = str(self.api_port)
+        # Every other setting at its default, so a developer's .env cannot leak into the stack.
+        for name, field in Settings.model_fields.items():
+            env.setdefault(name.upper(), _render(field.get_default(call_default_factory=True)))
         return env
 
     def _write_config(self) -> None:
@@ -434,7 +448,7 @@ class Stack:
 
     # ---- simulator
 
-    def sim_inspect(self, path: str, method: str = "GET", json: Any = None, timeout: float = 10) -> Any:  # noqa: A002
+    def sim_inspect(self, path: str, method: str = "GET", json: Any = None, timeout: float = 10) -> Any:
         """Call the simulator's inspection API (``/__sim__/<path>``); return the parsed JSON."""
         import json as _json
 
