@@ -139,12 +139,6 @@ class BrowserSession:
         self.context: BrowserContext | None = None
         self.page: Page | None = None
 
-    @property
-    def pid(self) -> int | None:
-        """The browser process id (Chromium only; for diagnostics and tests)."""
-        proc = getattr(getattr(self.browser, "_impl_obj", None), "_browser_process_pid", None)
-        return proc
-
     async def __aenter__(self) -> BrowserSession:
         try:
             await self._open()

@@ -78,6 +78,11 @@ class Worker:
         self._server: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._closing = False
+        self._background: set[asyncio.Task[Any]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        #: Held while a job (including its clean-up) or a maintenance step uses the page.
+        self._page_lock = asyncio.Lock()
         self._excluded: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ lifecycle
@@ -113,15 +118,13 @@ class Worker:
             log.info("shutdown: waiting up to %.0f s for job %s", self.settings.shutdown_grace_s, current.id)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.shutdown_grace_s):
-                    while self.current is current:
-                        await asyncio.sleep(0.05)
-            if self.current is current:
+                    await self._idle.wait()
+            if not self._idle.is_set():
                 log.info("shutdown: cancelling job %s", current.id)
                 current.cancel.set()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(5):
-                        while self.current is current:
-                            await asyncio.sleep(0.05)
+                        await self._idle.wait()
         while not self.queue.empty():
             pending = self.queue.get_nowait()
             await self._fail(pending, WorkerUnavailable("the worker is shutting down"), {})
@@ -184,7 +187,12 @@ class Worker:
         self.state, self.message = state, message
         status = self.status()
         for conn in list(self.clients):
-            asyncio.get_running_loop().create_task(self._send_quietly(conn, status))
+            self._spawn(self._send_quietly(conn, status))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _send_quietly(self, conn: protocol.Connection, msg: protocol.Message) -> None:
         with contextlib.suppress(Exception):
@@ -287,7 +295,7 @@ class Worker:
 
     def _on_response(self, response: Any) -> None:
         if S.LIST_MODELS_FRAGMENT in response.url and response.ok:
-            asyncio.get_running_loop().create_task(self._read_models(response))
+            self._spawn(self._read_models(response))
 
     async def _read_models(self, response: Any) -> None:
         try:
@@ -342,13 +350,26 @@ class Worker:
         self.ready.set()
         self._set_state(*self._idle_state())
 
+    async def run_self_test(self) -> dict[str, bool]:
+        """Check the critical selectors again; update the state and the FC fallback."""
+        async with self._page_lock:
+            if self.studio is None:
+                raise WorkerUnavailable("no page")
+            self.self_test = await self.studio.self_test()
+            if self.runner is not None:
+                self.runner.function_calling_ui = self.self_test.get("function_calling", False)
+            if self.current is None:
+                self._set_state(*self._idle_state())
+            return self.self_test
+
     async def reload_page(self) -> None:
         """Open a fresh new chat (the page re-reads its config); for recovery and tests."""
-        if self.studio is None:
-            raise WorkerUnavailable("no page")
-        await self.studio.open_new_chat()
-        await self.studio.wait_ready()
-        await self.studio.ensure_temporary_chat()
+        async with self._page_lock:
+            if self.studio is None:
+                raise WorkerUnavailable("no page")
+            await self.studio.open_new_chat()
+            await self.studio.wait_ready()
+            await self.studio.ensure_temporary_chat()
 
     async def save_cookies(self) -> None:
         session, profile = self.session, self.profile
@@ -418,6 +439,7 @@ class Worker:
     async def _run_job(self, pending: PendingJob) -> None:
         timings: dict[str, float] = {}
         self.current = pending
+        self._idle.clear()
         try:
             try:
                 await self._wait_ready()
@@ -425,43 +447,51 @@ class Worker:
                 self.counts["failed"] += 1
                 await self._fail(pending, exc, timings)
                 return
-            runner = self.runner
-            assert runner is not None
-            timings["accepted"] = _ms(pending.received)
-            await self._emit_to(pending, protocol.JobAccepted(id=pending.id, ts=time.time()))
-            self._set_state("busy", f"running {pending.id}")
-            log.info("job %s: model %s, %d messages", pending.id, pending.job.model, len(pending.job.messages))
-            error: ProxyError | None = None
-            start = time.monotonic()
-            try:
-                await runner.run(pending.id, pending.job, lambda m: self._emit_to(pending, m), pending.cancel, timings)
-            except ProxyError as exc:
-                error = exc
-            except Exception as exc:
-                log.exception("job %s failed unexpectedly", pending.id)
-                error = UpstreamError(f"internal worker error: {type(exc).__name__}: {exc}")
-            if error is not None and not isinstance(error, LoginRequired) and runner.studio.is_login_url():
-                error = LoginRequired(LOGIN_MESSAGE)
-            if error is not None and isinstance(error, Cancelled):
-                with contextlib.suppress(Exception):
-                    await runner.studio.stop_generation()
-                    timings["stopped"] = _ms(pending.received)
-            timings["total"] = (time.monotonic() - start) * 1000 + timings["accepted"]
-            if error is None:
-                self.counts["completed"] += 1
-                await self._emit_to(pending, protocol.Done(id=pending.id, ts=time.time(), timings=timings))
-            else:
-                self.counts["cancelled" if isinstance(error, Cancelled) else "failed"] += 1
-                self.last_error = f"{error.kind}: {error.message}"
-                log.warning("job %s failed: %s", pending.id, self.last_error)
-                if not isinstance(error, Cancelled):
-                    await self._snapshot(pending.id, error)
-                await self._fail(pending, error, timings)
-            await self._clean_up(runner, error)
+            async with self._page_lock:
+                await self._run_locked(pending, timings)
         finally:
             self.current = None
+            self._idle.set()
             if self.ready.is_set() and self.state == "busy":
                 self._set_state(*self._idle_state())
+
+    async def _run_locked(self, pending: PendingJob, timings: dict[str, float]) -> None:
+        """Run one job on the page and leave it clean; the caller holds the page lock."""
+        runner = self.runner
+        if runner is None:  # the page went away while we waited for the lock
+            await self._fail(pending, WorkerUnavailable("the browser is restarting", retry_after=30), timings)
+            return
+        timings["accepted"] = _ms(pending.received)
+        await self._emit_to(pending, protocol.JobAccepted(id=pending.id, ts=time.time()))
+        self._set_state("busy", f"running {pending.id}")
+        log.info("job %s: model %s, %d messages", pending.id, pending.job.model, len(pending.job.messages))
+        error: ProxyError | None = None
+        start = time.monotonic()
+        try:
+            await runner.run(pending.id, pending.job, lambda m: self._emit_to(pending, m), pending.cancel, timings)
+        except ProxyError as exc:
+            error = exc
+        except Exception as exc:
+            log.exception("job %s failed unexpectedly", pending.id)
+            error = UpstreamError(f"internal worker error: {type(exc).__name__}: {exc}")
+        if error is not None and not isinstance(error, LoginRequired) and runner.studio.is_login_url():
+            error = LoginRequired(LOGIN_MESSAGE)
+        if error is not None and isinstance(error, Cancelled):
+            with contextlib.suppress(Exception):
+                await runner.studio.stop_generation()
+                timings["stopped"] = _ms(pending.received)
+        timings["total"] = (time.monotonic() - start) * 1000 + timings["accepted"]
+        if error is None:
+            self.counts["completed"] += 1
+            await self._emit_to(pending, protocol.Done(id=pending.id, ts=time.time(), timings=timings))
+        else:
+            self.counts["cancelled" if isinstance(error, Cancelled) else "failed"] += 1
+            self.last_error = f"{error.kind}: {error.message}"
+            log.warning("job %s failed: %s", pending.id, self.last_error)
+            if not isinstance(error, Cancelled):
+                await self._snapshot(pending.id, error)
+            await self._fail(pending, error, timings)
+        await self._clean_up(runner, error)
 
     async def _snapshot(self, request_id: str, error: ProxyError) -> None:
         secrets: list[str] = []

@@ -47,7 +47,12 @@ UNREACHABLE_MARKERS = (
 
 
 def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    """The error's first line plus the last line of Playwright's call log (why it waited)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or [type(exc).__name__]
+    text = lines[0][:300]
+    if len(lines) > 2:
+        text += f" [{lines[-1][:200]}]"
+    return text
 
 
 def translated[**P, R](fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
@@ -310,47 +315,50 @@ class StudioPage:
 
     @translated
     async def temporary_chat_active(self) -> bool:
-        return bool(
-            await self.page.evaluate(
-                _TEMP_ACTIVE_JS,
-                {
-                    "indicator": S.TEMP_CHAT_INDICATOR,
-                    "checkmark": S.TEMP_CHAT_CHECKMARK,
-                    "toggle": S.TEMP_CHAT_TOGGLE,
-                    "text": S.TEMP_CHAT_TEXT,
-                },
-            )
-        )
+        return bool(await self.page.evaluate(_TEMP_ACTIVE_JS, self._temp_args()))
 
     @translated
     async def ensure_temporary_chat(self) -> bool:
-        """SPEC §2.1: turn temporary chat on (never off). False when the control is missing."""
-        if await self.temporary_chat_active():
-            return True
-        await self._clear_obstacles()
-        toggle = self.page.locator(S.TEMP_CHAT_TOGGLE).first
-        menu = self.page.locator(S.MORE_ACTIONS).first
-        if not await toggle.is_visible() and await menu.count():
-            await menu.click(timeout=5_000)
-        try:
-            await toggle.wait_for(state="visible", timeout=5_000)
-        except PlaywrightTimeout:
-            log.warning("temporary chat toggle not found")
-            return False
-        await toggle.click(force=True)
-        await self.page.wait_for_function(
-            _TEMP_ACTIVE_JS,
-            arg={
-                "indicator": S.TEMP_CHAT_INDICATOR,
-                "checkmark": S.TEMP_CHAT_CHECKMARK,
-                "toggle": S.TEMP_CHAT_TOGGLE,
-                "text": S.TEMP_CHAT_TEXT,
-            },
-            timeout=3_000,
-        )
-        if await menu.count() and await menu.get_attribute("aria-expanded") == "true":
-            await self.page.keyboard.press("Escape")
+        """SPEC §2.1: turn temporary chat on (never off). False when the control is missing.
+
+        Tried twice: a page that is still booting may re-render the header under the click.
+        """
+        for attempt in (1, 2):
+            if await self.temporary_chat_active():
+                return True
+            await self._clear_obstacles()
+            toggle = self.page.locator(S.TEMP_CHAT_TOGGLE).first
+            menu = self.page.locator(S.MORE_ACTIONS).first
+            if not await toggle.is_visible() and await menu.count():
+                await menu.click(timeout=5_000)
+            try:
+                await toggle.wait_for(state="visible", timeout=5_000)
+            except PlaywrightTimeout:
+                log.warning("temporary chat toggle not found")
+                return False
+            try:
+                await toggle.click(timeout=3_000)
+            except PlaywrightTimeout:
+                await toggle.click(force=True)
+            try:
+                await self.page.wait_for_function(_TEMP_ACTIVE_JS, arg=self._temp_args(), timeout=3_000)
+            except PlaywrightTimeout:
+                if attempt == 2:
+                    raise
+                log.info("temporary chat did not turn on; trying again")
+            finally:
+                if await menu.count() and await menu.get_attribute("aria-expanded") == "true":
+                    await self.page.keyboard.press("Escape")
         return True
+
+    @staticmethod
+    def _temp_args() -> dict[str, str]:
+        return {
+            "indicator": S.TEMP_CHAT_INDICATOR,
+            "checkmark": S.TEMP_CHAT_CHECKMARK,
+            "toggle": S.TEMP_CHAT_TOGGLE,
+            "text": S.TEMP_CHAT_TEXT,
+        }
 
     @translated
     async def self_test(self) -> dict[str, bool]:
@@ -655,21 +663,19 @@ class StudioPage:
             for text in S.DIALOG_ACCEPT_TEXTS:
                 button = overlay.get_by_role("button", name=text, exact=True)
                 if await button.count() and await button.first.is_visible():
-                    await button.first.click(timeout=3_000)
-                    clicked = True
+                    clicked = await _click_if_still_there(button.first)
                     break
             if not clicked:
                 ack = overlay.locator(S.DIALOG_ACK_BUTTON)
                 if await ack.count() and await ack.first.is_visible():
-                    await ack.first.click(timeout=3_000)
-                    clicked = True
+                    clicked = await _click_if_still_there(ack.first)
             if not clicked:
                 break
 
     async def _reject_cookie_banner(self) -> None:
         banner = self.page.locator(S.COOKIE_BANNER_REJECT)
         if await banner.count() and await banner.first.is_visible():
-            await banner.first.click(timeout=3_000)
+            await _click_if_still_there(banner.first)
 
     async def _clear_obstacles(self) -> None:
         """Cheap: only acts when a backdrop, tooltip, survey or banner is actually there."""
@@ -878,6 +884,16 @@ class StudioPage:
     @translated
     async def html(self) -> str:
         return await self.page.content()
+
+
+async def _click_if_still_there(loc: Locator) -> bool:
+    """Click a transient control (a dialog button); False when it went away first."""
+    try:
+        await loc.click(timeout=2_000)
+        return True
+    except PlaywrightError as exc:
+        log.info("transient control went away: %s", _first_line(exc))
+        return False
 
 
 def _css_quote(value: str) -> str:

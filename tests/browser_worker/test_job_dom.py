@@ -76,3 +76,24 @@ async def test_stream_and_dom_tiers_give_the_same_text(dom_worker, stream_worker
     assert via_dom.error is None and via_stream.error is None
     assert via_dom.content == via_stream.content
     assert via_stream.of(protocol.Usage)[0].estimated is False
+
+
+async def test_missing_function_calling_ui_degrades_and_falls_back_to_emulated_tools(dom_worker, client, sim):
+    """A self-test miss is named in the status; tools are then emulated in the prompt."""
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    await dom_worker.studio.page.evaluate(
+        "() => document.querySelector('[data-test-id=\"functionCallingTooltip\"]').remove()"
+    )
+    try:
+        result_test = await dom_worker.run_self_test()
+        status = await client.status()
+        assert result_test["function_calling"] is False
+        assert status.state == "degraded" and "function_calling" in status.message
+        result = await client.run("Request function call: lookup\nParameters:\n{}\n#sim:echo", tools=[tool])
+        assert result.error is None, result.error
+        assert "Available Tools Catalog:" in sim.inspect("requests/last")["prompt"]
+        assert [c.name for c in result.of(protocol.ToolCall)] == ["lookup"]
+    finally:
+        await dom_worker.reload_page()
+        await dom_worker.run_self_test()
+    assert (await client.status()).state == "ready"

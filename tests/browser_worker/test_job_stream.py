@@ -350,6 +350,16 @@ async def test_stalled_stream_times_out(stream_worker, client, sim):
     assert (await ended_request(sim))["ended"] == "client_closed"
 
 
+async def test_no_first_byte_times_out(stream_worker, client, sim):
+    """A response that does not start within the silence limit fails with a timeout."""
+    with overridden(stream_worker, silence_timeout_ms=1_500):
+        result = await client.run("slow #sim:ttfb_ms=4000 #sim:words=3")
+    assert result.error is not None and result.error.kind == "timeout", result.error
+    assert "first response" in result.error.message
+    follow = await client.run("quick #sim:words=3")
+    assert follow.error is None, follow.error
+
+
 async def test_failure_writes_a_redacted_snapshot(stream_worker, client, sim):
     """A failed job leaves screenshot, HTML without cookie values, console and network logs."""
     result = await client.run("fail #sim:error=internal")

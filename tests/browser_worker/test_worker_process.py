@@ -198,3 +198,42 @@ async def test_login_command_saves_a_private_profile(simulator, work_dir):
     names = {c["name"] for c in json.loads(path.read_text())["cookies"]}
     assert {"SID", "SAPISID"} <= names
     shutil.rmtree(work_dir / "login-auth")
+
+
+async def test_unreachable_ai_studio_keeps_serving_and_retries(work_dir):
+    """Connection refused at start: state starting with the reason, the socket still answers."""
+    from shared.settings import Settings
+    from tests.browser_worker.conftest import start_worker
+    from tests.conftest import pick_free_port
+
+    dead = pick_free_port()
+    profile = work_dir / "unused-profile.json"
+    profile.write_text('{"cookies": [], "origins": []}')
+    settings = Settings(
+        _env_file=None,
+        stream_port=0,
+        aistudio_resolve=",".join(f"{h}=127.0.0.1:{dead}" for h in ("aistudio.google.com", "accounts.google.com")),
+        run_dir=work_dir / "dead-run",
+        log_dir=work_dir / "logs",
+        auth_profile=profile,
+        error_snapshot_dir=work_dir / "errors",
+        excluded_models_file=work_dir / "excluded.txt",
+        browser="chromium",
+        cookie_refresh_interval_s=0,
+    )
+    async with start_worker(settings, ready=False) as worker:
+        client = WorkerClient(settings.worker_socket)
+        async with asyncio.timeout(30):
+            status = await client.status()
+            conn = await protocol.connect(settings.worker_socket)
+            try:
+                await conn.send(protocol.StatusRequest())
+                async for msg in conn:
+                    if isinstance(msg, protocol.WorkerStatus) and "unreachable" in msg.message:
+                        status = msg
+                        break
+            finally:
+                await conn.close()
+        assert status.state == "starting"
+        assert "retrying" in status.message
+        assert not worker.ready.is_set()
