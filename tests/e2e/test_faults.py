@@ -217,6 +217,14 @@ async def test_simulator_failure_gives_the_documented_error_and_a_ready_system(s
         if status == 429:
             assert float(headers["Retry-After"]) > 0
         assert headers.get("x-request-id")
+        if directive == "stall":  # the worker gave up: the page's generation must be stopped too
+            answered_at = time.time()
+            deadline = time.monotonic() + 10
+            while not (record := sim.sim_inspect("requests/last")).get("ended"):
+                assert time.monotonic() < deadline, f"the stalled upstream request was never closed: {record}"
+                await asyncio.sleep(0.1)  # polling an outside condition with a deadline
+            assert record["ended"] == "client_closed", record
+            assert record["ended_at"] - answered_at < 2.0
         sim.wait_healthy(30)
         ok, done, _ = await complete(session, sim, "after the failure")
         assert ok == 200, done
@@ -258,3 +266,20 @@ async def test_dom_tier_serves_models_non_stream_and_stream_without_the_stream_p
         planned = sim_dom.sim_inspect("requests/last")["response"]
         assert message["content"] == planned["answer_text"]
         assert message["reasoning_content"].split() == planned["thought_text"].split()
+
+
+@pytest.mark.parametrize(
+    ("directive", "status", "code"),
+    [("quota", 429, "insufficient_quota"), ("internal", 502, "upstream_error"), ("permission", 403, None)],
+)
+async def test_dom_tier_reports_upstream_failures_from_the_page(sim_dom: Stack, directive, status, code):
+    """STREAM_PORT=0: failures are read from the page (toast, quota callout) and mapped like the stream tier."""
+    async with aiohttp.ClientSession() as session:
+        got, payload, _ = await complete(session, sim_dom, f"fail #sim:error={directive}")
+        assert got == status, payload
+        error = assert_openai_error(payload)
+        if code is not None:
+            assert error["code"] == code
+        sim_dom.wait_healthy(30)
+        ok, done, _ = await complete(session, sim_dom, "after the failure")
+        assert ok == 200, done
