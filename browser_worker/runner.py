@@ -15,15 +15,25 @@ Answer capture, in tiers:
    the end (Edit → Copy markdown → rendered text).
 
 DOM streaming rule (no duplicated or contradictory text): while the answer
-renders, only its *stable prefix* is streamed — the leading finished
-paragraphs that contain plain text only (no inline markup, none of the
-characters markdown could consume), which render exactly as their markdown.
-Each new stable prefix must extend what was already sent, else nothing is
-sent. At the end the raw markdown is read and only what follows the text
-already sent is emitted; if the raw text does not start with it exactly, the
-position is found on a whitespace-insensitive comparison. The same rule
-continues an answer whose stream tier dropped mid-way: the wire text already
-sent is a prefix of the raw markdown.
+renders, only its *stable prefix* is streamed, i.e. the rendered text that is
+certain to equal the raw markdown:
+
+* leading finished paragraphs that hold plain text only (no inline markup and
+  none of ``*_`[]<>#\\&|~``), joined by the blank line that separates two
+  paragraphs; a paragraph followed by any other block (list, heading, code)
+  ends the prefix, since the separator before it is unknown;
+* then, if the growing last block is such a paragraph that starts with a
+  letter, its text up to the last whitespace and before the first character
+  or line start (``-``, ``+``, ``=``, ``>``, ``1.``) that markdown could still
+  reinterpret.
+
+A new stable prefix is sent only when it extends what was sent; the client
+never sees text withdrawn. At the end the raw markdown is read (Edit → Copy
+markdown → rendered text) and only what follows the text already sent is
+emitted. Should the raw text not start with it exactly, the position is found
+on a whitespace-insensitive comparison (only whitespace can then differ). The
+same rule continues an answer whose stream tier dropped mid-way: the wire text
+already sent is a prefix of the raw markdown.
 """
 
 from __future__ import annotations
@@ -140,7 +150,8 @@ def remainder_after(sent: str, final: str) -> str:
     for end in range(len(final) + 1):
         if len(_normalise_ws(final[:end])) >= len(target):
             if _normalise_ws(final[:end]) == target:
-                return final[end:].lstrip(" ") if sent.endswith((" ", "\n")) else final[end:]
+                # Only whitespace differed; the client already has a separator if ``sent`` ended in one.
+                return final[end:].lstrip() if sent[-1:].isspace() else final[end:]
             break
     common = 0
     for a, b in zip(sent, final, strict=False):

@@ -116,6 +116,9 @@ class DomState:
 # markup and none of the characters markdown could have consumed or escaped.
 _SNAPSHOT_JS = """
 (sel) => {
+  const SPECIAL = /[*_`\\[\\]<>#\\\\&|~]/;
+  // Also stop before a line that could turn the paragraph into a list, rule, quote or heading.
+  const SPECIAL_OR_LINE = /[*_`\\[\\]<>#\\\\&|~]|\\n\\s*([-+=>]|\\d+[.)])/;
   const q = (s) => document.querySelector(s);
   const visible = (el) => !!el && !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
   const turns = document.querySelectorAll(sel.turn);
@@ -129,14 +132,38 @@ _SNAPSHOT_JS = """
     answer = roots.map((r) => r.innerText).join("\\n\\n");
     if (roots.length === 1) {
       const blocks = [...roots[0].children];
+      const plain = (b) => {
+        const p = b.tagName === "P" ? b : (b.children.length === 1 && b.children[0].tagName === "P" ? b.children[0] : null);
+        return p && !p.children.length && !SPECIAL.test(p.textContent) ? p : null;
+      };
+      // Finished plain paragraphs. Between two paragraphs the markdown has a blank line
+      // ("\\n\\n"); before any other block the separator is unknown, so stop there.
       const parts = [];
-      for (let i = 0; i < blocks.length - 1; i++) {
+      let i = 0;
+      for (; i < blocks.length - 1; i++) {
+        const p = plain(blocks[i]);
+        if (!p) break;
+        parts.push(p.textContent);
+        const next = blocks[i + 1];
+        const nextP = next.tagName === "P" || (next.children.length === 1 && next.children[0].tagName === "P");
+        if (!nextP) { i = -1; break; }
+      }
+      stable = parts.join("\\n\\n");
+      if (i >= 0 && parts.length) stable += "\\n\\n";
+      // The growing last paragraph: its text up to the last whitespace, when it is plain
+      // prose so far (starts with a letter; nothing markdown could still reinterpret).
+      if (i >= 0 && i === blocks.length - 1) {
         const b = blocks[i];
         const p = b.tagName === "P" ? b : (b.children.length === 1 && b.children[0].tagName === "P" ? b.children[0] : null);
-        if (!p || p.children.length || /[*_`\\[\\]<>#\\\\&|~]/.test(p.textContent)) break;
-        parts.push(p.textContent);
+        if (p && !p.children.length) {
+          let text = p.textContent;
+          const cut = text.search(SPECIAL_OR_LINE);
+          if (cut >= 0) text = text.slice(0, cut);
+          const ws = Math.max(text.lastIndexOf(" "), text.lastIndexOf("\\n"));
+          text = ws > 0 ? text.slice(0, ws + 1) : "";
+          if (/^\\p{L}/u.test(text)) stable += text;
+        }
       }
-      stable = parts.length ? parts.join("\\n\\n") + "\\n\\n" : "";
     }
     calls = model.querySelectorAll(sel.functionCall).length;
     const btn = last.querySelector(sel.editButton);

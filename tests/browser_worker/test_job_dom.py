@@ -40,8 +40,25 @@ async def test_dom_capture_of_markdown_is_raw_and_never_repeats(dom_worker, clie
     assert result.error is None, result.error
     assert result.content == last["response"]["answer_text"]
     deltas = [e.text for e in result.of(protocol.Content)]
-    assert len(deltas) >= 2, "finished plain paragraphs are streamed before the end"
-    assert deltas[0].startswith("User:\nFirst paragraph")
+    assert len(deltas) >= 3, "plain prose is streamed before the end"
+    assert deltas[0].startswith("User:\nFirst")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Intro line\n- item one\n- item two\n\nAfter the list 1. not a list",
+        "Plain start then a heading\n\n# Title\n\nText & more <b>tags</b> and 2 < 3",
+        "Numbers\n1. first\n2) second\n\n```python\nprint('x')\n```\nDone here",
+        "Tricky **bold\nacross** lines and a_b_c and \\*escaped\\* stars",
+    ],
+    ids=["list", "heading-html", "ordered-code", "escapes"],
+)
+async def test_dom_capture_never_contradicts_the_raw_markdown(dom_worker, client, sim, text):
+    """Whatever the markdown, the streamed DOM deltas add up to exactly the raw answer."""
+    result = await client.run(f"{text}\n#sim:echo #sim:chunks=40 #sim:delay_ms=25", stop=[])
+    assert result.error is None, result.error
+    assert result.content == sim.inspect("requests/last")["response"]["answer_text"]
 
 
 async def test_dom_capture_reads_native_tool_calls(dom_worker, client, sim):
@@ -97,3 +114,26 @@ async def test_missing_function_calling_ui_degrades_and_falls_back_to_emulated_t
         await dom_worker.reload_page()
         await dom_worker.run_self_test()
     assert (await client.status()).state == "ready"
+
+
+async def test_dom_capture_streams_a_growing_paragraph_and_cancel_stops_it(dom_worker, client, sim):
+    """Plain prose streams word by word from the page; JobCancel stops the generation within 1 s."""
+    import asyncio
+    import time
+
+    at: list[float] = []
+
+    def second_delta(ev):
+        if isinstance(ev, protocol.Content):
+            at.append(time.time())
+            return len(at) == 2
+        return False
+
+    result = await client.run("long #sim:words=400 #sim:delay_ms=40", cancel_when=second_delta)
+    assert result.error is not None and result.error.kind == "cancelled"
+    async with asyncio.timeout(5):
+        while not (last := sim.inspect("requests/last")).get("ended"):
+            await asyncio.sleep(0.05)  # polling the simulator's record, not the UI
+    assert last["ended"] == "client_closed"
+    assert last["last_byte_at"] - at[1] < 1.0
+    assert last["response"]["answer_text"].startswith(result.content)

@@ -237,7 +237,7 @@ async def test_echo_returns_a_large_prompt_byte_exact(stream_worker, client, sim
 
 @pytest.mark.parametrize(
     ("name", "mime", "size"),
-    [("pixel.png", "image/png", 68), ("notes.txt", "text/plain", 5_000), ("big.pdf", "application/pdf", 600_000)],
+    [("pixel.png", "image/png", 68), ("notes.txt", "text/plain", 5_000), ("big.pdf", "application/pdf", 3_000_000)],
 )
 async def test_attachments_are_uploaded_by_type_and_size(stream_worker, client, sim, work_dir, name, mime, size):
     """Attachments go through the upload menu and reach the request intact."""
@@ -318,6 +318,25 @@ async def test_losing_the_event_channel_mid_answer_continues_from_the_page(strea
         await stream_worker.feed.client.connected.wait()
     again = await client.run("after reconnect #sim:words=5")
     assert again.error is None and again.of(protocol.Usage)[0].estimated is False
+
+
+async def test_client_disconnect_stops_the_generation(stream_worker, sim):
+    """An API connection that closes mid-answer cancels the job and stops the simulator's stream."""
+    conn = await protocol.connect(stream_worker.settings.worker_socket)
+    job = protocol.Job(model="gemini-2.5-pro", messages=[{"role": "user", "content": "x #sim:words=600 #sim:delay_ms=40"}])
+    await conn.send(protocol.JobSubmit(id="req-gone", job=job))
+    async with asyncio.timeout(30):
+        async for msg in conn:
+            if isinstance(msg, protocol.Content):
+                break
+    left_at = time.time()
+    await conn.close()
+    last = await ended_request(sim)
+    assert last["ended"] == "client_closed"
+    assert last["last_byte_at"] - left_at < 1.0
+    async with asyncio.timeout(30):
+        await stream_worker._idle.wait()
+    assert stream_worker.counts["cancelled"] >= 1
 
 
 @pytest.mark.parametrize(
