@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -46,6 +46,7 @@ class FlowWatch:
         self.quota: list[protocol.QuotaSignal] = []
         self.flow_seen = asyncio.Event()
         self._received = False
+        self.was_lost = False
 
     def offer(self, msg: protocol.Message) -> None:
         if isinstance(msg, protocol.QuotaSignal):
@@ -79,6 +80,7 @@ class FlowWatch:
         self.queue.put_nowait(msg)
 
     def lost(self) -> None:
+        self.was_lost = True
         self.queue.put_nowait(FeedLost(ts=time.time()))
 
     async def events(self) -> AsyncIterator[protocol.Message | FeedLost]:
@@ -94,8 +96,15 @@ def _is_generate(url: str) -> bool:
 class ProxyFeed:
     """Stay subscribed to ``proxy.sock`` and fan its messages out to open watches."""
 
-    def __init__(self, path: Path, *, max_frame: int = protocol.DEFAULT_MAX_FRAME) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_frame: int = protocol.DEFAULT_MAX_FRAME,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self.path = path
+        self.on_change = on_change
         self._watches: list[FlowWatch] = []
         self.client = protocol.ReconnectingClient(
             path,
@@ -127,6 +136,8 @@ class ProxyFeed:
 
     async def _on_connect(self, conn: protocol.Connection) -> None:
         await conn.send(protocol.Subscribe())
+        if self.on_change is not None:
+            asyncio.get_running_loop().call_soon(self.on_change)
 
     async def _on_message(self, msg: protocol.Message) -> None:
         if isinstance(msg, protocol.QuotaSignal):
@@ -137,6 +148,8 @@ class ProxyFeed:
     async def _on_disconnect(self) -> None:
         for watch in list(self._watches):
             watch.lost()
+        if self.on_change is not None:
+            self.on_change()
 
     @contextlib.contextmanager
     def watch(self, since: float) -> Iterator[FlowWatch]:

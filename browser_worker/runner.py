@@ -63,6 +63,7 @@ from shared.errors import (
     RateLimited,
     UpstreamError,
     UpstreamTimeout,
+    WorkerUnavailable,
 )
 from shared.settings import Settings
 
@@ -82,6 +83,8 @@ QUOTA_RETRY_S = 3600.0
 RATE_LIMIT_RETRY_S = 60.0
 DOM_WAIT_MS = 5_000
 DEFAULT_OUTPUT_LIMIT = 65536
+#: How long a job waits for a restarting stream proxy before it fails with 503.
+PROXY_WAIT_S = 15.0
 
 
 @dataclass
@@ -179,6 +182,19 @@ class JobRunner:
         self.feed = feed
         self.models = models
         self.function_calling_ui = function_calling_ui
+        #: The model the page was last verified to show.
+        self.current_model: str | None = None
+        #: Facts about the last run, for the worker's retry decision (see ``retryable``).
+        self.emitted = False
+        self.flow_seen = False
+        self.feed_trouble = False
+
+    @property
+    def retryable(self) -> bool:
+        """The last run failed before anything reached the client, without a flow of its own,
+        while the stream proxy (the browser's own HTTP proxy) was away: the request most
+        likely never left the browser, so running it again cannot answer it twice."""
+        return not self.emitted and not self.flow_seen and self.feed_trouble
 
     # ------------------------------------------------------------------ entry point
 
@@ -188,6 +204,11 @@ class JobRunner:
         """Run the job, emitting events; raises the typed error on failure (the caller reports it)."""
         start = time.monotonic()
         box: dict[str, Any] = {}
+        self.emitted = self.flow_seen = self.feed_trouble = False
+
+        async def tracked(msg: protocol.Message) -> None:
+            self.emitted = True
+            await emit(msg)
 
         async def watch_cancel() -> None:
             await cancel.wait()
@@ -195,7 +216,7 @@ class JobRunner:
 
         async def body() -> None:
             try:
-                await self._run_body(request_id, job, emit, timings, start, box)
+                await self._run_body(request_id, job, tracked, timings, start, box)
             finally:
                 watcher.cancel()
 
@@ -236,6 +257,8 @@ class JobRunner:
             await self.studio.fill_prompt(plan.text)
             timings["fill"] = _ms(start)
             capture = Capture()
+            if self.feed is not None and not self.feed.connected:
+                await self._wait_for_proxy()
             watch_cm = self.feed.watch(time.time()) if self.feed is not None else contextlib.nullcontext()
             with watch_cm as watch:
                 live = watch is not None and self.feed is not None and self.feed.connected
@@ -245,10 +268,31 @@ class JobRunner:
                 capture.toast_before = (await self.studio.dom_state()).toast
                 await self.studio.submit()
                 timings["submit"] = _ms(start)
-                await self._capture(request_id, job, plan.text, emit, capture, watch if live else None, emulated)
+                try:
+                    await self._capture(
+                        request_id, job, plan.text, emit, capture, watch if live else None, emulated
+                    )
+                finally:
+                    if watch is not None:
+                        self.flow_seen = watch.flow_id is not None
+                        self.feed_trouble = watch.was_lost or not live
                 if capture.first_event_at is not None:
                     timings["first_event"] = (capture.first_event_at - start) * 1000
             await self._finish(request_id, plan.text, emit, capture)
+
+    async def _wait_for_proxy(self) -> None:
+        """The browser's traffic goes through the stream proxy: give a restarting proxy a moment."""
+        assert self.feed is not None
+        log.info("waiting for the stream proxy before submitting")
+        try:
+            async with asyncio.timeout(PROXY_WAIT_S):
+                await self.feed.client.connected.wait()
+        except TimeoutError:
+            self.feed_trouble = True
+            raise WorkerUnavailable(
+                f"the stream proxy is not running (no {self.feed.path.name} for {PROXY_WAIT_S:.0f} s)",
+                retry_after=5,
+            ) from None
 
     # ------------------------------------------------------------------ preparation
 
@@ -269,10 +313,12 @@ class JobRunner:
     async def _prepare(self, model: str, job: protocol.Job) -> bool:
         """Model, function calling and run settings; True when tools must be emulated."""
         if await self.studio.current_model() != model:
+            self.current_model = None
             try:
                 await self.studio.switch_model(model)
             except PageBroken as exc:
                 raise ModelSwitchFailed(f"switching to {model!r} failed: {exc.message}") from None
+        self.current_model = model
         decls = declarations.to_declarations(job.tools)
         mode = self.settings.function_calling_mode
         emulated = bool(decls) and (mode == "emulated" or not self.function_calling_ui)
@@ -430,6 +476,9 @@ class JobRunner:
                             elif isinstance(item, protocol.Finish):
                                 cap.finish = item.reason
                             elif isinstance(item, protocol.Error):
+                                if item.kind == "aborted":
+                                    # The browser side may have died (a crash closes the connection).
+                                    await self.studio.check_alive()
                                 raise error_from_stream(item)
                             elif isinstance(item, protocol.Done):
                                 if not cap.content and not cap.buffered and not cap.tool_calls:

@@ -40,6 +40,8 @@ LOGIN_RECHECK_S = 60.0
 READY_WAIT_S = 60.0
 MODELS_WAIT_S = 10.0
 MAX_BACKOFF_S = 30.0
+#: Failures that a vanished stream proxy can cause (the browser lost its HTTP proxy).
+RETRY_KINDS = frozenset({"upstream", "timeout", "unavailable"})
 
 
 @dataclass
@@ -67,7 +69,11 @@ class Worker:
         self.current: PendingJob | None = None
         self.clients: set[protocol.Connection] = set()
         self.queue: asyncio.Queue[PendingJob] = asyncio.Queue()
-        self.feed = ProxyFeed(settings.proxy_socket, max_frame=settings.max_frame_bytes) if settings.stream_port else None
+        self.feed = (
+            ProxyFeed(settings.proxy_socket, max_frame=settings.max_frame_bytes, on_change=self._push_status)
+            if settings.stream_port
+            else None
+        )
         self.session: BrowserSession | None = None
         self.studio: StudioPage | None = None
         self.runner: JobRunner | None = None
@@ -167,10 +173,11 @@ class Worker:
 
     def status(self) -> protocol.WorkerStatus:
         connected = self.feed is not None and self.feed.connected
+        model = self.runner.current_model if self.runner is not None and self.runner.current_model else self.model
         return protocol.WorkerStatus(
             state=self.state,  # type: ignore[arg-type]
             message=self.message,
-            model=self.model,
+            model=model,
             models=self.models,
             self_test=self.self_test,
             last_error=self.last_error,
@@ -185,6 +192,10 @@ class Worker:
             return
         log.info("state %s -> %s: %s", self.state, state, message)
         self.state, self.message = state, message
+        self._push_status()
+
+    def _push_status(self) -> None:
+        """Send the current status to every connected client (state or capture changed)."""
         status = self.status()
         for conn in list(self.clients):
             self._spawn(self._send_quietly(conn, status))
@@ -467,13 +478,26 @@ class Worker:
         log.info("job %s: model %s, %d messages", pending.id, pending.job.model, len(pending.job.messages))
         error: ProxyError | None = None
         start = time.monotonic()
-        try:
-            await runner.run(pending.id, pending.job, lambda m: self._emit_to(pending, m), pending.cancel, timings)
-        except ProxyError as exc:
-            error = exc
-        except Exception as exc:
-            log.exception("job %s failed unexpectedly", pending.id)
-            error = UpstreamError(f"internal worker error: {type(exc).__name__}: {exc}")
+        for attempt in (1, 2):
+            error = await self._attempt(runner, pending, timings)
+            if not (
+                attempt == 1
+                and error is not None
+                and error.kind in RETRY_KINDS
+                and runner.retryable
+                and not pending.cancel.is_set()
+            ):
+                break
+            log.warning("job %s: %s while the stream proxy was away; running it once more", pending.id, error.message)
+            self.counts["retried"] += 1
+            try:
+                await runner.stop_and_clear()
+            except ProxyError as exc:
+                error = exc
+                break
+        session = self.session
+        if error is not None and session is not None and session.lost.is_set() and not isinstance(error, BrowserGone):
+            error = BrowserGone(f"the browser went away during the request ({session.lost_reason}): {error.message}")
         if error is not None and not isinstance(error, LoginRequired) and runner.studio.is_login_url():
             error = LoginRequired(LOGIN_MESSAGE)
         if error is not None and isinstance(error, Cancelled):
@@ -492,6 +516,17 @@ class Worker:
                 await self._snapshot(pending.id, error)
             await self._fail(pending, error, timings)
         await self._clean_up(runner, error)
+
+    async def _attempt(self, runner: JobRunner, pending: PendingJob, timings: dict[str, float]) -> ProxyError | None:
+        """One run of the job; the typed error, or None on success."""
+        try:
+            await runner.run(pending.id, pending.job, lambda m: self._emit_to(pending, m), pending.cancel, timings)
+            return None
+        except ProxyError as exc:
+            return exc
+        except Exception as exc:
+            log.exception("job %s failed unexpectedly", pending.id)
+            return UpstreamError(f"internal worker error: {type(exc).__name__}: {exc}")
 
     async def _snapshot(self, request_id: str, error: ProxyError) -> None:
         secrets: list[str] = []

@@ -7,6 +7,7 @@ and turns Playwright's exceptions into the worker's error types.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -429,7 +430,8 @@ class StudioPage:
         if current is not None and abs(current - value) <= tolerance:
             return
         await self._clear_obstacles()
-        text = str(int(value)) if float(value).is_integer() and tolerance >= 1 else f"{value:g}"
+        # repr of a float is exact enough for any tolerance; ints stay without ".0".
+        text = str(int(value)) if tolerance >= 1 else repr(float(value))
         await loc.fill(text)
         after = await self._read_float(loc)
         if after is None or abs(after - value) > tolerance:
@@ -903,6 +905,17 @@ class StudioPage:
                 pass
         await expect(self.page.locator(S.MODEL_TURN)).to_have_count(0, timeout=5_000)
         await self.ensure_temporary_chat()
+
+    @translated
+    async def check_alive(self) -> None:
+        """Raise ``BrowserGone`` when the page or browser no longer answers."""
+        if self.page.is_closed():
+            raise BrowserGone("the page is closed")
+        try:
+            async with asyncio.timeout(3):
+                await self.page.evaluate("1")
+        except TimeoutError:
+            raise BrowserGone("the page does not answer") from None
 
     @translated
     async def screenshot(self) -> bytes:
