@@ -84,7 +84,7 @@ RATE_LIMIT_RETRY_S = 60.0
 DOM_WAIT_MS = 5_000
 DEFAULT_OUTPUT_LIMIT = 65536
 #: How long a job waits for a restarting stream proxy before it fails with 503.
-PROXY_WAIT_S = 15.0
+PROXY_WAIT_S = 10.0
 
 
 @dataclass
@@ -428,13 +428,13 @@ class JobRunner:
             await emit(protocol.ToolCall(id=request_id, ts=time.time(), name=name, arguments=args))
 
         async def finish_from_dom() -> None:
+            thoughts = await self.studio.read_thoughts()
+            if thoughts.startswith(cap.reasoning) and len(thoughts) > len(cap.reasoning) and not cap.content:
+                await send_reasoning(thoughts[len(cap.reasoning) :])
             final, method = await self.studio.read_final_answer()
             log.info("answer read from the DOM by %s (%d chars)", method, len(final))
             sent = cap.buffered if emulated else cap.content
             await send_content(remainder_after(sent, final))
-            thoughts = await self.studio.read_thoughts()
-            if thoughts.startswith(cap.reasoning) and len(thoughts) > len(cap.reasoning) and not cap.content:
-                await send_reasoning(thoughts[len(cap.reasoning) :])
             calls = await self.studio.read_function_calls()
             for name, args in calls[len(cap.tool_calls) :]:
                 await send_call(name, args)

@@ -41,7 +41,7 @@ READY_WAIT_S = 60.0
 MODELS_WAIT_S = 10.0
 MAX_BACKOFF_S = 30.0
 #: Failures that a vanished stream proxy can cause (the browser lost its HTTP proxy).
-RETRY_KINDS = frozenset({"upstream", "timeout", "unavailable"})
+RETRY_KINDS = frozenset({"upstream", "timeout"})
 
 
 @dataclass
