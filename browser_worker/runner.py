@@ -346,6 +346,8 @@ class JobRunner:
         await self.studio.set_stop_sequences(list(stops))
         await self.studio.set_top_p(top_p)
         await self.studio.open_tools_group()
+        structured, schema = _structured_output(job.response_format)
+        await self.studio.set_structured_output(structured, schema)
         url_context = _wants_url_context(job.tools) or self.settings.enable_url_context
         if fc_on:
             await self.studio.set_url_context(False)
@@ -598,6 +600,20 @@ class JobRunner:
             await self.studio.open_new_chat(timeout_ms=30_000)
             await self.studio.wait_ready()
             await self.studio.ensure_temporary_chat()
+
+
+def _structured_output(response_format: dict[str, Any] | None) -> tuple[bool, dict[str, Any] | None]:
+    """OpenAI ``response_format`` → (structured output on?, cleaned response schema or None)."""
+    if not isinstance(response_format, dict):
+        return False, None
+    kind = response_format.get("type")
+    if kind == "json_object":
+        return True, None
+    if kind == "json_schema":
+        spec = response_format.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        return True, declarations.clean_schema(schema) if isinstance(schema, dict) else None
+    return False, None
 
 
 def _wants_url_context(tools: list[dict[str, Any]] | None) -> bool:

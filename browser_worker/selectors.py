@@ -170,6 +170,15 @@ THINKING_LEVEL_VALUE = ".mat-mdc-select-value-text .mat-mdc-select-min-line"
 THINKING_LEVEL_LISTBOX = '[role="listbox"][aria-label="Thinking Level"], [role="listbox"][aria-label="Thinking level"]'
 THINKING_LEVEL_OPTION = '[role="option"]'
 
+STRUCTURED_TOGGLE = '[data-test-id="structuredOutputTooltip"] button[role="switch"]'
+STRUCTURED_EDIT = 'button[aria-label="Edit JSON schema"]'
+SCHEMA_DIALOG = (
+    'mat-dialog-container:has(h2:has-text("Structured output")), '
+    'mat-mdc-dialog-container:has(h2:has-text("Structured output"))'
+)
+SCHEMA_TEXTAREA = "ms-text-editor textarea, textarea"
+SCHEMA_SAVE = 'button[aria-label="Save the JSON schema"], button:has-text("Save")'
+
 FC_CONTAINER = '[data-test-id="functionCallingTooltip"]'
 FC_TOGGLE = (
     '[data-test-id="functionCallingTooltip"] mat-slide-toggle button[role="switch"].mdc-switch, '

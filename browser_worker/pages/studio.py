@@ -639,6 +639,31 @@ class StudioPage:
             raise DeclarationsRejected(f"AI Studio rejected the function declarations: {message or 'dialog stayed open'}") from None
         self._fc_digest = digest
 
+    @translated
+    async def set_structured_output(self, enabled: bool, schema: dict[str, Any] | None) -> bool | None:
+        """Structured output (JSON) on or off, with the response schema when given (SPEC §2.6)."""
+        toggle = self.page.locator(S.STRUCTURED_TOGGLE).first
+        state = await self._set_switch(toggle, enabled, "structured output")
+        if not enabled or state is not True or schema is None:
+            return state
+        await self._clear_obstacles()
+        await self.page.locator(S.STRUCTURED_EDIT).first.click()
+        dialog = self.page.locator(S.SCHEMA_DIALOG).first
+        await dialog.wait_for(state="visible", timeout=5_000)
+        area = dialog.locator(S.SCHEMA_TEXTAREA).first
+        await area.evaluate(_SET_VALUE_JS, json.dumps(schema, indent=2, ensure_ascii=False))
+        await dialog.locator(S.SCHEMA_SAVE).first.click()
+        try:
+            await dialog.wait_for(state="hidden", timeout=3_000)
+        except PlaywrightTimeout:
+            err = dialog.locator(S.FC_ERROR)
+            message = (await err.first.inner_text()).strip() if await err.count() else "dialog stayed open"
+            close = dialog.locator(S.FC_CLOSE)
+            if await close.count():
+                await close.first.click()
+            raise DeclarationsRejected(f"AI Studio rejected the response schema: {message}") from None
+        return True
+
     def forget_function_declarations(self) -> None:
         self._fc_digest = None
 

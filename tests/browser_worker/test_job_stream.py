@@ -402,3 +402,20 @@ async def test_failure_writes_a_redacted_snapshot(stream_worker, client, sim):
     html = (folder / "page.html").read_text()
     for cookie in cookies:
         assert cookie["value"] not in html
+
+
+async def test_response_format_turns_on_structured_output_with_the_schema(stream_worker, client, sim):
+    """json_schema sets structured output and the cleaned schema; the answer is valid JSON; none turns it off."""
+    schema = {"type": "object", "title": "Answer", "additionalProperties": False,
+              "properties": {"city": {"type": "string"}, "rank": {"type": "integer"}}, "required": ["city"]}
+    result = await client.run(
+        "json please", response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}
+    )
+    config = sim.inspect("requests/last")["generation_config"]
+    assert result.error is None, result.error
+    assert config["response_mime_type"] == "application/json"
+    sent = json.loads(config["response_schema"]) if isinstance(config["response_schema"], str) else config["response_schema"]
+    assert sent["properties"]["city"]["type"].lower() == "string" and "title" not in sent
+    assert "city" in json.loads(result.content)
+    await client.run("plain again #sim:words=3")
+    assert sim.inspect("requests/last")["generation_config"]["response_mime_type"] is None
