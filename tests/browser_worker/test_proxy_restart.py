@@ -42,3 +42,21 @@ async def test_job_submitted_while_the_proxy_is_down_waits_for_it(stream_worker,
     result = await job
     assert result.error is None, result.error
     assert [r["prompt"] for r in sim.inspect("requests")].count("User:\nwaiting job #sim:words=6\n") == 1
+
+
+async def test_the_proxy_ca_is_trusted_by_its_spki_pin_alone(stream_proxy, simulator, demo_profile, work_dir):
+    """Outside demo mode, Chromium trusts the proxy's leaf certificates through the CA's SPKI pin."""
+    from browser_worker.browser import BrowserSession, ca_spki, context_options
+    from browser_worker.pages.studio import StudioPage
+    from shared.settings import Settings
+
+    settings = Settings(
+        _env_file=None, stream_port=stream_proxy.port, certs_dir=work_dir / "certs", browser="chromium"
+    )
+    spki = ca_spki(settings)
+    assert spki and not settings.demo_mode
+    assert context_options(settings, None, spki)["ignore_https_errors"] is False
+    async with BrowserSession(settings, storage_state=demo_profile) as session:
+        studio = StudioPage(session.page, settings.aistudio_url)
+        await studio.open_new_chat()
+        assert await studio.wait_ready()
