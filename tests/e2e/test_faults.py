@@ -174,6 +174,24 @@ async def test_request_sent_while_stream_proxy_is_stopped_is_answered_once_it_is
     sim.wait_healthy(30)
 
 
+async def test_request_gives_up_with_503_when_stream_proxy_stays_stopped(sim: Stack):
+    """stream_proxy left stopped: a request ends in a bounded time with 503 + Retry-After naming the proxy."""
+    assert "stream_proxy: stopped" in await asyncio.to_thread(sim.ctl, "stop", "stream_proxy")
+    try:
+        async with aiohttp.ClientSession() as session:
+            started = time.monotonic()
+            status, payload, headers = await complete(session, sim, "nobody restarts the proxy")
+            waited = time.monotonic() - started
+    finally:
+        assert "stream_proxy: started" in await asyncio.to_thread(sim.ctl, "start", "stream_proxy")
+    assert status == 503, payload
+    error = assert_openai_error(payload)
+    assert error["type"] == "service_unavailable" and "proxy" in error["message"].lower(), error
+    assert float(headers["Retry-After"]) > 0
+    assert waited < 40, f"gave up only after {waited:.0f} s"
+    sim.wait_healthy(30)
+
+
 # --------------------------------------------------------------------------- the browser
 
 
