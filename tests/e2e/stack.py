@@ -160,7 +160,8 @@ class Stack:
         self.admin_key = (env or {}).get("ADMIN_KEY") or None
         self.extra_env = dict(env or {})
         self.health_timeout = health_timeout
-        self.base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+        # The owner's pid in the name tells whose folder a leftover is.
+        self.base = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir="/tmp"))
         self.base.chmod(0o700)
         self.run_dir = self.base / "run"
         self.log_dir = self.base / "logs"
