@@ -148,6 +148,16 @@ async def test_answer_streaming_through_a_stream_proxy_restart_completes_with_id
 
 async def test_request_sent_while_stream_proxy_is_stopped_is_answered_once_it_is_started(sim: Stack):
     """stream_proxy stopped: /health 503 names it; a request sent meanwhile waits and is answered after start."""
+    await request_rides_out_a_stopped_proxy(sim)
+
+
+async def test_first_request_of_a_fresh_stack_waits_for_a_restarting_stream_proxy():
+    """A fresh stack whose stream_proxy is down when its first request arrives: answered once it is back."""
+    with Stack(prefix="aisp-fresh-") as fresh:
+        await request_rides_out_a_stopped_proxy(fresh)
+
+
+async def request_rides_out_a_stopped_proxy(sim: Stack) -> None:
     assert "stream_proxy: stopped" in await asyncio.to_thread(sim.ctl, "stop", "stream_proxy")
     marker = f"while-down-{tag()}"
     try:
