@@ -2,10 +2,13 @@
 
 Usage::
 
-    python -m stream_proxy.decode [--split-at N,N,...] [--gzip] FILE
+    python -m stream_proxy.decode [--split-at N,N,...] [--gzip] [--grounding] FILE
 
 ``--gzip``: FILE holds the body gzip-compressed (it is decoded with ``Content-Encoding: gzip``).
 ``--split-at``: feed the FILE bytes to the decoder in pieces cut at these byte offsets of the file.
+``--grounding``: also print ``grounding`` events (Google Search sources). Without it only the seven
+original types are printed: ``reasoning``, ``content``, ``tool_call``, ``usage``, ``finish``,
+``error`` and ``done``.
 
 Exit status: 0 for a well-formed body, 1 when the decoder reported an error (the error line is
 printed), 2 for bad usage.
@@ -21,7 +24,7 @@ from typing import NoReturn
 
 import orjson
 
-from stream_proxy.decoder import Error, Event, ResponseDecoder
+from stream_proxy.decoder import Error, Event, Grounding, ResponseDecoder
 
 _PROG = "python -m stream_proxy.decode"
 
@@ -71,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _Parser(prog=_PROG, description="Decode a GenerateContent response body into JSON lines.")
     parser.add_argument("--split-at", metavar="N,N,...", default="", help="byte offsets of FILE to cut at")
     parser.add_argument("--gzip", action="store_true", help="FILE is gzip-compressed")
+    parser.add_argument(
+        "--grounding", action="store_true", help="also print grounding events (Google Search sources)"
+    )
     parser.add_argument("file", metavar="FILE", type=Path, help="the response body")
     args = parser.parse_args(argv)
     try:
@@ -81,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     events = decode_file(data, offsets, gzip=args.gzip)
     out = sys.stdout.buffer
     for event in events:
+        if isinstance(event, Grounding) and not args.grounding:
+            continue
         out.write(orjson.dumps(event.to_dict()) + b"\n")
     out.flush()
     return 1 if any(isinstance(e, Error) for e in events) else 0

@@ -13,6 +13,8 @@ Event order
 -----------
 * While the body streams: :class:`Reasoning`, :class:`Content` and :class:`ToolCall`, exactly in wire
   order (every part of every candidate of every event; empty texts are not emitted).
+* :class:`Grounding` right after the parts of a candidate that carries Google Search grounding
+  metadata (see below).
 * After a well-formed body (the top-level array closed; see :attr:`ResponseDecoder.complete`),
   ``close()`` returns ``Finish``, then ``Usage`` (the last usage seen on the wire; left out when no
   event carried one), then ``Done``. The finish reason is not emitted when ``finishReason`` arrives
@@ -29,6 +31,16 @@ Finish reasons (Gemini ``Candidate.FinishReason`` -> OpenAI ``finish_reason``)
 ``"content_filter"``; anything else (``5`` OTHER, unknown codes, or no finishReason at all on a
 well-formed body) -> ``"stop"``. If the response contained at least one function call the reason is
 ``"tool_calls"`` whatever the code.
+
+Grounding (Google Search)
+-------------------------
+A candidate's grounding metadata is ``[searchEntryPoint, chunks, supports, null, webSearchQueries]``
+with ``chunks = [[web: [uri, title, domain]], ...]``. It is read from candidate index 7 or, when index 7
+holds no such list, index 8 (SPEC §4.4: one project saw 7, the public proto numbering gives 8). Each
+source is ``{"uri", "title", "domain"}`` (``None`` where the wire has nothing); chunks without a string
+uri are skipped. Sources are de-duplicated by uri and queries by text within one response: a
+``Grounding`` carries only what is new and is left out when nothing is. Metadata of any other shape
+is ignored, never an error; the entry-point HTML and the supports are not passed on.
 
 Scanner
 -------
@@ -72,6 +84,7 @@ __all__ = [
     "Error",
     "Event",
     "Finish",
+    "Grounding",
     "Reasoning",
     "ResponseDecoder",
     "ToolCall",
@@ -79,6 +92,7 @@ __all__ = [
     "decode_args",
     "decode_value",
     "finish_reason",
+    "grounding_metadata",
 ]
 
 
@@ -129,6 +143,15 @@ class ToolCall(_EventMixin):
 
 
 @dataclass(frozen=True, slots=True)
+class Grounding(_EventMixin):
+    """Google Search sources new in this response: ``{"uri", "title", "domain"}`` each, and search queries."""
+
+    type: ClassVar[str] = "grounding"
+    sources: list[dict[str, Any]]
+    queries: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Usage(_EventMixin):
     """Token usage from the last event that carried one; ``None`` where the wire has null/absent."""
 
@@ -168,7 +191,7 @@ class Done(_EventMixin):
     type: ClassVar[str] = "done"
 
 
-Event = Reasoning | Content | ToolCall | Usage | Finish | Error | Done
+Event = Reasoning | Content | ToolCall | Grounding | Usage | Finish | Error | Done
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,6 +361,52 @@ def decode_args(value: Any) -> dict[str, Any]:
     A missing, null or empty container gives ``{}``; keys keep wire order.
     """
     return _decode_struct(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Grounding metadata (SPEC §4.4)
+# --------------------------------------------------------------------------------------------
+
+#: Candidate slots that may hold grounding metadata, in the order they are tried.
+GROUNDING_SLOTS = (7, 8)
+
+
+def _text(value: Any) -> str | None:
+    return value if type(value) is str and value else None
+
+
+def grounding_metadata(candidate: Any) -> tuple[list[dict[str, Any]], list[str]] | None:
+    """``(sources, queries)`` from a candidate's grounding slot, or ``None`` if no slot has that shape.
+
+    Tolerant: anything that is not the documented shape is skipped, never raised.
+    """
+    if type(candidate) is not list:
+        return None
+    for slot in GROUNDING_SLOTS:
+        meta = candidate[slot] if len(candidate) > slot else None
+        if type(meta) is not list or len(meta) < 2:
+            continue
+        sources: list[dict[str, Any]] = []
+        chunks = meta[1]
+        if type(chunks) is list:
+            for chunk in chunks:
+                web = chunk[0] if type(chunk) is list and chunk else None
+                if type(web) is not list or not web or _text(web[0]) is None:
+                    continue
+                sources.append(
+                    {
+                        "uri": web[0],
+                        "title": _text(web[1]) if len(web) > 1 else None,
+                        "domain": _text(web[2]) if len(web) > 2 else None,
+                    }
+                )
+        queries: list[str] = []
+        found = meta[4] if len(meta) > 4 else None
+        if type(found) is list:
+            queries = [q for q in found if _text(q) is not None]
+        if sources or queries:
+            return sources, queries
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -538,6 +607,8 @@ class ResponseDecoder:
         self._finish: Any = None
         self._usage: list[Any] | None = None
         self._tool_calls = False
+        self._source_uris: set[str] = set()
+        self._queries: set[str] = set()
 
     @property
     def complete(self) -> bool:
@@ -836,6 +907,21 @@ class ResponseDecoder:
             return False
         return True
 
+    def _grounding(self, cand: list[Any], out: list[Event]) -> None:
+        found = grounding_metadata(cand)
+        if found is None:
+            return
+        sources: list[dict[str, Any]] = []
+        for source in found[0]:
+            uri = source["uri"]
+            if uri not in self._source_uris:
+                self._source_uris.add(uri)
+                sources.append(source)
+        queries = [q for q in dict.fromkeys(found[1]) if q not in self._queries]
+        self._queries.update(queries)
+        if sources or queries:
+            out.append(Grounding(sources, queries))
+
     def _event(self, ev: list[Any], out: list[Event]) -> None:
         if not ev:
             return
@@ -863,5 +949,7 @@ class ResponseDecoder:
                                 out.append(Reasoning(text) if n > 12 and part[12] else Content(text))
                 if len(cand) > 1 and cand[1] is not None:
                     self._finish = cand[1]
+                if len(cand) > GROUNDING_SLOTS[0]:
+                    self._grounding(cand, out)
         if len(ev) > 2 and type(ev[2]) is list:
             self._usage = ev[2]
