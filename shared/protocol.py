@@ -7,8 +7,9 @@ Who talks to whom:
 
 * ``stream_proxy`` serves ``proxy.sock``. A subscriber (the browser worker)
   sends ``subscribe``; the proxy then publishes stream events keyed by flow id
-  (``stream_started``, ``reasoning``, ``content``, ``tool_call``, ``usage``,
-  ``finish``, ``error``, ``done``) and ``quota_signal`` for jserror reports.
+  (``stream_started``, ``reasoning``, ``content``, ``tool_call``, ``grounding``,
+  ``usage``, ``finish``, ``error``, ``done``) and ``quota_signal`` for jserror
+  reports.
 * ``browser_worker`` serves ``worker.sock``. The API server sends
   ``job_submit`` / ``job_cancel`` / ``status_request``; the worker answers with
   ``job_accepted``, then the same stream events keyed by request id, ending with
@@ -104,6 +105,16 @@ class ToolCall(Message):
     name: str
     arguments: dict[str, Any]
     call_id: str | None = None
+
+
+class Grounding(Message):
+    """Google Search sources (``{"uri", "title", "domain"}`` each) and queries, new in this answer."""
+
+    type: Literal["grounding"] = "grounding"
+    id: str
+    ts: float
+    sources: list[dict[str, Any]]
+    queries: list[str] = Field(default_factory=list)
 
 
 class Usage(Message):
@@ -232,13 +243,13 @@ class WorkerStatus(Message):
 
 
 AnyMessage = Annotated[
-    Ping | Pong | Fault | StreamStarted | Reasoning | Content | ToolCall | Usage | Finish | Error | Done | QuotaSignal | Subscribe | JobSubmit | JobCancel | JobAccepted | StatusRequest | WorkerStatus,
+    Ping | Pong | Fault | StreamStarted | Reasoning | Content | ToolCall | Grounding | Usage | Finish | Error | Done | QuotaSignal | Subscribe | JobSubmit | JobCancel | JobAccepted | StatusRequest | WorkerStatus,
     Field(discriminator="type"),
 ]
 _adapter: TypeAdapter[Any] = TypeAdapter(AnyMessage)
 
 #: Event types that make up one answer stream, in the order a consumer sees them.
-STREAM_EVENTS = (StreamStarted, Reasoning, Content, ToolCall, Usage, Finish, Error, Done)
+STREAM_EVENTS = (StreamStarted, Reasoning, Content, ToolCall, Grounding, Usage, Finish, Error, Done)
 
 
 def encode(msg: Message) -> bytes:

@@ -22,6 +22,12 @@ EXAMPLES: list[p.Message] = [
     p.Reasoning(id="f1", ts=1.6, text="thinking… «quotes» \"and\" \\ slashes"),
     p.Content(id="f1", ts=1.7, text="Hello ☕ 世界"),
     p.ToolCall(id="r1", ts=1.8, name="book", arguments={"a": [1, 2.5, None, True], "b": {"c": "d"}}),
+    p.Grounding(
+        id="r1",
+        ts=1.85,
+        sources=[{"uri": "https://example.com/a", "title": "A «é»", "domain": None}],
+        queries=["capital of france"],
+    ),
     p.Usage(id="r1", ts=1.9, prompt_tokens=1, completion_tokens=2, reasoning_tokens=3, total_tokens=6),
     p.Finish(id="r1", ts=2.0, reason="stop"),
     p.Error(id="r1", ts=2.1, kind="quota", message="quota", status=429, retry_after=3600),
