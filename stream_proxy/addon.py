@@ -56,6 +56,7 @@ _MESSAGES: dict[str, type[protocol.Message]] = {
     "reasoning": protocol.Reasoning,
     "content": protocol.Content,
     "tool_call": protocol.ToolCall,
+    "grounding": protocol.Grounding,
     "usage": protocol.Usage,
     "finish": protocol.Finish,
     "error": protocol.Error,

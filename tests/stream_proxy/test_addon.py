@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import time
+import typing
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -18,9 +20,12 @@ from mitmproxy.test import taddons, tflow, tutils
 from OpenSSL import SSL
 
 from shared import protocol
+from stream_proxy import addon as addon_module
+from stream_proxy import decoder
 from stream_proxy.addon import StreamTap, allow_hosts_patterns, model_from_body, quota_message
 from stream_proxy.decoder import ResponseDecoder
 from stream_proxy.publisher import Publisher
+from tests.stream_proxy.test_grounding import FRANCE_SOURCE, PARIS_SOURCE, answer_body
 
 RPC_HOST = "alkalimakersuite-pa.clients6.google.com"
 GENERATE = "/$rpc/google.internal.alkali.applications.makersuite.v1.MakerSuiteService/GenerateContent"
@@ -245,6 +250,39 @@ def test_empty_chunks_and_the_response_hook_give_exactly_one_done(tap, publisher
     tap.response(flow)
     assert publisher.types().count("done") == 1
     assert publisher.types()[-1] == "done"
+
+
+def test_grounding_sources_are_published_as_protocol_grounding(tap, publisher):
+    """A body with Google Search metadata publishes ``grounding`` (exact sources) before ``finish``."""
+    data = gzip.compress(answer_body(7))
+    flow = make_flow()
+    send_request(tap, flow)
+    on_chunk = start_response(tap, flow)
+    pieces = [data[i : i + 9] for i in range(0, len(data), 9)]
+    for piece in pieces:
+        assert on_chunk(piece) is piece
+    tap.response(flow)
+    assert publisher.types() == [
+        "stream_started",
+        "content",
+        "content",
+        "grounding",
+        "finish",
+        "usage",
+        "done",
+    ]
+    grounding = publisher.messages[3]
+    assert isinstance(grounding, protocol.Grounding) and grounding.id == flow.id
+    assert grounding.sources == [PARIS_SOURCE, FRANCE_SOURCE]
+    assert grounding.queries == ["capital of france"]
+    assert published_events(publisher) == expected_events(pieces)
+
+
+def test_every_decoder_event_type_has_a_protocol_message():
+    """No decoder event can reach ``_emit`` without a message class to publish it as."""
+    kinds = {cls.type for cls in typing.get_args(decoder.Event)}
+    assert kinds == set(addon_module._MESSAGES)
+    assert all(addon_module._MESSAGES[k].model_fields["type"].default == k for k in kinds)
 
 
 def test_error_hook_mid_stream_gives_aborted_then_done(tap, publisher, thinking_stream):
