@@ -71,6 +71,26 @@ def _completion_schema() -> dict[str, Any]:
                                                            "arguments": {"type": "string"}}},
         },
     }
+    annotation = {
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "enum": ["url_citation"]},
+            "url_citation": {"type": "object", "properties": {
+                "url": {"type": "string"}, "title": {"type": "string"},
+                "start_index": {"type": "integer"}, "end_index": {"type": "integer"}}},
+        },
+    }
+    grounding = {
+        "type": "object",
+        "description": "Extension: the Google Search grounding data as AI Studio sent it",
+        "properties": {
+            "sources": {"type": "array", "items": {"type": "object", "properties": {
+                "uri": {"type": "string"},
+                "title": {"type": "string", "nullable": True},
+                "domain": {"type": "string", "nullable": True}}}},
+            "queries": {"type": "array", "items": {"type": "string"}},
+        },
+    }
     return {
         "type": "object",
         "required": ["id", "object", "created", "model", "choices"],
@@ -91,6 +111,10 @@ def _completion_schema() -> dict[str, Any]:
                         "content": {"type": "string", "nullable": True},
                         "reasoning_content": {"type": "string"},
                         "tool_calls": {"type": "array", "items": tool_call},
+                        "annotations": {"type": "array", "items": annotation,
+                                        "description": "Google Search sources as OpenAI url_citation "
+                                                       "annotations (start_index/end_index are 0)"},
+                        "grounding": grounding,
                     }},
                 },
             }},

@@ -4,6 +4,14 @@
 and accumulates the whole answer for ``completion()``. Reasoning is never
 merged into ``content``; tool calls get stable ``call_<24 hex>`` ids when the
 worker has none.
+
+Google Search sources (``grounding`` events) become OpenAI ``url_citation``
+``annotations`` (no text span is known, so ``start_index``/``end_index`` are 0)
+plus our extension ``grounding: {"sources": [{"uri", "title", "domain"}],
+"queries": [...]}`` with the wire data as is; sources are de-duplicated by uri.
+A stream carries them all in the delta of its final (``finish_reason``) chunk:
+one delta, because the openai SDK's stream accumulator cannot merge a second
+list of un-indexed objects (it raises for a second ``annotations`` delta).
 """
 
 from __future__ import annotations
@@ -38,6 +46,20 @@ def tool_call_id(req_id: str, index: int) -> str:
     return "call_" + hashlib.sha256(f"{req_id}:{index}".encode()).hexdigest()[:24]
 
 
+def url_citation(source: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAI ``url_citation`` annotation for one grounding source (title: else domain, else uri)."""
+    uri = str(source.get("uri") or "")
+    return {
+        "type": "url_citation",
+        "url_citation": {
+            "url": uri,
+            "title": str(source.get("title") or source.get("domain") or uri),
+            "start_index": 0,
+            "end_index": 0,
+        },
+    }
+
+
 def prompt_text(messages: list[dict[str, Any]]) -> str:
     """The text of a conversation, for estimating prompt tokens."""
     pieces: list[str] = []
@@ -67,6 +89,8 @@ class CompletionBuilder:
         self.tool_calls: list[dict[str, Any]] = []
         self.raw_finish: str | None = None
         self.wire_usage: protocol.Usage | None = None
+        self.sources: list[dict[str, Any]] = []
+        self.queries: list[str] = []
         self._role_sent = False
 
     # ---- streaming
@@ -101,6 +125,9 @@ class CompletionBuilder:
             }
             self.tool_calls.append(call)
             return [self._chunk({"tool_calls": [{"index": index, **call}]})]
+        if isinstance(event, protocol.Grounding):
+            self._grounding(event)
+            return []
         if isinstance(event, protocol.Usage):
             if not event.estimated and event.prompt_tokens is not None and event.completion_tokens is not None:
                 self.wire_usage = event
@@ -109,12 +136,29 @@ class CompletionBuilder:
             self.raw_finish = event.reason
         return []
 
+    def _grounding(self, event: protocol.Grounding) -> None:
+        known = {s.get("uri") for s in self.sources}
+        for source in event.sources:
+            uri = source.get("uri")
+            if isinstance(uri, str) and uri and uri not in known:
+                known.add(uri)
+                self.sources.append(dict(source))
+        self.queries += [q for q in dict.fromkeys(event.queries) if q not in self.queries]
+
+    def grounding(self) -> dict[str, Any]:
+        """``{"annotations": [...], "grounding": {...}}`` for the sources so far, or ``{}`` without any."""
+        if not self.sources and not self.queries:
+            return {}
+        return {"annotations": [url_citation(s) for s in self.sources],
+                "grounding": {"sources": list(self.sources), "queries": list(self.queries)}}
+
     def start_chunk(self) -> dict[str, Any]:
         """The chunk that opens a stream: the assistant role, empty content."""
         return self._chunk({"content": ""})
 
     def final_chunk(self) -> dict[str, Any]:
-        return self._chunk({}, finish=self.finish_reason)
+        """The chunk with ``finish_reason``; its delta has the grounding sources, if any."""
+        return self._chunk(self.grounding(), finish=self.finish_reason)
 
     def usage_chunk(self) -> dict[str, Any]:
         usage, _ = self.usage()
@@ -173,6 +217,7 @@ class CompletionBuilder:
             message["reasoning_content"] = "".join(self.reasoning)
         if self.tool_calls:
             message["tool_calls"] = self.tool_calls
+        message.update(self.grounding())
         usage, _ = self.usage()
         return {
             "id": self.id,

@@ -11,7 +11,7 @@ Usage::
     await fake.set_state("login_required", "run make login")   # pushed to clients at once
     await fake.stop()
 
-Steps: ``reasoning``, ``content``, ``tool_call``, ``usage``, ``finish``, ``error`` (stream
+Steps: ``reasoning``, ``content``, ``tool_call``, ``grounding``, ``usage``, ``finish``, ``error`` (stream
 events), ``Wait(event)`` (block until the test sets an ``asyncio.Event``),
 ``Sleep(seconds)``, ``HANG`` (block until ``job_cancel``), ``DISCONNECT`` (drop the
 connection). A cancelled job answers ``error(kind="cancelled")`` then ``done``.
@@ -82,6 +82,10 @@ def content(text: str) -> Event:
 
 def tool_call(name: str, arguments: dict[str, Any], call_id: str | None = None) -> Event:
     return Event(protocol.ToolCall, {"name": name, "arguments": arguments, "call_id": call_id})
+
+
+def grounding(sources: list[dict[str, Any]], queries: list[str] | None = None) -> Event:
+    return Event(protocol.Grounding, {"sources": sources, "queries": queries or []})
 
 
 def usage(prompt: int, completion: int, reasoning_tokens: int | None = None, *, estimated: bool = False) -> Event:

@@ -202,6 +202,8 @@ async def test_openapi_document_describes_the_chat_request(client: TestClient) -
     assert doc["openapi"].startswith("3.0")
     assert "/v1/chat/completions" in doc["paths"]
     assert "messages" in doc["components"]["schemas"]["ChatCompletionRequest"]["properties"]
+    message = doc["components"]["schemas"]["ChatCompletion"]["properties"]["choices"]["items"]["properties"]["message"]
+    assert {"annotations", "grounding"} <= set(message["properties"])
 
 
 def test_app_factory_has_no_string_keys() -> None:

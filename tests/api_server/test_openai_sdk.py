@@ -11,7 +11,16 @@ import openai
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.api_server.fake_worker import FakeWorker, content, error, finish, reasoning, tool_call, usage
+from tests.api_server.fake_worker import (
+    FakeWorker,
+    content,
+    error,
+    finish,
+    grounding,
+    reasoning,
+    tool_call,
+    usage,
+)
 
 MESSAGES: list[Any] = [{"role": "user", "content": "Say hello"}]
 TOOLS: list[Any] = [{"type": "function", "function": {
@@ -111,6 +120,31 @@ async def test_non_stream_tool_calls_have_null_content(sdk: openai.AsyncOpenAI, 
     msg = done.choices[0].message
     assert msg.content is None and msg.tool_calls and msg.tool_calls[0].type == "function"
     assert done.choices[0].finish_reason == "tool_calls"
+
+
+SOURCES = [{"uri": "https://example.com/a", "title": "A", "domain": "example.com"},
+           {"uri": "https://example.com/b", "title": None, "domain": "example.com"}]
+SEARCH: list[Any] = [{"type": "google_search"}]
+
+
+async def test_grounding_sources_reach_the_sdk_whole_and_streamed(sdk: openai.AsyncOpenAI,
+                                                                  fake: FakeWorker) -> None:
+    """Grounding events become message.annotations (url_citation) and the grounding extra, in both modes."""
+    fake.script = [content("Answer."), grounding(SOURCES[:1], ["q"]), grounding(SOURCES), finish()]
+    done = await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, tools=SEARCH)
+    msg = done.choices[0].message
+    assert [(a.type, a.url_citation.url) for a in msg.annotations or []] == [
+        ("url_citation", "https://example.com/a"), ("url_citation", "https://example.com/b")]
+    assert (msg.model_extra or {})["grounding"] == {"sources": SOURCES, "queries": ["q"]}
+
+    async with sdk.chat.completions.stream(model="gemini-2.5-pro", messages=MESSAGES, tools=SEARCH) as stream:
+        async for _ in stream:
+            pass
+        final = await stream.get_final_completion()
+    streamed = final.choices[0].message
+    assert streamed.content == "Answer."
+    assert [a.url_citation.title for a in streamed.annotations or []] == ["A", "example.com"]
+    assert (streamed.model_extra or {})["grounding"] == {"sources": SOURCES, "queries": ["q"]}
 
 
 async def test_sdk_raises_typed_errors(sdk: openai.AsyncOpenAI, fake: FakeWorker) -> None:

@@ -89,6 +89,84 @@ def test_estimated_usage_is_computed_here() -> None:
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 
 
+PARIS = {"uri": "https://example.com/paris", "title": "Paris", "domain": "example.com"}
+OSLO = {"uri": "https://example.com/oslo", "title": None, "domain": "example.com"}
+BARE = {"uri": "https://bare.example/", "title": None, "domain": None}
+
+
+def citation(url: str, title: str) -> dict[str, object]:
+    return {"type": "url_citation", "url_citation": {"url": url, "title": title, "start_index": 0, "end_index": 0}}
+
+
+def test_grounding_sources_become_url_citations_and_the_grounding_extension() -> None:
+    """The message has OpenAI url_citation annotations and grounding with the exact wire sources."""
+    b = builder()
+    b.feed(ev(protocol.Content, text="Paris."))
+    assert b.feed(ev(protocol.Grounding, sources=[PARIS, OSLO, BARE], queries=["capital"])) == []
+    msg = b.completion()["choices"][0]["message"]
+    assert msg["annotations"] == [
+        citation(PARIS["uri"], "Paris"), citation(OSLO["uri"], "example.com"), citation(BARE["uri"], BARE["uri"]),
+    ]
+    assert msg["grounding"] == {"sources": [PARIS, OSLO, BARE], "queries": ["capital"]}
+    assert msg["content"] == "Paris."
+
+
+def test_grounding_sources_are_deduplicated_by_uri_across_events() -> None:
+    """Repeated sources and queries from later events are kept once, in first-seen order."""
+    b = builder()
+    b.feed(ev(protocol.Grounding, sources=[PARIS], queries=["q1"]))
+    b.feed(ev(protocol.Grounding, sources=[{**PARIS, "title": "again"}, OSLO, {"title": "no uri"}],
+              queries=["q1", "q2"]))
+    msg = b.completion()["choices"][0]["message"]
+    assert msg["grounding"] == {"sources": [PARIS, OSLO], "queries": ["q1", "q2"]}
+    assert [a["url_citation"]["url"] for a in msg["annotations"]] == [PARIS["uri"], OSLO["uri"]]
+
+
+def test_a_message_without_grounding_has_no_annotations_field() -> None:
+    """Without sources neither annotations nor grounding appear (the message shape is unchanged)."""
+    b = builder()
+    b.feed(ev(protocol.Content, text="plain"))
+    msg = b.completion()["choices"][0]["message"]
+    assert "annotations" not in msg and "grounding" not in msg
+    assert b.final_chunk()["choices"][0]["delta"] == {}
+
+
+def test_streamed_sources_arrive_once_in_the_final_chunk_delta() -> None:
+    """All sources go in one delta, the finish_reason chunk's, whatever the number of events."""
+    b = builder()
+    b.start_chunk()
+    b.feed(ev(protocol.Grounding, sources=[PARIS], queries=["q"]))
+    b.feed(ev(protocol.Content, text="more"))
+    b.feed(ev(protocol.Grounding, sources=[OSLO]))
+    final = b.final_chunk()["choices"][0]
+    assert final["finish_reason"] == "stop"
+    assert final["delta"] == {
+        "annotations": [citation(PARIS["uri"], "Paris"), citation(OSLO["uri"], "example.com")],
+        "grounding": {"sources": [PARIS, OSLO], "queries": ["q"]},
+    }
+
+
+def test_openai_sdk_parses_the_annotations_and_keeps_grounding_as_an_extra() -> None:
+    """The SDK types accept the message and the chunk; its stream accumulator merges the delta."""
+    from openai.lib.streaming.chat import ChatCompletionStreamState
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+    b = builder()
+    b.feed(ev(protocol.Content, text="Paris."))
+    b.feed(ev(protocol.Grounding, sources=[PARIS, OSLO], queries=["q"]))
+    done = ChatCompletion.model_validate(b.completion())
+    msg = done.choices[0].message
+    assert [a.url_citation.url for a in msg.annotations or []] == [PARIS["uri"], OSLO["uri"]]
+    assert (msg.model_extra or {})["grounding"]["sources"] == [PARIS, OSLO]
+
+    state = ChatCompletionStreamState()
+    for chunk in [b.start_chunk(), *b.feed(ev(protocol.Content, text="x")), b.final_chunk()]:
+        state.handle_chunk(ChatCompletionChunk.model_validate(chunk))
+    streamed = state.get_final_completion().choices[0].message
+    assert [a.url_citation.title for a in streamed.annotations or []] == ["Paris", "example.com"]
+    assert (streamed.model_extra or {})["grounding"]["queries"] == ["q"]
+
+
 def test_json_object_format_accepts_objects_and_strips_fences() -> None:
     """A fenced JSON object passes and comes back unfenced."""
     assert check_response_format({"type": "json_object"}, '```json\n{"a": 1}\n```') == '{"a": 1}'
