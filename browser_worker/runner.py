@@ -50,7 +50,7 @@ from browser_worker import declarations, prompt, thinking
 from browser_worker import emulated as emulated_mod
 from browser_worker.errors import BrowserGone, DeclarationsRejected, PageBroken
 from browser_worker.feed import FeedLost, FlowWatch, ProxyFeed
-from browser_worker.pages.studio import DomState, StudioPage
+from browser_worker.pages.studio import DomState, RunSettings, StudioPage
 from shared import protocol
 from shared.errors import (
     Cancelled,
@@ -254,7 +254,7 @@ class JobRunner:
             timings["settings"] = _ms(start)
             if job.attachments:
                 await self.studio.upload([a.path for a in job.attachments])
-            await self.studio.fill_prompt(plan.text)
+            run_enabled = await self.studio.fill_prompt(plan.text)
             timings["fill"] = _ms(start)
             capture = Capture()
             if self.feed is not None and not self.feed.connected:
@@ -266,7 +266,7 @@ class JobRunner:
                 if watch is not None:
                     watch.since = submit_wall
                 capture.toast_before = (await self.studio.dom_state()).toast
-                await self.studio.submit()
+                await self.studio.submit(run_enabled)
                 timings["submit"] = _ms(start)
                 try:
                     await self._capture(
@@ -311,27 +311,42 @@ class JobRunner:
         return (info.output_token_limit if info and info.output_token_limit else None) or DEFAULT_OUTPUT_LIMIT
 
     async def _prepare(self, model: str, job: protocol.Job) -> bool:
-        """Model, function calling and run settings; True when tools must be emulated."""
-        if await self.studio.current_model() != model:
+        """Model, function calling and run settings; True when tools must be emulated.
+
+        The page's settings are read in one round trip (``read_run_settings``) and only the
+        controls whose value differs from the job's are set (each setter reads its value back).
+        """
+        current = await self.studio.read_run_settings()
+        if current.model != model and (current.model or await self.studio.current_model() != model):
             self.current_model = None
             try:
                 await self.studio.switch_model(model)
             except PageBroken as exc:
                 raise ModelSwitchFailed(f"switching to {model!r} failed: {exc.message}") from None
+            current = await self.studio.read_run_settings()
         self.current_model = model
         decls = declarations.to_declarations(job.tools)
         mode = self.settings.function_calling_mode
         emulated = bool(decls) and (mode == "emulated" or not self.function_calling_ui)
         if decls and not emulated:
-            try:
-                await self.studio.set_function_declarations(decls, declarations.declarations_digest(decls))
-            except (DeclarationsRejected, PageBroken) as exc:
-                if mode == "native":
-                    raise
-                log.warning("native function calling failed (%s); emulating tools", exc.message)
-                emulated = True
+            digest = declarations.declarations_digest(decls)
+            unchanged = (
+                current.fc is True
+                and not current.search
+                and not current.url_context
+                and self.studio.declarations_unchanged(digest)
+            )
+            if not unchanged:
+                try:
+                    await self.studio.set_function_declarations(decls, digest)
+                except (DeclarationsRejected, PageBroken) as exc:
+                    if mode == "native":
+                        raise
+                    log.warning("native function calling failed (%s); emulating tools", exc.message)
+                    emulated = True
+                current = await self.studio.read_run_settings()
         fc_on = bool(decls) and not emulated
-        if not fc_on and self.function_calling_ui:
+        if not fc_on and self.function_calling_ui and current.fc:
             await self.studio.set_function_declarations(None, None)
 
         info = self.models.get(model)
@@ -341,29 +356,41 @@ class JobRunner:
         max_tokens = min(max(1, job.max_output_tokens or limit), limit)
         stops = self.settings.default_stop_sequences if job.stop is None else job.stop
 
-        await self.studio.set_temperature(temperature)
-        await self.studio.set_max_output_tokens(max_tokens)
-        await self.studio.set_stop_sequences(list(stops))
-        await self.studio.set_top_p(top_p)
-        await self.studio.open_tools_group()
+        if not _close(current.temperature, min(max(temperature, 0.0), 2.0), 1e-3):
+            await self.studio.set_temperature(temperature)
+        if not _close(current.max_tokens, int(max_tokens), 0.5):
+            await self.studio.set_max_output_tokens(max_tokens)
+        if set(current.stops) != {s.strip() for s in stops if s and s.strip()}:
+            await self.studio.set_stop_sequences(list(stops))
+        if not _close(current.top_p, min(max(top_p, 0.0), 1.0), 1e-9):
+            await self.studio.set_top_p(top_p)
+        if current.tools_open is False:
+            await self.studio.open_tools_group()
         structured, schema = _structured_output(job.response_format)
-        await self.studio.set_structured_output(structured, schema)
+        if schema is not None or (current.structured is not None and current.structured != structured):
+            await self.studio.set_structured_output(structured, schema)
         url_context = _wants_url_context(job.tools) or self.settings.enable_url_context
         if fc_on:
-            await self.studio.set_url_context(False)
+            want_url: bool | None = False
         elif url_context or job.tools is not None:
-            await self.studio.set_url_context(url_context)
+            want_url = url_context
+        else:
+            want_url = None
+        if want_url is not None and current.url_context is not None and current.url_context != want_url:
+            await self.studio.set_url_context(want_url)
         try:
             plan = thinking.plan_thinking(model, job.reasoning_effort)
         except ValueError as exc:
             raise InvalidRequest(str(exc), param="reasoning_effort") from None
-        await self.studio.apply_thinking(plan)
+        if not _thinking_matches(plan, current):
+            await self.studio.apply_thinking(plan)
         if "gemini-2.0" not in model.lower() and not fc_on:
             if job.tools:
                 search = any(declarations.is_google_search_tool(t) for t in job.tools)
             else:
                 search = self.settings.enable_google_search
-            await self.studio.set_google_search(search)
+            if current.search is not None and current.search != search:
+                await self.studio.set_google_search(search)
         return emulated
 
     # ------------------------------------------------------------------ capture
@@ -614,6 +641,28 @@ def _structured_output(response_format: dict[str, Any] | None) -> tuple[bool, di
         schema = spec.get("schema") if isinstance(spec, dict) else None
         return True, declarations.clean_schema(schema) if isinstance(schema, dict) else None
     return False, None
+
+
+def _close(current: float | None, wanted: float, tolerance: float) -> bool:
+    return current is not None and abs(current - wanted) <= tolerance
+
+
+def _thinking_matches(plan: thinking.ThinkingPlan, current: RunSettings) -> bool:
+    """The page already shows what ``plan`` asks for (conservative: unsure means no)."""
+    if plan.level:
+        return current.level is None or current.level.strip().lower() == str(plan.level).lower()
+    if plan.main_toggle is not None and current.thinking_main is not None:
+        if current.thinking_main != plan.main_toggle:
+            return False
+        if plan.main_toggle is False:
+            return True
+    if plan.manual_budget is None:
+        return True
+    if current.thinking_manual is None:
+        return True
+    if current.thinking_manual != plan.manual_budget:
+        return False
+    return not (plan.manual_budget and plan.budget) or current.budget == str(int(plan.budget))
 
 
 def _wants_url_context(tools: list[dict[str, Any]] | None) -> bool:

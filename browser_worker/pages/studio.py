@@ -204,6 +204,110 @@ _SNAPSHOT_SELECTORS = {
     "toast": S.TOAST,
 }
 
+@dataclass(frozen=True)
+class RunSettings:
+    """Every run setting a job may change, read in one round trip (``read_run_settings``).
+
+    ``None`` means the control is absent (or, for numbers, unreadable).
+    """
+
+    model: str
+    temperature: float | None
+    top_p: float | None
+    max_tokens: float | None
+    stops: tuple[str, ...]
+    tools_open: bool | None
+    structured: bool | None
+    url_context: bool | None
+    search: bool | None
+    fc: bool | None
+    thinking_main: bool | None
+    thinking_manual: bool | None
+    budget: str | None
+    level: str | None
+
+
+# One evaluate for every control ``JobRunner._prepare`` compares against the job.
+_RUN_SETTINGS_JS = """
+(sel) => {
+  const first = (s) => document.querySelector(s);
+  const visible = (el) => !!el && !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
+  const num = (s) => {
+    const el = first(s);
+    if (!el) return null;
+    const v = parseFloat(el.value);
+    return Number.isFinite(v) ? v : null;
+  };
+  const sw = (s) => { const el = first(s); return el ? el.getAttribute("aria-checked") === "true" : null; };
+  const header = first(sel.toolsHeader);
+  const group = header && header.parentElement ? header.parentElement.parentElement : null;
+  const budget = first(sel.budget);
+  const levelSelect = first(sel.levelSelect);
+  const levelValue = levelSelect ? levelSelect.querySelector(sel.levelValue) : null;
+  const model = first(sel.model);
+  return {
+    model: visible(model) ? model.innerText.trim() : "",
+    temperature: num(sel.temperature),
+    top_p: num(sel.topP),
+    max_tokens: num(sel.maxTokens),
+    stops: [...document.querySelectorAll(sel.stopChip)].map(
+      (e) => (e.getAttribute("aria-label") || "").replace(/^Remove /, "").trim()),
+    tools_open: header ? (!!group && group.classList.contains(sel.expanded)) : null,
+    structured: sw(sel.structured),
+    url_context: sw(sel.urlContext),
+    search: sw(sel.search),
+    fc: sw(sel.fc),
+    thinking_main: sw(sel.thinkingMain),
+    thinking_manual: sw(sel.thinkingManual),
+    budget: budget && visible(budget) ? budget.value : null,
+    level: levelValue ? levelValue.innerText.trim() : null,
+  };
+}
+"""
+
+_RUN_SETTINGS_SELECTORS = {
+    "model": S.MODEL_NAME,
+    "temperature": S.TEMPERATURE_INPUT,
+    "topP": S.TOP_P_INPUT,
+    "maxTokens": S.MAX_TOKENS_INPUT,
+    "stopChip": S.STOP_CHIP_REMOVE,
+    "toolsHeader": S.TOOLS_GROUP_HEADER,
+    "expanded": S.GROUP_EXPANDED_CLASS,
+    "structured": S.STRUCTURED_TOGGLE,
+    "urlContext": S.URL_CONTEXT_TOGGLE,
+    "search": S.SEARCH_TOGGLE,
+    "fc": S.FC_TOGGLE,
+    "thinkingMain": S.THINKING_MAIN_TOGGLE,
+    "thinkingManual": S.THINKING_MANUAL_TOGGLE,
+    "budget": S.THINKING_BUDGET_INPUT,
+    "levelSelect": S.THINKING_LEVEL_SELECT,
+    "levelValue": S.THINKING_LEVEL_VALUE,
+}
+
+# Sets the prompt like ``_SET_VALUE_JS`` and reports whether Run is now enabled (and reads "Run").
+_FILL_PROMPT_JS = """
+(el, [value, run]) => {
+  el.value = value;
+  el.dispatchEvent(new Event("input", { bubbles: true }));
+  el.dispatchEvent(new Event("change", { bubbles: true }));
+  const b = document.querySelector(run);
+  return !!b && !b.disabled && b.getAttribute("aria-disabled") !== "true"
+    && b.getAttribute("aria-label") !== "Stop generating";
+}
+"""
+
+# Clicks Run by script when nothing can be in the way; false (no click) otherwise.
+_CLICK_RUN_JS = """
+([run, blockers]) => {
+  const b = document.querySelector(run);
+  if (!b || b.disabled || b.getAttribute("aria-disabled") === "true") return false;
+  if (b.getAttribute("aria-label") === "Stop generating") return false;
+  if (blockers.some((s) => document.querySelector(s))) return false;
+  b.click();
+  return true;
+}
+"""
+
 _SET_VALUE_JS = """
 (el, value) => {
   el.value = value;
@@ -417,6 +521,17 @@ class StudioPage:
         await self.ensure_temporary_chat()
 
     # ------------------------------------------------------------------ run settings (SPEC §2.6, §3.3)
+
+    @translated
+    async def read_run_settings(self) -> RunSettings:
+        """Every control ``JobRunner._prepare`` needs, in one ``evaluate`` (setters still read back)."""
+        data = await self.page.evaluate(_RUN_SETTINGS_JS, _RUN_SETTINGS_SELECTORS)
+        data["stops"] = tuple(data["stops"])
+        return RunSettings(**data)
+
+    def declarations_unchanged(self, digest: str | None) -> bool:
+        """The dialog was last saved with these declarations (the FC toggle must still be on)."""
+        return digest is not None and digest == self._fc_digest
 
     async def _read_float(self, loc: Locator) -> float | None:
         try:
@@ -670,10 +785,13 @@ class StudioPage:
     # ------------------------------------------------------------------ prompt, attachments, submit (SPEC §2.2, §3.4)
 
     @translated
-    async def fill_prompt(self, text: str) -> None:
-        """Set the prompt by script (value + bubbling input/change); a large prompt is never typed."""
+    async def fill_prompt(self, text: str) -> bool:
+        """Set the prompt by script (value + bubbling input/change); a large prompt is never typed.
+
+        Returns whether Run is enabled right after (``submit`` then skips its waits).
+        """
         await self.textarea.wait_for(state="visible", timeout=10_000)
-        await self.textarea.evaluate(_SET_VALUE_JS, text)
+        return bool(await self.textarea.evaluate(_FILL_PROMPT_JS, [text, S.RUN_BUTTON]))
 
     @translated
     async def upload(self, paths: list[str]) -> None:
@@ -760,8 +878,25 @@ class StudioPage:
         await self.page.evaluate(_REMOVE_JS, [*S.TOOLTIP_SELECTORS, S.SURVEY_IFRAMES])
 
     @translated
-    async def submit(self) -> None:
-        """Click Run (keyboard fallbacks: Enter, then Ctrl+Enter) and check that it took."""
+    async def submit(self, run_enabled: bool = False) -> None:
+        """Click Run (keyboard fallbacks: Enter, then Ctrl+Enter) and check that it took.
+
+        ``run_enabled`` (what ``fill_prompt`` returned): Run is known to be enabled, so it is
+        clicked by script in one round trip when no dialog, backdrop, tooltip or banner is in the
+        way; otherwise (or when that click did not take) the careful path below runs.
+        """
+        if run_enabled:
+            blockers = [S.BACKDROP_SHOWING, S.OVERLAY_MENU, S.DIALOG_SURFACE, *S.TOOLTIP_SELECTORS, S.SURVEY_IFRAMES, S.COOKIE_BANNER_REJECT]
+            if await self.page.evaluate(_CLICK_RUN_JS, [S.RUN_BUTTON, blockers]):
+                if await self._submitted():
+                    return
+                log.warning("the scripted run click did not take; trying the keyboard")
+                for keys in ("Enter", "Control+Enter"):
+                    await self.textarea.focus()
+                    await self.textarea.press(keys)
+                    if await self._submitted():
+                        return
+                raise PageBroken("the prompt could not be submitted")
         await expect(self.run_button).to_be_enabled(timeout=10_000)
         await self.accept_dialogs()
         await self.dismiss_overlays()

@@ -419,3 +419,63 @@ async def test_response_format_turns_on_structured_output_with_the_schema(stream
     assert "city" in json.loads(result.content)
     await client.run("plain again #sim:words=3")
     assert sim.inspect("requests/last")["generation_config"]["response_mime_type"] is None
+
+
+# ------------------------------------------------------------------ warm jobs (docs/performance.md)
+
+
+SETTERS = (
+    "set_temperature", "set_top_p", "set_max_output_tokens", "set_stop_sequences", "open_tools_group",
+    "set_structured_output", "set_url_context", "set_google_search", "apply_thinking",
+    "set_function_declarations", "switch_model",
+)
+
+
+@contextlib.contextmanager
+def counted_setters(studio):
+    """Count calls to the page's setters (the originals still run)."""
+    calls: list[str] = []
+    originals = {name: getattr(studio, name) for name in SETTERS}
+
+    def spy(name, fn):
+        async def wrapper(*args, **kwargs):
+            calls.append(name)
+            return await fn(*args, **kwargs)
+        return wrapper
+
+    for name, fn in originals.items():
+        setattr(studio, name, spy(name, fn))
+    try:
+        yield calls
+    finally:
+        for name in originals:
+            delattr(studio, name)
+
+
+async def test_a_warm_repeat_job_sets_no_control(stream_worker, client, sim):
+    """Same model and settings twice: the second job reads the settings once and sets nothing."""
+    job = dict(model="gemini-2.5-flash", temperature=0.6, top_p=0.85, max_output_tokens=777, stop=["<X>"])
+    first = await client.run("warm one #sim:words=3", **job)
+    assert first.error is None, first.error
+    with counted_setters(stream_worker.studio) as calls:
+        second = await client.run("warm two #sim:words=3", **job)
+    assert second.error is None, second.error
+    assert calls == []
+    config = sim.inspect("requests/last")["generation_config"]
+    assert config["temperature"] == pytest.approx(0.6)
+    assert config["max_output_tokens"] == 777
+    current = await stream_worker.studio.read_run_settings()
+    assert current.model == "gemini-2.5-flash"
+    assert current.temperature == pytest.approx(0.6) and current.top_p == pytest.approx(0.85)
+    assert current.max_tokens == 777 and current.stops == ("<X>",)
+
+
+async def test_only_the_changed_control_is_set_and_read_back(stream_worker, client, sim):
+    """A repeat job with one different value calls only that setter, and the page sends the new value."""
+    job = dict(model="gemini-2.5-flash", temperature=0.6, top_p=0.85, max_output_tokens=777, stop=["<X>"])
+    assert (await client.run("base #sim:words=3", **job)).error is None
+    with counted_setters(stream_worker.studio) as calls:
+        result = await client.run("changed #sim:words=3", **{**job, "temperature": 1.25})
+    assert result.error is None, result.error
+    assert calls == ["set_temperature"]
+    assert sim.inspect("requests/last")["generation_config"]["temperature"] == pytest.approx(1.25)
