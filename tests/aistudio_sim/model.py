@@ -75,7 +75,10 @@ def thinking_family(model_id: str) -> str:
 # Directives
 
 _DIRECTIVE_RE = re.compile(r"#sim:([A-Za-z_]+)(=?)")
+_DIRECTIVE_TOKEN_RE = re.compile(r"#sim:\S*")
 _INT_DIRECTIVES = ("think", "chunks", "delay_ms", "ttfb_ms", "words")
+DEFAULT_SEARCH_SOURCES = 2
+MAX_SEARCH_SOURCES = 20
 ERROR_KINDS = ("quota", "rate_limit", "permission", "internal", "cut", "stall", "inline", "login")
 
 
@@ -92,6 +95,7 @@ class Directives:
     ctrl_tokens: bool = False
     json: str | None = None
     variant: str | None = None
+    search: int | None = None
     problems: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
@@ -99,7 +103,8 @@ class Directives:
             "echo": self.echo, "think": self.think, "chunks": self.chunks,
             "delay_ms": self.delay_ms, "ttfb_ms": self.ttfb_ms, "words": self.words,
             "tools": self.tools, "error": self.error, "ctrl_tokens": self.ctrl_tokens,
-            "json": self.json, "variant": self.variant, "problems": self.problems,
+            "json": self.json, "variant": self.variant, "search": self.search,
+            "problems": self.problems,
         }
 
 
@@ -177,7 +182,18 @@ def _apply(d: Directives, name: str, value: str | None) -> None:
         else:
             d.problems.append(f"variant: unknown {value!r}")
     elif name == "search":
-        pass
+        if value is None:
+            d.search = DEFAULT_SEARCH_SOURCES
+            return
+        try:
+            number = int(value)
+        except ValueError:
+            d.problems.append(f"search: expected a number of sources, got {value!r}")
+            return
+        if not 0 <= number <= MAX_SEARCH_SOURCES:
+            d.problems.append(f"search: must be 0..{MAX_SEARCH_SOURCES}")
+            return
+        d.search = number
     else:
         d.problems.append(f"unknown directive {name!r}")
 
@@ -332,11 +348,13 @@ class Plan:
     thought_text: str = ""
     calls: list[dict] = field(default_factory=list)
     finish_reason: int | None = None
+    grounding: dict | None = None
 
     def summary(self) -> dict:
         return {"answer_text": self.answer_text, "thought_text": self.thought_text,
                 "calls": self.calls, "finish_reason": self.finish_reason,
-                "events": len(self.events) + (1 if self.trailer else 0), "end": self.end}
+                "events": len(self.events) + (1 if self.trailer else 0), "end": self.end,
+                "grounding": self.grounding}
 
 
 def _split(text: str, n: int) -> list[str]:
@@ -387,7 +405,7 @@ def _cut_words(text: str, limit: int) -> tuple[str, bool]:
 
 def plan_response(request: wire.GenerateRequest, d: Directives, *, request_id: str,
                   chunk_delay_ms: int, call_offset: int = 0,
-                  quota_exhausted: bool = False) -> Plan:
+                  quota_exhausted: bool = False, grounding_index: int = 7) -> Plan:
     """Decide the response for one request. Deterministic in its arguments."""
     plan = Plan(ttfb_ms=d.ttfb_ms or 0,
                 delay_ms=chunk_delay_ms if d.delay_ms is None else d.delay_ms)
@@ -411,6 +429,11 @@ def plan_response(request: wire.GenerateRequest, d: Directives, *, request_id: s
     elif not plan.calls:
         plan.answer_text, plan.finish_reason = _answer(request, d)
     plan.events = _events(request, d, plan, signature_seed=request_id + request.prompt)
+    if d.search is not None and request.tools.google_search and plan.events:
+        sources, queries = search_results(request.prompt, d.search)
+        plan.grounding = {"index": grounding_index, "sources": sources, "queries": queries}
+        wire.add_grounding(plan.events[-1], wire.grounding_metadata(sources, queries, plan.answer_text),
+                           grounding_index)
 
     if d.error == "inline":
         plan.end = "inline"
@@ -421,6 +444,16 @@ def plan_response(request: wire.GenerateRequest, d: Directives, *, request_id: s
     if d.error in ("cut", "stall"):
         plan.end = d.error
     return plan
+
+
+def search_results(prompt: str, n: int) -> tuple[list[dict], list[str]]:
+    """(sources, queries) of a simulated Google Search: n `https://example.com/...` pages, one query."""
+    query = " ".join(_DIRECTIVE_TOKEN_RE.sub(" ", _last_line(prompt)).split())[:100] or "simulated search"
+    slug = "-".join(re.findall(r"[a-z0-9]+", query.lower()))[:40] or "search"
+    sources = [{"uri": f"https://example.com/search/{slug}/{i}",
+                "title": f"Simulated result {i} for {query}",
+                "domain": "example.com"} for i in range(1, n + 1)]
+    return sources, [query]
 
 
 def _thoughts(request: wire.GenerateRequest, d: Directives) -> str:

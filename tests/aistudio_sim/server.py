@@ -365,7 +365,8 @@ async def generate_content(request: web.Request, session: Session | None) -> web
     exhausted = {e.lower() for e in state.config["quota_exhausted_accounts"]}
     plan = model.plan_response(
         req, directives, request_id=record["id"], chunk_delay_ms=state.config["chunk_delay_ms"],
-        call_offset=state.call_counter, quota_exhausted=session.email in exhausted)
+        call_offset=state.call_counter, quota_exhausted=session.email in exhausted,
+        grounding_index=state.config["grounding_index"])
     state.call_counter += len(plan.calls)
     record["response"] = plan.summary()
     log.info("%s %s account=%s end=%s http_error=%s directives=%s", record["id"], req.model_id,

@@ -27,6 +27,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "gzip": True,
     "virtualize_turns": False,
     "accept_any_email": False,
+    "grounding_index": 7,
 }
 
 _CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -39,6 +40,7 @@ _CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
     "gzip": bool,
     "virtualize_turns": bool,
     "accept_any_email": bool,
+    "grounding_index": int,
 }
 
 
@@ -65,6 +67,8 @@ def validate_config_update(update: Any) -> dict[str, Any]:
             raise ConfigError("quota_exhausted_accounts must be a list of emails")
         if key == "chunk_delay_ms" and value < 0:
             raise ConfigError("chunk_delay_ms must be >= 0")
+        if key == "grounding_index" and value not in (7, 8):
+            raise ConfigError("grounding_index must be 7 or 8")
     return dict(update)
 
 

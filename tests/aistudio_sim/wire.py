@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,6 +146,26 @@ def event(parts: list[list], usage_meta: list, finish_reason: int | None = None)
     if finish_reason is not None:
         candidate.append(finish_reason)
     return [[candidate], None, usage_meta]
+
+
+def grounding_metadata(sources: list[dict], queries: list[str], answer: str) -> list:
+    """Google Search grounding metadata (SPEC §4.4): `[searchEntryPoint:[renderedHtml],
+    chunks:[[web:[uri,title,domain]]…], supports:[[segment:[partIndex,start,end,text], chunkIndices,
+    confidences]…], null, webSearchQueries:[str…]]`. One support spans the whole answer."""
+    chips = "".join(f'<a class="chip">{html.escape(q)}</a>' for q in queries)
+    chunks = [[[s["uri"], s["title"], s["domain"]]] for s in sources]
+    supports = ([[[0, 0, len(answer), answer], list(range(len(sources))), [0.9] * len(sources)]]
+                if sources and answer else [])
+    return [[f'<div class="container">{chips}</div>'], chunks, supports, None, list(queries)]
+
+
+def add_grounding(ev: list, metadata: list, index: int = 7) -> list:
+    """Put `metadata` at candidate index `index` (7, or 8 as in the public proto) of event `ev`."""
+    candidate = ev[0][0]
+    while len(candidate) < index:
+        candidate.append(None)
+    candidate[index:index + 1] = [metadata]
+    return ev
 
 
 def trailer(seed: str) -> list:

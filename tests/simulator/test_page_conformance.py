@@ -559,6 +559,22 @@ THINKING_CASES = [
 ]
 
 
+async def test_grounding_metadata_in_either_candidate_slot_leaves_the_answer_intact(page: Page,
+                                                                                   sim: SimProcess) -> None:
+    """With Search on, #sim:search adds grounding at candidate index 7 or 8; the page renders the answer."""
+    await set_toggle(page, SEARCH_TOGGLE, True)
+    for index in (7, 8):
+        sim.config(grounding_index=index)
+        await run_and_wait(page, f"search slot {index} #sim:search=3 #sim:words=9")
+        recorded = last_request(sim)
+        assert recorded["ended"] == "complete"
+        assert recorded["response"]["grounding"]["index"] == index
+        assert len(recorded["response"]["grounding"]["sources"]) == 3
+        answer = (await page.locator(ANSWER).last.inner_text()).strip()
+        assert answer == recorded["response"]["answer_text"].strip()
+        await expect(page.locator(ERROR_TOAST)).to_have_count(0)
+
+
 @pytest.mark.parametrize(("model", "action", "expected"), THINKING_CASES,
                          ids=[f"{c[0]}-{c[1]}" for c in THINKING_CASES])
 async def test_thinking_settings_reach_the_backend(context: BrowserContext, sim: SimProcess,

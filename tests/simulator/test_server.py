@@ -230,6 +230,30 @@ async def test_generate_content_streams_the_default_answer(sim: SimProcess) -> N
     assert last["response"]["answer_text"] == answer
 
 
+async def test_search_directive_adds_grounding_at_the_configured_index(sim: SimProcess) -> None:
+    """Search tool + #sim:search=3: metadata on the last content event at index 7, or 8 via config."""
+    search = [[None, None, None, []]]
+    for index in (7, 8):
+        if index == 8:
+            assert sim.config(grounding_index=8)["grounding_index"] == 8
+        status, _, raw = await generate(sim, generate_body("Paris weather #sim:search=3", tools=search))
+        assert status == 200
+        events, _ = parse_body(raw)
+        candidate = events[-2][0][0]
+        assert candidate[1] == 1 and len(candidate) == index + 1
+        metadata = candidate[index]
+        assert [c[0][0] for c in metadata[1]] == [
+            f"https://example.com/search/paris-weather/{i}" for i in (1, 2, 3)]
+        assert metadata[4] == ["Paris weather"]
+        grounding = sim.inspect("requests/last")["response"]["grounding"]
+        assert grounding["index"] == index and grounding["queries"] == ["Paris weather"]
+        assert [s["uri"] for s in grounding["sources"]] == [c[0][0] for c in metadata[1]]
+    with pytest.raises(AssertionError, match="400"):
+        sim.config(grounding_index=9)
+    await generate(sim, generate_body("Paris weather #sim:search=3"))
+    assert sim.inspect("requests/last")["response"]["grounding"] is None
+
+
 # ---------------------------------------------------------------------------------------------
 # encodings and pacing
 
@@ -603,6 +627,7 @@ async def test_jserror_is_recorded(sim: SimProcess) -> None:
 def test_config_merges_validates_and_resets(sim: SimProcess) -> None:
     defaults = sim.config()
     assert defaults["chunk_delay_ms"] == 15 and defaults["gzip"] is True
+    assert defaults["grounding_index"] == 7
     assert defaults["default_model"] == "gemini-2.5-pro"
     updated = sim.config(inject_overlays=["tooltip", "survey_iframe"], virtualize_turns=True)
     assert updated["inject_overlays"] == ["tooltip", "survey_iframe"]

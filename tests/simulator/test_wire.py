@@ -339,6 +339,58 @@ def test_bad_directives_are_reported_not_fatal() -> None:
     assert len(d.problems) == 4
 
 
+SEARCH_TOOL = [[None, None, None, []]]
+
+
+@pytest.mark.parametrize(("prompt", "count", "problems"), [
+    ("q #sim:search", 2, 0), ("q #sim:search=5", 5, 0), ("q #sim:search=0", 0, 0),
+    ("q #sim:search=many", None, 1), ("q #sim:search=99", None, 1), ("q", None, 0),
+])
+def test_search_directive_counts_sources(prompt: str, count: int | None, problems: int) -> None:
+    """#sim:search means 2 sources, =N means N (0..20); anything else is a reported problem."""
+    d = model.parse_directives(prompt)
+    assert d.search == count and len(d.problems) == problems
+    assert d.to_json()["search"] == count
+
+
+@pytest.mark.parametrize("index", [7, 8])
+def test_search_puts_grounding_metadata_on_the_last_content_event(index: int) -> None:
+    """With the Search tool on, the finishing event's candidate carries §4.4 metadata at the index."""
+    p = plan(request("Who won?\nLatest news #sim:search=3", tools=SEARCH_TOOL), grounding_index=index)
+    candidate = p.events[-1][0][0]
+    assert candidate[1] == wire.FINISH_STOP and len(candidate) == index + 1
+    assert all(slot is None for slot in candidate[2:index])
+    entry, chunks, supports, empty, queries = candidate[index]
+    assert queries == ["Latest news"] and empty is None
+    assert "Latest news" in entry[0]
+    assert [c[0] for c in chunks] == [
+        [f"https://example.com/search/latest-news/{i}", f"Simulated result {i} for Latest news", "example.com"]
+        for i in (1, 2, 3)]
+    assert supports == [[[0, 0, len(p.answer_text), p.answer_text], [0, 1, 2], [0.9, 0.9, 0.9]]]
+    assert all(len(ev[0][0]) <= 2 for ev in p.events[:-1])
+    assert p.summary()["grounding"] == {
+        "index": index, "queries": ["Latest news"],
+        "sources": [{"uri": c[0][0], "title": c[0][1], "domain": c[0][2]} for c in chunks]}
+
+
+def test_search_metadata_is_deterministic_and_follows_a_thought_signature() -> None:
+    """The same request gives the same metadata; with thinking it sits on the signature event."""
+    req = request("news #sim:search #sim:think=5", tools=SEARCH_TOOL)
+    first, second = plan(req), plan(req)
+    assert first.events == second.events
+    assert classify(first.events)[-1] == "signature!"
+    assert len(first.events[-1][0][0][7][1]) == 2
+
+
+@pytest.mark.parametrize("prompt", ["news #sim:search", "news"])
+def test_no_grounding_without_both_the_search_tool_and_the_directive(prompt: str) -> None:
+    """The directive alone (tool off) or the tool alone gives a plain answer."""
+    tools = None if "#sim" in prompt else SEARCH_TOOL
+    p = plan(request(prompt, tools=tools))
+    assert all(len(ev[0][0]) <= 2 for ev in p.events)
+    assert p.summary()["grounding"] is None
+
+
 # ---------------------------------------------------------------------------------------------
 # scripted model
 
