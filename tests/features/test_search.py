@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import openai
+import pytest
 
 from tests.e2e.stack import Stack
 from tests.features.conftest import MODEL, last_request, user
@@ -69,3 +70,54 @@ def test_search_stays_on_when_the_functions_are_emulated(client: openai.OpenAI, 
     assert tools.get("google_search") is True
     assert not tools.get("function_declarations")
     assert last_request(sim)["prompt"].startswith("Available Tools Catalog:\n- Function: 7zip_list")
+
+
+#: The stream proxy already publishes ``grounding`` for these answers (checked on proxy.sock); the
+#: browser worker still has to pass it on to the API server.
+WORKER_FORWARDING = pytest.mark.xfail(reason="worker does not forward Grounding yet", strict=False)
+
+
+def expected_sources(stack: Stack) -> list[dict[str, Any]]:
+    grounding = last_request(stack)["response"]["grounding"]
+    assert grounding is not None and grounding["index"] == 7
+    return grounding["sources"]
+
+
+def check_grounded_message(message: Any, sources: list[dict[str, Any]], query: str) -> None:
+    annotations = message.annotations or []
+    assert [a.type for a in annotations] == ["url_citation", "url_citation"]
+    assert [(a.url_citation.url, a.url_citation.title) for a in annotations] == [
+        (s["uri"], s["title"]) for s in sources]
+    grounding = (message.model_extra or {})["grounding"]
+    assert grounding == {"sources": sources, "queries": [query]}
+
+
+@WORKER_FORWARDING
+def test_google_search_sources_come_back_as_annotations_and_grounding(client: openai.OpenAI, sim: Stack):
+    """#sim:search=2 with the search tool: 2 url_citation annotations and the exact sources on the message."""
+    done = client.chat.completions.create(model=MODEL, messages=user("Capital of France? #sim:search=2"),
+                                          tools=[{"type": "google_search"}])
+    sources = expected_sources(sim)
+    assert len(sources) == 2 and all(s["uri"].startswith("https://example.com/") for s in sources)
+    check_grounded_message(done.choices[0].message, sources, "Capital of France?")
+    assert done.choices[0].message.content == last_request(sim)["response"]["answer_text"]
+
+
+@WORKER_FORWARDING
+def test_streamed_google_search_sources_reach_the_final_message(client: openai.OpenAI, sim: Stack):
+    """Streaming: the SDK's accumulated message has the same annotations and grounding."""
+    with client.chat.completions.stream(model=MODEL, messages=user("Capital of Spain? #sim:search=2"),
+                                        tools=[{"type": "google_search"}]) as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_completion()
+    check_grounded_message(final.choices[0].message, expected_sources(sim), "Capital of Spain?")
+    assert final.choices[0].finish_reason == "stop"
+
+
+def test_an_answer_without_search_has_no_annotations(client: openai.OpenAI, sim: Stack):
+    """Without the search tool the directive does nothing and the message has no sources."""
+    done = client.chat.completions.create(model=MODEL, messages=user("Plain #sim:search=2"))
+    assert last_request(sim)["response"]["grounding"] is None
+    assert not done.choices[0].message.annotations
+    assert "grounding" not in (done.choices[0].message.model_extra or {})
