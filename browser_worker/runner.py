@@ -417,10 +417,12 @@ class JobRunner:
                 if isinstance(ev, FeedLost | protocol.Done):
                     return
 
-        async def pump_dom() -> None:
+        async def pump_dom(text: bool) -> None:
+            """The page's state; ``text=False`` while the stream tier delivers the text (done and
+            error signs only, polled slowly: see ``StudioPage.wait_dom_change``)."""
             previous: DomState | None = None
             while True:
-                state = await self.studio.wait_dom_change(previous, DOM_WAIT_MS)
+                state = await self.studio.wait_dom_change(previous, DOM_WAIT_MS, text=text)
                 if state is None:
                     continue
                 previous = state
@@ -470,8 +472,9 @@ class JobRunner:
 
         dom_done = False
         async with asyncio.TaskGroup() as tg:
+            dom_task = tg.create_task(pump_dom(not stream_live), name="pump-dom")
             tasks = [
-                tg.create_task(pump_dom(), name="pump-dom"),
+                dom_task,
                 tg.create_task(watch_login(), name="watch-login"),
             ]
             if watch is not None:
@@ -488,6 +491,10 @@ class JobRunner:
                                 log.warning("stream proxy subscription lost mid-answer; continuing from the DOM")
                                 stream_live = False
                                 cap.tier = "stream+dom"
+                                # From now on the page is the text's source: follow it closely.
+                                dom_task.cancel()
+                                dom_task = tg.create_task(pump_dom(True), name="pump-dom-text")
+                                tasks.append(dom_task)
                                 if dom_done:
                                     await finish_from_dom()
                                     break

@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 
 #: Playwright's default of 30 s hides a stuck step for too long.
 DEFAULT_TIMEOUT_MS = 10_000
+#: DOM watcher polling while it follows the answer text (DOM tier).
+TEXT_POLL_MS = 100
+#: DOM watcher polling while the stream tier delivers the text: only done and error signs matter.
+SIGNAL_POLL_MS = 500
 
 UNREACHABLE_MARKERS = (
     "ERR_CONNECTION_REFUSED",
@@ -126,7 +130,7 @@ _SNAPSHOT_JS = """
   const last = turns.length ? turns[turns.length - 1] : null;
   const model = last ? last.querySelector(sel.modelContainer) : null;
   let answer = "", stable = "", thoughts = "", calls = 0, edit = false;
-  if (model) {
+  if (model && !sel.lite) {
     const th = model.querySelector(sel.thoughtText);
     thoughts = th ? th.textContent : "";
     const roots = [...model.querySelectorAll(sel.cmarkRoot)].filter((n) => !n.closest(sel.thoughtContainer));
@@ -166,6 +170,8 @@ _SNAPSHOT_JS = """
         }
       }
     }
+  }
+  if (model) {
     calls = model.querySelectorAll(sel.functionCall).length;
     const btn = last.querySelector(sel.editButton);
     edit = !!btn && btn.getAttribute("aria-label") === "Edit";
@@ -939,15 +945,27 @@ class StudioPage:
         return DomState(**data)
 
     @translated
-    async def wait_dom_change(self, previous: DomState | None, timeout_ms: float) -> DomState | None:
-        """Wait on the page until the generation state differs from ``previous``; None on timeout."""
+    async def wait_dom_change(
+        self, previous: DomState | None, timeout_ms: float, *, text: bool = True
+    ) -> DomState | None:
+        """Wait on the page until the generation state differs from ``previous``; None on timeout.
+
+        ``text=False`` (the stream tier is live and delivers the text): the answer, its stable
+        prefix and the thoughts are not read (they stay empty), so only the done flag, the
+        function-call count, Stop, the quota callout and the toast can wake the watcher, polled
+        every ``SIGNAL_POLL_MS`` instead of on every chunk.
+        """
         js = (
             "([sel, prev]) => { const s = (" + _SNAPSHOT_JS + ")(sel);"
             " const key = JSON.stringify(s); return key !== prev ? Object.assign(s, {key}) : null; }"
         )
+        selectors = _SNAPSHOT_SELECTORS if text else {**_SNAPSHOT_SELECTORS, "lite": True}
         try:
             handle = await self.page.wait_for_function(
-                js, arg=[_SNAPSHOT_SELECTORS, previous.key if previous else ""], polling=100, timeout=timeout_ms
+                js,
+                arg=[selectors, previous.key if previous else ""],
+                polling=TEXT_POLL_MS if text else SIGNAL_POLL_MS,
+                timeout=timeout_ms,
             )
         except PlaywrightTimeout:
             return None

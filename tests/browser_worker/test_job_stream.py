@@ -479,3 +479,27 @@ async def test_only_the_changed_control_is_set_and_read_back(stream_worker, clie
     assert result.error is None, result.error
     assert calls == ["set_temperature"]
     assert sim.inspect("requests/last")["generation_config"]["temperature"] == pytest.approx(1.25)
+
+
+async def test_dom_watcher_does_not_wake_per_chunk_while_the_stream_is_live(stream_worker, client, sim):
+    """60 chunks 20 ms apart through the stream tier: the DOM watcher wakes a few times, not per chunk."""
+    studio = stream_worker.studio
+    original = studio.wait_dom_change
+    woken: list[bool] = []
+
+    async def spy(previous, timeout_ms, *, text=True):
+        state = await original(previous, timeout_ms, text=text)
+        if state is not None:
+            woken.append(text)
+        return state
+
+    studio.wait_dom_change = spy
+    try:
+        result = await client.run("many #sim:words=300 #sim:chunks=60 #sim:delay_ms=20", model="gemini-2.0-flash")
+    finally:
+        del studio.wait_dom_change
+    assert result.error is None, result.error
+    assert result.content == sim.inspect("requests/last")["response"]["answer_text"]
+    assert len(result.of(protocol.Content)) >= 30
+    assert woken and not any(woken)  # only signal watching
+    assert len(woken) <= 10, len(woken)
