@@ -85,6 +85,8 @@ DOM_WAIT_MS = 5_000
 DEFAULT_OUTPUT_LIMIT = 65536
 #: How long a job waits for a restarting stream proxy before it fails with 503.
 PROXY_WAIT_S = 10.0
+#: After a completed job: how long the page may take to show its own done state before Stop.
+SETTLE_MS = 1_000
 
 
 @dataclass
@@ -622,10 +624,14 @@ class JobRunner:
 
     # ------------------------------------------------------------------ cleanup
 
-    async def stop_and_clear(self) -> None:
-        """Leave a clean new chat for the next job (SPEC §3.1 step 12); reload on failure."""
+    async def stop_and_clear(self, *, finished: bool = False) -> None:
+        """Leave a clean new chat for the next job (SPEC §3.1 step 12); reload on failure.
+
+        ``finished``: the job completed, so a page still showing Stop is finishing by itself; it
+        gets up to ``SETTLE_MS`` for that before Stop is clicked.
+        """
         try:
-            await self.studio.stop_generation()
+            await self.studio.stop_generation(settle_ms=SETTLE_MS if finished else 0)
             await self.studio.new_chat()
         except BrowserGone:
             raise

@@ -563,7 +563,7 @@ class Worker:
             self._page_lost("login required")
             return
         try:
-            await runner.stop_and_clear()
+            await runner.stop_and_clear(finished=error is None)
         except LoginRequired:
             self._set_state("login_required", LOGIN_MESSAGE)
             self._page_lost("login required")

@@ -314,6 +314,16 @@ _CLICK_RUN_JS = """
 }
 """
 
+# Clicks Stop only while the button still reads "Stop generating" (atomic in the page).
+_CLICK_STOP_JS = """
+(stop) => {
+  const b = document.querySelector(stop);
+  if (!b) return false;
+  b.click();
+  return true;
+}
+"""
+
 _SET_VALUE_JS = """
 (el, value) => {
   el.value = value;
@@ -1056,11 +1066,24 @@ class StudioPage:
     # ------------------------------------------------------------------ stop and clear (SPEC §2.3, §2.8, §3.1.12)
 
     @translated
-    async def stop_generation(self) -> bool:
-        """Click the run button while it reads "Stop generating"; True when a generation was stopped."""
+    async def stop_generation(self, *, settle_ms: float = 0) -> bool:
+        """Click the run button while it reads "Stop generating"; True when a generation was stopped.
+
+        ``settle_ms``: first give a page that is finishing by itself (the stream already ended) that
+        long to show its own done state. The click is one script that clicks only a button still
+        reading "Stop generating", so a page that finished meanwhile is success, not a timeout.
+        """
         if not await self.stop_button.count():
             return False
-        await self.stop_button.first.click(force=True, timeout=3_000)
+        if settle_ms:
+            try:
+                await expect(self.stop_button).to_have_count(0, timeout=settle_ms)
+                return False
+            except AssertionError:
+                pass
+        if not await self.page.evaluate(_CLICK_STOP_JS, S.STOP_GENERATING):
+            log.info("the generation ended by itself before Stop was clicked")
+            return False
         await expect(self.stop_button).to_have_count(0, timeout=10_000)
         return True
 

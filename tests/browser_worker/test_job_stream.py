@@ -457,6 +457,7 @@ async def test_a_warm_repeat_job_sets_no_control(stream_worker, client, sim):
     job = dict(model="gemini-2.5-flash", temperature=0.6, top_p=0.85, max_output_tokens=777, stop=["<X>"])
     first = await client.run("warm one #sim:words=3", **job)
     assert first.error is None, first.error
+    await stream_worker._idle.wait()
     with counted_setters(stream_worker.studio) as calls:
         second = await client.run("warm two #sim:words=3", **job)
     assert second.error is None, second.error
@@ -474,6 +475,7 @@ async def test_only_the_changed_control_is_set_and_read_back(stream_worker, clie
     """A repeat job with one different value calls only that setter, and the page sends the new value."""
     job = dict(model="gemini-2.5-flash", temperature=0.6, top_p=0.85, max_output_tokens=777, stop=["<X>"])
     assert (await client.run("base #sim:words=3", **job)).error is None
+    await stream_worker._idle.wait()
     with counted_setters(stream_worker.studio) as calls:
         result = await client.run("changed #sim:words=3", **{**job, "temperature": 1.25})
     assert result.error is None, result.error
@@ -503,3 +505,84 @@ async def test_dom_watcher_does_not_wake_per_chunk_while_the_stream_is_live(stre
     assert len(result.of(protocol.Content)) >= 30
     assert woken and not any(woken)  # only signal watching
     assert len(woken) <= 10, len(woken)
+
+
+# ------------------------------------------------------------------ clean-up race (a page finishing by itself)
+
+
+FAKE_STOP_JS = """
+([removeAfterMs, removeOnClick]) => {
+  const b = document.createElement("button");
+  b.setAttribute("aria-label", "Stop generating");
+  b.id = "fake-stop";
+  b.textContent = "Stop";
+  b.addEventListener("click", () => { window.__fakeStopClicked = true; if (removeOnClick) b.remove(); });
+  document.body.appendChild(b);
+  window.__fakeStopClicked = false;
+  if (removeAfterMs !== null) setTimeout(() => b.remove(), removeAfterMs);
+}
+"""
+
+
+@contextlib.asynccontextmanager
+async def page_to_ourselves(worker):
+    """The worker idle (the last job's clean-up over) and its page lock held by the test."""
+    await worker._idle.wait()
+    async with worker._page_lock:
+        yield worker.studio
+        await worker.studio.page.evaluate("() => document.getElementById('fake-stop')?.remove()")
+
+
+async def _fake_stop(studio, remove_after_ms, remove_on_click=False):
+    await studio.page.evaluate(FAKE_STOP_JS, [remove_after_ms, remove_on_click])
+
+
+async def test_stop_after_a_finished_job_waits_for_the_page_to_finish_by_itself(stream_worker, client, sim):
+    """Stop still shown after the answer completed: the page gets ≤ 1 s to finish; no click, no error."""
+    async with page_to_ourselves(stream_worker) as studio:
+        await _fake_stop(studio, 300)
+        started = time.monotonic()
+        stopped = await studio.stop_generation(settle_ms=1_000)
+        assert stopped is False
+        assert time.monotonic() - started < 1.0
+        assert await studio.page.evaluate("() => window.__fakeStopClicked") is False
+
+
+async def test_stop_that_vanishes_before_the_click_is_success_not_a_timeout(stream_worker, client, sim):
+    """Stop seen, then gone before the click (the page finished): success at once, no 3 s timeout."""
+    async with page_to_ourselves(stream_worker) as studio:
+        await _vanishing_stop(studio)
+
+
+async def _vanishing_stop(studio):
+    await _fake_stop(studio, None)
+    real = studio.stop_button
+
+    class SeenThenGone:
+        """The Stop locator, whose ``count`` sees the button and then lets the page finish."""
+
+        async def count(self):
+            n = await real.count()
+            await studio.page.evaluate("() => document.getElementById('fake-stop').remove()")
+            return n
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    studio.stop_button = SeenThenGone()
+    try:
+        started = time.monotonic()
+        assert await studio.stop_generation() is False
+        assert time.monotonic() - started < 1.0
+    finally:
+        studio.stop_button = real
+
+
+async def test_stop_still_shown_after_the_settle_time_is_clicked(stream_worker, client, sim):
+    """A page that does not finish within the settle time gets its Stop clicked."""
+    async with page_to_ourselves(stream_worker) as studio:
+        await _fake_stop(studio, None, remove_on_click=True)
+        assert await studio.stop_generation(settle_ms=200) is True
+        assert await studio.page.evaluate("() => window.__fakeStopClicked") is True
+    follow = await client.run("after stop #sim:words=3")
+    assert follow.error is None, follow.error
