@@ -432,6 +432,16 @@ class Worker:
             ),
         )
         timings.setdefault("total", _ms(pending.received))
+        await self._send_done(pending, timings, error.kind)
+
+    async def _send_done(self, pending: PendingJob, timings: dict[str, float], outcome: str) -> None:
+        """``Done`` with the job's timings, and the same timings as one INFO line for the log."""
+        log.info(
+            "job %s done (%s): %s",
+            pending.id,
+            outcome,
+            ", ".join(f"{name} {value:.1f} ms" for name, value in timings.items()) or "no timings",
+        )
         await self._emit_to(pending, protocol.Done(id=pending.id, ts=time.time(), timings=timings))
 
     async def _wait_ready(self) -> None:
@@ -507,7 +517,7 @@ class Worker:
         timings["total"] = (time.monotonic() - start) * 1000 + timings["accepted"]
         if error is None:
             self.counts["completed"] += 1
-            await self._emit_to(pending, protocol.Done(id=pending.id, ts=time.time(), timings=timings))
+            await self._send_done(pending, timings, "ok")
         else:
             self.counts["cancelled" if isinstance(error, Cancelled) else "failed"] += 1
             self.last_error = f"{error.kind}: {error.message}"

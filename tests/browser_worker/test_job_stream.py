@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -586,3 +587,20 @@ async def test_stop_still_shown_after_the_settle_time_is_clicked(stream_worker, 
         assert await studio.page.evaluate("() => window.__fakeStopClicked") is True
     follow = await client.run("after stop #sim:words=3")
     assert follow.error is None, follow.error
+
+
+# ------------------------------------------------------------------ logging
+
+
+async def test_each_job_logs_its_timings_once_with_the_request_id(stream_worker, client, sim, caplog):
+    """One INFO line per job where Done is sent: the request id, the outcome and every timing."""
+    with caplog.at_level(logging.INFO, logger="browser_worker.worker"):
+        ok = await client.run("timed #sim:words=3")
+        failed = await client.run("timed #sim:error=internal")
+    assert ok.error is None and failed.error is not None
+    for result, outcome in ((ok, "ok"), (failed, failed.error.kind)):
+        lines = [r.getMessage() for r in caplog.records if f"job {result.done.id} done" in r.getMessage()]
+        assert len(lines) == 1, lines
+        assert f"({outcome})" in lines[0]
+        for name in result.done.timings:
+            assert f"{name} " in lines[0]
