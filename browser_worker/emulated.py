@@ -279,3 +279,74 @@ class _RelaxedParser:
         if _NUMBER.fullmatch(word):
             return (float(word) if any(c in word for c in ".eE") else int(word)), match.end()
         return word, match.end()
+
+
+#: Where a call leaked as text (or a stray control token) may begin, lower-case (SPEC §4.7).
+LEAK_MARKERS = ("request function call", "<ctrl", "call:default_api:", "default_api:")
+
+
+class LeakFilter:
+    """Native function calling: keep a call the model leaked as text away from the client, streaming.
+
+    Pure, like a decoder: ``feed(text)`` returns what may be forwarded now, ``close()`` the rest and
+    the calls parsed from it. Content passes through at once except a held-back tail that could be
+    the start of a marker (``LEAK_MARKERS``, case-insensitive, plus the whitespace and ``**`` before
+    it), resolved when more text arrives. From the first complete marker on, everything is held
+    until ``close``, which parses the held text with ``parse_tool_calls``, removes the call blocks
+    and control tokens, and returns the calls.
+    """
+
+    def __init__(self) -> None:
+        self._held = ""
+        self._tail: str | None = None
+
+    @property
+    def tripped(self) -> bool:
+        """A marker was seen: the rest of the answer is held until ``close``."""
+        return self._tail is not None
+
+    def feed(self, text: str) -> str:
+        if self._tail is not None:
+            self._tail += text
+            return ""
+        data = self._held + text
+        low = data.lower()
+        hits = [i for marker in LEAK_MARKERS if (i := low.find(marker)) >= 0]
+        if hits:
+            cut = _lead_start(data, min(hits))
+            self._tail, self._held = data[cut:], ""
+            return data[:cut]
+        cut = _lead_start(data, len(data) - _partial_marker(low))
+        self._held = data[cut:]
+        return data[:cut]
+
+    def close(self) -> tuple[str, list[ParsedCall]]:
+        """The text still to forward (call blocks and control tokens removed) and the parsed calls."""
+        held, tail = self._held, self._tail
+        self._held, self._tail = "", None
+        if tail is None:
+            return held, []
+        rest, calls = parse_tool_calls(tail)
+        if not calls:
+            return strip_control_tokens(tail), []
+        rest = strip_control_tokens(rest)
+        lead = tail[: len(tail) - len(tail.lstrip())]
+        return (lead + rest if rest else ""), calls
+
+
+def _partial_marker(low: str) -> int:
+    """Length of the longest end of ``low`` that begins a marker (a marker not yet complete)."""
+    best = 0
+    for marker in LEAK_MARKERS:
+        for k in range(min(len(marker) - 1, len(low)), best, -1):
+            if low.endswith(marker[:k]):
+                best = k
+                break
+    return best
+
+
+def _lead_start(data: str, pos: int) -> int:
+    """Move ``pos`` back over the ``**`` and whitespace that belong to a marker starting there."""
+    while pos > 0 and (data[pos - 1] == "*" or data[pos - 1].isspace()):
+        pos -= 1
+    return pos

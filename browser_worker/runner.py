@@ -101,6 +101,8 @@ class Capture:
     tier: str = "dom"
     first_event_at: float | None = None
     buffered: str = ""  # emulated tool mode: content held back until the end
+    #: All answer text taken from the page or the stream, before emulation or the leak filter.
+    fed: str = ""
     toast_before: str = ""  # an error toast already on the page before the submit
 
 
@@ -190,6 +192,8 @@ class JobRunner:
         self.emitted = False
         self.flow_seen = False
         self.feed_trouble = False
+        #: The last prepared job runs with native function calling on.
+        self.native_tools = False
 
     @property
     def retryable(self) -> bool:
@@ -206,7 +210,7 @@ class JobRunner:
         """Run the job, emitting events; raises the typed error on failure (the caller reports it)."""
         start = time.monotonic()
         box: dict[str, Any] = {}
-        self.emitted = self.flow_seen = self.feed_trouble = False
+        self.emitted = self.flow_seen = self.feed_trouble = self.native_tools = False
 
         async def tracked(msg: protocol.Message) -> None:
             self.emitted = True
@@ -348,6 +352,7 @@ class JobRunner:
                     emulated = True
                 current = await self.studio.read_run_settings()
         fc_on = bool(decls) and not emulated
+        self.native_tools = fc_on
         if not fc_on and self.function_calling_ui and current.fc:
             await self.studio.set_function_declarations(None, None)
 
@@ -411,6 +416,8 @@ class JobRunner:
         silence_s = self.settings.silence_timeout_ms / 1000
         stream_live = watch is not None
         cap.tier = "stream" if stream_live else "dom"
+        # Native function calling: a call leaked as text must not reach the client (SPEC §4.7).
+        leak = emulated_mod.LeakFilter() if self.native_tools else None
 
         async def pump_stream() -> None:
             assert watch is not None
@@ -442,9 +449,14 @@ class JobRunner:
             if not text:
                 return
             note_first()
+            cap.fed += text
             if emulated:
                 cap.buffered += text
                 return
+            if leak is not None:
+                text = leak.feed(text)
+                if not text:
+                    return
             cap.content += text
             await emit(protocol.Content(id=request_id, ts=time.time(), text=text))
 
@@ -462,11 +474,11 @@ class JobRunner:
 
         async def finish_from_dom() -> None:
             thoughts = await self.studio.read_thoughts()
-            if thoughts.startswith(cap.reasoning) and len(thoughts) > len(cap.reasoning) and not cap.content:
+            if thoughts.startswith(cap.reasoning) and len(thoughts) > len(cap.reasoning) and not cap.fed:
                 await send_reasoning(thoughts[len(cap.reasoning) :])
             final, method = await self.studio.read_final_answer()
             log.info("answer read from the DOM by %s (%d chars)", method, len(final))
-            sent = cap.buffered if emulated else cap.content
+            sent = cap.fed
             await send_content(remainder_after(sent, final))
             calls = await self.studio.read_function_calls()
             for name, args in calls[len(cap.tool_calls) :]:
@@ -519,7 +531,7 @@ class JobRunner:
                                     await self.studio.check_alive()
                                 raise error_from_stream(item)
                             elif isinstance(item, protocol.Done):
-                                if not cap.content and not cap.buffered and not cap.tool_calls:
+                                if not cap.fed and not cap.tool_calls:
                                     # SPEC §3.6: done without an answer; look at the page.
                                     await self._await_dom_done(items)
                                     await finish_from_dom()
@@ -546,6 +558,16 @@ class JobRunner:
                     task.cancel()
         if emulated:
             await self._emit_emulated(request_id, emit, cap)
+        elif leak is not None:
+            tripped = leak.tripped
+            rest, leaked = leak.close()
+            if tripped:
+                log.info("native mode: text leaked a call or control token; %d call(s) parsed from it", len(leaked))
+            if rest:
+                cap.content += rest
+                await emit(protocol.Content(id=request_id, ts=time.time(), text=rest))
+            for call in leaked:
+                await send_call(call.name, dict(call.arguments))
 
     async def _await_dom_done(self, items: asyncio.Queue[tuple[str, Any]]) -> None:
         """After the stream ended empty: wait for the page's own completion signal."""
@@ -572,9 +594,9 @@ class JobRunner:
         send_reasoning: Callable[[str], Awaitable[None]],
     ) -> None:
         """Stream the prefix-consistent part of the rendered page (module docstring)."""
-        if not cap.content and not cap.buffered and state.thoughts.startswith(cap.reasoning):
+        if not cap.fed and state.thoughts.startswith(cap.reasoning):
             await send_reasoning(state.thoughts[len(cap.reasoning) :])
-        sent = cap.buffered or cap.content
+        sent = cap.fed
         stable = state.stable_prefix
         if stable.startswith(sent) and len(stable) > len(sent):
             await send_content(stable[len(sent) :])

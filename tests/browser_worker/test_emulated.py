@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from browser_worker.emulated import (
+    LeakFilter,
     ParsedCall,
     RelaxedSyntaxError,
     parse_relaxed,
@@ -206,3 +207,78 @@ def test_parser_never_raises_and_loses_no_text_without_calls(text):
     if not calls:
         assert rest == text
     assert "<ctrl" not in strip_control_tokens(text).replace("<ctrl>", "")
+
+
+# ------------------------------------------------------------------ LeakFilter (native mode, streaming)
+
+
+LEAKED = "I will read the file first. Request function call: read_file{files:[{path:<ctrl46>temp.txt<ctrl46>}]}"
+LEAKED_CALL = [ParsedCall("read_file", {"files": [{"path": "temp.txt"}]})]
+
+
+def run_filter(pieces: list[str]) -> tuple[list[str], str, list[ParsedCall]]:
+    leak = LeakFilter()
+    forwarded = [leak.feed(p) for p in pieces]
+    rest, calls = leak.close()
+    return forwarded, rest, calls
+
+
+@pytest.mark.parametrize("cut", range(len(LEAKED) + 1))
+def test_leaked_call_split_at_every_position_is_parsed_and_never_forwarded(cut):
+    """Split anywhere, even inside the marker: the text before it is forwarded, the call parsed."""
+    forwarded, rest, calls = run_filter([LEAKED[:cut], LEAKED[cut:]])
+    assert "".join(forwarded) + rest == "I will read the file first."
+    assert not any("<ctrl" in f.lower() or "request function" in f.lower() for f in forwarded)
+    assert calls == LEAKED_CALL
+
+
+def test_leaked_call_fed_one_character_at_a_time():
+    """Character by character: the same result, and the prose before the marker flows as it arrives."""
+    forwarded, rest, calls = run_filter(list(LEAKED))
+    assert "".join(forwarded) + rest == "I will read the file first."
+    assert "".join(forwarded[:20]) == LEAKED[:20]  # prose is forwarded as it arrives
+    assert calls == LEAKED_CALL
+
+
+@pytest.mark.parametrize("marker", ["Request function call", "<ctrl", "call:default_api:", "default_api:"])
+def test_every_prefix_of_a_marker_is_held_back_until_resolved(marker):
+    """A chunk ending in any beginning of a marker forwards nothing of it yet; ordinary text releases it."""
+    for k in range(1, len(marker)):
+        leak = LeakFilter()
+        assert leak.feed("Hello " + marker[:k]) == "Hello"
+        assert not leak.tripped
+        assert leak.feed("zzz done ") == " " + marker[:k] + "zzz done"
+        assert leak.close() == (" ", [])
+
+
+def test_plain_answer_passes_through_unchanged_and_incrementally():
+    """No marker: every chunk is forwarded (less a trailing space or ``**``), the total is exact."""
+    text = "A plain **answer** with *emphasis*, numbers 1.5 and a call: nothing here.\n\nDone."
+    pieces = [text[i : i + 7] for i in range(0, len(text), 7)]
+    forwarded, rest, calls = run_filter(pieces)
+    assert "".join(forwarded) + rest == text
+    assert calls == []
+    assert sum(1 for f in forwarded if f) >= len(pieces) - 2
+
+
+def test_stray_control_tokens_without_a_call_are_removed():
+    """A control token that starts no call is removed at the end; the text around it stays."""
+    forwarded, rest, calls = run_filter(["Hello <ctrl46>world<ctrl46>", " and more."])
+    assert "".join(forwarded) + rest == "Hello world and more."
+    assert calls == []
+
+
+def test_bold_lead_in_and_text_after_the_call_are_handled():
+    """``**Request function call:**`` is removed with its stars; text after the call is kept."""
+    text = 'Checking.\n**Request function call:** get_weather\nParameters:\n{"city": "Oslo"}\nThen I answer.'
+    forwarded, rest, calls = run_filter([text[:15], text[15:]])
+    assert calls == [ParsedCall("get_weather", {"city": "Oslo"})]
+    assert "".join(forwarded) == "Checking."
+    assert rest == "\nThen I answer."
+
+
+def test_unparseable_marker_text_is_returned_at_the_end():
+    """Prose that mentions the marker but holds no call is not lost: it is forwarded at close."""
+    forwarded, rest, calls = run_filter(["Say request function call to ", "ask for one."])
+    assert "".join(forwarded) + rest == "Say request function call to ask for one."
+    assert calls == []

@@ -137,3 +137,16 @@ async def test_dom_capture_streams_a_growing_paragraph_and_cancel_stops_it(dom_w
     assert last["ended"] == "client_closed"
     assert last["last_byte_at"] - at[1] < 1.0
     assert last["response"]["answer_text"].startswith(result.content)
+
+
+async def test_dom_capture_in_native_mode_parses_a_call_leaked_as_text(dom_worker, client, sim):
+    """DOM tier, function calling on, #sim:ctrl_tokens: the leaked call is parsed, no <ctrl46> passes."""
+    tool = {"type": "function", "function": {"name": "read_file", "parameters": {
+        "type": "object", "properties": {"files": {"type": "array", "items": {
+            "type": "object", "properties": {"path": {"type": "string"}}}}}}}}
+    result = await client.run("Read it #sim:ctrl_tokens", tools=[tool])
+    assert result.error is None, result.error
+    assert sim.inspect("requests/last")["tools"]["function_declarations"]
+    assert "<ctrl" not in result.content and "Request function call" not in result.content
+    assert [(c.name, c.arguments) for c in result.of(protocol.ToolCall)] == [
+        ("read_file", {"files": [{"path": "temp.txt"}]})]

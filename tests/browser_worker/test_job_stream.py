@@ -604,3 +604,30 @@ async def test_each_job_logs_its_timings_once_with_the_request_id(stream_worker,
         assert f"({outcome})" in lines[0]
         for name in result.done.timings:
             assert f"{name} " in lines[0]
+
+
+# ------------------------------------------------------------------ native mode: a call leaked as text (SPEC §4.7)
+
+
+READ_FILE_TOOL = {"type": "function", "function": {"name": "read_file", "parameters": {
+    "type": "object", "properties": {"files": {"type": "array", "items": {
+        "type": "object", "properties": {"path": {"type": "string"}}}}}}}}
+
+
+async def test_native_mode_parses_a_call_leaked_as_text_and_strips_control_tokens(stream_worker, client, sim):
+    """#sim:ctrl_tokens with function calling on: no <ctrl46> reaches the client; the call is a ToolCall."""
+    result = await client.run("Read it #sim:ctrl_tokens", tools=[READ_FILE_TOOL])
+    assert result.error is None, result.error
+    assert [d["name"] for d in sim.inspect("requests/last")["tools"]["function_declarations"]] == ["read_file"]
+    assert "<ctrl" not in result.content and "Request function call" not in result.content
+    assert [(c.name, c.arguments) for c in result.of(protocol.ToolCall)] == [
+        ("read_file", {"files": [{"path": "temp.txt"}]})]
+    assert result.of(protocol.Finish)[0].reason == "tool_calls"
+
+
+async def test_native_mode_plain_answer_still_streams_incrementally(stream_worker, client, sim):
+    """With tools declared but no leak, the answer arrives in many deltas and byte-exact."""
+    result = await client.run("plain #sim:words=120 #sim:chunks=20 #sim:delay_ms=20", tools=[READ_FILE_TOOL])
+    assert result.error is None, result.error
+    assert result.content == sim.inspect("requests/last")["response"]["answer_text"]
+    assert len(result.of(protocol.Content)) >= 10

@@ -449,9 +449,6 @@ def test_emulated_named_tool_choice_recommends_that_function(client: openai.Open
     assert catalog.splitlines()[-1] == "Recommended function to use: get_weather"
 
 
-@pytest.mark.xfail(reason="with native function calling on, leaked control tokens in the answer text are "
-                          "passed through: browser_worker/runner.py only strips/parses them in emulated mode",
-                   strict=False)
 def test_ctrl_token_leak_with_native_function_calling_is_not_passed_through(client: openai.OpenAI, sim: Stack):
     """Native mode, a call leaked as text (SPEC §4.7): no <ctrl46> reaches the client; the call is parsed."""
     done = client.chat.completions.create(model=MODEL, messages=user("Read it #sim:ctrl_tokens"),
