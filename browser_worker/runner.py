@@ -250,6 +250,9 @@ class JobRunner:
         plan = prompt.build_prompt(job.messages, tools=job.tools, tool_choice=job.tool_choice)
         box["timeout"] = dynamic_timeout(self.settings, plan.text)
         async with asyncio.timeout(box["timeout"]):
+            if self.feed is not None and not self.feed.connected:
+                # Before anything that may navigate (a model switch loads the page through the proxy).
+                await self._wait_for_proxy()
             emulated = await self._prepare(model, job)
             if emulated:
                 plan = prompt.build_prompt(
@@ -373,6 +376,7 @@ class JobRunner:
             await self.studio.set_top_p(top_p)
         if current.tools_open is False:
             await self.studio.open_tools_group()
+            current = await self.studio.read_run_settings()  # the group's switches are rendered now
         structured, schema = _structured_output(job.response_format)
         if schema is not None or (current.structured is not None and current.structured != structured):
             await self.studio.set_structured_output(structured, schema)
