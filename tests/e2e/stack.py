@@ -230,6 +230,8 @@ class Stack:
         text = (PROJECT_ROOT / "supervisord.conf").read_text()
         for folder in ("run", "logs", "sim_state"):
             text = text.replace(f"%(here)s/{folder}", str(self.base / folder))
+        if not (PROJECT_ROOT / ".venv" / "bin" / "python").exists():  # e.g. a git worktree without a venv
+            text = text.replace("%(here)s/.venv/bin/python", sys.executable)
         text = text.replace("%(here)s", str(PROJECT_ROOT))
         text, n = re.subn(r"(tests\.aistudio_sim\b[^\n]*--port )\d+", rf"\g<1>{self.sim_port}", text)
         if n != 1:
