@@ -527,6 +527,8 @@ class JobRunner:
                                 await send_call(item.name, dict(item.arguments))
                             elif isinstance(item, protocol.Usage):
                                 cap.usage = item
+                            elif isinstance(item, protocol.Grounding):
+                                await emit(item.model_copy(update={"id": request_id, "ts": time.time()}))
                             elif isinstance(item, protocol.Finish):
                                 cap.finish = item.reason
                             elif isinstance(item, protocol.Error):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import openai
-import pytest
 
 from tests.e2e.stack import Stack
 from tests.features.conftest import MODEL, last_request, user
@@ -74,9 +73,6 @@ def test_search_stays_on_when_the_functions_are_emulated(client: openai.OpenAI, 
 
 #: The stream proxy already publishes ``grounding`` for these answers (checked on proxy.sock); the
 #: browser worker still has to pass it on to the API server.
-WORKER_FORWARDING = pytest.mark.xfail(reason="worker does not forward Grounding yet", strict=False)
-
-
 def expected_sources(stack: Stack) -> list[dict[str, Any]]:
     grounding = last_request(stack)["response"]["grounding"]
     assert grounding is not None and grounding["index"] == 7
@@ -92,7 +88,6 @@ def check_grounded_message(message: Any, sources: list[dict[str, Any]], query: s
     assert grounding == {"sources": sources, "queries": [query]}
 
 
-@WORKER_FORWARDING
 def test_google_search_sources_come_back_as_annotations_and_grounding(client: openai.OpenAI, sim: Stack):
     """#sim:search=2 with the search tool: 2 url_citation annotations and the exact sources on the message."""
     done = client.chat.completions.create(model=MODEL, messages=user("Capital of France? #sim:search=2"),
@@ -103,7 +98,6 @@ def test_google_search_sources_come_back_as_annotations_and_grounding(client: op
     assert done.choices[0].message.content == last_request(sim)["response"]["answer_text"]
 
 
-@WORKER_FORWARDING
 def test_streamed_google_search_sources_reach_the_final_message(client: openai.OpenAI, sim: Stack):
     """Streaming: the SDK's accumulated message has the same annotations and grounding."""
     with client.chat.completions.stream(model=MODEL, messages=user("Capital of Spain? #sim:search=2"),

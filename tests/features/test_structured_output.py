@@ -70,9 +70,6 @@ def test_sdk_parse_with_a_pydantic_model_works_unmodified(client: openai.OpenAI,
     assert isinstance(parsed, Reply) and parsed.answer
 
 
-@pytest.mark.xfail(reason="response_format never reaches the page: browser_worker/runner.py JobRunner._prepare "
-                          "neither sets the structured-output toggle/schema editor nor adds a prompt "
-                          "instruction (job.response_format is unused in browser_worker/)", strict=False)
 def test_json_schema_reaches_the_page_as_toggle_or_instruction(client: openai.OpenAI, sim: Stack):
     """The schema is sent through the structured-output toggle (or, without one, a prompt instruction)."""
     client.chat.completions.create(model=MODEL, messages=user("Reply #sim:json"),
@@ -80,8 +77,6 @@ def test_json_schema_reaches_the_page_as_toggle_or_instruction(client: openai.Op
     assert schema_reached_the_page(last_request(sim))
 
 
-@pytest.mark.xfail(reason="response_format json_object never reaches the page (no toggle, no instruction): "
-                          "browser_worker/runner.py ignores job.response_format", strict=False)
 def test_json_object_reaches_the_page_as_json_mime_type_or_instruction(client: openai.OpenAI, sim: Stack):
     """json_object: application/json on the page, or an instruction to answer with a JSON object."""
     client.chat.completions.create(model=MODEL, messages=user("Reply #sim:json"),
@@ -115,8 +110,9 @@ def test_schema_violation_is_a_502_naming_the_path_and_rule(client: openai.OpenA
 
 def test_non_json_answer_to_json_object_is_a_502(client: openai.OpenAI, sim: Stack):
     """json_object and a prose answer: 502 invalid_json_output saying it is not valid JSON."""
+    # With structured output on, the simulator answers JSON; echo makes it answer this prose instead.
     with pytest.raises(openai.APIStatusError) as caught:
-        client.chat.completions.create(model=MODEL, messages=user("Prose please #sim:words=6"),
+        client.chat.completions.create(model=MODEL, messages=user("Prose please #sim:echo"),
                                        response_format={"type": "json_object"})
     assert caught.value.status_code == 502
     assert caught.value.body["code"] == "invalid_json_output"
