@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from shared import protocol
-from tests.conftest import PROJECT_ROOT, pick_free_port
+from tests.conftest import PROJECT_ROOT
+from tests.processes import alive, descendants, pick_free_port
 
 PROGRAMS = ("stream_proxy", "browser_worker", "api_server")
 SOCKETS = {"stream_proxy": "proxy.sock", "browser_worker": "worker.sock", "api_server": "api.sock"}
@@ -83,37 +84,6 @@ class Supervisor:
             if time.monotonic() > deadline:
                 pytest.fail(f"timed out waiting for {what}: {self.states()}")
             time.sleep(0.2)  # polling supervisord's own state, not timing the programs
-
-
-def descendants(root: int) -> set[int]:
-    """Every live process below ``root`` (the browser, its driver, renderers...)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purposes.
-    try:
-        return " Z " not in Path(f"/proc/{pid}/stat").read_text().split(")", 1)[1][:4]
-    except OSError:
-        return False
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -33,6 +32,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from tests.processes import alive, descendants, pick_free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROGRAMS = ("stream_proxy", "browser_worker", "api_server")
@@ -52,49 +53,7 @@ class SimError(StackError):
         self.body = body
 
 
-def pick_free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # --------------------------------------------------------------------------- processes
-
-
-def _ppid_map() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    return children
-
-
-def descendants(root: int) -> set[int]:
-    """Every live process below ``root`` (for the worker: the driver, Chromium and its helpers)."""
-    children = _ppid_map()
-    found: set[int] = set()
-    todo = [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def cmdline(pid: int) -> list[str]:
@@ -245,7 +204,7 @@ class Stack:
     # ---- lifecycle
 
     def start(self) -> Stack:
-        """Start supervisord and the simulator, and wait until ``/health`` says 200."""
+        """Start supervisord and the simulator; return once ``/health`` is 200 and every program is RUNNING."""
         self._write_config()
         subprocess.run(
             [sys.executable, "-m", "tests.aistudio_sim", "demo-profile", str(self.profile_path),
@@ -263,6 +222,9 @@ class Stack:
             if "started" not in out and "already started" not in out:
                 raise StackError(f"supervisorctl start simulator: {out.strip()}\n{self.log_tail('simulator')}")
             self.wait_healthy(self.health_timeout)
+            # /health can turn 200 before supervisord's startsecs have passed; "started" means both agree.
+            self._wait(lambda: all(self.states().get(p) == "RUNNING" for p in (*PROGRAMS, "simulator")),
+                       "supervisord to report every program RUNNING", 30)
         except BaseException:
             self._force_stop()
             raise
