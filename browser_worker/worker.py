@@ -94,6 +94,9 @@ class Worker:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        if self.settings.helper_endpoint:
+            log.warning("HELPER_ENDPOINT is set, but the helper capture tier is not implemented yet: "
+                        "ignoring it (answers come from the stream proxy, else from the page)")
         self._excluded = models_mod.load_excluded_models(self.settings.excluded_models_file)
         self._server = await protocol.serve(
             self.settings.worker_socket,
