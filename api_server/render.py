@@ -99,13 +99,17 @@ class CompletionBuilder:
         if not self._role_sent:
             delta = {"role": "assistant", **delta}
             self._role_sent = True
+        return self._envelope(choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}])
+
+    def _envelope(self, **fields: Any) -> dict[str, Any]:
+        """The fields every ``chat.completion.chunk`` of this stream shares, plus ``fields``."""
         return {
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
             "system_fingerprint": self.fingerprint,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            **fields,
         }
 
     def feed(self, event: protocol.Message) -> list[dict[str, Any]]:
@@ -162,15 +166,7 @@ class CompletionBuilder:
 
     def usage_chunk(self) -> dict[str, Any]:
         usage, _ = self.usage()
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "system_fingerprint": self.fingerprint,
-            "choices": [],
-            "usage": usage,
-        }
+        return self._envelope(choices=[], usage=usage)
 
     # ---- whole answer
 
