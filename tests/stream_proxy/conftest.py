@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from tests.aistudio_sim.tls import ensure_certificate
 
 THINKING = "generate_content_thinking.stream"
 
@@ -50,33 +46,5 @@ class CertPair:
 @pytest.fixture(scope="session")
 def upstream_cert(tmp_path_factory: pytest.TempPathFactory) -> CertPair:
     """A self-signed certificate for the AI Studio hosts and accounts.google.com (the stand-in upstream)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aisp test upstream")])
-    now = datetime.datetime.now(datetime.UTC)
-    sans = [
-        x509.DNSName("aistudio.google.com"),
-        x509.DNSName("alkalimakersuite-pa.clients6.google.com"),
-        x509.DNSName("accounts.google.com"),
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-    ]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("upstream-cert")
-    pair = CertPair(folder / "cert.pem", folder / "key.pem")
-    pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pair.key.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return pair
+    cert, key = ensure_certificate(tmp_path_factory.mktemp("upstream-cert"))
+    return CertPair(cert, key)
