@@ -1,5 +1,5 @@
 """Command line: `python -m tests.aistudio_sim [--host H] [--port P] [--state-dir D]
-[--write-demo-profile PATH]` serves; `python -m tests.aistudio_sim demo-profile PATH
+[--write-demo-profile PATH] [--helper-port P]` serves; `python -m tests.aistudio_sim demo-profile PATH
 [--state-dir D] [--email E]` writes a Playwright storage_state and exits."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .server import SimConfig, create_app
+from .helper import create_helper_app
+from .server import STATE, SimConfig, create_app
 from .state import AccountStore, write_storage_state
 from .tls import ensure_certificate, server_context
 
@@ -32,7 +33,8 @@ def write_demo_profile(state_dir: Path, path: Path, email: str | None = None) ->
     write_storage_state(path, session)
 
 
-async def serve(host: str, port: int, config: SimConfig, demo_profile: Path | None) -> None:
+async def serve(host: str, port: int, config: SimConfig, demo_profile: Path | None,
+                helper_port: int | None = None) -> None:
     cert, key = ensure_certificate(config.state_dir)
     app = create_app(config)
     if demo_profile is not None:
@@ -42,16 +44,26 @@ async def serve(host: str, port: int, config: SimConfig, demo_profile: Path | No
     site = web.TCPSite(runner, host, port, ssl_context=server_context(cert, key))
     await site.start()
     real_port = runner.addresses[0][1]
+    helper_runner: web.AppRunner | None = None
+    if helper_port is not None:
+        helper_runner = web.AppRunner(create_helper_app(app[STATE]), handle_signals=False,
+                                      access_log=None, shutdown_timeout=2.0)
+        await helper_runner.setup()
+        await web.TCPSite(helper_runner, host, helper_port).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     print(f"ready https://{host}:{real_port}", flush=True)
+    if helper_runner is not None:
+        print(f"helper http://{host}:{helper_runner.addresses[0][1]}/getStreamResponse", flush=True)
     try:
         await stop.wait()
     finally:
         log.info("stopping")
-        await runner.cleanup()
+        await runner.cleanup()  # ends the mirrors first, so helper answers finish
+        if helper_runner is not None:
+            await helper_runner.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,11 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=_default_state_dir())
     parser.add_argument("--static-dir", type=Path, default=None)
     parser.add_argument("--write-demo-profile", type=Path, default=None, metavar="PATH")
+    parser.add_argument("--helper-port", type=int, default=None, metavar="PORT",
+                        help="also serve the stream helper (GET /getStreamResponse) over plain "
+                             "HTTP on this port; 0 picks a free one")
     args = parser.parse_args(argv)
     config = SimConfig(state_dir=args.state_dir)
     if args.static_dir is not None:
         config = SimConfig(state_dir=args.state_dir, static_dir=args.static_dir)
-    asyncio.run(serve(args.host, args.port, config, args.write_demo_profile))
+    asyncio.run(serve(args.host, args.port, config, args.write_demo_profile, args.helper_port))
     return 0
 
 

@@ -17,6 +17,7 @@ import orjson
 from aiohttp import web
 
 from . import model, wire
+from .helper import Mirror
 from .state import (
     HTTP_ONLY_EXEMPT,
     AccountStore,
@@ -341,13 +342,14 @@ async def generate_content(request: web.Request, session: Session | None) -> web
         "ended_at": None,
     }
     state.requests.append(record)
+    mirror = state.mirrors.start(record["id"], record["account"])
     try:
         req = wire.parse_generate_request(body)
     except wire.RequestParseError as exc:
         record.update(status=400, ended="error", error=str(exc), raw_body=body.decode("utf-8",
                                                                                       "replace"))
-        return _jspb(wire.status_body(wire.CODE_INVALID_ARGUMENT,
-                                      f"{wire.INVALID_ARGUMENT_MESSAGE} {exc}"), 400)
+        return _mirrored(mirror, _jspb(wire.status_body(
+            wire.CODE_INVALID_ARGUMENT, f"{wire.INVALID_ARGUMENT_MESSAGE} {exc}"), 400))
     directives = model.parse_directives(req.prompt)
     record.update(
         model=req.model_id,
@@ -360,8 +362,8 @@ async def generate_content(request: web.Request, session: Session | None) -> web
     )
     if session is None:
         record.update(status=401, ended="error")
-        return _jspb(wire.status_body(wire.CODE_UNAUTHENTICATED, wire.UNAUTHENTICATED_MESSAGE),
-                     401)
+        return _mirrored(mirror, _jspb(
+            wire.status_body(wire.CODE_UNAUTHENTICATED, wire.UNAUTHENTICATED_MESSAGE), 401))
     exhausted = {e.lower() for e in state.config["quota_exhausted_accounts"]}
     plan = model.plan_response(
         req, directives, request_id=record["id"], chunk_delay_ms=state.config["chunk_delay_ms"],
@@ -372,7 +374,7 @@ async def generate_content(request: web.Request, session: Session | None) -> web
     log.info("%s %s account=%s end=%s http_error=%s directives=%s", record["id"], req.model_id,
              session.email, plan.end, plan.http_error and plan.http_error.status,
              {k: v for k, v in directives.to_json().items() if v not in (None, False, [])})
-    writer = _StreamWriter(request, record)
+    writer = _StreamWriter(request, record, mirror)
     if plan.ttfb_ms and not await writer.pause(plan.ttfb_ms):
         return writer.gone()
     if plan.http_error is not None:
@@ -383,17 +385,31 @@ async def generate_content(request: web.Request, session: Session | None) -> web
         record.update(status=err.status, ended="error", first_byte_at=time.time())
         record["last_byte_at"] = record["first_byte_at"]
         record["ended_at"] = record["first_byte_at"]
-        return _jspb(wire.status_body(err.code, err.message), err.status)
+        return _mirrored(mirror, _jspb(wire.status_body(err.code, err.message), err.status))
     use_gzip = state.config["gzip"] and "gzip" in request.headers.get("Accept-Encoding", "").lower()
     return await writer.stream(plan, use_gzip)
 
 
-class _StreamWriter:
-    """Paces a `Plan` onto the network, one event per write, and records the timing."""
+def _mirrored(mirror: Mirror, response: web.Response) -> web.Response:
+    """A whole (error) answer, mirrored for the stream helper."""
+    mirror.begin(response.status, _mirror_headers(response.headers))
+    mirror.write(response.body if isinstance(response.body, bytes) else b"")
+    mirror.end("error")
+    return response
 
-    def __init__(self, request: web.Request, record: dict[str, Any]) -> None:
+
+def _mirror_headers(headers: Any) -> dict[str, str]:
+    return {k: headers[k] for k in ("Content-Type", "Content-Encoding") if k in headers}
+
+
+class _StreamWriter:
+    """Paces a `Plan` onto the network, one event per write, records the timing and mirrors the
+    bytes for the stream helper."""
+
+    def __init__(self, request: web.Request, record: dict[str, Any], mirror: Mirror) -> None:
         self.request = request
         self.record = record
+        self.mirror = mirror
         self.response: web.StreamResponse | None = None
         self._compressor: Any = None
 
@@ -415,6 +431,7 @@ class _StreamWriter:
 
     def gone(self) -> web.StreamResponse:
         now = time.time()
+        self.mirror.end("client_closed")
         self.record.update(ended="client_closed", ended_at=now)
         log.info("%s ended client_closed", self.record["id"])
         if self.record["status"] is None:
@@ -436,6 +453,7 @@ class _StreamWriter:
             await self.response.write(data)
         except (ConnectionResetError, ConnectionError, RuntimeError):
             return False
+        self.mirror.write(data)
         if self.record["first_byte_at"] is None:
             self.record["first_byte_at"] = now
         self.record["last_byte_at"] = now
@@ -455,6 +473,7 @@ class _StreamWriter:
         except (ConnectionResetError, ConnectionError):
             return self.gone()
         record["status"] = 200
+        self.mirror.begin(200, headers)
         framer = wire.BodyFramer()
         pieces = [framer.piece(ev) for ev in plan.events]
         if plan.trailer is not None:
@@ -486,6 +505,7 @@ class _StreamWriter:
             await self.response.write_eof()
         except (ConnectionResetError, ConnectionError, RuntimeError):
             return self.gone()
+        self.mirror.end(record["ended"])
         record["ended_at"] = time.time()
         log.info("%s ended %s", record["id"], record["ended"])
         return self.response
@@ -493,6 +513,7 @@ class _StreamWriter:
     async def _cut(self, piece: bytes) -> web.StreamResponse:
         """Send half of an event, then drop the connection without the terminating chunk."""
         await self._write(self._encode(piece[: len(piece) // 2]))
+        self.mirror.end("cut")
         self.record.update(ended="cut", ended_at=time.time())
         transport = self.request.transport
         if transport is not None:
@@ -596,6 +617,7 @@ async def sim_sessions_create(request: web.Request) -> web.StreamResponse:
 
 async def _on_shutdown(app: web.Application) -> None:
     app[SHUTTING_DOWN].set()
+    app[STATE].mirrors.close()
 
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .helper import MirrorBook
+
 SESSION_COOKIES = ("SID", "SAPISID", "HSID", "SSID", "APISID", "__Secure-1PSID", "__Secure-3PSID")
 HTTP_ONLY_EXEMPT = frozenset({"SAPISID"})
 
@@ -161,6 +163,16 @@ class AccountStore:
             return None
         return session
 
+    def lookup_sapisid(self, sapisid: str) -> Session | None:
+        """The session holding this ``SAPISID`` (the stream helper's only credential)."""
+        if not sapisid:
+            return None
+        self._load_sessions()
+        for session in self.sessions.values():
+            if secrets.compare_digest(session.cookies["SAPISID"], sapisid):
+                return session
+        return None
+
     def expire(self, session: Session) -> None:
         self._load_sessions()
         self.sessions.pop(session.cookies["SID"], None)
@@ -207,6 +219,8 @@ class SimState:
     jserrors: list[dict] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
     call_counter: int = 0
+    #: Every GenerateContent answer as written, for the stream helper (`helper.py`).
+    mirrors: MirrorBook = field(default_factory=MirrorBook)
     _next_id: int = 1
 
     def __post_init__(self) -> None:
@@ -223,6 +237,7 @@ class SimState:
         self.jserrors.clear()
         self.events.clear()
         self.call_counter = 0
+        self.mirrors.mirrors.clear()
         self.config = self.default_config()
 
     def next_request_id(self) -> str:

@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from tests.processes import pick_free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SIM_HOSTS = ("aistudio.google.com", "alkalimakersuite-pa.clients6.google.com",
              "accounts.google.com")
@@ -46,11 +48,18 @@ class SimProcess:
     profile_path: Path
     process: subprocess.Popen
     stderr_path: Path
+    #: Plain-HTTP port of the stream helper (`--helper-port`).
+    helper_port: int = 0
     _ssl: ssl.SSLContext | None = field(default=None, repr=False)
 
     @property
     def base(self) -> str:
         return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def helper_url(self) -> str:
+        """The simulator as a `HELPER_ENDPOINT`."""
+        return f"http://127.0.0.1:{self.helper_port}/getStreamResponse"
 
     @property
     def host_resolver_rules(self) -> str:
@@ -160,10 +169,12 @@ def start_simulator(state_dir: Path, *extra_args: str) -> Iterator[SimProcess]:
     profile = state_dir.parent / f"{state_dir.name}-profile" / "demo.json"
     stderr_path = state_dir.parent / f"{state_dir.name}-stderr.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    helper_port = pick_free_port()
     with open(stderr_path, "wb") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.aistudio_sim", "--host", "127.0.0.1", "--port", "0",
-             "--state-dir", str(state_dir), "--write-demo-profile", str(profile), *extra_args],
+             "--state-dir", str(state_dir), "--write-demo-profile", str(profile),
+             "--helper-port", str(helper_port), *extra_args],
             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr, env=env)
     line = _read_ready_line(proc)
     if not line.startswith("ready https://127.0.0.1:"):
@@ -172,7 +183,7 @@ def start_simulator(state_dir: Path, *extra_args: str) -> Iterator[SimProcess]:
         raise RuntimeError(f"simulator did not start: {line!r}\n{stderr_path.read_text()}")
     sim = SimProcess(port=int(line.rsplit(":", 1)[1]), cert_path=state_dir / "sim-cert.pem",
                      state_dir=state_dir, profile_path=profile, process=proc,
-                     stderr_path=stderr_path)
+                     stderr_path=stderr_path, helper_port=helper_port)
     try:
         yield sim
     finally:
