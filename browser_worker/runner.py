@@ -61,6 +61,7 @@ from shared.errors import (
     ProxyError,
     QuotaExceeded,
     RateLimited,
+    StreamProxyShutdown,
     UpstreamError,
     UpstreamTimeout,
     WorkerUnavailable,
@@ -123,6 +124,12 @@ def error_from_stream(ev: protocol.Error) -> ProxyError:
         return LoginRequired("the Google session expired: run `make login`")
     if kind == "permission" or ev.status == 403:
         return PermissionDenied(text or "permission denied")
+    if kind == StreamProxyShutdown.kind:
+        # The browser's connection to AI Studio was cut by the proxy's own shutdown, not upstream.
+        return StreamProxyShutdown(
+            text or "the stream proxy shut down while the answer was streaming: retry the request",
+            retry_after=ev.retry_after,
+        )
     err = UpstreamError(text or "AI Studio failed", status=None)
     err.code = kind if kind in ("upstream_status", "aborted", "protocol") else err.code
     if ev.status:

@@ -20,6 +20,8 @@ class ProxyError(Exception):
     status: ClassVar[int] = 500
     error_type: ClassVar[str] = "server_error"
     default_code: ClassVar[str | None] = "internal_error"
+    #: Seconds after which a retry may succeed, when the instance is given none (``Retry-After``).
+    default_retry_after: ClassVar[float | None] = None
 
     def __init__(
         self,
@@ -34,7 +36,7 @@ class ProxyError(Exception):
         self.message = message
         self.param = param
         self.code = code if code is not None else self.default_code
-        self.retry_after = retry_after
+        self.retry_after = retry_after if retry_after is not None else self.default_retry_after
         if status is not None:
             self.status = status
 
@@ -158,6 +160,19 @@ class UpstreamError(ProxyError):
     default_code = "upstream_error"
 
 
+class StreamProxyShutdown(UpstreamError):
+    """The stream proxy shut down (a restart or a stop) while an answer was streaming through it.
+
+    The browser's own connection to AI Studio runs through the proxy, so the answer was cut
+    off; the request was fine and a retry is answered once the proxy is back (the worker waits
+    for a restarting proxy). Still a 502: the answer this gateway relayed broke off mid-way.
+    """
+
+    kind = "proxy_shutdown"
+    default_code = "stream_proxy_shutdown"
+    default_retry_after = 5.0
+
+
 class WorkerUnavailable(ProxyError):
     """The browser worker is not ready (starting, restarting, down)."""
 
@@ -197,6 +212,7 @@ ERROR_CLASSES: tuple[type[ProxyError], ...] = (
     ModelSwitchFailed,
     Cancelled,
     UpstreamError,
+    StreamProxyShutdown,
     WorkerUnavailable,
     LoginRequired,
     UpstreamTimeout,

@@ -6,7 +6,7 @@
 Start order: the proxy listens first, then ``proxy.sock`` is served, so a ``pong`` on the socket
 means the proxy is ready. ``STREAM_PORT=0`` turns interception off: only the socket is served.
 Shutdown (SIGTERM/SIGINT): close the proxy listener, give open streams ``SHUTDOWN_GRACE_S``,
-end the rest with ``error(aborted)`` + ``done``, then close the subscribers and remove the socket
+end the rest with ``error(proxy_shutdown)`` + ``done``, then close the subscribers and remove the socket
 file; exit 0.
 """
 

@@ -7,6 +7,9 @@ set by ``server.py``); every other host is tunnelled untouched. Within them:
   ``stream_started`` when the request goes upstream, then every event the pure decoder yields
   while the response streams, and exactly one ``done`` per flow (from the decoder, the ``response``
   or ``error`` hook, or shutdown);
+* on shutdown (``abort_all``) every stream still open, and any cut after it, ends with
+  ``error(proxy_shutdown)`` + ``done``: the browser's connection is cut by the proxy itself, so
+  mitmproxy's reason for it ("Client disconnected.", "peer closed connection") would mislead;
 * a jserror GET whose URL-decoded query mentions a quota failure gives ``quota_signal``;
 * every other flow streams through unbuffered.
 
@@ -38,6 +41,7 @@ from mitmproxy.proxy import server_hooks
 from OpenSSL import SSL
 
 from shared import protocol
+from shared.errors import StreamProxyShutdown
 from shared.settings import VERSION, parse_resolve
 from stream_proxy import decoder
 from stream_proxy.publisher import Publisher
@@ -50,6 +54,11 @@ GENERATE_CONTENT_SUFFIX = "MakerSuiteService/GenerateContent"
 QUOTA_MARKERS = ("exceeded quota", "resource_exhausted", "failed to generate content")
 _MODEL_RE = re.compile(rb'^\s*\[\s*"models/([^"\\]{1,200})"')
 _MESSAGE_LIMIT = 500
+#: What a stream cut by this proxy's shutdown reports (it reaches the client as the error message).
+SHUTDOWN_MESSAGE = (
+    "the stream proxy shut down (a restart or a stop) while the answer was streaming; the browser's "
+    "connection to AI Studio runs through it, so the answer was cut off: retry the request"
+)
 
 #: Decoder event type -> the protocol message it becomes.
 _MESSAGES: dict[str, type[protocol.Message]] = {
@@ -140,6 +149,8 @@ class StreamTap:
         self._remapped: set[str] = set()
         self._server: Any = None
         self._socket_path: Path | None = None
+        #: Set by ``abort_all``: from then on a stream that breaks off was cut by the shutdown.
+        self.shutting_down = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -180,17 +191,19 @@ class StreamTap:
         self.started.set()
 
     async def done(self) -> None:
-        self.abort_all("the stream proxy shut down mid-stream")
+        self.abort_all()
         if self._server is not None:
             self._server.close()  # drops the subscribers and removes the socket file
             await self.publisher.close()
             await self._server.wait_closed()
             self._server = None
 
-    def abort_all(self, message: str) -> None:
-        """End every open stream with ``error(aborted)`` + ``done``."""
+    def abort_all(self) -> None:
+        """Shutting down: end every open stream with ``error(proxy_shutdown)`` + ``done``, and any
+        stream that breaks off from now on too (its connection is about to be cut by this proxy)."""
+        self.shutting_down = True
         for tap in list(self._taps.values()):
-            self._emit(tap, [decoder.Error("aborted", None, message), decoder.Done()])
+            self._emit(tap, _shutdown_events())
         self._taps.clear()
         self.idle.set()
 
@@ -305,6 +318,10 @@ class StreamTap:
         if tap is None or tap.done:
             return
         reason = flow.error.msg if flow.error else "connection error"
+        if self.shutting_down:
+            log.warning("GenerateContent %s cut by the shutdown (%s)", flow.id, reason)
+            self._emit(tap, _shutdown_events())
+            return
         if tap.decoder is None:
             events: list[decoder.Event] = [
                 decoder.Error("aborted", None, f"GenerateContent failed before a response: {reason}"),
@@ -337,6 +354,10 @@ class StreamTap:
             else:
                 tap.mark("first_event_s")
             self.publisher.publish(_MESSAGES[kind](id=tap.flow_id, ts=now, **fields))
+
+
+def _shutdown_events() -> list[decoder.Event]:
+    return [decoder.Error(StreamProxyShutdown.kind, None, SHUTDOWN_MESSAGE), decoder.Done()]
 
 
 def _is_ip(host: str) -> bool:

@@ -135,6 +135,9 @@ class ProxyService:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(grace):
                     await self.tap.idle.wait()
+        if self.tap.open_streams:
+            log.warning("stopping: ending %d open stream(s) with a shutdown error", self.tap.open_streams)
+        self.tap.abort_all()  # before the cut below, which mitmproxy reports as "Client disconnected."
         if proxyserver is not None:
             await self._close_connections(proxyserver)
         log.info("stopping: shutting mitmproxy down")

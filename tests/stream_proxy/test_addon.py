@@ -20,6 +20,7 @@ from mitmproxy.test import taddons, tflow, tutils
 from OpenSSL import SSL
 
 from shared import protocol
+from shared.errors import StreamProxyShutdown
 from stream_proxy import addon as addon_module
 from stream_proxy import decoder
 from stream_proxy.addon import StreamTap, allow_hosts_patterns, model_from_body, quota_message
@@ -326,15 +327,40 @@ def test_http_error_status_is_reported_as_an_error_then_done(tap, publisher):
     assert publisher.messages[1].status == 429
 
 
-def test_shutdown_ends_open_streams_with_aborted_and_done(tap, publisher, thinking_stream):
-    """Streams still open when mitmproxy stops get ``error(aborted)`` + ``done``."""
+def test_shutdown_ends_open_streams_with_a_shutdown_error_and_done(tap, publisher, thinking_stream):
+    """Streams still open when mitmproxy stops get ``error(proxy_shutdown)`` + ``done``."""
     flow = make_flow()
     send_request(tap, flow)
     start_response(tap, flow)(thinking_stream.gzip_pieces()[0])
-    tap.abort_all("the stream proxy shut down mid-stream")
+    tap.abort_all()
     assert publisher.types()[-2:] == ["error", "done"]
+    error = publisher.messages[-2]
+    assert error.kind == StreamProxyShutdown.kind and error.message == addon_module.SHUTDOWN_MESSAGE
     tap.response(flow)
     assert publisher.types().count("done") == 1
+
+
+@pytest.mark.parametrize("reason", ["Client disconnected.", "peer closed connection"])
+def test_a_stream_cut_once_shutdown_began_reports_the_shutdown_not_mitmproxys_reason(
+    tap, publisher, thinking_stream, reason
+):
+    """The proxy cuts the browser's connections as it stops: a flow mitmproxy then fails with its
+    client-side reason (HTTP/1 or HTTP/2) reports the shutdown, once, and never that reason."""
+    old = make_flow()
+    send_request(tap, old)
+    start_response(tap, old)(thinking_stream.gzip_pieces()[0])
+    tap.abort_all()
+    old.error = mflow.Error(reason)
+    tap.error(old)  # already ended by abort_all
+    late = make_flow()  # a request on a kept-alive connection, after the listener closed
+    send_request(tap, late)
+    start_response(tap, late)(thinking_stream.gzip_pieces()[0])
+    late.error = mflow.Error(reason)
+    tap.error(late)
+    errors = [m for m in publisher.messages if m.type == "error"]
+    assert [(e.id, e.kind) for e in errors] == [(old.id, "proxy_shutdown"), (late.id, "proxy_shutdown")]
+    assert all(reason not in e.message for e in errors)
+    assert publisher.types().count("done") == 2
 
 
 def test_a_failing_publisher_never_breaks_the_byte_stream(tap, thinking_stream):

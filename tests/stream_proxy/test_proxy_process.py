@@ -24,6 +24,7 @@ import pytest
 from aiohttp import web
 
 from shared import protocol
+from shared.errors import StreamProxyShutdown
 from stream_proxy.ca import spki_hash
 
 REPO = Path(__file__).resolve().parents[2]
@@ -406,10 +407,11 @@ async def test_sigterm_mid_stream_lets_the_open_stream_finish_within_the_grace_p
     await sub.close()
 
 
-async def test_sigterm_after_the_grace_period_ends_the_open_stream_with_aborted_and_done(
+async def test_sigterm_after_the_grace_period_ends_the_open_stream_with_a_shutdown_error_and_done(
     proxy_launcher, upstream, free_port
 ):
-    """A stream still open when the grace period is over gets ``error(aborted)`` + ``done``; exit 0."""
+    """A stream still open when the grace period is over gets ``error(proxy_shutdown)`` + ``done``
+    saying the proxy shut down, not mitmproxy's "Client disconnected" for the cut connection; exit 0."""
     proxy = await proxy_launcher(
         free_port, AISTUDIO_RESOLVE=resolve_to(upstream, RPC_HOST), SHUTDOWN_GRACE_S="0"
     )
@@ -420,7 +422,10 @@ async def test_sigterm_after_the_grace_period_ends_the_open_stream_with_aborted_
     proxy.sigterm()
     rest = await events_until_done(sub)
     assert [e.type for e in rest][-2:] == ["error", "done"]
-    assert rest[-2].kind == "aborted" and rest[-1].id == started.id
+    error = rest[-2]
+    assert error.kind == StreamProxyShutdown.kind and rest[-1].id == started.id
+    assert "stream proxy shut down" in error.message and "retry" in error.message, error.message
+    assert "disconnected" not in error.message.lower(), error.message
     assert await proxy.terminate() == 0, proxy.output
     assert "Traceback" not in proxy.output
     with pytest.raises(aiohttp.ClientError):
