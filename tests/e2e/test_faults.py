@@ -146,6 +146,35 @@ async def test_answer_streaming_through_a_stream_proxy_restart_completes_with_id
     assert sim.wait_healthy(30)["components"]["stream_proxy"]["state"] == "ok"
 
 
+async def test_answer_outlasting_a_stream_proxy_restarts_grace_fails_with_a_502_that_names_the_restart(sim: Stack):
+    """An answer still streaming when the restarting stream_proxy's SHUTDOWN_GRACE_S is over: a retryable
+    502 saying the stream proxy shut down, not mitmproxy's "Client disconnected"; the next request is fine."""
+    grace = float(sim.env["SHUTDOWN_GRACE_S"])
+    delay_ms = 300  # an event every 0.3 s: far inside SILENCE_TIMEOUT_MS, so only the restart ends it
+    chunks = int((grace + 20) * 1000 / delay_ms)  # streams about 20 s longer than the grace
+    marker = f"outlast-{tag()}"
+    prompt = f"{marker} #sim:words={2 * chunks} #sim:chunks={chunks} #sim:delay_ms={delay_ms}"
+    async with aiohttp.ClientSession() as session:
+        pending = asyncio.create_task(complete(session, sim, prompt))
+        await wait_sim_streaming(sim, marker)
+        await asyncio.to_thread(restart_stream_proxy, sim)  # returns once the new proxy has started
+        status, payload, headers = await pending
+        assert status == 502, payload
+        error = assert_openai_error(payload)
+        assert (error["type"], error["code"]) == ("upstream_error", "stream_proxy_shutdown"), error
+        assert "stream proxy shut down" in error["message"] and "retry" in error["message"], error
+        assert "disconnected" not in error["message"].lower(), error
+        assert float(headers["Retry-After"]) > 0
+        deadline = time.monotonic() + 10
+        while not (record := answered_once(sim, marker)).get("ended"):
+            assert time.monotonic() < deadline, f"the cut upstream request never ended: {record}"
+            await asyncio.sleep(0.1)  # polling an outside condition with a deadline
+        assert record["ended"] == "client_closed", record  # the browser's connection was cut mid-answer
+        sim.wait_healthy(30)
+        status, done, _ = await complete(session, sim, "after the cut")
+        assert status == 200, done
+
+
 async def test_request_sent_while_stream_proxy_is_stopped_is_answered_once_it_is_started(sim: Stack):
     """stream_proxy stopped: /health 503 names it; a request sent meanwhile waits and is answered after start."""
     await request_rides_out_a_stopped_proxy(sim)
