@@ -44,6 +44,7 @@ from shared import protocol
 from shared.errors import StreamProxyShutdown
 from shared.settings import VERSION, parse_resolve
 from stream_proxy import decoder
+from stream_proxy.messages import to_message
 from stream_proxy.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -59,18 +60,6 @@ SHUTDOWN_MESSAGE = (
     "the stream proxy shut down (a restart or a stop) while the answer was streaming; the browser's "
     "connection to AI Studio runs through it, so the answer was cut off: retry the request"
 )
-
-#: Decoder event type -> the protocol message it becomes.
-_MESSAGES: dict[str, type[protocol.Message]] = {
-    "reasoning": protocol.Reasoning,
-    "content": protocol.Content,
-    "tool_call": protocol.ToolCall,
-    "grounding": protocol.Grounding,
-    "usage": protocol.Usage,
-    "finish": protocol.Finish,
-    "error": protocol.Error,
-    "done": protocol.Done,
-}
 
 
 def allow_hosts_patterns(hosts: tuple[str, ...] = AISTUDIO_HOSTS) -> list[str]:
@@ -343,17 +332,15 @@ class StreamTap:
         for event in events:
             if tap.done:
                 return
-            fields = event.to_dict()
-            kind = fields.pop("type")
-            now = time.time()
-            if kind == "done":
+            extra: dict[str, Any] = {}
+            if isinstance(event, decoder.Done):
                 tap.done = True
                 tap.mark("total_s")
-                fields["timings"] = tap.timings
+                extra["timings"] = tap.timings
                 log.info("GenerateContent %s done %s", tap.flow_id, tap.timings)
             else:
                 tap.mark("first_event_s")
-            self.publisher.publish(_MESSAGES[kind](id=tap.flow_id, ts=now, **fields))
+            self.publisher.publish(to_message(event, tap.flow_id, time.time(), **extra))
 
 
 def _shutdown_events() -> list[decoder.Event]:

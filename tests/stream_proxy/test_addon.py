@@ -25,6 +25,7 @@ from stream_proxy import addon as addon_module
 from stream_proxy import decoder
 from stream_proxy.addon import StreamTap, allow_hosts_patterns, model_from_body, quota_message
 from stream_proxy.decoder import ResponseDecoder
+from stream_proxy.messages import MESSAGE_TYPES
 from stream_proxy.publisher import Publisher
 from tests.stream_proxy.test_grounding import FRANCE_SOURCE, PARIS_SOURCE, answer_body
 
@@ -282,8 +283,8 @@ def test_grounding_sources_are_published_as_protocol_grounding(tap, publisher):
 def test_every_decoder_event_type_has_a_protocol_message():
     """No decoder event can reach ``_emit`` without a message class to publish it as."""
     kinds = {cls.type for cls in typing.get_args(decoder.Event)}
-    assert kinds == set(addon_module._MESSAGES)
-    assert all(addon_module._MESSAGES[k].model_fields["type"].default == k for k in kinds)
+    assert kinds == set(MESSAGE_TYPES)
+    assert all(MESSAGE_TYPES[k].model_fields["type"].default == k for k in kinds)
 
 
 def test_error_hook_mid_stream_gives_aborted_then_done(tap, publisher, thinking_stream):
