@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -82,6 +83,7 @@ class Settings(BaseSettings):
     browser_executable: Path = Path("/usr/bin/chromium")
     headless: bool = True
     aistudio_url: str = "https://aistudio.google.com"
+    #: Optional external stream helper (capture tier 2), e.g. http://127.0.0.1:3121/getStreamResponse.
     helper_endpoint: str = ""
     cookie_refresh_interval_s: int = Field(1800, ge=0)
 
@@ -116,6 +118,14 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_key_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("helper_endpoint")
+    @classmethod
+    def _check_helper(cls, value: str) -> str:
+        url = urlsplit(value)
+        if value and (url.scheme not in ("http", "https") or not url.netloc):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:3121/getStreamResponse")
+        return value
 
     @field_validator("upstream_proxy")
     @classmethod

@@ -13,7 +13,7 @@ from shared.settings import Settings, SettingsError, load_settings, parse_resolv
 ENV_VARS = [
     "API_HOST", "API_PORT", "STREAM_PORT", "RUN_DIR", "LOG_DIR", "BROWSER", "HEADLESS",
     "RESPONSE_COMPLETION_TIMEOUT", "SILENCE_TIMEOUT_MS", "AISTUDIO_RESOLVE", "ADMIN_KEY",
-    "AUTH_PROFILE", "UPSTREAM_PROXY", "DEFAULT_STOP_SEQUENCES",
+    "AUTH_PROFILE", "UPSTREAM_PROXY", "DEFAULT_STOP_SEQUENCES", "HELPER_ENDPOINT",
 ]
 
 
@@ -68,6 +68,8 @@ def test_dotenv_file_is_read_and_environment_beats_it(tmp_path, monkeypatch):
         ("RESPONSE_COMPLETION_TIMEOUT", "5"),
         ("AISTUDIO_RESOLVE", "aistudio.google.com"),
         ("UPSTREAM_PROXY", "ftp://x:1"),
+        ("HELPER_ENDPOINT", "127.0.0.1:3121/getStreamResponse"),
+        ("HELPER_ENDPOINT", "http://"),
     ],
 )
 def test_bad_value_fails_with_one_line_naming_the_variable(monkeypatch, var, value):
