@@ -58,6 +58,18 @@ def refresh_profile(path: Path, state: dict[str, Any]) -> None:
     write_private_json(path, existing)
 
 
+def sapisid_from_profile(path: Path) -> str | None:
+    """The ``SAPISID`` cookie of a saved storage state (the stream helper's credential)."""
+    try:
+        cookies = json.loads(path.read_text()).get("cookies", [])
+    except (OSError, ValueError, AttributeError):
+        return None
+    for cookie in cookies if isinstance(cookies, list) else []:
+        if isinstance(cookie, dict) and cookie.get("name") == "SAPISID" and cookie.get("value"):
+            return str(cookie["value"])
+    return None
+
+
 def profile_signature(settings: Settings, profile: Path | None) -> tuple[Any, ...]:
     """Something that changes when the active profile (or the set of candidates) changes."""
     active = settings.auth_profiles_dir / "active"

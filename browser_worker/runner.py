@@ -2,17 +2,23 @@
 
 ``JobRunner.run`` owns a ``TaskGroup`` per job (the job itself and a cancel
 watcher) under ``asyncio.timeout`` (the dynamic completion timeout). Inside,
-the capture merges two producers, the proxy's events for this job's flow and
-the page's DOM state, under a nested silence timeout that every sign of
-progress pushes forward with ``reschedule()``.
+the capture merges its producers (the proxy's events for this job's flow, the
+helper's, the page's DOM state) under a nested silence timeout that every sign
+of progress pushes forward with ``reschedule()``.
 
 Answer capture, in tiers:
 
 1. **stream** — events of this job's ``GenerateContent`` flow from the stream
    proxy, forwarded as they arrive (re-keyed to the request id);
-2. **helper** — ``HELPER_ENDPOINT`` (optional, used only when the proxy is off);
+2. **helper** — with ``HELPER_ENDPOINT`` set, the same answer's body from the
+   external helper (``helper.py``), decoded by the proxy's decoder: the source
+   when the proxy is off (``STREAM_PORT=0``), and the fallback when the proxy's
+   subscription drops mid-answer. The helper replays the body from its start,
+   so only what goes beyond the text, thoughts and calls already sent is
+   emitted;
 3. **DOM** — the rendered answer while it grows, then the raw markdown read at
-   the end (Edit → Copy markdown → rendered text).
+   the end (Edit → Copy markdown → rendered text); the source when neither of
+   the others can give the answer, or stops giving it.
 
 DOM streaming rule (no duplicated or contradictory text): while the answer
 renders, only its *stable prefix* is streamed, i.e. the rendered text that is
@@ -50,6 +56,7 @@ from browser_worker import declarations, prompt, thinking
 from browser_worker import emulated as emulated_mod
 from browser_worker.errors import BrowserGone, DeclarationsRejected, PageBroken
 from browser_worker.feed import FeedLost, FlowWatch, ProxyFeed
+from browser_worker.helper import HelperClient, HelperLost
 from browser_worker.pages.studio import DomState, RunSettings, StudioPage
 from shared import protocol
 from shared.errors import (
@@ -187,10 +194,12 @@ class JobRunner:
         feed: ProxyFeed | None,
         models: dict[str, protocol.ModelInfo],
         function_calling_ui: bool,
+        helper: HelperClient | None = None,
     ) -> None:
         self.settings = settings
         self.studio = studio
         self.feed = feed
+        self.helper = helper
         self.models = models
         self.function_calling_ui = function_calling_ui
         #: The model the page was last verified to show.
@@ -286,7 +295,7 @@ class JobRunner:
                 timings["submit"] = _ms(start)
                 try:
                     await self._capture(
-                        request_id, job, plan.text, emit, capture, watch if live else None, emulated
+                        request_id, job, emit, capture, watch if live else None, emulated, submit_wall
                     )
                 finally:
                     if watch is not None:
@@ -417,18 +426,21 @@ class JobRunner:
         self,
         request_id: str,
         job: protocol.Job,
-        prompt_text: str,
         emit: Emit,
         cap: Capture,
         watch: FlowWatch | None,
         emulated: bool,
+        since: float,
     ) -> None:
         items: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         silence_s = self.settings.silence_timeout_ms / 1000
         stream_live = watch is not None
+        helper_live = False
         cap.tier = "stream" if stream_live else "dom"
         # Native function calling: a call leaked as text must not reach the client (SPEC §4.7).
         leak = emulated_mod.LeakFilter() if self.native_tools else None
+        #: What the helper's replay has delivered so far (it starts again from the answer's start).
+        replay = Capture()
 
         async def pump_stream() -> None:
             assert watch is not None
@@ -437,9 +449,18 @@ class JobRunner:
                 if isinstance(ev, FeedLost | protocol.Done):
                     return
 
+        async def pump_helper() -> None:
+            assert self.helper is not None
+            async with contextlib.aclosing(self.helper.events(since)) as events:
+                async for ev in events:
+                    await items.put(("helper", ev))
+                    if isinstance(ev, HelperLost | protocol.Done):
+                        return
+            await items.put(("helper", HelperLost("the helper's answer ended without its end event")))
+
         async def pump_dom(text: bool) -> None:
-            """The page's state; ``text=False`` while the stream tier delivers the text (done and
-            error signs only, polled slowly: see ``StudioPage.wait_dom_change``)."""
+            """The page's state; ``text=False`` while the stream or helper tier delivers the text
+            (done and error signs only, polled slowly: see ``StudioPage.wait_dom_change``)."""
             previous: DomState | None = None
             while True:
                 state = await self.studio.wait_dom_change(previous, DOM_WAIT_MS, text=text)
@@ -495,15 +516,76 @@ class JobRunner:
             for name, args in calls[len(cap.tool_calls) :]:
                 await send_call(name, args)
 
+        async def on_wire(item: protocol.Message, replayed: bool) -> bool:
+            """One event of the answer's body (stream or helper); True once the answer ended.
+            ``replayed``: the helper's body starts again at the answer's start; send only what
+            goes beyond what the client already has."""
+            if isinstance(item, protocol.Reasoning):
+                if replayed:
+                    replay.reasoning += item.text
+                    await send_reasoning(replay.reasoning[len(cap.reasoning) :])
+                else:
+                    await send_reasoning(item.text)
+            elif isinstance(item, protocol.Content):
+                if replayed:
+                    replay.fed += item.text
+                    await send_content(replay.fed[len(cap.fed) :])
+                else:
+                    await send_content(item.text)
+            elif isinstance(item, protocol.ToolCall):
+                replay.tool_calls.append((item.name, dict(item.arguments)))
+                if not replayed or len(replay.tool_calls) > len(cap.tool_calls):
+                    await send_call(item.name, dict(item.arguments))
+            elif isinstance(item, protocol.Usage):
+                cap.usage = item
+            elif isinstance(item, protocol.Grounding):
+                await emit(item.model_copy(update={"id": request_id, "ts": time.time()}))
+            elif isinstance(item, protocol.Finish):
+                cap.finish = item.reason
+            elif isinstance(item, protocol.Error):
+                if item.kind == "aborted":
+                    # The browser side may have died (a crash closes the connection).
+                    await self.studio.check_alive()
+                raise error_from_stream(item)
+            elif isinstance(item, protocol.Done):
+                if not cap.fed and not cap.tool_calls:
+                    # SPEC §3.6: done without an answer; look at the page.
+                    await self._await_dom_done(items)
+                    await finish_from_dom()
+                return True
+            return False
+
         dom_done = False
         async with asyncio.TaskGroup() as tg:
-            dom_task = tg.create_task(pump_dom(not stream_live), name="pump-dom")
+            dom_task = tg.create_task(pump_dom(not stream_live and self.helper is None), name="pump-dom")
             tasks = [
                 dom_task,
                 tg.create_task(watch_login(), name="watch-login"),
             ]
             if watch is not None:
                 tasks.append(tg.create_task(pump_stream(), name="pump-stream"))
+
+            def start_helper() -> None:
+                nonlocal helper_live
+                helper_live = True
+                cap.tier = "helper" if cap.tier == "dom" else f"{cap.tier}+helper"
+                tasks.append(tg.create_task(pump_helper(), name="pump-helper"))
+
+            async def follow_dom(why: str) -> bool:
+                """The text's source is gone: from now on the page is the source (True: ended)."""
+                nonlocal dom_task
+                log.warning("%s; continuing from the DOM", why)
+                cap.tier = f"{cap.tier}+dom"
+                dom_task.cancel()
+                dom_task = tg.create_task(pump_dom(True), name="pump-dom-text")
+                tasks.append(dom_task)
+                if dom_done:
+                    await finish_from_dom()
+                    return True
+                return False
+
+            if not stream_live and self.helper is not None:
+                start_helper()
             try:
                 async with asyncio.timeout(silence_s) as silence:
                     while True:
@@ -513,51 +595,38 @@ class JobRunner:
                             raise LoginRequired("AI Studio sent the browser to the Google sign-in page: run `make login`")
                         if source == "stream":
                             if isinstance(item, FeedLost):
-                                log.warning("stream proxy subscription lost mid-answer; continuing from the DOM")
                                 stream_live = False
-                                cap.tier = "stream+dom"
-                                # From now on the page is the text's source: follow it closely.
-                                dom_task.cancel()
-                                dom_task = tg.create_task(pump_dom(True), name="pump-dom-text")
-                                tasks.append(dom_task)
-                                if dom_done:
-                                    await finish_from_dom()
+                                if self.helper is not None:
+                                    log.warning("stream proxy subscription lost mid-answer; asking the helper")
+                                    start_helper()
+                                    continue
+                                if await follow_dom("stream proxy subscription lost mid-answer"):
                                     break
                                 continue
                             if isinstance(item, protocol.StreamStarted):
                                 continue
-                            if isinstance(item, protocol.Reasoning):
-                                await send_reasoning(item.text)
-                            elif isinstance(item, protocol.Content):
-                                await send_content(item.text)
-                            elif isinstance(item, protocol.ToolCall):
-                                await send_call(item.name, dict(item.arguments))
-                            elif isinstance(item, protocol.Usage):
-                                cap.usage = item
-                            elif isinstance(item, protocol.Grounding):
-                                await emit(item.model_copy(update={"id": request_id, "ts": time.time()}))
-                            elif isinstance(item, protocol.Finish):
-                                cap.finish = item.reason
-                            elif isinstance(item, protocol.Error):
-                                if item.kind == "aborted":
-                                    # The browser side may have died (a crash closes the connection).
-                                    await self.studio.check_alive()
-                                raise error_from_stream(item)
-                            elif isinstance(item, protocol.Done):
-                                if not cap.fed and not cap.tool_calls:
-                                    # SPEC §3.6: done without an answer; look at the page.
-                                    await self._await_dom_done(items)
-                                    await finish_from_dom()
+                            if await on_wire(item, replayed=False):
+                                break
+                            continue
+                        if source == "helper":
+                            if isinstance(item, HelperLost):
+                                helper_live = False
+                                if await follow_dom(f"helper: {item.reason}"):
+                                    break
+                                continue
+                            if await on_wire(item, replayed=True):
                                 break
                             continue
                         state: DomState = item
-                        self._check_dom_errors(state, watch, cap.toast_before)
+                        self._check_dom_errors(state, watch, cap.toast_before, helper_live)
                         if state.model_turn and (state.answer or state.thoughts or state.function_calls):
                             note_first()
-                        if not stream_live:
+                        if not (stream_live or helper_live):
                             await self._stream_dom(state, cap, send_content, send_reasoning)
                         if state.done:
                             dom_done = True
+                            if helper_live:
+                                continue  # the helper's body ends the answer
                             if not stream_live or (watch is not None and watch.flow_id is None):
                                 if cap.tier == "stream":
                                     cap.tier = "dom"
@@ -590,13 +659,16 @@ class JobRunner:
             if source == "dom":
                 state = item
 
-    def _check_dom_errors(self, state: DomState, watch: FlowWatch | None, toast_before: str) -> None:
+    def _check_dom_errors(
+        self, state: DomState, watch: FlowWatch | None, toast_before: str, helper_live: bool = False
+    ) -> None:
         quota = state.quota.lower()
         if "exceeded quota" in quota or "out of free generations" in quota:
             raise QuotaExceeded(state.quota, retry_after=QUOTA_RETRY_S)
         if watch is not None and watch.quota:
             raise QuotaExceeded(watch.quota[-1].message, retry_after=QUOTA_RETRY_S)
-        if state.toast and state.toast != toast_before and (watch is None or watch.flow_id is None):
+        # A toast speaks for the answer only when no body (stream or helper) says more.
+        if state.toast and state.toast != toast_before and not helper_live and (watch is None or watch.flow_id is None):
             raise error_from_toast(state.toast)
 
     async def _stream_dom(

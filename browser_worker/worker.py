@@ -21,10 +21,11 @@ from typing import Any
 
 from browser_worker import models as models_mod
 from browser_worker import selectors as S
-from browser_worker.auth import profile_signature, refresh_loop, refresh_profile
+from browser_worker.auth import profile_signature, refresh_loop, refresh_profile, sapisid_from_profile
 from browser_worker.browser import BrowserSession, active_profile
 from browser_worker.errors import BrowserGone, PageUnreachable
 from browser_worker.feed import ProxyFeed
+from browser_worker.helper import HelperClient
 from browser_worker.pages.studio import StudioPage
 from browser_worker.runner import JobRunner
 from browser_worker.snapshots import PageJournal, write_snapshot
@@ -74,6 +75,7 @@ class Worker:
             if settings.stream_port
             else None
         )
+        self.helper = HelperClient(settings.helper_endpoint, self._sapisid) if settings.helper_endpoint else None
         self.session: BrowserSession | None = None
         self.studio: StudioPage | None = None
         self.runner: JobRunner | None = None
@@ -94,9 +96,8 @@ class Worker:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        if self.settings.helper_endpoint:
-            log.warning("HELPER_ENDPOINT is set, but the helper capture tier is not implemented yet: "
-                        "ignoring it (answers come from the stream proxy, else from the page)")
+        if self.helper is not None:
+            log.info("stream helper at %s (capture tier 2)", self.helper.endpoint)
         self._excluded = models_mod.load_excluded_models(self.settings.excluded_models_file)
         self._server = await protocol.serve(
             self.settings.worker_socket,
@@ -148,6 +149,8 @@ class Worker:
                 await task
         if self.feed is not None:
             await self.feed.close()
+        if self.helper is not None:
+            await self.helper.close()
         for conn in list(self.clients):
             await conn.close()
         if self._server is not None:
@@ -185,7 +188,7 @@ class Worker:
             self_test=self.self_test,
             last_error=self.last_error,
             counts=dict(self.counts),
-            capture="stream" if connected else "dom",
+            capture="stream" if connected else ("helper" if self.helper is not None else "dom"),
             proxy_connected=connected,
             current_job=self.current.id if self.current else None,
         )
@@ -360,6 +363,7 @@ class Worker:
             feed=self.feed,
             models={m.id: m for m in self.models},
             function_calling_ui=self.self_test.get("function_calling", False),
+            helper=self.helper,
         )
         self.ready.set()
         self._set_state(*self._idle_state())
@@ -384,6 +388,20 @@ class Worker:
             await self.studio.open_new_chat()
             await self.studio.wait_ready()
             await self.studio.ensure_temporary_chat()
+
+    async def _sapisid(self) -> str | None:
+        """The session's ``SAPISID`` cookie (the stream helper's credential): from the live
+        browser context, else from the saved profile."""
+        session = self.session
+        if session is not None and session.context is not None:
+            with contextlib.suppress(Exception):
+                for cookie in await session.context.cookies(self.settings.aistudio_url):
+                    if cookie.get("name") == "SAPISID":
+                        return cookie.get("value")
+        profile = self.profile
+        if profile is not None:
+            return sapisid_from_profile(profile)
+        return None
 
     async def save_cookies(self) -> None:
         session, profile = self.session, self.profile

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from browser_worker.auth import refresh_profile, write_private_json
+from browser_worker.auth import refresh_profile, sapisid_from_profile, write_private_json
 from browser_worker.snapshots import PageJournal, prune, redact, write_snapshot
 
 
@@ -65,3 +65,15 @@ def test_refresh_profile_keeps_other_keys_and_stays_private(tmp_path):
     assert data == {"cookies": [{"name": "SID", "value": "v"}], "origins": [{"origin": "o"}], "note": "keep me"}
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     assert oct(os.stat(path.parent).st_mode & 0o777) == "0o700"
+
+
+def test_sapisid_is_read_from_a_saved_profile(tmp_path):
+    """The stream helper's credential; anything unreadable gives None, never an exception."""
+    path = tmp_path / "me.json"
+    write_private_json(path, {"cookies": [{"name": "SID", "value": "a"}, {"name": "SAPISID", "value": "b"}]})
+    assert sapisid_from_profile(path) == "b"
+    write_private_json(path, {"cookies": [{"name": "SID", "value": "a"}]})
+    assert sapisid_from_profile(path) is None
+    path.write_text("[not json")
+    assert sapisid_from_profile(path) is None
+    assert sapisid_from_profile(tmp_path / "missing.json") is None
