@@ -53,7 +53,8 @@ async def health(request: web.Request) -> web.Response:
         components["worker"] = {"state": "disconnected", "message": exc.message, "logged_in": None}
         healthy = False
     if settings.stream_port == 0:
-        components["stream_proxy"] = {"state": "disabled", "message": "STREAM_PORT=0: answers come from the DOM"}
+        source = "the stream helper, else the DOM" if settings.helper_endpoint else "the DOM"
+        components["stream_proxy"] = {"state": "disabled", "message": f"STREAM_PORT=0: answers come from {source}"}
     else:
         try:
             pong = await protocol.ping(settings.proxy_socket, timeout=2.0)
@@ -86,7 +87,7 @@ async def info(request: web.Request) -> web.Response:
         "worker_state": status.state if status else "disconnected",
         "queue_length": len(request.app[QUEUE]),
         "api_key_required": request.app[KEYS].has_keys,
-        "capture_mode": "dom" if settings.stream_port == 0 else "stream",
+        "capture_mode": "stream" if settings.stream_port else ("helper" if settings.helper_endpoint else "dom"),
         "demo_mode": settings.demo_mode,
         "system_fingerprint": state.fingerprint,
     })

@@ -127,6 +127,14 @@ async def test_info_describes_the_server(ready: TestClient) -> None:
     assert info["api_key_required"] is False and info["capture_mode"] == "dom" and info["demo_mode"] is False
 
 
+@pytest.mark.parametrize("settings_overrides", [{"helper_endpoint": "http://127.0.0.1:9/getStreamResponse"}])
+async def test_info_and_health_name_the_helper_tier(ready: TestClient) -> None:
+    """STREAM_PORT=0 with HELPER_ENDPOINT: the helper is the capture mode, the DOM its fallback."""
+    assert (await (await ready.get("/api/info")).json())["capture_mode"] == "helper"
+    health = await (await ready.get("/health")).json()
+    assert "stream helper" in health["components"]["stream_proxy"]["message"]
+
+
 @pytest.mark.parametrize("settings_overrides", [{"aistudio_resolve": "aistudio.google.com=127.0.0.1:9"}])
 async def test_demo_mode_changes_the_fingerprint(ready: TestClient) -> None:
     """In demo mode the fingerprint says sim and /api/info says demo."""
