@@ -112,6 +112,7 @@ class Stack:
         stream_port_enabled: bool = True,
         env: dict[str, str] | None = None,
         attachments: bool = False,
+        helper: bool = False,
         health_timeout: float = 180.0,
         prefix: str = "aisp-",
     ) -> None:
@@ -136,6 +137,9 @@ class Stack:
         self.api_port = pick_free_port()
         self.stream_port = pick_free_port() if stream_port_enabled else 0
         self.sim_port = pick_free_port()
+        self.helper_port = pick_free_port()
+        if helper:  # the simulator as the worker's stream helper
+            self.extra_env.setdefault("HELPER_ENDPOINT", self.helper_url)
         self.api_host = self.extra_env.get("API_HOST", "127.0.0.1")
         if "API_PORT" in self.extra_env:
             self.api_port = int(self.extra_env["API_PORT"])
@@ -150,6 +154,11 @@ class Stack:
         """``http://127.0.0.1:<api_port>`` (append ``/v1`` for OpenAI clients)."""
         host = "127.0.0.1" if self.api_host in ("0.0.0.0", "", "::") else self.api_host
         return f"http://{host}:{self.api_port}"
+
+    @property
+    def helper_url(self) -> str:
+        """The simulator's stream helper (``HELPER_ENDPOINT`` when the stack was made with ``helper=True``)."""
+        return f"http://127.0.0.1:{self.helper_port}/getStreamResponse"
 
     @property
     def resolve(self) -> str:
@@ -195,6 +204,9 @@ class Stack:
         text, n = re.subn(r"(tests\.aistudio_sim\b[^\n]*--port )\d+", rf"\g<1>{self.sim_port}", text)
         if n != 1:
             raise StackError("supervisord.conf: the simulator's --port was not found")
+        text, n = re.subn(r"(tests\.aistudio_sim\b[^\n]*--helper-port )\d+", rf"\g<1>{self.helper_port}", text)
+        if n != 1:
+            raise StackError("supervisord.conf: the simulator's --helper-port was not found")
         for folder in (self.run_dir, self.log_dir, self.sim_state, self.auth_dir, self.data_dir,
                        self.attachments_dir):
             if folder is not None:

@@ -95,13 +95,14 @@ def test_api_and_proxy_listen_on_loopback_only(stack: Stack):
 
 
 def test_dom_stack_opens_no_proxy_port_and_listens_on_loopback_only(stack_dom: Stack):
-    """STREAM_PORT=0: no interceptor port is opened; every listener is on loopback."""
+    """STREAM_PORT=0: no interceptor port is opened; every listener is on loopback (the simulator's own
+    two ports are demo-only)."""
     assert stack_dom.proc is not None
     sockets = listening_sockets({stack_dom.proc.pid} | descendants(stack_dom.proc.pid))
     assert ("127.0.0.1", stack_dom.api_port) in sockets
     assert not [(a, p) for a, p in sockets if not is_loopback(a)], sockets
     ports = {p for _, p in sockets}
-    assert ports <= {stack_dom.api_port, stack_dom.sim_port}, sockets
+    assert ports <= {stack_dom.api_port, stack_dom.sim_port, stack_dom.helper_port}, sockets
 
 
 # --------------------------------------------------------------------------- files on disk
