@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from browser_worker.worker import Worker
 from shared import protocol
 from tests.browser_worker.conftest import ProxyProcess, WorkerClient, start_worker, worker_settings
 from tests.browser_worker.test_job_dom import MARKDOWN
-from tests.browser_worker.test_job_stream import WEATHER_TOOL, ended_request
+from tests.browser_worker.test_job_stream import WEATHER_TOOL, check_cancel_at_first_content
 from tests.processes import pick_free_port
 from tests.simulator.conftest import SimProcess
 
@@ -119,21 +118,7 @@ async def test_a_cut_answer_fails_cleanly_and_the_next_job_works(client, sim):
 
 
 async def test_cancel_under_the_helper_tier_stops_the_generation_within_a_second(client, sim):
-    cancel_at: list[float] = []
-
-    def first_content(ev):
-        if isinstance(ev, protocol.Content):
-            cancel_at.append(time.time())
-            return True
-        return False
-
-    result = await client.run("long #sim:words=600 #sim:delay_ms=40", cancel_when=first_content)
-    assert result.error is not None and result.error.kind == "cancelled"
-    last = await ended_request(sim)
-    assert last["ended"] == "client_closed"
-    assert last["last_byte_at"] - cancel_at[0] < 1.0
-    follow = await client.run("after cancel #sim:words=3")
-    assert follow.error is None, follow.error
+    await check_cancel_at_first_content(client, sim)
 
 
 async def test_losing_the_proxy_mid_answer_continues_from_the_helper(proxy_and_helper_worker, sim):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from shared import protocol
+from tests.browser_worker.conftest import JobResult
 from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -289,8 +290,9 @@ async def test_post_upload_dialog_is_accepted(stream_worker, client, sim, work_d
     assert [a["name"] for a in sim.inspect("requests/last")["attachments"]] == ["dialog.txt"]
 
 
-async def test_cancel_mid_stream_stops_the_generation_within_a_second(stream_worker, client, sim):
-    """JobCancel clicks Stop; the simulator's stream ends within 1 s and the next job works."""
+async def check_cancel_at_first_content(client, sim) -> JobResult:
+    """JobCancel at the first content delta: the simulator's stream ends within 1 s of it, and the
+    next job gets its whole answer."""
     cancel_at: list[float] = []
 
     def first_content(ev):
@@ -304,9 +306,15 @@ async def test_cancel_mid_stream_stops_the_generation_within_a_second(stream_wor
     last = await ended_request(sim)
     assert last["ended"] == "client_closed"
     assert last["last_byte_at"] - cancel_at[0] < 1.0
-    assert result.done.timings["stopped"] > 0
     follow = await client.run("after cancel #sim:words=3")
     assert follow.error is None and follow.content == sim.inspect("requests/last")["response"]["answer_text"]
+    return result
+
+
+async def test_cancel_mid_stream_stops_the_generation_within_a_second(stream_worker, client, sim):
+    """JobCancel clicks Stop; the simulator's stream ends within 1 s and the next job works."""
+    result = await check_cancel_at_first_content(client, sim)
+    assert result.done.timings["stopped"] > 0
 
 
 async def test_losing_the_event_channel_mid_answer_continues_from_the_page(stream_worker, client, sim):

@@ -453,5 +453,12 @@ class Stack:
         """Clear the simulator's recorded requests, jserrors and config (sessions are kept)."""
         self.sim_inspect("reset", method="POST")
 
+    def for_test(self) -> Stack:
+        """This shared stack, healthy again (faults a test injected heal by themselves) and with the
+        simulator's records and config reset: what each test starts from."""
+        self.wait_healthy(90)
+        self.sim_reset()
+        return self
+
     def sim_requests(self) -> list[dict[str, Any]]:
         return self.sim_inspect("requests")

@@ -24,9 +24,7 @@ def stack_helper() -> Iterator[Stack]:
 
 @pytest.fixture
 def sim_helper(stack_helper: Stack) -> Stack:
-    stack_helper.wait_healthy(90)
-    stack_helper.sim_reset()
-    return stack_helper
+    return stack_helper.for_test()
 
 
 @pytest.fixture

@@ -52,17 +52,13 @@ def stack_dom() -> Iterator[Stack]:
 @pytest.fixture
 def sim(stack: Stack) -> Stack:
     """The shared stack, healthy, with the simulator's records and config reset."""
-    stack.wait_healthy(90)
-    stack.sim_reset()
-    return stack
+    return stack.for_test()
 
 
 @pytest.fixture
 def sim_dom(stack_dom: Stack) -> Stack:
     """The DOM-tier stack, healthy, with the simulator reset."""
-    stack_dom.wait_healthy(90)
-    stack_dom.sim_reset()
-    return stack_dom
+    return stack_dom.for_test()
 
 
 def make_client(stack: Stack) -> openai.OpenAI:
