@@ -188,7 +188,7 @@ class Worker:
             self_test=self.self_test,
             last_error=self.last_error,
             counts=dict(self.counts),
-            capture="stream" if connected else ("helper" if self.helper is not None else "dom"),
+            capture="stream" if connected else ("helper" if self.helper is not None and self.feed is None else "dom"),
             proxy_connected=connected,
             current_job=self.current.id if self.current else None,
         )
