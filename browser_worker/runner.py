@@ -533,7 +533,8 @@ class JobRunner:
                 else:
                     await send_content(item.text)
             elif isinstance(item, protocol.ToolCall):
-                replay.tool_calls.append((item.name, dict(item.arguments)))
+                if replayed:
+                    replay.tool_calls.append((item.name, dict(item.arguments)))
                 if not replayed or len(replay.tool_calls) > len(cap.tool_calls):
                     await send_call(item.name, dict(item.arguments))
             elif isinstance(item, protocol.Usage):

@@ -163,3 +163,29 @@ async def test_an_unusable_helper_falls_back_to_the_page(simulator, demo_profile
     assert result.error is None, result.error
     assert result.content == simulator.inspect("requests/last")["response"]["answer_text"]
     assert result.of(protocol.Usage)[0].estimated is True
+
+
+async def test_calls_sent_before_the_proxy_drop_are_not_repeated_by_the_helper(proxy_and_helper_worker, sim):
+    """Three parallel calls; the subscription drops after the first: the helper's replay adds the
+    other two, once each."""
+    time_tool = {"type": "function", "function": {"name": "get_time", "parameters": {
+        "type": "object", "properties": {"zone": {"type": "string"}}}}}
+    dropped: list[int] = []
+
+    async def drop_after_first_call(ev):
+        if isinstance(ev, protocol.ToolCall) and not dropped:
+            dropped.append(1)
+            await proxy_and_helper_worker.feed.drop_connection()
+
+    prompt = ('calls #sim:tool=get_weather #sim:args={"city":"Lima"} #sim:tool=get_time #sim:args={"zone":"UTC"} '
+              '#sim:tool=get_weather #sim:args={"city":"Quito"} #sim:delay_ms=150')
+    result = await WorkerClient(proxy_and_helper_worker.settings.worker_socket).run(
+        prompt, tools=[WEATHER_TOOL, time_tool], on_event=drop_after_first_call
+    )
+    assert result.error is None, result.error
+    assert dropped
+    assert [(c.name, c.arguments) for c in result.of(protocol.ToolCall)] == [
+        ("get_weather", {"city": "Lima"}), ("get_time", {"zone": "UTC"}), ("get_weather", {"city": "Quito"})]
+    assert served_by_helper(sim) == [sim.inspect("requests/last")["id"]]
+    async with asyncio.timeout(10):
+        await proxy_and_helper_worker.feed.client.connected.wait()  # type: ignore[union-attr]
