@@ -30,6 +30,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "virtualize_turns": False,
     "accept_any_email": False,
     "grounding_index": 7,
+    "page_unknown_models": [],
 }
 
 _CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -43,6 +44,7 @@ _CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
     "virtualize_turns": bool,
     "accept_any_email": bool,
     "grounding_index": int,
+    "page_unknown_models": list,
 }
 
 
@@ -67,6 +69,8 @@ def validate_config_update(update: Any) -> dict[str, Any]:
                 raise ConfigError(f"unknown overlays {unknown}; known: {list(OVERLAYS)}")
         if key == "quota_exhausted_accounts" and not all(isinstance(v, str) for v in value):
             raise ConfigError("quota_exhausted_accounts must be a list of emails")
+        if key == "page_unknown_models" and not all(isinstance(v, str) and v for v in value):
+            raise ConfigError("page_unknown_models must be a list of model ids")
         if key == "chunk_delay_ms" and value < 0:
             raise ConfigError("chunk_delay_ms must be >= 0")
         if key == "grounding_index" and value not in (7, 8):

@@ -194,6 +194,31 @@ async def test_preferences_are_read_at_boot_and_stay_one_json_string(context: Br
     await page.close()
 
 
+async def test_a_listed_model_the_page_refuses_falls_back_and_rewrites_the_preference(
+        context: BrowserContext, sim: SimProcess) -> None:
+    """Config page_unknown_models (SPEC §8): ListModels still lists the model, but the page boots on the
+    default model and rewrites promptModel, keeping the other preferences."""
+    sim.config(page_unknown_models=["gemini-2.5-flash"])
+    prefs = dict(OPEN_PREFS, promptModel="models/gemini-2.5-flash")
+    page = await studio_with(context, prefs)
+    await expect(page.locator(MODEL_NAME).first).to_have_text("gemini-2.5-pro")
+    assert await read_prefs(page) == dict(prefs, promptModel="models/gemini-2.5-pro")
+
+    await page.evaluate("p => localStorage.setItem('aiStudioUserPreference', JSON.stringify(p))", prefs)
+    async with page.expect_response(LIST_MODELS_URL) as response_info:
+        await page.goto(NEW_CHAT)
+    assert "models/gemini-2.5-flash" in [m[0] for m in (await (await response_info.value).json())[0]]
+    await expect(page.locator(MODEL_NAME).first).to_have_text("gemini-2.5-pro")
+    assert (await read_prefs(page))["promptModel"] == "models/gemini-2.5-pro"
+
+    sim.config(page_unknown_models=[])
+    await page.evaluate("p => localStorage.setItem('aiStudioUserPreference', JSON.stringify(p))", prefs)
+    await page.goto(NEW_CHAT)
+    await expect(page.locator(MODEL_NAME).first).to_have_text("gemini-2.5-flash")
+    assert (await read_prefs(page))["promptModel"] == "models/gemini-2.5-flash"
+    await page.close()
+
+
 async def test_script_set_prompt_drives_the_run_button(page: Page) -> None:
     run = page.locator(RUN_BUTTON)
     wrapper = page.locator("ms-prompt-box ms-autosize-textarea")

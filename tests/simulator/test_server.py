@@ -629,8 +629,11 @@ def test_config_merges_validates_and_resets(sim: SimProcess) -> None:
     assert defaults["chunk_delay_ms"] == 15 and defaults["gzip"] is True
     assert defaults["grounding_index"] == 7
     assert defaults["default_model"] == "gemini-2.5-pro"
-    updated = sim.config(inject_overlays=["tooltip", "survey_iframe"], virtualize_turns=True)
+    assert defaults["page_unknown_models"] == []
+    updated = sim.config(inject_overlays=["tooltip", "survey_iframe"], virtualize_turns=True,
+                         page_unknown_models=["gemini-2.5-flash"])
     assert updated["inject_overlays"] == ["tooltip", "survey_iframe"]
+    assert updated["page_unknown_models"] == ["gemini-2.5-flash"]
     assert updated["chunk_delay_ms"] == 15
     with pytest.raises(AssertionError, match="400"):
         sim.config(bogus=1)
@@ -638,6 +641,8 @@ def test_config_merges_validates_and_resets(sim: SimProcess) -> None:
         sim.config(inject_overlays=["nope"])
     with pytest.raises(AssertionError, match="400"):
         sim.config(chunk_delay_ms="fast")
+    with pytest.raises(AssertionError, match="400"):
+        sim.config(page_unknown_models=[1])
     sim.reset()
     assert sim.config() == defaults
 

@@ -861,10 +861,13 @@
       dirty = true;
     }
     const wanted = typeof prefs.promptModel === "string" ? prefs.promptModel.replace(/^models\//, "") : "";
-    let model = models.find((m) => m.id === wanted);
+    // Config page_unknown_models: listed by ListModels, yet refused here like an unknown id (SPEC §8).
+    const refused = new Set(app.config.page_unknown_models || []);
+    const usable = models.filter((m) => !refused.has(m.id));
+    let model = usable.find((m) => m.id === wanted);
     if (!model) {
       const fallbackId = app.config.default_model || FALLBACK_MODEL;
-      model = models.find((m) => m.id === fallbackId) || models[0];
+      model = usable.find((m) => m.id === fallbackId) || usable[0] || models[0];
       prefs.promptModel = `models/${model.id}`;
       dirty = true;
     }
