@@ -204,6 +204,9 @@ class JobRunner:
         self.function_calling_ui = function_calling_ui
         #: The model the page was last verified to show.
         self.current_model: str | None = None
+        #: After a refused model switch: the model to go back to once the snapshot is taken
+        #: ("" when the page showed none); None otherwise (SPEC §8).
+        self.model_to_restore: str | None = None
         #: Facts about the last run, for the worker's retry decision (see ``retryable``).
         self.emitted = False
         self.flow_seen = False
@@ -343,10 +346,16 @@ class JobRunner:
         """
         current = await self.studio.read_run_settings()
         if current.model != model and (current.model or await self.studio.current_model() != model):
+            previous = current.model or self.current_model or ""
             self.current_model = None
             try:
                 await self.studio.switch_model(model)
+            except ModelSwitchFailed:
+                # The caller snapshots the refusing page; stop_and_clear then restores ``previous``.
+                self.model_to_restore = previous
+                raise
             except PageBroken as exc:
+                self.model_to_restore = previous
                 raise ModelSwitchFailed(f"switching to {model!r} failed: {exc.message}") from None
             current = await self.studio.read_run_settings()
         self.current_model = model
@@ -740,14 +749,34 @@ class JobRunner:
         """
         try:
             await self.studio.stop_generation(settle_ms=SETTLE_MS if finished else 0)
+            await self._restore_model()
             await self.studio.new_chat()
         except BrowserGone:
             raise
         except ProxyError as exc:
             log.warning("new chat failed (%s); reloading", exc.message)
             await self.studio.open_new_chat(timeout_ms=30_000)
-            await self.studio.wait_ready()
+            self.current_model = await self.studio.wait_ready()
             await self.studio.ensure_temporary_chat()
+
+    async def _restore_model(self) -> None:
+        """After a refused switch, go back to the model the page had before it (SPEC §8); when
+        that fails too, the page stays on the model it fell back to, which is then the current one."""
+        previous, self.model_to_restore = self.model_to_restore, None
+        if previous is None:
+            return
+        if previous:
+            try:
+                await self.studio.switch_model(previous)
+                self.current_model = previous
+                log.info("back on model %s after the refused switch", previous)
+                return
+            except BrowserGone:
+                raise
+            except ProxyError as exc:
+                log.warning("could not go back to model %r after the refused switch: %s", previous, exc.message)
+        self.current_model = await self.studio.current_model()
+        log.info("staying on model %s, the page's own choice, after the refused switch", self.current_model)
 
 
 def _structured_output(response_format: dict[str, Any] | None) -> tuple[bool, dict[str, Any] | None]:
