@@ -305,6 +305,40 @@ async def test_simulator_failure_mid_stream_ends_with_an_error_event(sim: Stack)
         sim.wait_healthy(30)
 
 
+# --------------------------------------------------------------------------- model switch
+
+
+async def test_refused_model_switch_is_a_422_naming_the_model_and_the_next_request_succeeds(sim: Stack):
+    """A listed model the page refuses (SPEC §8): HTTP 422 in the OpenAI error shape naming it, nothing sent
+    upstream, a streamed request gets the same error as an event; the previous model and another answer next."""
+    refused, marker = "gemini-2.5-flash-lite", tag()
+    assert refused in [m["id"] for m in sim.get("/v1/models")[1]["data"]]
+    async with aiohttp.ClientSession() as session:
+        status, done, _ = await complete(session, sim, "before the refusal", model=PLAIN_MODEL)
+        assert status == 200, done
+        sim.sim_inspect("config", "POST", {"page_unknown_models": [refused]})
+        try:
+            status, payload, headers = await complete(session, sim, f"refused {marker}", model=refused)
+            assert status == 422, payload
+            error = assert_openai_error(payload)
+            assert (error["type"], error["code"]) == ("invalid_request_error", "model_switch_failed"), error
+            assert refused in error["message"]
+            assert headers.get("x-request-id")
+            text, errors = await stream_text(session, sim, f"refused stream {marker}", model=refused)
+            assert text == "" and len(errors) == 1 and set(errors[0]) == ERROR_FIELDS, errors
+            assert errors[0]["code"] == "model_switch_failed" and refused in errors[0]["message"]
+            assert not [r for r in sim.sim_requests() if marker in r["prompt"]]
+        finally:
+            sim.sim_inspect("config", "POST", {"page_unknown_models": []})
+
+        sim.wait_healthy(30)
+        for model in (PLAIN_MODEL, THINKING_MODEL):
+            status, done, _ = await complete(session, sim, f"after the refusal on {model}", model=model)
+            assert status == 200, done
+            assert done["choices"][0]["message"]["content"].startswith(f"[simulated {model}]")
+            assert sim.sim_inspect("requests/last")["model"] == model
+
+
 # --------------------------------------------------------------------------- DOM tier
 
 
