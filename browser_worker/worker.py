@@ -220,7 +220,8 @@ class Worker:
         missing = [name for name, ok in self.self_test.items() if not ok]
         if missing:
             return "degraded", "selectors not found: " + ", ".join(missing)
-        return "ready", f"ready on {self.model}"
+        current = self.runner.current_model if self.runner is not None and self.runner.current_model else self.model
+        return "ready", f"ready on {current}"
 
     # ------------------------------------------------------------------ socket
 
