@@ -55,6 +55,8 @@ GENERATE_CONTENT_SUFFIX = "MakerSuiteService/GenerateContent"
 QUOTA_MARKERS = ("exceeded quota", "resource_exhausted", "failed to generate content")
 _MODEL_RE = re.compile(rb'^\s*\[\s*"models/([^"\\]{1,200})"')
 _MESSAGE_LIMIT = 500
+#: mitmproxy's HTTP/2 layer words an RST_STREAM from either peer, AI Studio included, this way.
+_H2_RESET_RE = re.compile(r"^stream reset by client \((\w+)\)$")
 #: What a stream cut by this proxy's shutdown reports (it reaches the client as the error message).
 SHUTDOWN_MESSAGE = (
     "the stream proxy shut down (a restart or a stop) while the answer was streaming; the browser's "
@@ -90,6 +92,16 @@ def quota_message(path: str) -> str | None:
         return None
     errors = urllib.parse.parse_qs(query).get("error")
     return (errors[0] if errors else decoded)[:_MESSAGE_LIMIT]
+
+
+def failure_reason(message: str) -> str:
+    """mitmproxy's reason for a broken flow, minus a side it cannot know.
+
+    Its HTTP/2 layer reports an RST_STREAM as "stream reset by client (<code>)" whichever peer
+    sent it, so an answer that AI Studio cut off would blame the browser.
+    """
+    match = _H2_RESET_RE.match(message)
+    return f"the HTTP/2 stream was reset ({match.group(1)})" if match else message
 
 
 def model_from_body(body: bytes | None) -> str | None:
@@ -306,7 +318,7 @@ class StreamTap:
         tap = self._pop(flow)
         if tap is None or tap.done:
             return
-        reason = flow.error.msg if flow.error else "connection error"
+        reason = failure_reason(flow.error.msg) if flow.error else "connection error"
         if self.shutting_down:
             log.warning("GenerateContent %s cut by the shutdown (%s)", flow.id, reason)
             self._emit(tap, _shutdown_events())

@@ -564,3 +564,17 @@ async def test_a_slow_subscriber_is_dropped_without_blocking_the_publisher(event
     reader.cancel()
     await slow.close()
     await fast.close()
+
+
+def test_an_h2_stream_reset_is_not_blamed_on_the_client(tap, publisher, thinking_stream):
+    """mitmproxy words an RST_STREAM from AI Studio as "stream reset by client"; the error says
+    only that the HTTP/2 stream was reset, with its code."""
+    flow = make_flow()
+    send_request(tap, flow)
+    start_response(tap, flow)(thinking_stream.gzip_pieces()[0])
+    flow.error = mflow.Error("stream reset by client (INTERNAL_ERROR)")
+    tap.error(flow)
+    *_, error, done = publisher.messages
+    assert error.kind == "aborted" and done.type == "done"
+    assert error.message.endswith(": the HTTP/2 stream was reset (INTERNAL_ERROR)"), error.message
+    assert addon_module.failure_reason("peer closed connection") == "peer closed connection"
