@@ -29,12 +29,17 @@ class StreamFixture:
         return out
 
 
-@pytest.fixture(scope="session")
-def thinking_stream(fixtures_dir: Path) -> StreamFixture:
-    body = (fixtures_dir / THINKING).read_bytes()
-    cuts = json.loads((fixtures_dir / "chunk_boundaries.json").read_text())[THINKING]
+def load_stream(fixtures_dir: Path, name: str) -> StreamFixture:
+    """The ``.stream`` fixture ``name``, cut at its ``chunk_boundaries.json`` offsets."""
+    body = (fixtures_dir / name).read_bytes()
+    cuts = json.loads((fixtures_dir / "chunk_boundaries.json").read_text())[name]
     edges = [0, *cuts, len(body)]
     return StreamFixture(body, [body[a:b] for a, b in zip(edges, edges[1:], strict=False)])
+
+
+@pytest.fixture(scope="session")
+def thinking_stream(fixtures_dir: Path) -> StreamFixture:
+    return load_stream(fixtures_dir, THINKING)
 
 
 @dataclass(frozen=True)
