@@ -95,6 +95,11 @@ DEFAULT_OUTPUT_LIMIT = 65536
 PROXY_WAIT_S = 10.0
 #: After a completed job: how long the page may take to show its own done state before Stop.
 SETTLE_MS = 1_000
+#: A prompt at least this long (characters) is cleared away with a fresh document and, on
+#: Chromium, a garbage collection instead of New chat alone: the page's renderer otherwise keeps
+#: the old turns as garbage it has no reason to collect while idle (~900 MB after five 4 MB
+#: prompts; docs/performance.md). Below it, the garbage is small and the page's own GC keeps up.
+LARGE_PROMPT_CHARS = 256 * 1024
 
 
 @dataclass
@@ -213,6 +218,8 @@ class JobRunner:
         self.feed_trouble = False
         #: The last prepared job runs with native function calling on.
         self.native_tools = False
+        #: The longest prompt put into the page since the last clean-up (characters).
+        self.filled_chars = 0
 
     @property
     def retryable(self) -> bool:
@@ -282,6 +289,7 @@ class JobRunner:
             timings["settings"] = _ms(start)
             if job.attachments:
                 await self.studio.upload([a.path for a in job.attachments])
+            self.filled_chars = max(self.filled_chars, len(plan.text))
             run_enabled = await self.studio.fill_prompt(plan.text)
             timings["fill"] = _ms(start)
             capture = Capture()
@@ -746,11 +754,19 @@ class JobRunner:
 
         ``finished``: the job completed, so a page still showing Stop is finishing by itself; it
         gets up to ``SETTLE_MS`` for that before Stop is clicked.
+
+        After a prompt of ``LARGE_PROMPT_CHARS`` or more, the new chat is a fresh document and the
+        page's garbage is collected (Chromium), so the memory the prompt took is given back at once.
         """
+        large, self.filled_chars = self.filled_chars >= LARGE_PROMPT_CHARS, 0
         try:
             await self.studio.stop_generation(settle_ms=SETTLE_MS if finished else 0)
             await self._restore_model()
-            await self.studio.new_chat()
+            if large:
+                log.info("large prompt: loading a fresh new chat to free the page's memory")
+                self.current_model = await self.studio.fresh_chat()
+            else:
+                await self.studio.new_chat()
         except BrowserGone:
             raise
         except ProxyError as exc:
@@ -758,6 +774,8 @@ class JobRunner:
             await self.studio.open_new_chat(timeout_ms=30_000)
             self.current_model = await self.studio.wait_ready()
             await self.studio.ensure_temporary_chat()
+        if large:
+            await self.studio.collect_garbage()
 
     async def _restore_model(self) -> None:
         """After a refused switch, go back to the model the page had before it (SPEC §8); when

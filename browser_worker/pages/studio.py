@@ -37,6 +37,8 @@ DEFAULT_TIMEOUT_MS = 10_000
 TEXT_POLL_MS = 100
 #: DOM watcher polling while the stream tier delivers the text: only done and error signs matter.
 SIGNAL_POLL_MS = 500
+#: Longest wait for a full garbage collection of the page (~0.2 s after a 4 MB prompt).
+GC_TIMEOUT_S = 10.0
 
 UNREACHABLE_MARKERS = (
     "ERR_CONNECTION_REFUSED",
@@ -329,6 +331,17 @@ _SET_VALUE_JS = """
   el.value = value;
   el.dispatchEvent(new Event("input", { bubbles: true }));
   el.dispatchEvent(new Event("change", { bubbles: true }));
+}
+"""
+
+# Empties the prompt box without waiting for it (the page may be half broken when this runs).
+_CLEAR_PROMPT_JS = """
+(sel) => {
+  for (const el of document.querySelectorAll(sel)) {
+    if (el.value === "" || el.closest("ms-chat-turn")) continue;
+    el.value = "";
+    el.dispatchEvent(new Event("input", { bubbles: true }));
+  }
 }
 """
 
@@ -1106,6 +1119,42 @@ class StudioPage:
                 pass
         await expect(self.page.locator(S.MODEL_TURN)).to_have_count(0, timeout=5_000)
         await self.ensure_temporary_chat()
+
+    @translated
+    async def fresh_chat(self) -> str:
+        """A new chat in a new document: empty the prompt box, load ``/prompts/new_chat``, wait until
+        ready, temporary chat on. Returns the model the page shows.
+
+        Unlike ``new_chat`` (which empties the chat inside the same document), everything the old
+        document held becomes garbage: the rendered turns, the prompt box's value, whatever copies
+        of the prompt the page's own script keeps. Costs a page load.
+        """
+        await self.page.evaluate(_CLEAR_PROMPT_JS, S.PROMPT_TEXTAREA)
+        await self.open_new_chat(timeout_ms=30_000)
+        model = await self.wait_ready()
+        self._fc_digest = None  # a new document: the declarations are no longer known to be set
+        await self.ensure_temporary_chat()
+        return model
+
+    async def collect_garbage(self) -> bool:
+        """Chromium only: a full garbage collection of the page's heaps now, through the DevTools
+        protocol (``HeapProfiler.collectGarbage``), instead of whenever the page next allocates
+        enough to trigger one. False when nothing was done: another browser (Camoufox/Firefox has
+        no DevTools protocol), or the call failed (logged; never an error for the job)."""
+        browser = self.page.context.browser
+        if browser is None or browser.browser_type.name != "chromium":
+            return False
+        try:
+            async with asyncio.timeout(GC_TIMEOUT_S):
+                cdp = await self.page.context.new_cdp_session(self.page)
+                try:
+                    await cdp.send("HeapProfiler.collectGarbage")
+                finally:
+                    await cdp.detach()
+        except (PlaywrightError, TimeoutError) as exc:
+            log.warning("garbage collection of the page failed: %s", _first_line(exc))
+            return False
+        return True
 
     @translated
     async def check_alive(self) -> None:
