@@ -238,6 +238,12 @@ def run_stack_benches(selected: list[str], quick: bool, problems: list[str]) -> 
             await asyncio.sleep(2)  # let the page settle after start-up before reading memory
             return await asyncio.to_thread(memory.readings, stack)
 
+        async def worker_ready() -> None:
+            import aiohttp
+
+            async with aiohttp.ClientSession() as session:
+                await wait_idle(session, stack.base_url, timeout=60)
+
         idle = asyncio.run(idle_readings()) if "memory" in selected else []
         benches: dict[str, Callable[[], Any]] = {
             "chromium_memory": lambda: chromium_memory.run(stack, quick),
@@ -253,6 +259,7 @@ def run_stack_benches(selected: list[str], quick: bool, problems: list[str]) -> 
                 results.append(_timed(name, lambda fn=benches[name]: asyncio.run(fn())))
                 ran.append(name)
                 if "memory" in selected:
+                    asyncio.run(worker_ready())  # the last job's clean-up runs after its answer
                     steps.append((name, memory.snapshot(stack)))
         if "memory" in selected:
             results.append(_timed("memory", lambda: asyncio.run(memory.run(stack, idle, ran, quick, steps))))
