@@ -31,7 +31,7 @@ from bench import decoder
 from bench.common import BenchResult, Metric
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results.json"
-ALL = ("decoder", "chromium_memory", "first_token", "relay", "prompt_size", "throughput", "memory")
+ALL = ("decoder", "chromium_memory", "first_token", "relay", "tiers", "prompt_size", "throughput", "memory")
 STACK_BENCHES = ALL[1:]
 
 
@@ -215,7 +215,7 @@ def _timed(name: str, fn: Callable[[], BenchResult]) -> BenchResult:
 
 
 def run_stack_benches(selected: list[str], quick: bool, problems: list[str]) -> list[BenchResult]:
-    from bench import chromium_memory, latency, memory, prompt_size, throughput
+    from bench import chromium_memory, latency, memory, prompt_size, throughput, tiers
     from bench.common import wait_idle
     from tests.e2e.stack import Stack, StackError
 
@@ -249,6 +249,7 @@ def run_stack_benches(selected: list[str], quick: bool, problems: list[str]) -> 
             "chromium_memory": lambda: chromium_memory.run(stack, quick),
             "first_token": lambda: latency.run_first_token(stack, quick),
             "relay": lambda: latency.run_relay(stack, quick),
+            "tiers": lambda: tiers.run(stack, quick),
             "prompt_size": lambda: prompt_size.run(stack, quick),
             "throughput": lambda: throughput.run(stack, quick),
         }

@@ -14,7 +14,7 @@ import pytest
 def test_bench_modules_import_and_quick_decoder_bench_fills_the_table() -> None:
     """Every bench module imports; the quick decoder run yields rows that the table renders."""
     for name in ("bench.common", "bench.latency", "bench.prompt_size", "bench.throughput", "bench.memory",
-                 "bench.chromium_memory"):
+                 "bench.chromium_memory", "bench.tiers"):
         importlib.import_module(name)
     main = importlib.import_module("bench.__main__")
     from bench.prompt_size import make_prompt
