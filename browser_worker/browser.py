@@ -18,6 +18,7 @@ from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 
+from shared.browsers import browser_kind
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,23 +34,6 @@ CHROMIUM_ARGS = (
     "--disable-sync",
 )
 CLIPBOARD_PERMISSIONS = ["clipboard-read", "clipboard-write"]
-
-
-def camoufox_installed() -> bool:
-    """True only when the Camoufox browser binary is really on disk (never downloads)."""
-    try:
-        from camoufox.pkgman import camoufox_path, launch_path
-
-        return Path(launch_path(camoufox_path(download_if_missing=False))).exists()
-    except Exception:
-        return False
-
-
-def browser_kind(settings: Settings) -> str:
-    """``chromium`` or ``camoufox``: ``auto`` picks Camoufox only when it is installed."""
-    if settings.browser == "auto":
-        return "camoufox" if camoufox_installed() else "chromium"
-    return settings.browser
 
 
 def active_profile(settings: Settings) -> Path | None:
@@ -101,13 +85,18 @@ def chromium_args(settings: Settings, spki: str | None) -> list[str]:
     return args
 
 
-def context_options(settings: Settings, storage_state: Path | dict | None, spki: str | None) -> dict[str, Any]:
+def context_options(
+    settings: Settings, storage_state: Path | dict | None, spki: str | None, kind: str = "chromium"
+) -> dict[str, Any]:
+    proxied = proxy_server(settings) is not None
     options: dict[str, Any] = {
         "viewport": dict(VIEWPORT),
         "locale": "en-US",
-        # Demo mode: the simulator's self-signed cert. Without an SPKI pin the
-        # proxy's leaf certs cannot be trusted any other way.
-        "ignore_https_errors": settings.demo_mode or (proxy_server(settings) is not None and spki is None),
+        # Demo mode: the simulator's self-signed cert. Through the proxy without an SPKI pin
+        # (none made, or Camoufox: Firefox cannot pin), the proxy's leaf certs cannot be trusted
+        # any other way; the proxy then decrypts every host and checks the real certificates
+        # itself (``shared/browsers.py``).
+        "ignore_https_errors": settings.demo_mode or (proxied and (spki is None or kind == "camoufox")),
     }
     server = proxy_server(settings)
     if server:
@@ -158,7 +147,7 @@ class BrowserSession:
 
     async def _open(self) -> None:
         spki = ca_spki(self.settings)
-        options = context_options(self.settings, self.storage_state, spki)
+        options = context_options(self.settings, self.storage_state, spki, self.kind)
         if self.kind == "camoufox":
             self.browser = await self._launch_camoufox(options)
         else:

@@ -1,7 +1,8 @@
 """``StreamTap``: the mitmproxy addon that taps AI Studio's streamed answers (SPEC §4.1, §4.2, §4.6, §4.10).
 
 Scope: only the AI Studio hosts are decrypted (``allow_hosts`` from ``allow_hosts_patterns()``,
-set by ``server.py``); every other host is tunnelled untouched. Within them:
+set by ``server.py``); every other host is tunnelled untouched (with Camoufox, which cannot pin the
+CA, every host is decrypted and mitmproxy checks the real certificates). Within them:
 
 * a POST whose path before ``?`` ends with ``MakerSuiteService/GenerateContent`` is sniffed:
   ``stream_started`` when the request goes upstream, then every event the pure decoder yields

@@ -2,8 +2,8 @@
 
 ``ProxyService(settings, publisher)``: ``start()`` brings the HTTP proxy up on
 ``stream_host:stream_port`` (regular mode, or ``upstream:`` mode for ``UPSTREAM_PROXY``) with
-``confdir = certs_dir`` and TLS interception limited to the AI Studio hosts, and returns once it
-listens; ``stop()`` closes the listener, ends open streams and shuts mitmproxy down.
+``confdir = certs_dir`` and TLS interception limited to the AI Studio hosts (every host when the
+browser is Camoufox: ``shared/browsers.py``), and returns once it listens; ``stop()`` closes the listener, ends open streams and shuts mitmproxy down.
 
 Upstream proxies: mitmproxy 12 chains only to ``http://`` and ``https://`` proxies (credentials in
 the URL become ``upstream_auth``). It has no SOCKS client (mitmproxy issue #211), so a
@@ -24,6 +24,7 @@ from mitmproxy import addons as mitm_addons
 from mitmproxy import master as mitm_master
 from mitmproxy import options as mitm_options
 
+from shared.browsers import browser_kind
 from shared.settings import Settings, SettingsError
 from stream_proxy.addon import StreamTap, allow_hosts_patterns
 from stream_proxy.ca import ensure_ca
@@ -74,6 +75,7 @@ class ProxyService:
         self.master: mitm_master.Master | None = None
         self.task: asyncio.Task[None] | None = None
         self.port: int | None = None
+        self.decrypt_all = False
 
     async def start(self) -> None:
         """Bring the proxy up; return once it listens. Raises ``SettingsError``/``StartupError``."""
@@ -83,12 +85,15 @@ class ProxyService:
             raise SettingsError("AISTUDIO_RESOLVE (test/demo only) cannot be combined with UPSTREAM_PROXY")
         ensure_ca(settings.certs_dir)
 
+        # Chromium pins the CA: decrypt only AI Studio. Camoufox cannot pin and ignores certificate
+        # errors, so every host is decrypted here and its real certificate checked by mitmproxy.
+        self.decrypt_all = browser_kind(settings) == "camoufox"
         opts = mitm_options.Options(
             listen_host=settings.stream_host,
             listen_port=settings.stream_port,
             confdir=str(settings.certs_dir),
             mode=[mode],
-            allow_hosts=allow_hosts_patterns(),
+            allow_hosts=[] if self.decrypt_all else allow_hosts_patterns(),
         )
         master = mitm_master.Master(opts)  # needs the running loop
         master.addons.add(*mitm_addons.default_addons())
@@ -118,7 +123,7 @@ class ProxyService:
             settings.stream_host,
             self.port,
             mode.split(":", 1)[0],
-            ", ".join(self.tap.hosts),
+            "every host (the browser is Camoufox)" if self.decrypt_all else ", ".join(self.tap.hosts),
             settings.certs_dir,
         )
 

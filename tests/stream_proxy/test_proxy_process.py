@@ -386,6 +386,32 @@ async def test_other_hosts_are_tunnelled_untouched(proxy_launcher, upstream, ups
     assert await proxy.terminate() == 0
 
 
+@pytest.mark.parametrize("browser", ["chromium", "camoufox"])
+async def test_a_browser_ignoring_certificate_errors_is_only_safe_with_camoufox_scope(
+    proxy_launcher, upstream, free_port, browser
+):
+    """An upstream with an untrusted certificate, reached by a client that ignores certificate errors
+    (what Camoufox must do, as Firefox cannot pin the CA). With Chromium's scope the host is tunnelled
+    and the client alone would have to refuse it; with Camoufox's scope the proxy decrypts every host
+    and refuses the certificate itself (502), while the AI Studio flow still streams."""
+    proxy = await proxy_launcher(free_port, BROWSER=browser, AISTUDIO_RESOLVE=resolve_to(upstream, RPC_HOST))
+    async with aiohttp.ClientSession() as session:
+        async with session.get(
+            f"https://127.0.0.1:{upstream.port}/tunnel-check", proxy=proxy.url, ssl=False
+        ) as resp:
+            if browser == "chromium":
+                assert resp.status == 200 and (await resp.text()).startswith("direct from upstream")
+            else:
+                assert resp.status == 502
+                assert "certificate" in (await resp.text()).lower()
+    if browser == "camoufox":
+        assert any("every host" in line for line in proxy.lines)
+        upstream.release.set()
+        status, _, body = await post_generate(proxy)
+        assert status == 200 and body == b"".join(upstream.pieces)
+    assert await proxy.terminate() == 0
+
+
 async def test_sigterm_mid_stream_lets_the_open_stream_finish_within_the_grace_period(
     proxy_launcher, upstream, free_port
 ):
