@@ -25,7 +25,10 @@ def camoufox_installed() -> bool:
 
 
 def browser_kind(settings: Settings) -> str:
-    """``chromium`` or ``camoufox``: ``auto`` picks Camoufox only when it is installed."""
+    """``chromium`` or ``camoufox``: ``auto`` picks Camoufox only when it is installed, and not for a
+    demo without the interceptor (only Chromium can map the AI Studio names to the simulator then,
+    with ``--host-resolver-rules``)."""
     if settings.browser == "auto":
-        return "camoufox" if camoufox_installed() else "chromium"
+        demo_without_proxy = settings.demo_mode and settings.stream_port == 0
+        return "camoufox" if camoufox_installed() and not demo_without_proxy else "chromium"
     return settings.browser

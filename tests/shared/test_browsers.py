@@ -34,3 +34,15 @@ def test_certificate_errors_are_ignored_only_where_the_proxy_stands_in(kind, spk
     options = context_options(settings(stream_port=stream_port), None, spki, kind)
     assert options["ignore_https_errors"] is ignore
     assert ("proxy" in options) is bool(stream_port)
+
+
+def test_with_camoufox_installed_auto_picks_it_except_for_a_demo_without_the_interceptor(monkeypatch):
+    """Camoufox cannot be installed here, so its presence is the one thing stood in for."""
+    import shared.browsers
+
+    monkeypatch.setattr(shared.browsers, "camoufox_installed", lambda: True)
+    demo = "aistudio.google.com=127.0.0.1:9443"
+    assert browser_kind(settings(browser="auto")) == "camoufox"
+    assert browser_kind(settings(browser="auto", aistudio_resolve=demo)) == "camoufox"
+    assert browser_kind(settings(browser="auto", aistudio_resolve=demo, stream_port=0)) == "chromium"
+    assert browser_kind(settings(browser="camoufox", aistudio_resolve=demo, stream_port=0)) == "camoufox"
