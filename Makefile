@@ -18,5 +18,5 @@ lint:
 bench:          ## start the demo stack and print the benchmark table
 	bash scripts/install.sh && .venv/bin/python -m bench
 camoufox:       ## optional: download Camoufox's browser (needs internet access to its release host)
-	.venv/bin/python -m camoufox fetch && .venv/bin/python -c 'from browser_worker.browser import camoufox_installed as c; import sys; sys.exit(0 if c() else 1)' \
+	.venv/bin/python -m camoufox fetch && .venv/bin/python -c 'from shared.browsers import camoufox_installed as c; import sys; sys.exit(0 if c() else 1)' \
 	  || { echo "Camoufox's browser is not installed; BROWSER=auto keeps using Chromium"; exit 1; }

@@ -1,4 +1,4 @@
-"""The documentation matches the code: every setting is in .env.example and the README."""
+"""The documentation matches the code: every setting is in .env.example and the README; the Makefile imports what exists."""
 
 from __future__ import annotations
 
@@ -31,3 +31,14 @@ def test_ci_runs_exactly_the_readme_test_command():
     readme = (PROJECT_ROOT / "README.md").read_text()
     ci = (PROJECT_ROOT / ".ci" / "run").read_text()
     assert "scripts/test.sh" in readme and "scripts/test.sh" in ci
+
+
+def test_the_makefile_s_inline_python_imports_exist():
+    """`make camoufox` and friends import names that still exist (a moved function broke it once)."""
+    import importlib
+
+    text = (PROJECT_ROOT / "Makefile").read_text()
+    imports = re.findall(r"from ([\w.]+) import (\w+)", text)
+    assert imports, "expected inline python in the Makefile"
+    for module, name in imports:
+        assert hasattr(importlib.import_module(module), name), f"Makefile: {module}.{name} does not exist"
