@@ -100,8 +100,9 @@ def clean_schema(schema: Any) -> dict[str, Any]:
     return _finalize(_SchemaCleaner(schema).clean(schema, (), 0))
 
 
-def declarations_digest(declarations: list[dict[str, Any]]) -> str:
-    """Stable sha256 hex of the declarations' canonical JSON (sorted keys, no spaces)."""
+def declarations_digest(declarations: list[dict[str, Any]] | dict[str, Any]) -> str:
+    """Stable sha256 hex of the declarations' (or a response schema's) canonical JSON (sorted keys,
+    no spaces): what a dialog was last saved with."""
     canonical = json.dumps(declarations, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

@@ -22,4 +22,5 @@ class PageUnreachable(WorkerUnavailable):
 
 
 class DeclarationsRejected(InvalidRequest):
-    """The function-declarations dialog refused the JSON (e.g. an unknown schema key)."""
+    """The function-declarations or the response-schema dialog refused the JSON (e.g. an unknown
+    schema key)."""

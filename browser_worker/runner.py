@@ -411,8 +411,12 @@ class JobRunner:
             await self.studio.open_tools_group()
             current = await self.studio.read_run_settings()  # the group's switches are rendered now
         structured, schema = _structured_output(job.response_format)
-        if schema is not None or (current.structured is not None and current.structured != structured):
-            await self.studio.set_structured_output(structured, schema)
+        schema_digest = declarations.declarations_digest(schema) if schema is not None else None
+        schema_saved = current.structured is True and self.studio.schema_unchanged(schema_digest)
+        if (schema is not None and not schema_saved) or (
+            current.structured is not None and current.structured != structured
+        ):
+            await self.studio.set_structured_output(structured, schema, schema_digest)
         url_context = _wants_url_context(job.tools) or self.settings.enable_url_context
         if fc_on:
             want_url: bool | None = False

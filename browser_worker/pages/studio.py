@@ -412,6 +412,8 @@ class StudioPage:
         self.new_chat_button = page.locator(S.NEW_CHAT)
         self.fc_toggle = page.locator(S.FC_TOGGLE).first
         self._fc_digest: str | None = None
+        #: The response schema the structured-output dialog was last saved with (its digest).
+        self._schema_digest: str | None = None
 
     # ------------------------------------------------------------------ start-up
 
@@ -546,7 +548,7 @@ class StudioPage:
         shown = await self.current_model()
         if shown != target:
             raise ModelSwitchFailed(f"the page shows model {shown!r} instead of {target!r}")
-        self._fc_digest = None
+        self._fc_digest = self._schema_digest = None  # the new model's settings are its defaults
         await self.ensure_temporary_chat()
 
     # ------------------------------------------------------------------ run settings (SPEC §2.6, §3.3)
@@ -561,6 +563,10 @@ class StudioPage:
     def declarations_unchanged(self, digest: str | None) -> bool:
         """The dialog was last saved with these declarations (the FC toggle must still be on)."""
         return digest is not None and digest == self._fc_digest
+
+    def schema_unchanged(self, digest: str | None) -> bool:
+        """The schema dialog was last saved with this schema (structured output must still be on)."""
+        return digest is not None and digest == self._schema_digest
 
     async def _read_float(self, loc: Locator) -> float | None:
         try:
@@ -784,9 +790,13 @@ class StudioPage:
         self._fc_digest = digest
 
     @translated
-    async def set_structured_output(self, enabled: bool, schema: dict[str, Any] | None) -> bool | None:
-        """Structured output (JSON) on or off, with the response schema when given (SPEC §2.6)."""
+    async def set_structured_output(
+        self, enabled: bool, schema: dict[str, Any] | None, digest: str | None = None
+    ) -> bool | None:
+        """Structured output (JSON) on or off, with the response schema when given (SPEC §2.6);
+        ``digest`` (of the schema) is remembered once the dialog saved it (``schema_unchanged``)."""
         toggle = self.page.locator(S.STRUCTURED_TOGGLE).first
+        self._schema_digest = None
         state = await self._set_switch(toggle, enabled, "structured output")
         if not enabled or state is not True or schema is None:
             return state
@@ -806,6 +816,7 @@ class StudioPage:
             if await close.count():
                 await close.first.click()
             raise DeclarationsRejected(f"AI Studio rejected the response schema: {message}") from None
+        self._schema_digest = digest
         return True
 
     def forget_function_declarations(self) -> None:
@@ -1132,7 +1143,7 @@ class StudioPage:
         await self.page.evaluate(_CLEAR_PROMPT_JS, S.PROMPT_TEXTAREA)
         await self.open_new_chat(timeout_ms=30_000)
         model = await self.wait_ready()
-        self._fc_digest = None  # a new document: the declarations are no longer known to be set
+        self._fc_digest = self._schema_digest = None  # a new document: no dialog is known to be set
         await self.ensure_temporary_chat()
         return model
 

@@ -480,6 +480,36 @@ async def test_a_warm_repeat_job_sets_no_control(stream_worker, client, sim):
     assert current.max_tokens == 777 and current.stops == ("<X>",)
 
 
+async def test_a_repeated_response_schema_is_not_pasted_again(stream_worker, client, sim):
+    """The schema dialog is saved once; the same schema again costs no setter, another one does."""
+
+    def fmt(schema):
+        return {"type": "json_schema", "json_schema": {"name": "s", "schema": schema}}
+
+    def sent_schema():
+        raw = sim.inspect("requests/last")["generation_config"]["response_schema"]
+        return json.loads(raw) if isinstance(raw, str) else raw
+
+    city = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    rank = {"type": "object", "properties": {"rank": {"type": "integer"}}, "required": ["rank"]}
+    job = dict(model="gemini-2.5-flash", temperature=0.6, top_p=0.85, max_output_tokens=777, stop=["<X>"])
+    assert (await client.run("json one", response_format=fmt(city), **job)).error is None
+    await stream_worker._idle.wait()
+    with counted_setters(stream_worker.studio) as calls:
+        again = await client.run("json two", response_format=fmt(city), **job)
+    assert again.error is None, again.error
+    assert calls == []
+    assert "city" in sent_schema()["properties"]
+    await stream_worker._idle.wait()
+    with counted_setters(stream_worker.studio) as calls:
+        other = await client.run("json three", response_format=fmt(rank), **job)
+    assert other.error is None, other.error
+    assert calls == ["set_structured_output"]
+    assert list(sent_schema()["properties"]) == ["rank"]
+    await client.run("plain again #sim:words=3", **job)
+    assert sim.inspect("requests/last")["generation_config"]["response_mime_type"] is None
+
+
 async def test_only_the_changed_control_is_set_and_read_back(stream_worker, client, sim):
     """A repeat job with one different value calls only that setter, and the page sends the new value."""
     job = dict(model="gemini-2.5-flash", temperature=0.6, top_p=0.85, max_output_tokens=777, stop=["<X>"])
