@@ -227,7 +227,6 @@ class Worker:
 
     async def _handle(self, conn: protocol.Connection) -> None:
         self.clients.add(conn)
-        mine: list[PendingJob] = []
         try:
             async for msg in conn:
                 if isinstance(msg, protocol.StatusRequest):
@@ -235,20 +234,28 @@ class Worker:
                 elif isinstance(msg, protocol.JobSubmit):
                     if self._closing:
                         await self._fail(PendingJob(msg.id, msg.job, conn), WorkerUnavailable("shutting down"), {})
-                        continue
-                    pending = PendingJob(msg.id, msg.job, conn)
-                    mine.append(pending)
-                    self.queue.put_nowait(pending)
+                    else:
+                        self.queue.put_nowait(PendingJob(msg.id, msg.job, conn))
                 elif isinstance(msg, protocol.JobCancel):
                     self._cancel(msg.id)
                 else:
                     log.debug("ignoring %s", msg.type)
+                del msg  # a JobSubmit holds the whole prompt: not kept while waiting for the next message
         finally:
             self.clients.discard(conn)
-            for pending in mine:
+            for pending in self._unfinished_jobs(conn):
                 if not pending.cancel.is_set():
                     pending.client_gone = True
                     pending.cancel.set()
+
+    def _unfinished_jobs(self, conn: protocol.Connection) -> list[PendingJob]:
+        """The jobs ``conn`` sent that are queued or running. Nothing else refers to a job, so a
+        finished one (its messages: the whole prompt) is freed at once, not when the API server's
+        long-lived connection closes."""
+        jobs = [p for p in self.queue._queue if p.conn is conn]  # type: ignore[attr-defined]
+        if self.current is not None and self.current.conn is conn:
+            jobs.append(self.current)
+        return jobs
 
     def _cancel(self, job_id: str) -> None:
         if self.current is not None and self.current.id == job_id:
@@ -417,19 +424,23 @@ class Worker:
 
     async def _job_loop(self) -> None:
         while True:
-            pending = await self.queue.get()
-            if pending.cancel.is_set():
-                await self._fail(pending, Cancelled("the request was cancelled before it started"), {})
-                continue
-            token = request_id_var.set(pending.id)
-            try:
-                await self._run_job(pending)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("job %s crashed the job loop", pending.id)
-            finally:
-                request_id_var.reset(token)
+            # No local of the loop refers to the job: the last one (its prompt) is not kept while
+            # the loop waits for the next.
+            await self._take_job(await self.queue.get())
+
+    async def _take_job(self, pending: PendingJob) -> None:
+        if pending.cancel.is_set():
+            await self._fail(pending, Cancelled("the request was cancelled before it started"), {})
+            return
+        token = request_id_var.set(pending.id)
+        try:
+            await self._run_job(pending)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s crashed the job loop", pending.id)
+        finally:
+            request_id_var.reset(token)
 
     async def _emit_to(self, pending: PendingJob, msg: protocol.Message) -> None:
         if pending.client_gone:

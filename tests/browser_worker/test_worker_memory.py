@@ -1,0 +1,47 @@
+"""The worker keeps nothing of a finished job (its prompt). Facts about references, not memory figures
+(those are in the ``chromium_memory`` benchmark and docs/performance.md)."""
+
+from __future__ import annotations
+
+import gc
+import uuid
+
+import pytest
+
+from browser_worker.worker import PendingJob
+from shared import protocol
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+MODEL = "gemini-2.0-flash"
+
+
+async def run_on(conn: protocol.Connection, job_id: str, prompt: str) -> list[protocol.Message]:
+    """One job on an open connection (the API server keeps one for all its jobs); its events."""
+    job = protocol.Job(model=MODEL, messages=[{"role": "user", "content": prompt}], stream=True)
+    await conn.send(protocol.JobSubmit(id=job_id, job=job))
+    events = []
+    async for msg in conn:
+        if getattr(msg, "id", None) == job_id:
+            events.append(msg)
+            if isinstance(msg, protocol.Done):
+                return events
+    raise AssertionError("the worker closed the connection")
+
+
+async def test_finished_jobs_are_not_kept_while_the_connection_stays_open(stream_worker):
+    """Neither the job nor its messages outlive it, though the connection that sent it is still open."""
+    mark = f"retention-{uuid.uuid4().hex[:8]}"
+    conn = await protocol.connect(stream_worker.settings.worker_socket)
+    try:
+        ids = [f"req-{mark}-{i}" for i in range(2)]
+        for job_id in ids:
+            events = await run_on(conn, job_id, f"{mark} #sim:words=3")
+            assert not any(isinstance(e, protocol.Error) for e in events), events
+        await stream_worker._idle.wait()  # Done comes before the clean-up; wait for the job to end
+        gc.collect()
+        assert [o.id for o in gc.get_objects() if isinstance(o, PendingJob)] == []
+        assert [o for o in gc.get_objects() if isinstance(o, protocol.Job) and mark in str(o.messages)] == []
+    finally:
+        await conn.close()
+
