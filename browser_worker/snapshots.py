@@ -1,7 +1,8 @@
 """Error snapshots: what the page looked like when a job failed.
 
 ``PageJournal`` keeps the last console messages and network events of the
-page. ``write_snapshot`` stores
+page (network: method, URL, status or failure, never a body; on Chromium
+only). ``write_snapshot`` stores
 ``<error_snapshot_dir>/<YYYY-MM-DD>/<HHMMSS>_<request-id>_<kind>/`` with
 ``screenshot.png``, ``page.html`` (secrets redacted), ``console.txt`` and
 ``network.txt``; directories are 0700 and at most ``max_error_snapshots``
@@ -20,9 +21,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from playwright.async_api import Error as PlaywrightError
+
 log = logging.getLogger(__name__)
 
 JOURNAL_SIZE = 200
+#: ``Network.enable`` for the journal's own DevTools session: no request bodies in the events
+#: (``maxPostDataSize`` 0 would mean no limit) and no response bodies kept for it in the browser.
+NETWORK_ENABLE = {"maxPostDataSize": 1, "maxTotalBufferSize": 0, "maxResourceBufferSize": 0}
 
 _SECRET_NAMES = (
     r"(?:__Secure-[0-9A-Za-z]+|S?APISID|[HS]?SID|SSID|SIDCC|NID|OSID|LSID|AEC|"
@@ -51,21 +57,65 @@ def redact(text: str, secrets: list[str] | None = None) -> str:
 
 
 class PageJournal:
-    """Ring buffers of the page's console messages and network events."""
+    """Ring buffers of the page's console messages and network events.
+
+    The network events come from a DevTools session of the journal's own (Chromium), not from
+    Playwright's ``request`` / ``response`` / ``requestfailed`` events: while a page listens to
+    any of those, Playwright keeps every request it reported, post data included (the whole
+    prompt), in its driver and in this process until the page closes. Camoufox/Firefox has no
+    DevTools protocol; there the journal records console messages only.
+    """
 
     def __init__(self, size: int = JOURNAL_SIZE) -> None:
         self.console: collections.deque[str] = collections.deque(maxlen=size)
         self.network: collections.deque[str] = collections.deque(maxlen=size)
+        #: "METHOD url" of requests not finished yet, by DevTools request id (for the failure line).
+        self._open: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._size = size
 
-    def attach(self, page: Any) -> None:
+    async def attach(self, page: Any) -> None:
         page.on("console", lambda m: self.console.append(f"{_now()} {m.type}: {m.text}"))
         page.on("pageerror", lambda e: self.console.append(f"{_now()} pageerror: {e}"))
-        page.on("request", lambda r: self.network.append(f"{_now()} -> {r.method} {_short(r.url)}"))
-        page.on("response", lambda r: self.network.append(f"{_now()} <- {r.status} {_short(r.url)}"))
-        page.on(
-            "requestfailed",
-            lambda r: self.network.append(f"{_now()} xx {r.method} {_short(r.url)} {r.failure or ''}"),
-        )
+        await self._watch_network(page)
+
+    async def _watch_network(self, page: Any) -> None:
+        browser = page.context.browser
+        kind = browser.browser_type.name if browser is not None else "this browser"
+        if kind != "chromium":
+            self.network.append(f"{_now()} (no network events: {kind} has no DevTools protocol)")
+            return
+        try:
+            cdp = await page.context.new_cdp_session(page)
+            cdp.on("Network.requestWillBeSent", self._on_request)
+            cdp.on("Network.responseReceived", self._on_response)
+            cdp.on("Network.loadingFinished", self._on_finished)
+            cdp.on("Network.loadingFailed", self._on_failed)
+            await cdp.send("Network.enable", NETWORK_ENABLE)
+        except PlaywrightError as exc:
+            log.warning("error snapshots will have no network events: %s", str(exc).splitlines()[0])
+
+    def _on_request(self, event: dict[str, Any]) -> None:
+        redirect = event.get("redirectResponse")
+        if redirect:
+            self.network.append(f"{_now()} <- {redirect.get('status')} {_short(redirect.get('url', ''))}")
+        request = event.get("request", {})
+        line = f"{request.get('method', '?')} {_short(request.get('url', ''))}"
+        self._open[event.get("requestId", "")] = line
+        while len(self._open) > self._size:  # requests that never finish (e.g. a closed document's)
+            self._open.popitem(last=False)
+        self.network.append(f"{_now()} -> {line}")
+
+    def _on_response(self, event: dict[str, Any]) -> None:
+        response = event.get("response", {})
+        self.network.append(f"{_now()} <- {response.get('status')} {_short(response.get('url', ''))}")
+
+    def _on_finished(self, event: dict[str, Any]) -> None:
+        self._open.pop(event.get("requestId", ""), None)
+
+    def _on_failed(self, event: dict[str, Any]) -> None:
+        line = self._open.pop(event.get("requestId", ""), "?")
+        reason = event.get("errorText", "") + (" (canceled)" if event.get("canceled") else "")
+        self.network.append(f"{_now()} xx {line} {reason}")
 
 
 def _now() -> str:

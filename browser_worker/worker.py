@@ -338,7 +338,7 @@ class Worker:
         assert session.page is not None
         self._set_state("starting", "opening AI Studio")
         self.journal = PageJournal()
-        self.journal.attach(session.page)
+        await self.journal.attach(session.page)
         self.models_seen.clear()
         session.page.on("response", self._on_response)
         studio = StudioPage(session.page, self.settings.aistudio_url)
@@ -358,6 +358,10 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(MODELS_WAIT_S):
                     await self.models_seen.wait()
+        # Responses are listened to only while starting: as long as a page has a response (or
+        # request) listener, Playwright keeps every request it sends, prompts included, until the
+        # page closes.
+        session.page.remove_listener("response", self._on_response)
         await studio.ensure_temporary_chat()
         self.self_test = await studio.self_test()
         missing = [name for name, ok in self.self_test.items() if not ok]

@@ -1,5 +1,6 @@
-"""The worker keeps nothing of a finished job (its prompt). Facts about references, not memory figures
-(those are in the ``chromium_memory`` benchmark and docs/performance.md)."""
+"""The worker keeps nothing of a finished job: not the job (its prompt), not Playwright's record of the
+request that sent it. Facts about references, not memory figures (those are in the
+``chromium_memory`` benchmark and docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import gc
 import uuid
 
 import pytest
+from playwright._impl._network import Request as PlaywrightRequest
 
 from browser_worker.worker import PendingJob
 from shared import protocol
@@ -45,3 +47,17 @@ async def test_finished_jobs_are_not_kept_while_the_connection_stays_open(stream
     finally:
         await conn.close()
 
+
+async def test_playwright_keeps_no_request_that_carried_a_prompt(stream_worker, client):
+    """After start-up the page has no request or response listener, so Playwright does not keep the
+    GenerateContent requests (their bodies hold the whole prompt); the journal still lists them."""
+    mark = f"request-{uuid.uuid4().hex[:8]}"
+    for i in range(2):
+        result = await client.run(f"{mark} {i} #sim:words=3", model=MODEL)
+        assert result.error is None, result.error
+    await stream_worker._idle.wait()
+    gc.collect()
+    kept = [r for r in gc.get_objects() if isinstance(r, PlaywrightRequest) and mark in (r.post_data or "")]
+    assert kept == []
+    posts = [line for line in stream_worker.journal.network if " -> POST " in line and "GenerateContent" in line]
+    assert len(posts) >= 2, list(stream_worker.journal.network)
