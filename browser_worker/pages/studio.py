@@ -1009,9 +1009,34 @@ class StudioPage:
 
     @translated
     async def wait_for_login_redirect(self) -> str:
-        """Returns (only) when the page navigates to the Google sign-in host."""
-        await self.page.wait_for_url(lambda url: S.LOGIN_HOST in url, wait_until="commit", timeout=0)
-        return self.page.url
+        """Returns (only) when the page navigates to the Google sign-in host.
+
+        Watches ``framenavigated`` itself instead of ``page.wait_for_url``: Playwright for Python
+        leaves a cancelled ``wait_for_url`` (every job cancels this wait when it ends) listening,
+        and each one left behind then sends the driver a message, kept forever, on every later
+        navigation: per navigation, as many as jobs have run.
+        """
+        page = self.page
+        if S.LOGIN_HOST in page.url:
+            return page.url
+        reached: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def navigated(frame: Any) -> None:
+            if frame.parent_frame is None and S.LOGIN_HOST in frame.url and not reached.done():
+                reached.set_result(frame.url)
+
+        def gone(_page: Any) -> None:
+            if not reached.done():
+                reached.set_exception(BrowserGone("wait_for_login_redirect: the page closed or crashed"))
+
+        listeners = {"framenavigated": navigated, "close": gone, "crash": gone}
+        for event, listener in listeners.items():
+            page.on(event, listener)
+        try:
+            return await reached
+        finally:
+            for event, listener in listeners.items():
+                page.remove_listener(event, listener)
 
     @translated
     async def scroll_to_bottom(self) -> None:
