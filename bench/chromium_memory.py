@@ -5,7 +5,9 @@ browser, the renderer of the AI Studio page, the GPU, network and storage helper
 VmRSS counts pages shared between those processes once per process, so the sum is larger than
 what the tree really takes (``memory`` reports Pss); what this benchmark is about is how far it
 moves. The renderer, where the page's DOM and JS heap live, is also shown alone, and the Playwright
-driver (Node, not Chromium) for comparison.
+driver (Node, not Chromium), the worker's own Python process and the API server (which receives each
+4 MB request body and sends it on as one 4 MB ``JobSubmit`` frame) for comparison: a worker that kept
+something of every job grows by about one prompt copy per 4 MB job in the middle phase.
 
 Phases, each read three times 0.5 s apart once the worker is ``ready`` and 1 s has passed: idle
 (after one small job that selects the model), right after each of N jobs with a 4 MB prompt
@@ -34,8 +36,10 @@ LARGE_PROMPT_BYTES = 4 * MB
 
 
 def chromium_rss(worker_pid: int) -> dict[str, float]:
-    """VmRSS in MiB of the worker's Chromium processes: ``total``, ``renderer``, and ``driver`` (Node)."""
-    out = {"total": 0.0, "renderer": 0.0, "driver": 0.0, "processes": 0.0}
+    """VmRSS in MiB of the worker's Chromium processes: ``total``, ``renderer``, and ``driver`` (Node);
+    ``worker``: the worker's own Python process."""
+    out = {"total": 0.0, "renderer": 0.0, "driver": 0.0, "processes": 0.0,
+           "worker": rss_bytes(worker_pid) / MIB if worker_pid else 0.0}
     for pid in descendants(worker_pid) if worker_pid else ():
         line = " ".join(cmdline(pid))  # Chromium's helpers rewrite their argv into one string
         exe = Path(line.split(" ", 1)[0]).name.lower()
@@ -54,11 +58,12 @@ async def _settled_readings(session: aiohttp.ClientSession, stack: Any, count: i
     await wait_idle(session, stack.base_url, timeout=120)
     await asyncio.sleep(1)  # let the page finish what it does after "ready" before reading memory
     worker = await asyncio.to_thread(stack.pid, "browser_worker")
+    api = await asyncio.to_thread(stack.pid, "api_server")
     samples = []
     for i in range(count):
         if i:
             await asyncio.sleep(0.5)  # spaced readings of another process's memory
-        samples.append(chromium_rss(worker))
+        samples.append({**chromium_rss(worker), "api_server": rss_bytes(api) / MIB if api else 0.0})
     return samples
 
 
@@ -118,6 +123,10 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
                    [min(s["total"] for s in after_small) - min(s["total"] for s in idle)])
     for label, samples in phases:
         result.add(f"  playwright driver (Node) RSS: {label}", "MiB", [s["driver"] for s in samples])
+    for label, samples in phases:
+        result.add(f"  browser_worker (Python) RSS: {label}", "MiB", [s["worker"] for s in samples])
+    for label, samples in phases:
+        result.add(f"  api_server RSS: {label}", "MiB", [s["api_server"] for s in samples])
     result.add("clean-up after a 4 MB job (answer complete -> page ready)", "ms", clean_ups(large_ids))
     result.add("clean-up after a small job (answer complete -> page ready)", "ms", clean_ups(small_ids))
     result.notes.append("VmRSS summed over the worker's Chromium processes (shared pages counted once per "
