@@ -931,12 +931,8 @@ class StudioPage:
                 if await self._submitted():
                     return
                 log.warning("the scripted run click did not take; trying the keyboard")
-                for keys in ("Enter", "Control+Enter"):
-                    await self.textarea.focus()
-                    await self.textarea.press(keys)
-                    if await self._submitted():
-                        return
-                raise PageBroken("the prompt could not be submitted")
+                await self._submit_by_keyboard()
+                return
         await expect(self.run_button).to_be_enabled(timeout=10_000)
         await self.accept_dialogs()
         await self.dismiss_overlays()
@@ -948,6 +944,10 @@ class StudioPage:
             log.warning("run click failed (%s); trying the keyboard", _first_line(exc))
         if await self._submitted():
             return  # the click went through after all (a slow page)
+        await self._submit_by_keyboard()
+
+    async def _submit_by_keyboard(self) -> None:
+        """The fallback when a Run click did not take: Enter, then Ctrl+Enter, in the prompt box."""
         for keys in ("Enter", "Control+Enter"):
             await self.textarea.focus()
             await self.textarea.press(keys)
