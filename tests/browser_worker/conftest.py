@@ -309,3 +309,18 @@ def sim(simulator: SimProcess) -> Iterator[SimProcess]:
     """The module's simulator, reset to its default config and empty logs for this test."""
     simulator.reset()
     yield simulator
+
+
+@pytest_asyncio.fixture
+async def bare_page() -> AsyncIterator[Any]:
+    """A blank page in a Chromium of its own (no worker, no proxy, no simulator)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield await browser.new_page()
+        finally:
+            await browser.close()

@@ -5,31 +5,20 @@ page; navigations to ``data:`` URLs, the sign-in host answered by a route."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import async_playwright
 
 from browser_worker.pages.studio import StudioPage
-from tests.browser_worker.conftest import CHROMIUM
 
 LOGIN_URL = "https://accounts.google.com/v3/signin/identifier"
 
 
 @pytest_asyncio.fixture
-async def page() -> AsyncIterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed")
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            page = await browser.new_page()
-            await page.goto("data:text/html,<p>studio</p>")
-            yield page
-        finally:
-            await browser.close()
+async def page(bare_page: Any) -> Any:
+    await bare_page.goto("data:text/html,<p>studio</p>")
+    return bare_page
 
 
 async def test_the_wait_ends_with_the_sign_in_url(page):

@@ -20,7 +20,6 @@ import httpx
 import pytest
 
 from shared import protocol
-from stream_proxy.ca import spki_hash
 from tests.aistudio_sim import wire
 from tests.stream_proxy.conftest import StreamFixture, load_stream
 from tests.stream_proxy.h2_upstream import H2Upstream, Reply
@@ -31,6 +30,7 @@ from tests.stream_proxy.test_proxy_process import (
     RPC_HOST,
     ProxyProcess,
     check_decoded,
+    chromium_on_rpc_page,
     events_until_done,
     launch,
     next_event,
@@ -133,22 +133,8 @@ class Browser:
 
 @pytest.fixture
 async def chromium(proxy: ProxyProcess) -> AsyncIterator[Browser]:
-    from playwright.async_api import async_playwright
-
-    spki = spki_hash(proxy.certs / "mitmproxy-ca-cert.pem")
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            proxy={"server": proxy.url},
-            args=[f"--ignore-certificate-errors-spki-list={spki}"],
-        )
-        try:
-            page = await browser.new_page()
-            await page.goto(f"https://{RPC_HOST}/")
-            yield Browser(page)
-        finally:
-            await browser.close()
+    async with chromium_on_rpc_page(proxy) as page:
+        yield Browser(page)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -8,6 +8,7 @@ releases it, so "the first event arrives before the body ends" is checked, not a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -312,16 +314,13 @@ async def test_aiohttp_client_streams_through_and_events_arrive_before_the_last_
     assert await proxy.terminate() == 0
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian Chromium not installed")
-async def test_chromium_streams_through_the_proxy_trusting_the_ca_by_spki(
-    proxy_launcher, upstream, free_port, thinking_stream
-):
-    """Chromium, trusting the CA only by SPKI hash, reads the answer as it streams and gets every byte."""
+@contextlib.asynccontextmanager
+async def chromium_on_rpc_page(proxy: ProxyProcess) -> AsyncIterator[Any]:
+    """Chromium through ``proxy``, trusting its CA by SPKI hash alone (as the worker does), on a page
+    of the RPC host; closed on exit."""
     from playwright.async_api import async_playwright
 
-    proxy = await proxy_launcher(free_port, AISTUDIO_RESOLVE=resolve_to(upstream, RPC_HOST))
     spki = spki_hash(proxy.certs / "mitmproxy-ca-cert.pem")
-    sub = await subscribe(proxy.socket)
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
             executable_path=str(CHROMIUM),
@@ -332,33 +331,44 @@ async def test_chromium_streams_through_the_proxy_trusting_the_ca_by_spki(
         try:
             page = await browser.new_page()
             await page.goto(f"https://{RPC_HOST}/")
-            fetch = asyncio.create_task(
-                page.evaluate(
-                    """async ([path, body]) => {
-                        const resp = await fetch(path, {method: "POST", body,
-                            headers: {"Content-Type": "application/json+protobuf"}});
-                        const reader = resp.body.getReader();
-                        const bytes = [];
-                        for (;;) {
-                            const {done, value} = await reader.read();
-                            if (done) break;
-                            bytes.push(...value);
-                        }
-                        return {status: resp.status, bytes};
-                    }""",
-                    [GENERATE, REQUEST_BODY.decode()],
-                )
-            )
-            started = await next_event(sub)
-            assert isinstance(started, protocol.StreamStarted)
-            first = await next_event(sub)
-            assert first.type == "reasoning"
-            assert not upstream.sent_last, "an event must arrive before the upstream sends its last piece"
-            upstream.release.set()
-            events = [first, *await events_until_done(sub)]
-            result = await fetch
+            yield page
         finally:
             await browser.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian Chromium not installed")
+async def test_chromium_streams_through_the_proxy_trusting_the_ca_by_spki(
+    proxy_launcher, upstream, free_port, thinking_stream
+):
+    """Chromium, trusting the CA only by SPKI hash, reads the answer as it streams and gets every byte."""
+    proxy = await proxy_launcher(free_port, AISTUDIO_RESOLVE=resolve_to(upstream, RPC_HOST))
+    sub = await subscribe(proxy.socket)
+    async with chromium_on_rpc_page(proxy) as page:
+        fetch = asyncio.create_task(
+            page.evaluate(
+                """async ([path, body]) => {
+                    const resp = await fetch(path, {method: "POST", body,
+                        headers: {"Content-Type": "application/json+protobuf"}});
+                    const reader = resp.body.getReader();
+                    const bytes = [];
+                    for (;;) {
+                        const {done, value} = await reader.read();
+                        if (done) break;
+                        bytes.push(...value);
+                    }
+                    return {status: resp.status, bytes};
+                }""",
+                [GENERATE, REQUEST_BODY.decode()],
+            )
+        )
+        started = await next_event(sub)
+        assert isinstance(started, protocol.StreamStarted)
+        first = await next_event(sub)
+        assert first.type == "reasoning"
+        assert not upstream.sent_last, "an event must arrive before the upstream sends its last piece"
+        upstream.release.set()
+        events = [first, *await events_until_done(sub)]
+        result = await fetch
     assert result["status"] == 200
     assert bytes(result["bytes"]) == thinking_stream.body  # the browser undid the gzip
     check_decoded(events, started.id)
