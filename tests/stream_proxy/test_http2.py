@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -105,6 +105,7 @@ FETCH_JS = """async ([path, body]) => {
         const resp = await fetch(path, {method: "POST", body,
             headers: {"Content-Type": "application/json+protobuf"}});
         status = resp.status;
+        window.__fetchStatus = status;
         const reader = resp.body.getReader();
         for (;;) {
             const {done, value} = await reader.read();
@@ -129,6 +130,10 @@ class Browser:
 
     def fetch(self) -> asyncio.Task[dict]:
         return asyncio.create_task(self.page.evaluate(FETCH_JS, [GENERATE, REQUEST_BODY.decode()]))
+
+    async def headers_seen(self) -> None:
+        """The page's fetch has its response headers (before that, a cut fails the fetch itself)."""
+        await self.page.wait_for_function("() => window.__fetchStatus != null")
 
 
 @pytest.fixture
@@ -279,13 +284,16 @@ async def test_two_streams_multiplexed_on_one_h2_connection_keep_their_own_event
 
 
 async def wait_until_cut(
-    reply: Reply, sub: protocol.Connection
+    reply: Reply, sub: protocol.Connection, ready: Callable[[], Awaitable[None]] | None = None
 ) -> tuple[protocol.StreamStarted, list[protocol.Message]]:
-    """Take ``stream_started`` and the first event, release the reply's ending, return the rest."""
+    """Take ``stream_started`` and the first event, wait for ``ready`` (the client's side), release
+    the reply's ending, return the rest."""
     started = await next_event(sub)
     assert isinstance(started, protocol.StreamStarted)
     first = await next_event(sub)
     assert first.type == "reasoning"
+    if ready is not None:
+        await ready()
     reply.release_ending()
     return started, [first, *await events_until_done(sub)]
 
@@ -332,7 +340,7 @@ async def test_rst_stream_mid_body_fails_the_pages_fetch_and_ends_with_aborted_a
     subscriber gets ``error(aborted)`` + ``done``."""
     reply = upstream.answer(Reply(thinking_stream.gzip_pieces()[:-2], ending="reset", hold_ending=True))
     fetch = chromium.fetch()
-    started, events = await wait_until_cut(reply, sub)
+    started, events = await wait_until_cut(reply, sub, ready=chromium.headers_seen)
     result = await fetch
     assert result["status"] == 200
     assert result["error"] and "TypeError" in result["error"], result
