@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from shared import protocol
-from stream_proxy.decoder import Error, ResponseDecoder
+from stream_proxy.decoder import Error, Event, ResponseDecoder
 from stream_proxy.messages import to_message
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class HelperClient:
             yield HelperLost(f"the helper failed: {exc or type(exc).__name__}")
 
 
-def _message(event: object) -> protocol.Message | HelperLost:
+def _message(event: Event) -> protocol.Message | HelperLost:
     if isinstance(event, Error) and event.kind in UNREADABLE:
         return HelperLost(f"the helper's body is unusable: {event.message}")
-    return to_message(event, "helper", time.time())  # type: ignore[arg-type]
+    return to_message(event, "helper", time.time())
