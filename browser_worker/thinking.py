@@ -17,14 +17,19 @@ Families (by lower-cased id, SPEC §2.6):
   main toggle, then manual-budget toggle + budget 512…24576.
 * ``none``: everything else; nothing to set.
 
+``"none"`` means reasoning off, as in OpenAI's API: off where the model has a
+switch (2.5 Flash), otherwise the model's lowest setting (2.5 Pro: the minimum
+budget; Gemini 3: its lowest level), exactly like ``0``. ``-1`` stays "on, no
+limit" (the reference treats ``none`` like ``-1``, SPEC §3.3).
+
 Budget families, effort → plan. This deliberately improves on the reference,
 which turns ``low``/``medium``/``high`` into "auto" (SPEC §3.3 ref-quirk):
 
 =========================  =====================================  =====================================
 effort                     2.5 Pro (no main toggle)               2.5 Flash
 =========================  =====================================  =====================================
-``none`` / ``-1``          manual off (auto, no limit)            main on, manual off (auto)
-``0``                      manual on, 1024 (Pro cannot turn off)  main off (budget toggle hidden)
+``-1``                     manual off (auto, no limit)            main on, manual off (auto)
+``none`` / ``0``           manual on, 1024 (Pro cannot turn off)  main off (budget toggle hidden)
 ``minimal``                manual on, 1024 (the minimum)          main on, manual on, 512 (the minimum)
 ``low`` (25 % of max)      manual on, 8192                        main on, manual on, 6144
 ``medium`` (50 % of max)   manual on, 16384                       main on, manual on, 12288
@@ -35,10 +40,11 @@ absent                     ``enable_budget_by_default``: manual   ``enable_budge
                            otherwise manual off (auto)            otherwise main off
 =========================  =====================================  =====================================
 
-Level families follow SPEC §3.3: 4-level names map directly, ``none``/``-1``
-→ High, integers ≥16000 High, ≥8000 Medium, ≥1024 Low, else Minimal; 2-level
-``low``/``minimal`` → Low, ``medium``/``high``/``none``/``-1`` → High,
-integers ≥8000 High, else Low. Absent → ``default_level`` mapped the same way.
+Level families follow SPEC §3.3 except for ``none``: 4-level names map
+directly, ``-1`` → High, ``none`` → Minimal, integers ≥16000 High, ≥8000
+Medium, ≥1024 Low, else Minimal; 2-level ``low``/``minimal``/``none`` → Low,
+``medium``/``high``/``-1`` → High, integers ≥8000 High, else Low. Absent →
+``default_level`` mapped the same way.
 """
 
 from __future__ import annotations
@@ -97,7 +103,8 @@ def family(model_id: str) -> Family:
 
 
 def normalize_effort(effort: str | int | None) -> str | int | None:
-    """``None``, a named effort (lower-case) or an int ≥ -1; raises ``ValueError`` otherwise."""
+    """``None``, a named effort (lower-case) or an int ≥ -1 (``-1``: on, no limit); raises
+    ``ValueError`` otherwise."""
     if effort is None:
         return None
     if isinstance(effort, bool):
@@ -116,7 +123,7 @@ def normalize_effort(effort: str | int | None) -> str | int | None:
         raise ValueError(_invalid(effort))
     if value < -1:
         raise ValueError(_invalid(effort))
-    return "none" if value == -1 else value
+    return value
 
 
 def plan_thinking(
@@ -155,9 +162,9 @@ def _budget_plan(
         if enable_by_default:
             return manual(default_budget)
         return ThinkingPlan(main_toggle=False) if has_main else ThinkingPlan(manual_budget=False)
-    if effort == "none":
+    if effort == -1:
         return ThinkingPlan(main_toggle=True if has_main else None, manual_budget=False)
-    if effort == 0:
+    if effort in (0, "none"):
         # 2.5 Flash can switch thinking off; 2.5 Pro cannot, so it gets the smallest budget.
         return ThinkingPlan(main_toggle=False) if has_main else manual(low)
     if effort == "minimal":
@@ -169,11 +176,15 @@ def _budget_plan(
 
 def _level(kind: str, effort: str | int) -> Level:
     """The level-select option for a Gemini 3 model."""
+    if effort == -1:
+        return "High"
+    if effort == "none":
+        effort = 0  # thinking cannot be switched off on Gemini 3: its lowest level
     if isinstance(effort, int):
         thresholds = LEVEL4_THRESHOLDS if kind == "level4" else LEVEL2_THRESHOLDS
         return next(level for floor, level in thresholds if effort >= floor)
     if kind == "level4":
-        return "High" if effort == "none" else LEVEL_NAMES[effort]
+        return LEVEL_NAMES[effort]
     return "Low" if effort in ("low", "minimal") else "High"
 
 

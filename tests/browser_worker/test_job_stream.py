@@ -178,7 +178,13 @@ async def test_stop_sequences_reach_the_request(stream_worker, client, sim, stop
     ("model", "effort", "check"),
     [
         ("gemini-2.5-pro", 2048, lambda t: t["include_thoughts"] and t["budget"] == 2048),
-        ("gemini-2.5-pro", "none", lambda t: t["include_thoughts"] and t["budget"] is None),
+        ("gemini-2.5-pro", -1, lambda t: t["include_thoughts"] and t["budget"] is None),
+        # "none": off where the model allows it, else its lowest setting (issue 13).
+        ("gemini-2.5-pro", "none", lambda t: t["include_thoughts"] and t["budget"] == 1024),
+        ("gemini-2.5-flash", "none", lambda t: t == {"include_thoughts": False, "budget": 0, "level": None}),
+        ("gemini-3-flash-preview", "none", lambda t: t["level"] == "MINIMAL"),
+        ("gemini-3-pro-preview", "none", lambda t: t["level"] == "LOW"),
+        ("gemini-2.0-flash", "none", lambda t: t is None),
         ("gemini-2.5-flash", 0, lambda t: not t or not t.get("include_thoughts") or t.get("budget") == 0),
         ("gemini-2.5-flash", 4096, lambda t: t["include_thoughts"] and t["budget"] == 4096),
         ("gemini-3-flash-preview", "minimal", lambda t: t["level"] == "MINIMAL"),
@@ -186,7 +192,7 @@ async def test_stop_sequences_reach_the_request(stream_worker, client, sim, stop
         ("gemini-3-pro-preview", "low", lambda t: t["level"] == "LOW"),
         ("gemini-3-pro-preview", "high", lambda t: t["level"] == "HIGH"),
     ],
-    ids=["pro-budget", "pro-auto", "flash-off", "flash-budget", "g3flash-minimal", "g3flash-medium",
+    ids=["pro-budget", "pro-auto", "pro-none", "flash-none", "g3flash-none", "g3pro-none", "g20-none", "flash-off", "flash-budget", "g3flash-minimal", "g3flash-medium",
          "g3pro-low", "g3pro-high"],
 )
 async def test_thinking_settings_reach_the_request(stream_worker, client, sim, model, effort, check):

@@ -26,7 +26,9 @@ def _flash(main, manual=None, budget=None):
 # effort, 3 Flash level, 3 Pro level, 2.5 Pro plan, 2.5 Flash plan; models without thinking get ThinkingPlan().
 ROWS = [
     (None, "High", "High", _pro(False), _flash(False)),
-    ("none", "High", "High", _pro(False), _flash(True, False)),
+    # "none" is off where the model allows it (2.5 Flash), else its lowest setting (issue 13).
+    ("none", "Minimal", "Low", _pro(True, 1024), _flash(False)),
+    ("NONE", "Minimal", "Low", _pro(True, 1024), _flash(False)),
     (-1, "High", "High", _pro(False), _flash(True, False)),
     ("-1", "High", "High", _pro(False), _flash(True, False)),
     (0, "Minimal", "Low", _pro(True, 1024), _flash(False)),
@@ -106,9 +108,10 @@ def test_invalid_effort_raises_even_for_models_without_thinking():
         plan_thinking("gemma-3-27b-it", "lots")
 
 
-def test_normalize_effort_turns_minus_one_into_none():
-    """``-1`` and ``"-1"`` both mean ``none`` (on, no limit)."""
-    assert normalize_effort(-1) == normalize_effort("-1") == "none"
+def test_normalize_effort_keeps_minus_one_apart_from_none():
+    """``-1`` and ``"-1"`` mean on with no limit; ``"none"`` means reasoning off (not the same)."""
+    assert normalize_effort(-1) == normalize_effort("-1") == -1
+    assert normalize_effort("none") == "none"
     assert normalize_effort("0") == 0
 
 
