@@ -97,7 +97,8 @@ class Settings(BaseSettings):
     function_calling_mode: Literal["auto", "native", "emulated"] = "auto"
     enable_google_search: bool = False
     enable_url_context: bool = False
-    default_stop_sequences: list[str] = Field(default_factory=lambda: ["User:"])
+    #: Stop sequences for a request that gives none; none by default (no hidden cut-off, issue 13).
+    default_stop_sequences: list[str] = Field(default_factory=list)
 
     # --- keys
     #: Key for /api/keys; empty = those routes are refused.

@@ -164,14 +164,26 @@ async def test_max_output_tokens_cut_reports_length(stream_worker, client, sim):
 
 @pytest.mark.parametrize(
     ("stop", "expected"),
-    [(None, ["User:"]), (["END", " halt ", "END", ""], ["END", "halt"]), ([], [])],
+    [(None, []), (["END", " halt ", "END", ""], ["END", "halt"]), ([], [])],
     ids=["default", "set", "none"],
 )
 async def test_stop_sequences_reach_the_request(stream_worker, client, sim, stop, expected):
-    """Stops are a trimmed set; None means the default stops and [] means none."""
+    """Stops are a trimmed set; None means the default stops (none by default) and [] means none."""
     result = await client.run("stops #sim:words=3", stop=stop)
     assert result.error is None
     assert sorted(sim.inspect("requests/last")["generation_config"]["stop_sequences"] or []) == sorted(expected)
+
+
+async def test_an_answer_containing_user_colon_comes_back_whole(stream_worker, client, sim):
+    """No hidden stop sequence (issue 13): an answer that contains ``User:`` (a dialogue, a log) is not cut
+    there. The simulator's default answer quotes the prompt's last line, so it contains ``User: hello``."""
+    result = await client.run("Write a dialogue:\nUser: hello there, Bot: hi", model="gemini-2.0-flash")
+    assert result.error is None, result.error
+    recorded = sim.inspect("requests/last")
+    assert not recorded["generation_config"]["stop_sequences"]
+    assert "User: hello there, Bot: hi" in result.content
+    assert result.content == recorded["response"]["answer_text"]
+    assert result.of(protocol.Finish)[0].reason == "stop"
 
 
 @pytest.mark.parametrize(

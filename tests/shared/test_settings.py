@@ -33,7 +33,7 @@ def test_defaults_match_the_documented_ones():
     assert s.browser == "auto" and s.headless is True
     assert s.response_completion_timeout == 300_000 and s.silence_timeout_ms == 60_000
     assert s.admin_key is None and s.auth_profile is None and not s.demo_mode
-    assert s.default_stop_sequences == ["User:"]
+    assert s.default_stop_sequences == []  # no hidden stop sequence (issue 13)
 
 
 def test_environment_overrides_defaults(monkeypatch):
