@@ -367,6 +367,13 @@ class JobRunner:
                 raise ModelSwitchFailed(f"switching to {model!r} failed: {exc.message}") from None
             current = await self.studio.read_run_settings()
         self.current_model = model
+        if current.tools_open is False:
+            await self.studio.open_tools_group()
+            current = await self.studio.read_run_settings()  # the group's switches are rendered now
+        structured, schema = _structured_output(job.response_format)
+        if structured and schema is None and await self.studio.clear_response_schema():
+            # An earlier request's schema was saved: the page's settings are back at their defaults.
+            current = await self.studio.read_run_settings()
         decls = declarations.to_declarations(job.tools)
         mode = self.settings.function_calling_mode
         emulated = bool(decls) and (mode == "emulated" or not self.function_calling_ui)
@@ -407,24 +414,15 @@ class JobRunner:
             await self.studio.set_stop_sequences(list(stops))
         if not _close(current.top_p, min(max(top_p, 0.0), 1.0), 1e-9):
             await self.studio.set_top_p(top_p)
-        if current.tools_open is False:
-            await self.studio.open_tools_group()
-            current = await self.studio.read_run_settings()  # the group's switches are rendered now
-        structured, schema = _structured_output(job.response_format)
         schema_digest = declarations.declarations_digest(schema) if schema is not None else None
         schema_saved = current.structured is True and self.studio.schema_unchanged(schema_digest)
         if (schema is not None and not schema_saved) or (
             current.structured is not None and current.structured != structured
         ):
             await self.studio.set_structured_output(structured, schema, schema_digest)
-        url_context = _wants_url_context(job.tools) or self.settings.enable_url_context
-        if fc_on:
-            want_url: bool | None = False
-        elif url_context or job.tools is not None:
-            want_url = url_context
-        else:
-            want_url = None
-        if want_url is not None and current.url_context is not None and current.url_context != want_url:
+        # Decided for every request, never left as an earlier request set it.
+        want_url = not fc_on and (_wants_url_context(job.tools) or self.settings.enable_url_context)
+        if current.url_context is not None and current.url_context != want_url:
             await self.studio.set_url_context(want_url)
         try:
             plan = thinking.plan_thinking(model, job.reasoning_effort)

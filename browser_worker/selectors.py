@@ -178,6 +178,8 @@ SCHEMA_DIALOG = (
 )
 SCHEMA_TEXTAREA = "ms-text-editor textarea, textarea"
 SCHEMA_SAVE = 'button[aria-label="Save the JSON schema"], button:has-text("Save")'
+#: The run settings panel's "Reset default settings" (SPEC §2.6): the only way to empty a saved schema.
+RESET_SETTINGS = 'button#resetSettingsBtn, button[aria-label="Reset default settings"]'
 
 FC_CONTAINER = '[data-test-id="functionCallingTooltip"]'
 FC_TOGGLE = (

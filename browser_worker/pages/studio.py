@@ -197,6 +197,9 @@ _SNAPSHOT_JS = """
 }
 """
 
+#: ``StudioPage._schema_digest`` for a structured-output dialog known to hold no schema.
+NO_SCHEMA = ""
+
 _SNAPSHOT_SELECTORS = {
     "turn": S.CHAT_TURN,
     "modelContainer": ".chat-turn-container.model",
@@ -412,7 +415,9 @@ class StudioPage:
         self.new_chat_button = page.locator(S.NEW_CHAT)
         self.fc_toggle = page.locator(S.FC_TOGGLE).first
         self._fc_digest: str | None = None
-        #: The response schema the structured-output dialog was last saved with (its digest).
+        #: What the structured-output dialog holds: the digest of the schema it was last saved with,
+        #: ``NO_SCHEMA`` when it is known to be empty, None when unknown (a new document, a refused save).
+        #: Switching the toggle does not change it: the page keeps the schema while structured output is off.
         self._schema_digest: str | None = None
 
     # ------------------------------------------------------------------ start-up
@@ -567,6 +572,10 @@ class StudioPage:
     def schema_unchanged(self, digest: str | None) -> bool:
         """The schema dialog was last saved with this schema (structured output must still be on)."""
         return digest is not None and digest == self._schema_digest
+
+    def schema_known_empty(self) -> bool:
+        """The structured-output dialog is known to hold no schema."""
+        return self._schema_digest == NO_SCHEMA
 
     async def _read_float(self, loc: Locator) -> float | None:
         try:
@@ -794,16 +803,14 @@ class StudioPage:
         self, enabled: bool, schema: dict[str, Any] | None, digest: str | None = None
     ) -> bool | None:
         """Structured output (JSON) on or off, with the response schema when given (SPEC §2.6);
-        ``digest`` (of the schema) is remembered once the dialog saved it (``schema_unchanged``)."""
+        ``digest`` (of the schema) is remembered once the dialog saved it (``schema_unchanged``).
+        Without a schema the dialog is left as it is (``clear_response_schema`` empties it)."""
         toggle = self.page.locator(S.STRUCTURED_TOGGLE).first
-        self._schema_digest = None
         state = await self._set_switch(toggle, enabled, "structured output")
         if not enabled or state is not True or schema is None:
             return state
-        await self._clear_obstacles()
-        await self.page.locator(S.STRUCTURED_EDIT).first.click()
-        dialog = self.page.locator(S.SCHEMA_DIALOG).first
-        await dialog.wait_for(state="visible", timeout=5_000)
+        self._schema_digest = None
+        dialog = await self._open_schema_dialog()
         area = dialog.locator(S.SCHEMA_TEXTAREA).first
         await area.evaluate(_SET_VALUE_JS, json.dumps(schema, indent=2, ensure_ascii=False))
         await dialog.locator(S.SCHEMA_SAVE).first.click()
@@ -812,12 +819,58 @@ class StudioPage:
         except PlaywrightTimeout:
             err = dialog.locator(S.FC_ERROR)
             message = (await err.first.inner_text()).strip() if await err.count() else "dialog stayed open"
-            close = dialog.locator(S.FC_CLOSE)
-            if await close.count():
-                await close.first.click()
+            await self._close_dialog(dialog)
             raise DeclarationsRejected(f"AI Studio rejected the response schema: {message}") from None
         self._schema_digest = digest
         return True
+
+    @translated
+    async def clear_response_schema(self) -> bool:
+        """Leave structured output on with an empty schema dialog, for JSON without a schema.
+
+        The page keeps a saved schema while the toggle is off and its dialog cannot save an empty
+        one, so a schema found there is removed with "Reset default settings", which puts every run
+        setting back to its default. Returns True when that happened (the caller sets the others
+        again); False when nothing had to change or the page has no structured-output toggle.
+        """
+        if self.schema_known_empty():
+            return False
+        toggle = self.page.locator(S.STRUCTURED_TOGGLE).first
+        if await self._set_switch(toggle, True, "structured output") is not True:
+            return False
+        if not await self._saved_schema():
+            self._schema_digest = NO_SCHEMA
+            return False
+        log.info("a response schema from an earlier request is saved on the page: resetting the run settings")
+        self._schema_digest = None
+        await self._clear_obstacles()
+        await self.page.locator(S.RESET_SETTINGS).first.click()
+        await expect(toggle).to_have_attribute("aria-checked", "false", timeout=3_000)
+        await self._set_switch(toggle, True, "structured output")
+        if await self._saved_schema():
+            raise PageBroken("the saved response schema did not go away with Reset default settings")
+        self._schema_digest = NO_SCHEMA
+        return True
+
+    async def _saved_schema(self) -> str:
+        """The text of the schema the structured-output dialog holds ("" when none); the dialog is closed again."""
+        dialog = await self._open_schema_dialog()
+        text = (await dialog.locator(S.SCHEMA_TEXTAREA).first.input_value()).strip()
+        await self._close_dialog(dialog)
+        return text
+
+    async def _open_schema_dialog(self) -> Locator:
+        await self._clear_obstacles()
+        await self.page.locator(S.STRUCTURED_EDIT).first.click()
+        dialog = self.page.locator(S.SCHEMA_DIALOG).first
+        await dialog.wait_for(state="visible", timeout=5_000)
+        return dialog
+
+    async def _close_dialog(self, dialog: Locator) -> None:
+        close = dialog.locator(S.FC_CLOSE)
+        if await close.count():
+            await close.first.click()
+        await dialog.wait_for(state="hidden", timeout=3_000)
 
     def forget_function_declarations(self) -> None:
         self._fc_digest = None

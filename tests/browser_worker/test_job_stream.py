@@ -229,6 +229,15 @@ async def test_google_search_and_url_context_tools_turn_the_toggles_on(stream_wo
     assert tools["url_context"] is False
 
 
+async def test_url_context_is_off_again_for_a_job_without_tools(stream_worker, client, sim):
+    """A job that says nothing about tools does not inherit URL context from the job before (issue 13)."""
+    await client.run("browse #sim:words=3", tools=[{"type": "url_context"}])
+    assert sim.inspect("requests/last")["tools"]["url_context"] is True
+    result = await client.run("plain #sim:words=3")
+    assert result.error is None
+    assert sim.inspect("requests/last")["tools"]["url_context"] is False
+
+
 async def test_model_switch_is_verified_and_reported(stream_worker, client, sim):
     """Switching models changes the request's model and the worker's status model."""
     result = await client.run("switch #sim:words=3", model="models/gemini-2.5-flash-lite")
