@@ -180,8 +180,10 @@ class ChatService:
         return ticket
 
     async def events(
-        self, ticket: Ticket, request: web.Request
+        self, ticket: Ticket, request: web.Request, *, keepalive_at: float | None = None
     ) -> AsyncIterator[KeepAlive | Started | protocol.Message]:
+        """The ticket's items; also ``KEEPALIVE`` right away, after ``KEEPALIVE_S`` of silence and at the
+        loop time ``keepalive_at`` when one is given (a stream's header hold ends then)."""
         loop = asyncio.get_running_loop()
         queue_deadline = loop.time() + self.completion_timeout
         progress = self.queue.submitted
@@ -190,6 +192,11 @@ class ChatService:
         yield KEEPALIVE
         while True:
             now = loop.time()
+            if keepalive_at is not None and now >= keepalive_at:
+                keepalive_at = None
+                last_sent = now
+                yield KEEPALIVE
+                continue
             if self.queue.running is not None or self.queue.submitted != progress:
                 # the worker is busy or the queue moved: waiting is fine, restart the clock
                 progress = self.queue.submitted
@@ -210,6 +217,8 @@ class ChatService:
             if client_gone(request):
                 raise Cancelled("The client disconnected.")
             wait = min(deadline - now, KEEPALIVE_S - (now - last_sent), DISCONNECT_POLL_S)
+            if keepalive_at is not None:
+                wait = min(wait, keepalive_at - now)
             try:
                 async with asyncio.timeout(max(wait, 0.001)):
                     item = await ticket.inbox.get()

@@ -95,6 +95,11 @@ class CompletionBuilder:
 
     # ---- streaming
 
+    @property
+    def role_sent(self) -> bool:
+        """A chunk (the first one carries the assistant role) has been made."""
+        return self._role_sent
+
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         if not self._role_sent:
             delta = {"role": "assistant", **delta}
@@ -183,22 +188,22 @@ class CompletionBuilder:
         reasoning = "".join(self.reasoning)
         w = self.wire_usage
         if w is not None:
+            # The wire counts thoughts apart from the answer (candidates); OpenAI's completion_tokens
+            # include the reasoning tokens, which completion_tokens_details then breaks out.
             prompt = w.prompt_tokens or 0
-            completion = w.completion_tokens or 0
             reasoning_tokens = w.reasoning_tokens if w.reasoning_tokens is not None else estimate_tokens(reasoning)
-            total = w.total_tokens if w.total_tokens is not None else prompt + completion
+            completion = (w.completion_tokens or 0) + reasoning_tokens
             source = "wire"
         else:
             prompt = estimate_tokens(prompt_text(self.prompt_messages))
             args = "".join(c["function"]["name"] + c["function"]["arguments"] for c in self.tool_calls)
             reasoning_tokens = estimate_tokens(reasoning)
             completion = estimate_tokens(self.text) + reasoning_tokens + estimate_tokens(args)
-            total = prompt + completion
             source = "estimate"
         return {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
-            "total_tokens": total,
+            "total_tokens": prompt + completion,
             "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
         }, source
 

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     response_completion_timeout: int = Field(300_000, ge=1_000, description="ms")
     silence_timeout_ms: int = Field(60_000, ge=1_000)
     queue_limit: int = Field(100, ge=1)
+    #: A stream's headers wait this long for the first answer event, so that a failure before it is a real
+    #: HTTP status; after it, SSE keep-alive comments start and errors are in-band.
+    stream_header_hold_s: float = Field(25.0, ge=0)
     max_request_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     max_frame_bytes: int = Field(128 * 1024 * 1024, ge=1024 * 1024)
     shutdown_grace_s: float = Field(10.0, ge=0)

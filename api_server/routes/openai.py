@@ -37,6 +37,7 @@ async def read_json(request: web.Request) -> Any:
 
 @routes.post("/v1/chat/completions")
 async def chat_completions(request: web.Request) -> web.StreamResponse:
+    arrived = asyncio.get_running_loop().time()
     chat = request.app[CHAT]
     req_id = request[REQUEST_ID]
     if request.app[QUEUE].get(req_id) is not None:  # a reused client id: make it unique
@@ -56,7 +57,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     log.info("chat request %s: model=%s stream=%s", req_id, prepared.model, ticket.stream)
     try:
         if ticket.stream:
-            return await _stream(request, chat, ticket, prepared, builder)
+            return await _stream(request, chat, ticket, prepared, builder,
+                                 hold_until=arrived + chat.settings.stream_header_hold_s)
         return await _whole(request, chat, ticket, prepared, builder)
     except asyncio.CancelledError:
         log.info("499: client of %s went away (%s)", req_id, ticket.state)
@@ -85,19 +87,29 @@ async def _whole(request: web.Request, chat: ChatService, ticket: Ticket, prepar
 
 
 async def _stream(request: web.Request, chat: ChatService, ticket: Ticket, prepared: Prepared,
-                  builder: CompletionBuilder) -> web.StreamResponse:
+                  builder: CompletionBuilder, *, hold_until: float) -> web.StreamResponse:
+    """Stream the answer; the headers wait for the first answer event (``STREAM_HEADER_HOLD_S`` at most).
+
+    A failure before the headers went out raises, so the error middleware answers it like a request
+    that did not stream: its real status and ``Retry-After``. Once the hold is over the headers go out,
+    keep-alive comments follow, and a failure is an in-band error event, then ``[DONE]``.
+    """
     sse = SSEWriter(request, headers={"x-request-id": ticket.id})
+    loop = asyncio.get_running_loop()
     try:
-        async for item in chat.events(ticket, request):
+        async for item in chat.events(ticket, request, keepalive_at=hold_until):
             if item is KEEPALIVE:
-                await sse.comment("keep-alive")
+                if sse.prepared or loop.time() >= hold_until:
+                    await sse.comment("keep-alive")
             elif isinstance(item, Started):
-                await sse.event(builder.start_chunk())
+                pass  # the role chunk goes out with the first answer event
             elif isinstance(item, protocol.Message):
                 for chunk in builder.feed(item):
                     await sse.event(chunk)
         check_tool_choice(prepared.job.tool_choice, builder.tool_calls)
         check_response_format(prepared.job.response_format, builder.text)
+        if not builder.role_sent:
+            await sse.event(builder.start_chunk())
         await sse.event(builder.final_chunk())
         if prepared.request.include_usage:
             await sse.event(builder.usage_chunk())
@@ -105,9 +117,13 @@ async def _stream(request: web.Request, chat: ChatService, ticket: Ticket, prepa
     except ConnectionResetError:
         log.info("499: client of %s disconnected during the stream", ticket.id)
     except ProxyError as err:
+        if not sse.prepared:
+            raise  # nothing sent yet: a plain JSON error with its status
         log.info("%s ended with %d %s: %s", ticket.id, err.status, err.code, err.message)
         await _send_error(sse, err)
     except Exception:
+        if not sse.prepared:
+            raise  # the error middleware answers 500 naming the request id
         log.exception("stream of %s failed", ticket.id)
         await _send_error(sse, ProxyError(f"Internal server error (request id {ticket.id}); see the server log."))
     return sse.response

@@ -91,7 +91,8 @@ def grounding(sources: list[dict[str, Any]], queries: list[str] | None = None) -
 def usage(prompt: int, completion: int, reasoning_tokens: int | None = None, *, estimated: bool = False) -> Event:
     return Event(protocol.Usage, {"prompt_tokens": prompt, "completion_tokens": completion,
                                   "reasoning_tokens": reasoning_tokens,
-                                  "total_tokens": prompt + completion, "estimated": estimated})
+                                  "total_tokens": prompt + completion + (reasoning_tokens or 0),
+                                  "estimated": estimated})
 
 
 def finish(reason: str = "stop") -> Event:

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from api_server.keys import QUEUE
-from tests.api_server.fake_worker import HANG, FakeWorker, Wait, content, finish
+from tests.api_server.fake_worker import HANG, FakeWorker, Wait, content, error, finish
 
 BODY: dict[str, Any] = {"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -176,32 +176,71 @@ async def test_health_pings_the_stream_proxy(ready: TestClient, settings: Any) -
         server.close()
 
 
-async def test_stream_sends_a_keep_alive_comment_while_queued(ready: TestClient, fake: FakeWorker) -> None:
-    """A streaming request that has to wait gets ': keep-alive' right away."""
+async def test_stream_sends_nothing_while_queued(ready: TestClient, fake: FakeWorker) -> None:
+    """A streaming request that has to wait sends nothing (no headers, no keep-alive) until its answer
+    starts: the first bytes of the body are the role chunk."""
     gate = asyncio.Event()
     fake.script = [Wait(gate), content("a"), finish()]
     first = asyncio.ensure_future(ready.post("/v1/chat/completions", json=BODY))
     await fake.wait_submitted(1)
+    second = asyncio.ensure_future(ready.post("/v1/chat/completions", json={**BODY, "stream": True}))
+    await ready.app[QUEUE].wait_for(lambda q: len(q) == 2)  # type: ignore[index]
+    assert ready.app[QUEUE].snapshot()[1]["state"] == "queued"  # type: ignore[index]
+    assert not second.done()
+    gate.set()
+    resp = await second
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
+    body = (await resp.read()).decode()
+    assert body.startswith('data: {"id"') and '"role":"assistant"' in body.split("\n\n")[0]
+    assert ": keep-alive" not in body and body.endswith("data: [DONE]\n\n") and (await first).status == 200
+
+
+@pytest.mark.parametrize(("kind", "status", "retry"), [
+    ("quota", 429, "120"), ("rate_limit", 429, "120"), ("permission", 403, None),
+    ("login_required", 503, "120"), ("upstream", 502, None), ("timeout", 504, None),
+])
+async def test_stream_failure_before_output_has_its_real_status(ready: TestClient, fake: FakeWorker, kind: str,
+                                                                status: int, retry: str | None) -> None:
+    """A streamed request that fails before any output is a plain JSON error with its status and Retry-After,
+    exactly as when not streaming."""
+    fake.script = [error(kind, "it failed", retry_after=120 if retry else None)]
+    resp = await ready.post("/v1/chat/completions", json={**BODY, "stream": True})
+    assert resp.status == status and resp.content_type == "application/json"
+    assert resp.headers.get("Retry-After") == retry
+    assert assert_openai_error(await resp.json())["message"] == "it failed"
+
+
+async def test_stream_cancelled_before_output_is_a_plain_error(ready: TestClient, fake: FakeWorker) -> None:
+    """A cancel before the answer started is a JSON error response, not a stream."""
+    fake.script = [HANG]
+    post = asyncio.ensure_future(ready.post("/v1/chat/completions", json={**BODY, "stream": True}))
+    await fake.wait_submitted(1)
+    await ready.post(f"/v1/cancel/{ready.app[QUEUE].snapshot()[0]['id']}")  # type: ignore[index]
+    resp = await post
+    assert resp.status == 499 and assert_openai_error(await resp.json())["code"] == "request_cancelled"
+
+
+async def test_stream_error_after_output_is_an_error_event(ready: TestClient, fake: FakeWorker) -> None:
+    """An error after output started is an in-band error event, then [DONE]."""
+    fake.script = [content("partial"), error("quota", "gone")]
+    resp = await ready.post("/v1/chat/completions", json={**BODY, "stream": True})
+    assert resp.status == 200
+    events = [block for block in (await resp.read()).decode().split("\n\n") if block]
+    assert "partial" in events[0] and '"insufficient_quota"' in events[-2] and events[-1] == "data: [DONE]"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"stream_header_hold_s": 0.3}])
+async def test_stream_headers_go_out_when_the_hold_ends(ready: TestClient, fake: FakeWorker) -> None:
+    """Past STREAM_HEADER_HOLD_S without an answer event the headers go out with a keep-alive comment, and a
+    later failure is in-band."""
+    gate = asyncio.Event()
+    fake.script = [Wait(gate), error("rate_limit", "slow down")]
     resp = await ready.post("/v1/chat/completions", json={**BODY, "stream": True})
     assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
     assert await resp.content.readline() == b": keep-alive\n"
-    assert ready.app[QUEUE].snapshot()[1]["state"] == "queued"  # type: ignore[index]
     gate.set()
-    rest = (await resp.read()).decode()
-    assert rest.endswith("data: [DONE]\n\n") and (await first).status == 200
-
-
-async def test_stream_error_before_the_answer_is_an_error_event(ready: TestClient, fake: FakeWorker) -> None:
-    """A cancel while streaming ends the stream with an error event, then [DONE]."""
-    fake.script = [HANG]
-    resp = await ready.post("/v1/chat/completions", json={**BODY, "stream": True},
-                            headers={"x-request-id": "se"})
-    await fake.wait_submitted(1)
-    await ready.post("/v1/cancel/se")
-    text = (await resp.read()).decode()
-    events = [block for block in text.split("\n\n") if block]
-    assert events[-1] == "data: [DONE]" and '"request_cancelled"' in events[-2]
-    assert all(block.startswith(("data: ", ": ")) for block in events)
+    events = [block for block in (await resp.read()).decode().split("\n\n") if block]
+    assert "slow down" in events[-2] and events[-1] == "data: [DONE]"
 
 
 async def test_openapi_document_describes_the_chat_request(client: TestClient) -> None:

@@ -62,8 +62,9 @@ async def test_non_stream_answer_with_reasoning_and_wire_usage(sdk: openai.Async
     assert msg.content == "Hello!" and (msg.model_extra or {})["reasoning_content"] == "Thinking..."
     assert done.choices[0].finish_reason == "stop" and done.model == "gemini-2.5-pro"
     assert done.system_fingerprint == "fp_aistudio_proxy_0.1.0"
-    assert done.usage is not None and done.usage.prompt_tokens == 12 and done.usage.total_tokens == 17
-    assert done.usage.completion_tokens_details is not None
+    # completion_tokens include the 3 reasoning tokens (the wire counts them apart); total = prompt + completion
+    assert done.usage is not None and done.usage.prompt_tokens == 12 and done.usage.completion_tokens == 8
+    assert done.usage.total_tokens == 20 and done.usage.completion_tokens_details is not None
     assert done.usage.completion_tokens_details.reasoning_tokens == 3
 
 
@@ -79,7 +80,7 @@ async def test_usage_is_estimated_when_the_wire_has_none(sdk: openai.AsyncOpenAI
 async def test_stream_chunks_share_one_id_and_end_with_finish(sdk: openai.AsyncOpenAI, fake: FakeWorker,
                                                              include_usage: bool) -> None:
     """Streamed chunks: one id, role first, reasoning then content, finish_reason, optional usage chunk."""
-    fake.script = [reasoning("hmm "), reasoning("ok"), content("Hel"), content("lo"), usage(4, 2), finish()]
+    fake.script = [reasoning("hmm "), reasoning("ok"), content("Hel"), content("lo"), usage(4, 2, 1), finish()]
     options: Any = {"include_usage": True} if include_usage else openai.omit
     stream = await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, stream=True,
                                                stream_options=options)
@@ -93,7 +94,9 @@ async def test_stream_chunks_share_one_id_and_end_with_finish(sdk: openai.AsyncO
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert finishes == ["stop"]
     if include_usage:
-        assert chunks[-1].choices == [] and chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 6
+        last = chunks[-1].usage
+        assert chunks[-1].choices == [] and last is not None and last.completion_tokens == 3
+        assert last.total_tokens == 7 and last.completion_tokens_details.reasoning_tokens == 1  # type: ignore[union-attr]
     else:
         assert all(c.usage is None for c in chunks)
 

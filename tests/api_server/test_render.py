@@ -67,13 +67,14 @@ def test_finish_reasons_map_to_openai(raw: str | None, tools: bool, expected: st
     assert finish_reason(raw, tools) == expected
 
 
-def test_wire_usage_is_used_when_not_estimated() -> None:
-    """A non-estimated Usage event is reported as is, labelled wire."""
+def test_wire_usage_follows_openai_arithmetic() -> None:
+    """Wire usage, labelled wire, in OpenAI's arithmetic: the wire counts thoughts apart from the answer
+    (candidates 7, thoughts 3), OpenAI's completion_tokens include them, and total = prompt + completion."""
     b = builder()
-    b.feed(ev(protocol.Usage, prompt_tokens=11, completion_tokens=7, reasoning_tokens=3, total_tokens=18))
+    b.feed(ev(protocol.Usage, prompt_tokens=11, completion_tokens=7, reasoning_tokens=3, total_tokens=21))
     usage, source = b.usage()
     assert source == "wire"
-    assert usage == {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18,
+    assert usage == {"prompt_tokens": 11, "completion_tokens": 10, "total_tokens": 21,
                      "completion_tokens_details": {"reasoning_tokens": 3}}
 
 

@@ -84,8 +84,14 @@ def test_node_errors_are_typed(node_bin: str, node_project: Path, sim: Stack):
     assert (bad["name"], bad["status"], bad["param"]) == ("BadRequestError", 400, "temperature")
 
 
-def test_node_stream_error_event_is_raised(node_bin: str, node_project: Path, sim: Stack):
-    """A quota failure inside a stream reaches the npm client as an APIError with the code."""
+def test_node_stream_failure_before_output_is_typed(node_bin: str, node_project: Path, sim: Stack):
+    """A streamed quota failure before any output reaches the npm client as RateLimitError with its status."""
     out = run_node(node_bin, node_project, "stream.mjs", sim, "Spend #sim:error=quota")
-    assert not out["ok"]
+    assert (out["ok"], out["name"], out["status"], out["chunks"]) == (False, "RateLimitError", 429, [])
     assert out["code"] == "insufficient_quota" and out["type"] == "rate_limit_error"
+
+
+def test_node_stream_failure_after_output_is_an_api_error(node_bin: str, node_project: Path, sim: Stack):
+    """After output started, the failure is an in-band error event the npm client raises as an APIError."""
+    out = run_node(node_bin, node_project, "stream.mjs", sim, "Fail #sim:error=cut #sim:words=40")
+    assert not out["ok"] and out["chunks"] and out["code"] == "upstream_error"

@@ -240,13 +240,40 @@ def test_quota_exhausted_raises_rate_limit_error(client: openai.OpenAI):
     assert info.value.response.headers.get("retry-after")
 
 
-def test_quota_exhausted_mid_stream_raises_api_error(client: openai.OpenAI):
-    """In a stream the quota error arrives as an error event the SDK raises."""
-    stream = client.chat.completions.create(model=PLAIN_MODEL, messages=user("Spend #sim:error=quota"),
-                                            stream=True)
-    with pytest.raises(openai.APIError) as info:
-        list(stream)
+@pytest.mark.parametrize(("directive", "exc", "status"), [
+    ("quota", openai.RateLimitError, 429),
+    ("rate_limit", openai.RateLimitError, 429),
+    ("permission", openai.PermissionDeniedError, 403),
+    ("internal", openai.InternalServerError, 502),
+])
+def test_stream_failure_before_output_raises_the_typed_error(client: openai.OpenAI, directive, exc, status):
+    """A streamed request that fails before its first output gets the real HTTP status, so the SDK raises its
+    typed exception (with Retry-After on 429) at create(), as without streaming."""
+    with pytest.raises(exc) as info:
+        client.chat.completions.create(model=PLAIN_MODEL, messages=user(f"Fail #sim:error={directive}"),
+                                       stream=True)
+    assert info.value.status_code == status
+    if status == 429:
+        assert float(info.value.response.headers["retry-after"]) > 0
+
+
+async def test_async_stream_failure_before_output_raises_rate_limit_error(aclient: openai.AsyncOpenAI):
+    """The async client gets the same typed exception for a streamed quota error."""
+    with pytest.raises(openai.RateLimitError) as info:
+        await aclient.chat.completions.create(model=PLAIN_MODEL, messages=user("Spend #sim:error=quota"),
+                                              stream=True)
     assert info.value.code == "insufficient_quota"
+
+
+def test_stream_failure_after_output_raises_api_error_in_band(client: openai.OpenAI):
+    """After output has started the failure arrives as an error event: the text so far, then an APIError."""
+    stream = client.chat.completions.create(model=PLAIN_MODEL, stream=True,
+                                            messages=user("Fail #sim:error=cut #sim:words=40"))
+    seen: list[str] = []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in stream:
+            seen.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
+    assert "".join(seen) and info.value.code == "upstream_error"
 
 
 async def test_async_unknown_model_raises_not_found(aclient: openai.AsyncOpenAI):

@@ -84,13 +84,23 @@ def test_stream_with_usage_and_reasoning_keeps_the_shape(sim: Stack, tmp_path: P
     assert len(reasoning.split()) == 10
 
 
-def test_stream_error_is_one_error_event_then_done(sim: Stack, tmp_path: Path):
-    """An upstream failure mid-stream ends with one OpenAI error object in a data: line, then [DONE]."""
-    _, raw = curl_stream(sim, {"model": PLAIN_MODEL, "stream": True, "messages": [
-        {"role": "user", "content": "Fail #sim:error=internal"}]}, tmp_path)
+def test_stream_error_after_output_is_one_error_event_then_done(sim: Stack, tmp_path: Path):
+    """An upstream failure after output started ends with one OpenAI error object in a data: line, then [DONE]."""
+    headers, raw = curl_stream(sim, {"model": PLAIN_MODEL, "stream": True, "messages": [
+        {"role": "user", "content": "Fail #sim:error=cut #sim:words=40"}]}, tmp_path)
+    assert headers.startswith("HTTP/1.1 200")
     data = data_of(events(raw))
     assert data[-1] == "[DONE]"
+    assert json.loads(data[0])["choices"][0]["delta"]["content"]
     error = json.loads(data[-2])
     assert set(error) == {"error"}
     assert set(error["error"]) == {"message", "type", "param", "code"}
     assert error["error"]["type"] == "upstream_error"
+
+
+def test_stream_error_before_output_is_a_plain_json_error(sim: Stack, tmp_path: Path):
+    """An upstream failure before any output is the same JSON error (and status) as without streaming."""
+    headers, raw = curl_stream(sim, {"model": PLAIN_MODEL, "stream": True, "messages": [
+        {"role": "user", "content": "Fail #sim:error=internal"}]}, tmp_path)
+    assert headers.startswith("HTTP/1.1 502") and "application/json" in headers.lower()
+    assert json.loads(raw)["error"]["type"] == "upstream_error"
