@@ -9,7 +9,7 @@ Layout, one module per concern:
 * ``routes.openai`` (chat, models, queue, cancel) and ``routes.admin``
   (health, info, keys, OpenAPI): handlers validate, call a service, render.
 * ``middleware``: the one error renderer (OpenAI error shape, request ids,
-  404/405/501 for unknown paths) and the API-key checks.
+  404 unknown_url / 405 for unknown paths) and the API-key checks.
 * ``schemas``: pydantic models of the chat request; ``chat``: request -> Job ->
   queued ticket -> worker events; ``queue``: FIFO and dispatcher;
   ``worker``: the reconnecting ``worker.sock`` client; ``attachments``: files

@@ -24,7 +24,6 @@ from shared import logging as shared_logging
 from shared.errors import (
     AuthenticationFailed,
     NotFound,
-    NotImplementedEndpoint,
     PayloadTooLarge,
     PermissionDenied,
     ProxyError,
@@ -38,12 +37,8 @@ log = logging.getLogger(__name__)
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
-#: OpenAI endpoints (first path segment after /v1/) this proxy does not offer.
-UNSUPPORTED = {
-    "embeddings", "images", "audio", "files", "fine_tuning", "fine-tunes", "batches", "assistants",
-    "threads", "vector_stores", "responses", "moderations", "completions", "uploads", "realtime",
-    "evals", "containers", "conversations", "videos", "organization", "chatkit", "edits", "engines",
-}
+#: What this server offers, named in the 404 of every other path.
+OFFERED = "POST /v1/chat/completions, GET /v1/models, GET /v1/models/{model}, GET /v1/queue, POST /v1/cancel/{id}"
 
 REASONS = {499: "Client Closed Request"}
 
@@ -93,17 +88,13 @@ class MethodNotAllowed(ProxyError):
 
 
 def _endpoint_error(request: web.Request) -> ProxyError:
-    path = request.path
-    if path.startswith("/v1/"):
-        tail = path[len("/v1/"):].strip("/")
-        first = tail.split("/", 1)[0]
-        if first in UNSUPPORTED or tail.startswith("chat/completions/"):
-            return NotImplementedEndpoint(
-                f"The endpoint {request.method} {path} is not supported by this proxy "
-                "(only chat completions and models are).",
-                code="unsupported_endpoint",
-            )
-    return NotFound(f"Unknown endpoint: {request.method} {path}.", code="unknown_url")
+    """OpenAI's own answer to a path it does not know: 404 ``invalid_request_error`` (not a 5xx, which SDKs
+    retry), here with ``code: "unknown_url"`` and the endpoints this server offers."""
+    return NotFound(
+        f"Invalid URL ({request.method} {request.path}): this server does not offer that endpoint. "
+        f"It offers {OFFERED}.",
+        code="unknown_url",
+    )
 
 
 def _translate_http(exc: web.HTTPException, request: web.Request) -> ProxyError:

@@ -88,15 +88,6 @@ class NotFound(ProxyError):
     default_code = "not_found"
 
 
-class NotImplementedEndpoint(ProxyError):
-    """An OpenAI endpoint this proxy does not offer."""
-
-    kind = "not_implemented"
-    status = 501
-    error_type = "invalid_request_error"
-    default_code = "unsupported_endpoint"
-
-
 class PayloadTooLarge(ProxyError):
     """The request body exceeds the configured limit."""
 
@@ -204,7 +195,6 @@ ERROR_CLASSES: tuple[type[ProxyError], ...] = (
     AuthenticationFailed,
     PermissionDenied,
     NotFound,
-    NotImplementedEndpoint,
     PayloadTooLarge,
     QueueFull,
     QuotaExceeded,

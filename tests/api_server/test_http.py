@@ -22,21 +22,16 @@ def assert_openai_error(body: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("path", ["/v1/embeddings", "/v1/images/generations", "/v1/audio/speech", "/v1/files",
                                   "/v1/fine_tuning/jobs", "/v1/batches", "/v1/assistants", "/v1/responses",
-                                  "/v1/moderations", "/v1/completions", "/v1/chat/completions/abc"])
-async def test_known_openai_endpoints_are_501(client: TestClient, path: str) -> None:
-    """Endpoints OpenAI has but this proxy lacks answer 501 naming the endpoint."""
+                                  "/v1/moderations", "/v1/completions", "/v1/chat/completions/abc",
+                                  "/v1/teleport", "/nowhere", "/v2/chat/completions"])
+async def test_endpoints_not_offered_are_404_unknown_url(client: TestClient, path: str) -> None:
+    """Every path this server does not offer (OpenAI endpoints included) is OpenAI's 404 invalid_request_error
+    with code unknown_url, naming the endpoint and what is offered; never a 5xx that SDKs would retry."""
     resp = await client.post(path, json={})
-    assert resp.status == 501
-    err = assert_openai_error(await resp.json())
-    assert path in err["message"] and err["code"] == "unsupported_endpoint"
-
-
-@pytest.mark.parametrize("path", ["/v1/teleport", "/nowhere", "/v2/chat/completions"])
-async def test_unknown_paths_are_404_openai_style(client: TestClient, path: str) -> None:
-    """Unknown /v1 and non-/v1 paths are 404 in the OpenAI shape."""
-    resp = await client.get(path)
     assert resp.status == 404
-    assert path in assert_openai_error(await resp.json())["message"]
+    err = assert_openai_error(await resp.json())
+    assert err["type"] == "invalid_request_error" and err["code"] == "unknown_url"
+    assert f"POST {path}" in err["message"] and "POST /v1/chat/completions" in err["message"]
 
 
 async def test_wrong_method_is_405_openai_style(client: TestClient) -> None:

@@ -229,3 +229,24 @@ async def test_sync_client_in_a_thread(sync_sdk: openai.OpenAI, fake: FakeWorker
     assert ids[0] == "gemini-2.5-pro" and whole == "sync works" and streamed == "sync works"
     with pytest.raises(openai.BadRequestError):
         await asyncio.to_thread(sync_sdk.chat.completions.create, model="gemini-2.5-pro", messages=[])
+
+
+async def test_an_endpoint_not_offered_is_not_retried(ready: TestClient) -> None:
+    """The SDK with its default retries raises NotFoundError after one request for an endpoint this server does
+    not offer (a 5xx would be retried)."""
+    import httpx
+
+    sent: list[str] = []
+
+    async def count(request: httpx.Request) -> None:
+        sent.append(request.url.path)
+
+    http = httpx.AsyncClient(event_hooks={"request": [count]})
+    client = openai.AsyncOpenAI(base_url=str(ready.make_url("/v1")), api_key="unused", max_retries=2,
+                                http_client=http)
+    try:
+        with pytest.raises(openai.NotFoundError) as info:
+            await client.embeddings.create(model="text-embedding-3-small", input="hi")
+    finally:
+        await client.close()
+    assert info.value.code == "unknown_url" and sent == ["/v1/embeddings"]
