@@ -108,6 +108,7 @@ class ChatService:
     async def prepare(self, req_id: str, body: Any) -> Prepared:
         creq = parse_chat_request(body)
         model = self.resolve_model(creq.model)
+        self._check_output_limit(creq, model)
         self._check_schema(creq)
         if creq.mcp_endpoint:
             log.info("ignoring mcp_endpoint %r: MCP is not supported", creq.mcp_endpoint)
@@ -137,6 +138,22 @@ class ChatService:
             collector.cleanup()
             raise
         return Prepared(creq, model, job, collector, int(time.time()))
+
+    def _check_output_limit(self, creq: ChatCompletionRequest, model: str) -> None:
+        """An output limit above the model's is refused (400 naming it), as OpenAI does, not clamped."""
+        info = next((m for m in self.worker.known_models if m.id == model), None)
+        limit = info.output_token_limit if info else None
+        if not limit:
+            return
+        for name in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+            value = getattr(creq, name)
+            if value is not None and value > limit:
+                raise InvalidRequest(
+                    f"{name} is too large: {value}. This model supports at most {limit} completion tokens, "
+                    f"whereas you provided {value}.",
+                    param=name,
+                    code="invalid_value",
+                )
 
     @staticmethod
     def _check_schema(creq: ChatCompletionRequest) -> None:

@@ -250,3 +250,16 @@ async def test_an_endpoint_not_offered_is_not_retried(ready: TestClient) -> None
     finally:
         await client.close()
     assert info.value.code == "unknown_url" and sent == ["/v1/embeddings"]
+
+
+@pytest.mark.parametrize("name", ["max_tokens", "max_completion_tokens", "max_output_tokens"])
+async def test_output_limit_above_the_models_is_refused(sdk: openai.AsyncOpenAI, fake: FakeWorker,
+                                                       name: str) -> None:
+    """Any spelling of the output limit above the model's (65536 for the fake's 2.5 Pro) is a 400 naming the
+    parameter and the limit, before anything runs; the limit itself is accepted."""
+    with pytest.raises(openai.BadRequestError) as info:
+        await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, extra_body={name: 65537})
+    assert info.value.param == name and info.value.code == "invalid_value"
+    assert "at most 65536" in info.value.message and not fake.submitted
+    done = await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, extra_body={name: 65536})
+    assert done.choices[0].message.content and fake.submitted[0].job.max_output_tokens == 65536
