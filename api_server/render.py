@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any
 
 import jsonschema
@@ -26,19 +27,22 @@ from shared import protocol
 from shared.errors import UpstreamError
 from shared.tokens import estimate_tokens
 
+log = logging.getLogger(__name__)
+
 CONTENT_FILTER_REASONS = {"safety", "recitation", "blocklist", "prohibited_content", "spii",
                           "image_safety", "content_filter", "language"}
 
 
-def finish_reason(raw: str | None, has_tool_calls: bool) -> str:
-    """Map a worker/Gemini finish reason to OpenAI's four."""
+def finish_reason(raw: str | None, has_tool_calls: bool, legacy_functions: bool = False) -> str:
+    """Map a worker/Gemini finish reason to OpenAI's (``function_call`` instead of ``tool_calls`` for a
+    request that used the deprecated ``functions``)."""
     reason = (raw or "stop").strip().lower()
     if reason in ("length", "max_tokens"):
         return "length"
     if reason in CONTENT_FILTER_REASONS:
         return "content_filter"
     if has_tool_calls or reason in ("tool_calls", "function_call"):
-        return "tool_calls"
+        return "function_call" if legacy_functions else "tool_calls"
     return "stop"
 
 
@@ -76,8 +80,11 @@ def prompt_text(messages: list[dict[str, Any]]) -> str:
 
 
 class CompletionBuilder:
+    """``legacy_functions``: the request used ``functions``; the answer has one ``function_call`` (a second
+    call from the model is dropped, as the legacy API has no parallel calls) instead of ``tool_calls``."""
+
     def __init__(self, *, req_id: str, model: str, created: int, fingerprint: str,
-                 prompt_messages: list[dict[str, Any]]) -> None:
+                 prompt_messages: list[dict[str, Any]], legacy_functions: bool = False) -> None:
         self.id = f"chatcmpl-{req_id}"
         self.req_id = req_id
         self.model = model
@@ -91,6 +98,7 @@ class CompletionBuilder:
         self.wire_usage: protocol.Usage | None = None
         self.sources: list[dict[str, Any]] = []
         self.queries: list[str] = []
+        self.legacy_functions = legacy_functions
         self._role_sent = False
 
     # ---- streaming
@@ -127,12 +135,18 @@ class CompletionBuilder:
             return [self._chunk({"content": event.text})]
         if isinstance(event, protocol.ToolCall):
             index = len(self.tool_calls)
+            if self.legacy_functions and index:
+                log.info("%s: dropping call %d (%s): the legacy functions API has one call", self.req_id,
+                         index, event.name)
+                return []
             call = {
                 "id": event.call_id or tool_call_id(self.req_id, index),
                 "type": "function",
                 "function": {"name": event.name, "arguments": json.dumps(event.arguments, ensure_ascii=False)},
             }
             self.tool_calls.append(call)
+            if self.legacy_functions:
+                return [self._chunk({"function_call": call["function"]})]
             return [self._chunk({"tool_calls": [{"index": index, **call}]})]
         if isinstance(event, protocol.Grounding):
             self._grounding(event)
@@ -181,7 +195,7 @@ class CompletionBuilder:
 
     @property
     def finish_reason(self) -> str:
-        return finish_reason(self.raw_finish, bool(self.tool_calls))
+        return finish_reason(self.raw_finish, bool(self.tool_calls), self.legacy_functions)
 
     def usage(self) -> tuple[dict[str, Any], str]:
         """(usage object, ``wire`` | ``estimate``)."""
@@ -216,7 +230,9 @@ class CompletionBuilder:
         }
         if self.reasoning:
             message["reasoning_content"] = "".join(self.reasoning)
-        if self.tool_calls:
+        if self.tool_calls and self.legacy_functions:
+            message["function_call"] = self.tool_calls[0]["function"]
+        elif self.tool_calls:
             message["tool_calls"] = self.tool_calls
         message.update(self.grounding())
         usage, _ = self.usage()

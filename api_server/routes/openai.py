@@ -11,6 +11,7 @@ from aiohttp import web
 
 from api_server.chat import KEEPALIVE, ChatService, Prepared
 from api_server.keys import CHAT, QUEUE, REQUEST_ID, STATE, WORKER
+from api_server.legacy_functions import to_tools as legacy_functions_to_tools
 from api_server.queue import Started, Ticket
 from api_server.render import CompletionBuilder, check_response_format, check_tool_choice
 from api_server.sse import SSEWriter
@@ -44,7 +45,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         from api_server.middleware import new_request_id
 
         req_id = request[REQUEST_ID] = new_request_id()
-    body = await read_json(request)
+    body, legacy_functions = legacy_functions_to_tools(await read_json(request))
     prepared = await chat.prepare(req_id, body)
     ticket = chat.submit(req_id, prepared)
     builder = CompletionBuilder(
@@ -53,6 +54,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         created=prepared.created,
         fingerprint=request.app[STATE].fingerprint,
         prompt_messages=body["messages"],
+        legacy_functions=legacy_functions,
     )
     log.info("chat request %s: model=%s stream=%s", req_id, prepared.model, ticket.stream)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import openai
@@ -310,3 +311,36 @@ def test_empty_messages_raise_bad_request(client: openai.OpenAI):
     """A request without messages is a 400."""
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model=PLAIN_MODEL, messages=[])
+
+
+# --------------------------------------------------------------------------- legacy functions
+
+WEATHER_FN = {"name": "get_weather", "description": "Weather of a city",
+              "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_legacy_functions_round_trip(client: openai.OpenAI, sim: Stack, stream: bool):
+    """The deprecated functions parameter reaches the page as a function declaration and the call comes back
+    as message.function_call with finish_reason function_call; its result, sent back as a function message,
+    reaches the prompt."""
+    prompt = 'Weather? #sim:tool=get_weather #sim:args={"city": "Paris"}'
+    if stream:
+        chunks = list(client.chat.completions.create(model=PLAIN_MODEL, messages=user(prompt),
+                                                     functions=[WEATHER_FN], stream=True))
+        calls = [c.choices[0].delta.function_call for c in chunks if c.choices and c.choices[0].delta.function_call]
+        name, arguments = calls[0].name, "".join(f.arguments or "" for f in calls)
+        finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    else:
+        done = client.chat.completions.create(model=PLAIN_MODEL, messages=user(prompt), functions=[WEATHER_FN])
+        assert done.choices[0].message.tool_calls is None
+        name, arguments = done.choices[0].message.function_call.name, done.choices[0].message.function_call.arguments
+        finish = [done.choices[0].finish_reason]
+    assert (name, json.loads(arguments), finish) == ("get_weather", {"city": "Paris"}, ["function_call"])
+    declared = last_request(sim)["tools"]
+    assert "get_weather" in json.dumps(declared)
+    history = [*user(prompt), {"role": "assistant", "content": None,
+                               "function_call": {"name": name, "arguments": arguments}},
+               {"role": "function", "name": "get_weather", "content": "sunny-result-7781"}]
+    client.chat.completions.create(model=PLAIN_MODEL, messages=history, functions=[WEATHER_FN])
+    assert "sunny-result-7781" in json.dumps(last_request(sim))
