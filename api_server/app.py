@@ -7,6 +7,7 @@ from aiohttp import web
 from api_server import lifecycle
 from api_server.auth import KeyStore
 from api_server.chat import ChatService
+from api_server.cors import add_cors_headers, cors_middleware
 from api_server.keys import CHAT, KEYS, QUEUE, SETTINGS, STATE, WORKER
 from api_server.middleware import auth_middleware, error_middleware
 from api_server.queue import RequestQueue
@@ -19,7 +20,7 @@ from shared.settings import Settings
 def create_app(settings: Settings, *, connect_worker: bool = True, fetch_remote: bool = True) -> web.Application:
     """Build the app; ``connect_worker=False`` leaves the worker socket alone (tests of pure routes)."""
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[error_middleware, cors_middleware, auth_middleware],
         client_max_size=settings.max_request_bytes,
     )
     app[SETTINGS] = settings
@@ -40,4 +41,5 @@ def create_app(settings: Settings, *, connect_worker: bool = True, fetch_remote:
     if fetch_remote:
         app.cleanup_ctx.append(lifecycle.http_session)
     app.on_shutdown.append(lifecycle.on_shutdown)
+    app.on_response_prepare.append(add_cors_headers)
     return app

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 VERSION = "0.1.0"
@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     # --- keys
     #: Key for /api/keys; empty = those routes are refused.
     admin_key: SecretStr | None = None
+    #: Web origins allowed to call /v1 from a browser, comma-separated (``https://app.example``); empty = none;
+    #: ``*`` only together with ADMIN_KEY (keys required), else any web page could drive the server.
+    cors_origins: str = ""
 
     @field_validator("aistudio_resolve")
     @classmethod
@@ -131,6 +134,18 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:3121/getStreamResponse")
         return value
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_cors(cls, value: str, info: ValidationInfo) -> str:
+        origins = [o.strip() for o in value.split(",") if o.strip()]
+        for origin in origins:
+            url = urlsplit(origin)
+            if origin != "*" and (url.scheme not in ("http", "https") or not url.netloc or url.path):
+                raise ValueError(f"{origin!r} is not an origin such as https://app.example or http://localhost:3000")
+        if "*" in origins and info.data.get("admin_key") is None:
+            raise ValueError("'*' is allowed only together with ADMIN_KEY (API keys required)")
+        return value
+
     @field_validator("upstream_proxy")
     @classmethod
     def _check_upstream(cls, value: str) -> str:
@@ -139,6 +154,10 @@ class Settings(BaseSettings):
         return value
 
     # --- derived values
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        return tuple(o.strip() for o in self.cors_origins.split(",") if o.strip())
 
     @property
     def resolve_map(self) -> dict[str, tuple[str, int]]:
