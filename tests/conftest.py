@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures import FIXTURES_DIR
 from tests.processes import pick_free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = PROJECT_ROOT.parent / "shared" / "aistudio" / "fixtures"
 
 
 @pytest.fixture
@@ -38,6 +38,4 @@ def project_root() -> Path:
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    if not FIXTURES.is_dir():
-        pytest.fail(f"AI Studio fixtures not found at {FIXTURES} (../shared must sit beside the repo)")
-    return FIXTURES
+    return FIXTURES_DIR

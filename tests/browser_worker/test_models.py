@@ -15,10 +15,10 @@ from browser_worker.models import (
     parse_list_models,
 )
 from shared.protocol import ModelInfo
+from tests.fixtures import FIXTURES_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "../shared/aistudio/fixtures"
-BODY = (FIXTURES / "list_models.json").read_bytes()
+BODY = (FIXTURES_DIR / "list_models.json").read_bytes()
 DEFAULT_EXCLUSIONS = load_excluded_models(ROOT / "excluded_models.txt")
 
 EXPECTED = [

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from browser_worker.prompt import AttachmentRef, build_prompt, chosen_function, tool_catalog
+from tests.fixtures import FIXTURES_DIR
 
-FIXTURES = Path(__file__).resolve().parents[2] / "../shared/aistudio/fixtures"
-CASES = json.loads((FIXTURES / "prompt_serialization.json").read_text(encoding="utf-8"))["cases"]
+CASES = json.loads((FIXTURES_DIR / "prompt_serialization.json").read_text(encoding="utf-8"))["cases"]
 
 SEARCH_TOOL = {
     "type": "function",

@@ -8,7 +8,6 @@ function call (repeat it for parallel calls); NAME must be among the declaration
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -16,8 +15,7 @@ import pytest
 
 from tests.e2e.stack import Stack
 from tests.features.conftest import MODEL, last_request, make_client, user
-
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "aistudio" / "fixtures"
+from tests.fixtures import FIXTURES_DIR
 
 
 def function(name: str, parameters: dict[str, Any] | None = None, description: str = "",
@@ -292,7 +290,7 @@ def test_streamed_parallel_calls_are_deltas_with_distinct_index_and_id(client: o
 
 def test_every_argument_type_of_the_fixtures_comes_back_exactly(client: openai.OpenAI, sim: Stack):
     """The fixture calls and all 13 argument cases, each wire variant in turn, decode to the same JSON."""
-    cases = json.loads((FIXTURES / "function_call_args_variants.json").read_text())["cases"]
+    cases = json.loads((FIXTURES_DIR / "function_call_args_variants.json").read_text())["cases"]
     wanted = [("book_flight", BOOK_FLIGHT_ARGS), ("get_forecast", GET_WEATHER_ARGS)]
     wanted += [("record_case", case["expected"]) for case in cases]
     prompt = "Replay " + " ".join(call_directive(name, args) for name, args in wanted)
