@@ -155,7 +155,7 @@ class Done(Message):
 
 
 class QuotaSignal(Message):
-    """The page reported a quota failure through jserror (SPEC §4.10)."""
+    """The page reported a quota failure through jserror (docs/aistudio.md §4.10)."""
 
     type: Literal["quota_signal"] = "quota_signal"
     ts: float
