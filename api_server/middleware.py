@@ -42,7 +42,7 @@ OFFERED = "POST /v1/chat/completions, GET /v1/models, GET /v1/models/{model}, GE
 
 REASONS = {499: "Client Closed Request"}
 
-#: Retry-After when the error carries none (SPEC §5: quota 1 h, rate limit 5 min, page not ready 30 s).
+#: Retry-After when the error carries none (docs/aistudio.md §5: quota 1 h, rate limit 5 min, page not ready 30 s).
 DEFAULT_RETRY_AFTER: tuple[tuple[type[ProxyError], float], ...] = (
     (QuotaExceeded, 3600), (RateLimited, 300), (QueueFull, 5), (WorkerUnavailable, 30),
 )
