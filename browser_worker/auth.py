@@ -1,6 +1,6 @@
 """Saved Google logins: writing storage states, cookie refresh, and the interactive login.
 
-A profile is a Playwright ``storage_state`` JSON file (SPEC §7). Files are
+A profile is a Playwright ``storage_state`` JSON file (docs/aistudio.md §7). Files are
 written atomically with mode 0600 in 0700 folders. Refreshing a profile
 replaces its ``cookies`` and ``origins`` and keeps every other key.
 """
@@ -132,7 +132,7 @@ async def interactive_login(
 
 
 async def refresh_loop(interval_s: float, save: Callable[[], Awaitable[None]]) -> None:
-    """Call ``save`` every ``interval_s`` seconds (cookie refresh, SPEC §7)."""
+    """Call ``save`` every ``interval_s`` seconds (cookie refresh, docs/aistudio.md §7)."""
     if interval_s <= 0:
         return
     next_at = time.monotonic() + interval_s

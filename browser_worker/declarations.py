@@ -1,4 +1,4 @@
-"""OpenAI ``tools`` → AI Studio function declarations (SPEC §2.7).
+"""OpenAI ``tools`` → AI Studio function declarations (docs/aistudio.md §2.7).
 
 Pure. The function-declarations dialog accepts only a whitelist of schema keys
 and answers anything else with "Unknown key", so every schema is rewritten:

@@ -1,4 +1,4 @@
-"""Emulated function calling: find the calls the model wrote as text (SPEC §3.7, §4.7).
+"""Emulated function calling: find the calls the model wrote as text (docs/aistudio.md §3.7, §4.7).
 
 Pure. In emulated mode the prompt carries a tool catalog (``prompt.py``) and
 the model imitates::
@@ -67,7 +67,7 @@ class RelaxedSyntaxError(ValueError):
 
 
 def strip_control_tokens(text: str) -> str:
-    """Remove leaked ``<ctrlNN>`` tokens, with a ``{`` or ``}`` right after them (SPEC §4.7)."""
+    """Remove leaked ``<ctrlNN>`` tokens, with a ``{`` or ``}`` right after them (docs/aistudio.md §4.7)."""
     return CONTROL_TOKEN.sub("", text)
 
 
@@ -281,7 +281,7 @@ class _RelaxedParser:
         return word, match.end()
 
 
-#: Where a call leaked as text (or a stray control token) may begin, lower-case (SPEC §4.7).
+#: Where a call leaked as text (or a stray control token) may begin, lower-case (docs/aistudio.md §4.7).
 LEAK_MARKERS = ("request function call", "<ctrl", "call:default_api:", "default_api:")
 
 

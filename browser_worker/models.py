@@ -1,4 +1,4 @@
-"""ListModels response body → ``ModelInfo`` list, with the exclusion file (SPEC §4.8).
+"""ListModels response body → ``ModelInfo`` list, with the exclusion file (docs/aistudio.md §4.8).
 
 Pure apart from ``load_excluded_models``, which reads the file path it is given.
 
@@ -17,7 +17,7 @@ anti-XSSI prefix stripped first:
   ``defaultTopP`` and temperature as ``temperature``/``defaultTemperature``.
 
 Choices: token limits may be ints or digit strings (JSPB int64); the JSPB
-temperature is not read (always 1.0, SPEC §4.8); a missing description stays
+temperature is not read (always 1.0, docs/aistudio.md §4.8); a missing description stays
 ``""`` (the reference shows ``"N/A"``; rendering is the API's business); a
 missing display name becomes the id with ``-`` → space in Title Case;
 duplicate ids keep the first entry; the result is sorted by lower-cased

@@ -1,17 +1,17 @@
-"""OpenAI ``messages`` → the one prompt text typed into AI Studio (SPEC §3.5).
+"""OpenAI ``messages`` → the one prompt text typed into AI Studio (docs/aistudio.md §3.5).
 
 Pure: no page, no I/O. ``build_prompt`` returns the text plus references to the
 image, audio and file parts it met, so the worker can pair them with the Job's
 uploaded attachments.
 
-The format is the SPEC's *recommended variant*:
+The format is docs/aistudio.md §3.5's *recommended variant*:
 
 * an optional tool catalog (emulated function calling only, non-empty tools);
 * ``System Instructions:`` from the first ``system`` **or** ``developer``
   message. ``developer`` is OpenAI's newer name for the system role, so it is
   treated as an alias: whichever of the two comes first supplies the
   instructions, and every later ``system``/``developer`` message is dropped,
-  exactly as the SPEC drops later ``system`` messages;
+  exactly as docs/aistudio.md §3.5 drops later ``system`` messages;
 * every other message as ``<Role>:\\n<body>``, sections joined by ``\\n---\\n``;
 * one trailing ``\\n``.
 
@@ -80,7 +80,7 @@ def build_prompt(
     tool_choice: str | dict[str, Any] | None = None,
     emulated_tools: bool = False,
 ) -> PromptPlan:
-    """Serialise ``messages`` into one prompt (SPEC §3.5, recommended variant)."""
+    """Serialise ``messages`` into one prompt (docs/aistudio.md §3.5, recommended variant)."""
     catalog = tool_catalog(tools, tool_choice) if emulated_tools and tools else ""
     system: str | None = None
     turns: list[str] = []

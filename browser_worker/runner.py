@@ -1,4 +1,4 @@
-"""One job on the page: prepare, submit, capture the answer, clean up (SPEC §3.1).
+"""One job on the page: prepare, submit, capture the answer, clean up (docs/aistudio.md §3.1).
 
 ``JobRunner.run`` owns a ``TaskGroup`` per job (the job itself and a cancel
 watcher) under ``asyncio.timeout`` (the dynamic completion timeout). Inside,
@@ -120,7 +120,7 @@ class Capture:
 
 
 def dynamic_timeout(settings: Settings, prompt_text: str) -> float:
-    """SPEC §3.1: ``max(5 + len(prompt)/1000, RESPONSE_COMPLETION_TIMEOUT/1000)`` seconds."""
+    """docs/aistudio.md §3.1: ``max(5 + len(prompt)/1000, RESPONSE_COMPLETION_TIMEOUT/1000)`` seconds."""
     return max(5 + len(prompt_text) / 1000, settings.response_completion_timeout / 1000)
 
 
@@ -210,7 +210,7 @@ class JobRunner:
         #: The model the page was last verified to show.
         self.current_model: str | None = None
         #: After a refused model switch: the model to go back to once the snapshot is taken
-        #: ("" when the page showed none); None otherwise (SPEC §8).
+        #: ("" when the page showed none); None otherwise (docs/aistudio.md §8).
         self.model_to_restore: str | None = None
         #: Facts about the last run, for the worker's retry decision (see ``retryable``).
         self.emitted = False
@@ -456,7 +456,7 @@ class JobRunner:
         stream_live = watch is not None
         helper_live = False
         cap.tier = "stream" if stream_live else "dom"
-        # Native function calling: a call leaked as text must not reach the client (SPEC §4.7).
+        # Native function calling: a call leaked as text must not reach the client (docs/aistudio.md §4.7).
         leak = emulated_mod.LeakFilter() if self.native_tools else None
         #: What the helper's replay has delivered so far (it starts again from the answer's start).
         replay = Capture()
@@ -569,7 +569,7 @@ class JobRunner:
                 raise error_from_stream(item)
             elif isinstance(item, protocol.Done):
                 if not cap.fed and not cap.tool_calls:
-                    # SPEC §3.6: done without an answer; look at the page.
+                    # docs/aistudio.md §3.6: done without an answer; look at the page.
                     await self._await_dom_done(items)
                     await finish_from_dom()
                 return True
@@ -752,7 +752,7 @@ class JobRunner:
     # ------------------------------------------------------------------ cleanup
 
     async def stop_and_clear(self, *, finished: bool = False) -> None:
-        """Leave a clean new chat for the next job (SPEC §3.1 step 12); reload on failure.
+        """Leave a clean new chat for the next job (docs/aistudio.md §3.1 step 12); reload on failure.
 
         ``finished``: the job completed, so a page still showing Stop is finishing by itself; it
         gets up to ``SETTLE_MS`` for that before Stop is clicked.
@@ -780,7 +780,7 @@ class JobRunner:
             await self.studio.collect_garbage()
 
     async def _restore_model(self) -> None:
-        """After a refused switch, go back to the model the page had before it (SPEC §8); when
+        """After a refused switch, go back to the model the page had before it (docs/aistudio.md §8); when
         that fails too, the page stays on the model it fell back to, which is then the current one."""
         previous, self.model_to_restore = self.model_to_restore, None
         if previous is None:

@@ -1,4 +1,4 @@
-"""Every selector, URL path and page constant the worker uses (SPEC §1, §2, §8).
+"""Every selector, URL path and page constant the worker uses (docs/aistudio.md §1, §2, §8).
 
 Nothing else in the worker spells a CSS selector or an AI Studio path: the page
 object (``pages/studio.py``) builds its locators from these names. Lists are
@@ -7,7 +7,7 @@ object (``pages/studio.py``) builds its locators from these names. Lists are
 
 from __future__ import annotations
 
-# --------------------------------------------------------------------------- URLs (SPEC §1.1, §4.1)
+# --------------------------------------------------------------------------- URLs (docs/aistudio.md §1.1, §4.1)
 
 NEW_CHAT_PATH = "/prompts/new_chat"
 PROMPTS_PATH_FRAGMENT = "/prompts/"
@@ -18,7 +18,7 @@ JSERROR_FRAGMENT = "/_/MakerSuite/jserror"
 RPC_HOST = "alkalimakersuite-pa.clients6.google.com"
 PAGE_HOST = "aistudio.google.com"
 
-# --------------------------------------------------------------------------- localStorage (SPEC §1.3)
+# --------------------------------------------------------------------------- localStorage (docs/aistudio.md §1.3)
 
 PREFS_KEY = "aiStudioUserPreference"
 PREF_DEFAULTS: dict[str, object] = {
@@ -35,7 +35,7 @@ PREF_DEFAULTS: dict[str, object] = {
     "fileCopyrightAcknowledged": True,
 }
 
-# --------------------------------------------------------------------------- page shell (SPEC §1.1, §2.1)
+# --------------------------------------------------------------------------- page shell (docs/aistudio.md §1.1, §2.1)
 
 INPUT_CONTAINER = (
     "ms-chunk-editor",
@@ -56,7 +56,7 @@ TEMP_CHAT_INDICATOR = (
 TEMP_CHAT_CHECKMARK = "[data-test-incognito-checkmark]"
 TEMP_CHAT_TEXT = "temporary chat"
 
-# --------------------------------------------------------------------------- prompt input (SPEC §2.2)
+# --------------------------------------------------------------------------- prompt input (docs/aistudio.md §2.2)
 
 PROMPT_TEXTAREA = ", ".join(
     (
@@ -86,7 +86,7 @@ FILE_INPUT = "input[type=file]"
 DIALOG_ACCEPT_TEXTS = ("Agree", "I agree", "Allow", "Continue", "OK", "Confirm", "Yes")
 DIALOG_ACK_BUTTON = 'button[aria-label*="copyright" i], button[aria-label*="acknowledge" i]'
 
-# --------------------------------------------------------------------------- run button (SPEC §2.3)
+# --------------------------------------------------------------------------- run button (docs/aistudio.md §2.3)
 
 RUN_BUTTON = ", ".join(
     (
@@ -102,7 +102,7 @@ RUN_BUTTON = ", ".join(
 )
 STOP_GENERATING = 'button[aria-label="Stop generating"]'
 
-# --------------------------------------------------------------------------- turns and answer (SPEC §2.4, §2.5)
+# --------------------------------------------------------------------------- turns and answer (docs/aistudio.md §2.4, §2.5)
 
 CHAT_TURN = "ms-chat-turn"
 LAST_TURN = "ms-chat-turn:last-child"
@@ -133,7 +133,7 @@ FUNCTION_CALL_NAME = (
 )
 FUNCTION_CALL_ARGS = "ms-code-block pre code"
 
-# --------------------------------------------------------------------------- run settings (SPEC §2.6)
+# --------------------------------------------------------------------------- run settings (docs/aistudio.md §2.6)
 
 TEMPERATURE_INPUT = (
     'ms-slider input[type="number"][max="2"], ms-slider input.slider-number-input[aria-valuemax="2"], '
@@ -178,7 +178,7 @@ SCHEMA_DIALOG = (
 )
 SCHEMA_TEXTAREA = "ms-text-editor textarea, textarea"
 SCHEMA_SAVE = 'button[aria-label="Save the JSON schema"], button:has-text("Save")'
-#: The run settings panel's "Reset default settings" (SPEC §2.6): the only way to empty a saved schema.
+#: The run settings panel's "Reset default settings" (docs/aistudio.md §2.6): the only way to empty a saved schema.
 RESET_SETTINGS = 'button#resetSettingsBtn, button[aria-label="Reset default settings"]'
 
 FC_CONTAINER = '[data-test-id="functionCallingTooltip"]'
@@ -196,7 +196,7 @@ SEARCH_TOGGLE = 'div[data-test-id="searchAsAToolTooltip"] mat-slide-toggle butto
 URL_CONTEXT_TOGGLE = 'button[aria-label="Browse the url context"]'
 SWITCH_DISABLED_CLASS = "mdc-switch--disabled"
 
-# --------------------------------------------------------------------------- function declarations dialog (SPEC §2.7)
+# --------------------------------------------------------------------------- function declarations dialog (docs/aistudio.md §2.7)
 
 FC_DIALOG = (
     'mat-dialog-container:has(h2:has-text("Function declarations")), '
@@ -209,13 +209,13 @@ FC_SAVE = 'button[aria-label="Save the current function declarations"], button:h
 FC_CLOSE = 'button[aria-label="Close"], button.close-button, button:has-text("Cancel")'
 FC_ERROR = ".error, mat-error, .error-message, [role='alert']"
 
-# --------------------------------------------------------------------------- new chat (SPEC §2.8)
+# --------------------------------------------------------------------------- new chat (docs/aistudio.md §2.8)
 
 NEW_CHAT = 'button[data-test-clear="outside"][aria-label="New chat"], button[aria-label="New chat"]'
 DISCARD_CONFIRM = 'button.ms-button-primary:has-text("Discard and continue")'
 DIALOG_SURFACE = ".mat-mdc-dialog-inner-container"
 
-# --------------------------------------------------------------------------- errors and overlays (SPEC §2.9, §2.10)
+# --------------------------------------------------------------------------- errors and overlays (docs/aistudio.md §2.9, §2.10)
 
 TOAST = "div.toast.warning, div.toast.error"
 QUOTA_CALLOUT = "ms-callout.error-callout .message"
@@ -235,7 +235,7 @@ TOOLTIP_SELECTORS = (
 SURVEY_IFRAMES = 'iframe[id*="google-hats-survey"], iframe[src*="google_hats"]'
 COOKIE_BANNER_REJECT = ".glue-cookie-notification-bar__reject"
 
-#: Critical selectors checked by the self-test, by name (SPEC §10.1).
+#: Critical selectors checked by the self-test, by name (docs/aistudio.md §10.1).
 SELF_TEST = {
     "input_container": INPUT_CONTAINER[0],
     "prompt_textarea": PROMPT_TEXTAREA,

@@ -1,4 +1,4 @@
-"""What the thinking controls should show for a model and a ``reasoning_effort`` (SPEC §2.6, §3.3).
+"""What the thinking controls should show for a model and a ``reasoning_effort`` (docs/aistudio.md §2.6, §3.3).
 
 Pure: ``plan_thinking`` returns a ``ThinkingPlan``; the page object applies it.
 A field that is ``None`` means "this model has no such control, or leave it
@@ -8,7 +8,7 @@ Accepted efforts: absent (``None``), ``"none"``, ``"minimal"``, ``"low"``,
 ``"medium"``, ``"high"``, ``-1``, ``0``, a positive int, and the same numbers
 as strings. Anything else raises ``ValueError`` (the API answers 400).
 
-Families (by lower-cased id, SPEC §2.6):
+Families (by lower-cased id, docs/aistudio.md §2.6):
 
 * ``level4``: ``gemini-3`` + ``flash``; level select Minimal/Low/Medium/High.
 * ``level2``: ``gemini-3`` + ``pro``; level select Low/High.
@@ -20,10 +20,10 @@ Families (by lower-cased id, SPEC §2.6):
 ``"none"`` means reasoning off, as in OpenAI's API: off where the model has a
 switch (2.5 Flash), otherwise the model's lowest setting (2.5 Pro: the minimum
 budget; Gemini 3: its lowest level), exactly like ``0``. ``-1`` stays "on, no
-limit" (the reference treats ``none`` like ``-1``, SPEC §3.3).
+limit" (the reference treats ``none`` like ``-1``, docs/aistudio.md §3.3).
 
 Budget families, effort → plan. This deliberately improves on the reference,
-which turns ``low``/``medium``/``high`` into "auto" (SPEC §3.3 ref-quirk):
+which turns ``low``/``medium``/``high`` into "auto" (docs/aistudio.md §3.3 ref-quirk):
 
 =========================  =====================================  =====================================
 effort                     2.5 Pro (no main toggle)               2.5 Flash
@@ -40,7 +40,7 @@ absent                     ``enable_budget_by_default``: manual   ``enable_budge
                            otherwise manual off (auto)            otherwise main off
 =========================  =====================================  =====================================
 
-Level families follow SPEC §3.3 except for ``none``: 4-level names map
+Level families follow docs/aistudio.md §3.3 except for ``none``: 4-level names map
 directly, ``-1`` → High, ``none`` → Minimal, integers ≥16000 High, ≥8000
 Medium, ≥1024 Low, else Minimal; 2-level ``low``/``minimal``/``none`` → Low,
 ``medium``/``high``/``-1`` → High, integers ≥8000 High, else Low. Absent →
@@ -57,7 +57,7 @@ Level = Literal["Minimal", "Low", "Medium", "High"]
 
 NAMED_EFFORTS = ("none", "minimal", "low", "medium", "high")
 
-#: (minimum, maximum) of the thinking budget input, per budget family (SPEC §2.6 page ``max``).
+#: (minimum, maximum) of the thinking budget input, per budget family (docs/aistudio.md §2.6 page ``max``).
 BUDGET_RANGES: dict[str, tuple[int, int]] = {
     "budget_pro": (1024, 32768),
     "budget_flash": (512, 24576),
@@ -89,7 +89,7 @@ class ThinkingPlan:
 
 
 def family(model_id: str) -> Family:
-    """The thinking-control family of a model, from its id alone (SPEC §2.6)."""
+    """The thinking-control family of a model, from its id alone (docs/aistudio.md §2.6)."""
     model = model_id.strip().lower().rsplit("/", 1)[-1]
     if "gemini-3" in model and "flash" in model:
         return "level4"

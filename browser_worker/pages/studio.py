@@ -109,7 +109,7 @@ class DomState:
 
     @property
     def done(self) -> bool:
-        """SPEC §3.6: run disabled + textarea empty + Edit visible on the model turn."""
+        """docs/aistudio.md §3.6: run disabled + textarea empty + Edit visible on the model turn."""
         return self.model_turn and self.edit_visible and self.run_disabled and self.textarea_empty and not self.stop_visible
 
     @property
@@ -444,7 +444,7 @@ class StudioPage:
 
     @translated
     async def wait_ready(self) -> str:
-        """SPEC §1.1 readiness: input container, prompt textarea, model name. Returns the model id."""
+        """docs/aistudio.md §1.1 readiness: input container, prompt textarea, model name. Returns the model id."""
         containers = S.INPUT_CONTAINER
         try:
             await self.page.locator(containers[0]).first.wait_for(state="visible", timeout=30_000)
@@ -477,7 +477,7 @@ class StudioPage:
 
     @translated
     async def fix_preferences(self, model: str, *, force_model: str | None = None) -> bool:
-        """SPEC §1.3: write missing/incomplete preferences; True when they changed (reload needed)."""
+        """docs/aistudio.md §1.3: write missing/incomplete preferences; True when they changed (reload needed)."""
         force = f"models/{force_model}" if force_model else None
         return bool(await self.page.evaluate(_FIX_PREFS_JS, [S.PREFS_KEY, S.PREF_DEFAULTS, model, force]))
 
@@ -487,7 +487,7 @@ class StudioPage:
 
     @translated
     async def ensure_temporary_chat(self) -> bool:
-        """SPEC §2.1: turn temporary chat on (never off). False when the control is missing.
+        """docs/aistudio.md §2.1: turn temporary chat on (never off). False when the control is missing.
 
         Tried twice: a page that is still booting may re-render the header under the click.
         """
@@ -530,13 +530,13 @@ class StudioPage:
 
     @translated
     async def self_test(self) -> dict[str, bool]:
-        """Which critical selectors resolve on the idle page (SPEC §10.1)."""
+        """Which critical selectors resolve on the idle page (docs/aistudio.md §10.1)."""
         result: dict[str, bool] = {}
         for name, selector in S.SELF_TEST.items():
             result[name] = await self.page.locator(selector).count() > 0
         return result
 
-    # ------------------------------------------------------------------ model switch (SPEC §8)
+    # ------------------------------------------------------------------ model switch (docs/aistudio.md §8)
 
     @translated
     async def switch_model(self, target: str) -> None:
@@ -556,7 +556,7 @@ class StudioPage:
         self._fc_digest = self._schema_digest = None  # the new model's settings are its defaults
         await self.ensure_temporary_chat()
 
-    # ------------------------------------------------------------------ run settings (SPEC §2.6, §3.3)
+    # ------------------------------------------------------------------ run settings (docs/aistudio.md §2.6, §3.3)
 
     @translated
     async def read_run_settings(self) -> RunSettings:
@@ -619,7 +619,7 @@ class StudioPage:
 
     @translated
     async def set_stop_sequences(self, wanted: list[str]) -> None:
-        """Make the stop chips equal ``wanted`` as a set (SPEC §3.3)."""
+        """Make the stop chips equal ``wanted`` as a set (docs/aistudio.md §3.3)."""
         target = {s.strip() for s in wanted if s and s.strip()}
         field = self.page.locator(S.STOP_INPUT)
         await field.wait_for(state="visible", timeout=5_000)
@@ -751,7 +751,7 @@ class StudioPage:
             await self.page.keyboard.press("Escape")
         await expect(value).to_have_text(re.compile(rf"^\s*{re.escape(level)}\s*$", re.I), timeout=3_000)
 
-    # ------------------------------------------------------------------ function calling (SPEC §2.7, §3.7)
+    # ------------------------------------------------------------------ function calling (docs/aistudio.md §2.7, §3.7)
 
     @translated
     async def function_calling_available(self) -> bool:
@@ -802,7 +802,7 @@ class StudioPage:
     async def set_structured_output(
         self, enabled: bool, schema: dict[str, Any] | None, digest: str | None = None
     ) -> bool | None:
-        """Structured output (JSON) on or off, with the response schema when given (SPEC §2.6);
+        """Structured output (JSON) on or off, with the response schema when given (docs/aistudio.md §2.6);
         ``digest`` (of the schema) is remembered once the dialog saved it (``schema_unchanged``).
         Without a schema the dialog is left as it is (``clear_response_schema`` empties it)."""
         toggle = self.page.locator(S.STRUCTURED_TOGGLE).first
@@ -875,7 +875,7 @@ class StudioPage:
     def forget_function_declarations(self) -> None:
         self._fc_digest = None
 
-    # ------------------------------------------------------------------ prompt, attachments, submit (SPEC §2.2, §3.4)
+    # ------------------------------------------------------------------ prompt, attachments, submit (docs/aistudio.md §2.2, §3.4)
 
     @translated
     async def fill_prompt(self, text: str) -> bool:
@@ -921,7 +921,7 @@ class StudioPage:
 
     @translated
     async def accept_dialogs(self) -> None:
-        """Click through post-upload / first-use dialogs in the overlay container (SPEC §2.2)."""
+        """Click through post-upload / first-use dialogs in the overlay container (docs/aistudio.md §2.2)."""
         overlay = self.page.locator(S.OVERLAY_CONTAINER)
         for _ in range(3):
             clicked = False
@@ -954,7 +954,7 @@ class StudioPage:
 
     @translated
     async def dismiss_overlays(self) -> None:
-        """SPEC §2.10: Escape stray backdrops, delete tooltips, remove survey iframes."""
+        """docs/aistudio.md §2.10: Escape stray backdrops, delete tooltips, remove survey iframes."""
         backdrop = self.page.locator(S.BACKDROP_SHOWING)
         for _ in range(3):
             if not await backdrop.count():
@@ -1009,7 +1009,7 @@ class StudioPage:
         raise PageBroken("the prompt could not be submitted")
 
     async def _submitted(self) -> bool:
-        """SPEC §3.4: the textarea emptied, or the page shows a generation or a model turn."""
+        """docs/aistudio.md §3.4: the textarea emptied, or the page shows a generation or a model turn."""
         try:
             await self.page.wait_for_function(
                 "([ta, stop, turn]) => { const t = [...document.querySelectorAll(ta)].find((e) => !e.closest('ms-chat-turn'));"
@@ -1021,7 +1021,7 @@ class StudioPage:
         except PlaywrightTimeout:
             return False
 
-    # ------------------------------------------------------------------ reading the answer (SPEC §3.6)
+    # ------------------------------------------------------------------ reading the answer (docs/aistudio.md §3.6)
 
     @translated
     async def dom_state(self) -> DomState:
@@ -1148,7 +1148,7 @@ class StudioPage:
 
     @translated
     async def read_function_calls(self) -> list[tuple[str, dict[str, Any]]]:
-        """Native calls rendered in the last turn (SPEC §3.7): [(name, arguments)]."""
+        """Native calls rendered in the last turn (docs/aistudio.md §3.7): [(name, arguments)]."""
         chunks = self.page.locator(S.LAST_TURN).locator(S.FUNCTION_CALL_CHUNK)
         calls: list[tuple[str, dict[str, Any]]] = []
         for i in range(await chunks.count()):
@@ -1165,7 +1165,7 @@ class StudioPage:
             calls.append((name, args if isinstance(args, dict) else {"value": args}))
         return calls
 
-    # ------------------------------------------------------------------ stop and clear (SPEC §2.3, §2.8, §3.1.12)
+    # ------------------------------------------------------------------ stop and clear (docs/aistudio.md §2.3, §2.8, §3.1.12)
 
     @translated
     async def stop_generation(self, *, settle_ms: float = 0) -> bool:
@@ -1191,7 +1191,7 @@ class StudioPage:
 
     @translated
     async def new_chat(self) -> None:
-        """New chat → "Discard and continue" → temporary chat on (SPEC §3.1 step 12)."""
+        """New chat → "Discard and continue" → temporary chat on (docs/aistudio.md §3.1 step 12)."""
         await self.dismiss_overlays()
         if await self.stop_button.count():
             await self.stop_generation()
