@@ -1,4 +1,4 @@
-"""``StreamTap``: the mitmproxy addon that taps AI Studio's streamed answers (SPEC §4.1, §4.2, §4.6, §4.10).
+"""``StreamTap``: the mitmproxy addon that taps AI Studio's streamed answers (docs/aistudio.md §4.1, §4.2, §4.6, §4.10).
 
 Scope: only the AI Studio hosts are decrypted (``allow_hosts`` from ``allow_hosts_patterns()``,
 set by ``server.py``); every other host is tunnelled untouched (with Camoufox, which cannot pin the
@@ -50,7 +50,7 @@ from stream_proxy.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
-#: The hosts whose TLS is intercepted (SPEC §4.1); ``/u/<n>/`` paths live on the same hosts.
+#: The hosts whose TLS is intercepted (docs/aistudio.md §4.1); ``/u/<n>/`` paths live on the same hosts.
 AISTUDIO_HOSTS = ("aistudio.google.com", "alkalimakersuite-pa.clients6.google.com")
 GENERATE_CONTENT_SUFFIX = "MakerSuiteService/GenerateContent"
 QUOTA_MARKERS = ("exceeded quota", "resource_exhausted", "failed to generate content")

@@ -1,4 +1,4 @@
-"""Pure, incremental decoder for AI Studio ``GenerateContent`` response bodies (SPEC §4.4-§4.6).
+"""Pure, incremental decoder for AI Studio ``GenerateContent`` response bodies (docs/aistudio.md §4.4-§4.6).
 
 The module does no I/O and imports neither mitmproxy nor asyncio::
 
@@ -36,7 +36,7 @@ Grounding (Google Search)
 -------------------------
 A candidate's grounding metadata is ``[searchEntryPoint, chunks, supports, null, webSearchQueries]``
 with ``chunks = [[web: [uri, title, domain]], ...]``. It is read from candidate index 7 or, when index 7
-holds no such list, index 8 (SPEC §4.4: one project saw 7, the public proto numbering gives 8). Each
+holds no such list, index 8 (docs/aistudio.md §4.4: one project saw 7, the public proto numbering gives 8). Each
 source is ``{"uri", "title", "domain"}`` (``None`` where the wire has nothing); chunks without a string
 uri are skipped. Sources are de-duplicated by uri and queries by text within one response: a
 ``Grounding`` carries only what is new and is left out when nothing is. Metadata of any other shape
@@ -295,7 +295,7 @@ def _http_status_error(status: int, body: bytes) -> Error:
 
 
 # --------------------------------------------------------------------------------------------
-# Function-call arguments (SPEC §4.5)
+# Function-call arguments (docs/aistudio.md §4.5)
 # --------------------------------------------------------------------------------------------
 
 
@@ -307,7 +307,7 @@ def _is_pair_list(v: Any) -> bool:
 
 
 def decode_value(v: Any) -> Any:
-    """Decode one type-length encoded ``google.protobuf.Value`` (SPEC §4.5)."""
+    """Decode one type-length encoded ``google.protobuf.Value`` (docs/aistudio.md §4.5)."""
     while True:
         if _is_pair_list(v):  # a bare pair list is an object: check before peeling wrappers
             return _decode_struct(v)
@@ -364,7 +364,7 @@ def decode_args(value: Any) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
-# Grounding metadata (SPEC §4.4)
+# Grounding metadata (docs/aistudio.md §4.4)
 # --------------------------------------------------------------------------------------------
 
 #: Candidate slots that may hold grounding metadata, in the order they are tried.
