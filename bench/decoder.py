@@ -6,7 +6,7 @@ Bodies of 1 MB and 10 MB made of realistic events (thoughts, then many short ans
 running usage, a finishReason and the trailer) are gzip-compressed and fed to
 ``ResponseDecoder(content_encoding="gzip")`` in 4 KiB pieces of the compressed stream, as a proxy
 receives them. Throughput is measured on the decompressed size. A naive baseline, modelled on the
-reference interceptor described in SPEC §4.6 (on every read: gunzip everything received so far,
+reference interceptor described in docs/aistudio.md §4.6 (on every read: gunzip everything received so far,
 regex-match every ``content`` array in the whole plaintext and ``json.loads`` each one), runs on
 smaller bodies only because its cost grows with the square of the body size.
 """
@@ -101,7 +101,7 @@ _NAIVE_CONTENT = re.compile(rb'\[\[\[null,.*?]],"model"]')
 
 
 def decode_naive(pieces: list[bytes]) -> int:
-    """Baseline: re-gunzip and re-parse everything received so far on every read (SPEC §4.6)."""
+    """Baseline: re-gunzip and re-parse everything received so far on every read (docs/aistudio.md §4.6)."""
     received = b""
     texts: list[str] = []
     for piece in pieces:
