@@ -16,7 +16,7 @@ from typing import Any
 from . import wire
 
 # ---------------------------------------------------------------------------------------------
-# Model catalog (ListModels, SPEC §4.8)
+# Model catalog (ListModels, docs/aistudio.md §4.8)
 
 _METHODS = ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"]
 
@@ -58,7 +58,7 @@ def output_limit(model_id: str) -> int:
 
 
 def thinking_family(model_id: str) -> str:
-    """SPEC §2.6 categories: level4, level2, budget_always, budget_optional or none."""
+    """docs/aistudio.md §2.6 categories: level4, level2, budget_always, budget_optional or none."""
     mid = model_id.lower()
     if "gemini-3" in mid and "flash" in mid:
         return "level4"

@@ -1,4 +1,4 @@
-"""The AI Studio wire format, sans-IO (SPEC §4).
+"""The AI Studio wire format, sans-IO (docs/aistudio.md §4).
 
 Response side: JSPB bodies for GenerateContent (events, trailer, error element), ListModels and
 CountTokens, and the "type-length" function-call argument encoder with the wrapper variants that the
@@ -49,7 +49,7 @@ def status_body(code: int, message: str) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------
-# Function-call arguments ("type-length" encoding, SPEC §4.5)
+# Function-call arguments ("type-length" encoding, docs/aistudio.md §4.5)
 
 ARG_VARIANTS = ("canonical", "bare_pairs", "extra_wrapping", "deep_wrapping", "outer_wrapper",
                 "null_as_zero")
@@ -104,7 +104,7 @@ def encode_args(args: dict, variant: str = "canonical") -> list:
 
 
 # ---------------------------------------------------------------------------------------------
-# GenerateContent response (SPEC §4.4)
+# GenerateContent response (docs/aistudio.md §4.4)
 
 FINISH_STOP = 1
 FINISH_MAX_TOKENS = 2
@@ -149,7 +149,7 @@ def event(parts: list[list], usage_meta: list, finish_reason: int | None = None)
 
 
 def grounding_metadata(sources: list[dict], queries: list[str], answer: str) -> list:
-    """Google Search grounding metadata (SPEC §4.4): `[searchEntryPoint:[renderedHtml],
+    """Google Search grounding metadata (docs/aistudio.md §4.4): `[searchEntryPoint:[renderedHtml],
     chunks:[[web:[uri,title,domain]]…], supports:[[segment:[partIndex,start,end,text], chunkIndices,
     confidences]…], null, webSearchQueries:[str…]]`. One support spans the whole answer."""
     chips = "".join(f'<a class="chip">{html.escape(q)}</a>' for q in queries)
@@ -204,7 +204,7 @@ class BodyFramer:
 
 
 # ---------------------------------------------------------------------------------------------
-# ListModels / CountTokens (SPEC §4.8, §4.9)
+# ListModels / CountTokens (docs/aistudio.md §4.8, §4.9)
 
 def list_models_body(models: list[list]) -> bytes:
     return dumps([models])
@@ -334,7 +334,7 @@ def _maybe_json(value: Any) -> Any:
 
 
 def parse_generate_request(body: bytes) -> GenerateRequest:
-    """Parse the GenerateContent request body the page sends (README contract, SPEC §4.3)."""
+    """Parse the GenerateContent request body the page sends (README contract, docs/aistudio.md §4.3)."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

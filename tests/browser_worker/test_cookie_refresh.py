@@ -1,4 +1,4 @@
-"""SPEC §7: the browser's cookies are written back to the login file periodically, not only at shutdown."""
+"""docs/aistudio.md §7: the browser's cookies are written back to the login file periodically, not only at shutdown."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""OpenAI tools → AI Studio function declarations (SPEC §2.7)."""
+"""OpenAI tools → AI Studio function declarations (docs/aistudio.md §2.7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Emulated function calls parsed from answer text (SPEC §3.7, §4.7)."""
+"""Emulated function calls parsed from answer text (docs/aistudio.md §3.7, §4.7)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def test_name_prefixes_are_dropped(prefix):
 
 
 def test_spec_inline_ctrl46_call():
-    """SPEC §4.7's example: ``<ctrl46>`` is the string quote in the inline form."""
+    """docs/aistudio.md §4.7's example: ``<ctrl46>`` is the string quote in the inline form."""
     text = "Request function call: read_file{files:[{path:<ctrl46>temp.txt<ctrl46>}]}"
     assert parse_tool_calls(text) == ("", [ParsedCall("read_file", {"files": [{"path": "temp.txt"}]})])
 

@@ -671,7 +671,7 @@ async def test_each_job_logs_its_timings_once_with_the_request_id(stream_worker,
             assert f"{name} " in lines[0]
 
 
-# ------------------------------------------------------------------ native mode: a call leaked as text (SPEC §4.7)
+# ------------------------------------------------------------------ native mode: a call leaked as text (docs/aistudio.md §4.7)
 
 
 READ_FILE_TOOL = {"type": "function", "function": {"name": "read_file", "parameters": {

@@ -1,4 +1,4 @@
-"""Model switching (SPEC §8) on the real simulator page: the refused switch and what follows it."""
+"""Model switching (docs/aistudio.md §8) on the real simulator page: the refused switch and what follows it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ListModels parsing and the exclusion list (SPEC §4.8)."""
+"""ListModels parsing and the exclusion list (docs/aistudio.md §4.8)."""
 
 from __future__ import annotations
 
@@ -212,7 +212,7 @@ def test_exclusion_file_is_read_from_the_given_path(tmp_path):
     ],
 )
 def test_shipped_exclusion_list(model_id, excluded):
-    """The repo's ``excluded_models.txt`` hides the SPEC §4.8 models and nothing current."""
+    """The repo's ``excluded_models.txt`` hides the docs/aistudio.md §4.8 models and nothing current."""
     assert is_excluded(model_id, DEFAULT_EXCLUSIONS) is excluded
 
 

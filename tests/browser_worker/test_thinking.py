@@ -1,4 +1,4 @@
-"""Thinking controls per model family and reasoning effort (SPEC §2.6, §3.3)."""
+"""Thinking controls per model family and reasoning effort (docs/aistudio.md §2.6, §3.3)."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def test_plan_for_every_family_and_effort(kind, effort, expected):
     ],
 )
 def test_family_is_derived_from_the_id(model_id, expected):
-    """Families follow the SPEC §2.6 id rules, case-insensitively and without ``models/``."""
+    """Families follow the docs/aistudio.md §2.6 id rules, case-insensitively and without ``models/``."""
     assert family(model_id) == expected
 
 

@@ -309,7 +309,7 @@ async def test_simulator_failure_mid_stream_ends_with_an_error_event(sim: Stack)
 
 
 async def test_refused_model_switch_is_a_422_naming_the_model_and_the_next_request_succeeds(sim: Stack):
-    """A listed model the page refuses (SPEC §8): HTTP 422 in the OpenAI error shape naming it, nothing sent
+    """A listed model the page refuses (docs/aistudio.md §8): HTTP 422 in the OpenAI error shape naming it, nothing sent
     upstream, a streamed request gets the same error as an event; the previous model and another answer next."""
     refused, marker = "gemini-2.5-flash-lite", tag()
     assert refused in [m["id"] for m in sim.get("/v1/models")[1]["data"]]

@@ -1,6 +1,6 @@
 """No request inherits another request's page settings (issue 13, item 2).
 
-The page keeps its run settings between chats (SPEC §2.6), so each request must set every control it
+The page keeps its run settings between chats (docs/aistudio.md §2.6), so each request must set every control it
 depends on, also back to the default when it says nothing. The matrix runs request B after request A for
 pairs of page state a request can set and checks, in the GenerateContent request the simulator
 recorded, that each of them got exactly its own settings: model, thinking (toggle, budget, level),

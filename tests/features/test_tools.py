@@ -111,7 +111,7 @@ def post_chat(stack: Stack, body: dict[str, Any]) -> tuple[int, Any]:
 
 
 def test_agent_loop_with_the_sdk_calls_the_tool_and_ends_with_an_answer(client: openai.OpenAI, sim: Stack):
-    """Call → tool result → final answer, an unmodified SDK loop; round two's prompt carries both (SPEC §3.5)."""
+    """Call → tool result → final answer, an unmodified SDK loop; round two's prompt carries both (docs/aistudio.md §3.5)."""
 
     def get_weather(city: str, unit: str = "celsius") -> str:
         # The simulator replays the directives of the whole conversation; an undeclared function named in
@@ -448,7 +448,7 @@ def test_emulated_named_tool_choice_recommends_that_function(client: openai.Open
 
 
 def test_ctrl_token_leak_with_native_function_calling_is_not_passed_through(client: openai.OpenAI, sim: Stack):
-    """Native mode, a call leaked as text (SPEC §4.7): no <ctrl46> reaches the client; the call is parsed."""
+    """Native mode, a call leaked as text (docs/aistudio.md §4.7): no <ctrl46> reaches the client; the call is parsed."""
     done = client.chat.completions.create(model=MODEL, messages=user("Read it #sim:ctrl_tokens"),
                                           tools=[READ_FILE])
     assert [d["name"] for d in declared(sim)] == ["read_file"]

@@ -1,5 +1,5 @@
 """Helpers for driving the simulator page with Playwright in the page conformance tests: selectors from
-SPEC §2, a signed-in browser context with chosen preferences, and small page intents."""
+docs/aistudio.md §2, a signed-in browser context with chosen preferences, and small page intents."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ NEW_CHAT = f"{STUDIO}/prompts/new_chat"
 PREF_KEY = "aiStudioUserPreference"
 VIEWPORT = {"width": 1440, "height": 900}
 
-# SPEC §2.2: the whole prompt-textarea selector list (one selector, comma-separated).
+# docs/aistudio.md §2.2: the whole prompt-textarea selector list (one selector, comma-separated).
 PROMPT_TEXTAREA = ", ".join([
     "textarea.textarea", "ms-autosize-textarea textarea", "ms-chunk-input textarea",
     "ms-prompt-input-wrapper ms-autosize-textarea textarea",
@@ -94,7 +94,7 @@ async def read_prefs(page: Page) -> Any:
 
 
 async def set_prompt_by_script(page: Page, text: str) -> None:
-    """The client's way (SPEC §3.4): set .value, then dispatch bubbling input and change."""
+    """The client's way (docs/aistudio.md §3.4): set .value, then dispatch bubbling input and change."""
     await page.locator(PROMPT_TEXTAREA).evaluate(
         """(el, text) => {
             el.value = text;

@@ -1,4 +1,4 @@
-"""The simulator page against SPEC §10.1, driven the way the client drives the real site (SPEC §2-§3):
+"""The simulator page against docs/aistudio.md §10.1, driven the way the client drives the real site (docs/aistudio.md §2-§3):
 Debian Chromium through Playwright, the real host names mapped to one simulator per module."""
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ async def studio_with(context: BrowserContext, prefs: dict | None) -> Page:
     return await open_studio(context, prefs)
 
 
-# ---- SPEC §10.1, one test per item ----
+# ---- docs/aistudio.md §10.1, one test per item ----
 
 async def test_new_chat_loads_with_one_prompt_textarea_and_the_model_id(page: Page) -> None:
     await expect(page.locator("ms-chunk-editor")).to_be_visible()
@@ -196,7 +196,7 @@ async def test_preferences_are_read_at_boot_and_stay_one_json_string(context: Br
 
 async def test_a_listed_model_the_page_refuses_falls_back_and_rewrites_the_preference(
         context: BrowserContext, sim: SimProcess) -> None:
-    """Config page_unknown_models (SPEC §8): ListModels still lists the model, but the page boots on the
+    """Config page_unknown_models (docs/aistudio.md §8): ListModels still lists the model, but the page boots on the
     default model and rewrites promptModel, keeping the other preferences."""
     sim.config(page_unknown_models=["gemini-2.5-flash"])
     prefs = dict(OPEN_PREFS, promptModel="models/gemini-2.5-flash")

@@ -18,7 +18,7 @@ from tests.aistudio_sim import model, wire
 
 
 def decode_value(v: Any) -> Any:
-    """SPEC §4.5 decoding algorithm."""
+    """docs/aistudio.md §4.5 decoding algorithm."""
     while True:
         if _is_pair_list(v):
             return decode_struct(v)

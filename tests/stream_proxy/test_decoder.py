@@ -216,7 +216,7 @@ def test_argument_variant_decodes_to_expected(case: dict[str, Any]) -> None:
 
 
 def test_argument_variants_count_is_thirteen() -> None:
-    """The variants file still holds the 13 cases SPEC §4.5 refers to."""
+    """The variants file still holds the 13 cases docs/aistudio.md §4.5 refers to."""
     assert len(ARG_CASES) == 13
 
 
@@ -576,7 +576,7 @@ def test_content_decoder_handles_concatenated_gzip_members_and_zstd_frames() -> 
 
 
 def encode_value(v: Any) -> list[Any]:
-    """The type-length encoding of SPEC §4.5 (test-side encoder)."""
+    """The type-length encoding of docs/aistudio.md §4.5 (test-side encoder)."""
     if v is None:
         return [None]
     if isinstance(v, bool):

@@ -1,4 +1,4 @@
-"""Google Search grounding metadata in the pure decoder (SPEC §4.4) and the decoder CLI."""
+"""Google Search grounding metadata in the pure decoder (docs/aistudio.md §4.4) and the decoder CLI."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 // AI Studio simulator page: boot, prompt box, run state machine, streaming render, chat turns, header
-// menu, New chat, uploads, errors and injected overlays. SPEC §1.3, §2, §9, §10.
+// menu, New chat, uploads, errors and injected overlays. docs/aistudio.md §1.3, §2, §9, §10.
 "use strict";
 
 (function () {
@@ -111,7 +111,7 @@
     }));
   }
 
-  // ---- toast and callout (SPEC §2.9) ----
+  // ---- toast and callout (docs/aistudio.md §2.9) ----
 
   let toastTimer = null;
 
@@ -141,7 +141,7 @@
     el.calloutSlot.replaceChildren();
   }
 
-  // ---- prompt box (SPEC §2.2, §2.3) ----
+  // ---- prompt box (docs/aistudio.md §2.2, §2.3) ----
 
   function promptText() {
     return el.textarea.value;
@@ -273,7 +273,7 @@
     });
   }
 
-  // ---- chat turns (SPEC §2.4, §2.5, §3.7) ----
+  // ---- chat turns (docs/aistudio.md §2.4, §2.5, §3.7) ----
 
   function textChunk(raw, extraRootClass) {
     const root = h("ms-cmark-node", { class: `cmark-node${extraRootClass ? ` ${extraRootClass}` : ""}` });
@@ -650,7 +650,7 @@
     startGeneration(userTurn.raw, [], userTurn);
   }
 
-  // ---- autosave (SPEC §9.1) ----
+  // ---- autosave (docs/aistudio.md §9.1) ----
 
   function savePrompt(text) {
     const id = `1${randomToken(32, ID_ALPHABET)}`;
@@ -662,7 +662,7 @@
       "Your prompts are saved to Google Drive automatically.");
   }
 
-  // ---- header: more actions menu, temporary chat, New chat (SPEC §2.1, §2.8) ----
+  // ---- header: more actions menu, temporary chat, New chat (docs/aistudio.md §2.1, §2.8) ----
 
   function renderIncognito() {
     el.incognitoSlot.replaceChildren();
@@ -736,7 +736,7 @@
     syncRunButton();
   }
 
-  // ---- first-use dialogs and injected overlays (SPEC §2.10, §9.4, §9.5) ----
+  // ---- first-use dialogs and injected overlays (docs/aistudio.md §2.10, §9.4, §9.5) ----
 
   function firstUseDialog(prefKey, title, text, force = false) {
     if (!force && (!app.config.first_use_dialogs || (Prefs.read() || {})[prefKey] === true)) return;
@@ -795,7 +795,7 @@
     if (moment === "boot" && wanted.has("cookie_banner")) injectCookieBanner();
   }
 
-  // ---- boot (SPEC §1.3, §4.8, §8) ----
+  // ---- boot (docs/aistudio.md §1.3, §4.8, §8) ----
 
   async function loadConfig() {
     try {
@@ -861,7 +861,7 @@
       dirty = true;
     }
     const wanted = typeof prefs.promptModel === "string" ? prefs.promptModel.replace(/^models\//, "") : "";
-    // Config page_unknown_models: listed by ListModels, yet refused here like an unknown id (SPEC §8).
+    // Config page_unknown_models: listed by ListModels, yet refused here like an unknown id (docs/aistudio.md §8).
     const refused = new Set(app.config.page_unknown_models || []);
     const usable = models.filter((m) => !refused.has(m.id));
     let model = usable.find((m) => m.id === wanted);
@@ -939,7 +939,7 @@
     injectOverlays("boot");
   }
 
-  // ---- optional turn virtualisation (SPEC §9.8) ----
+  // ---- optional turn virtualisation (docs/aistudio.md §9.8) ----
 
   function startVirtualization() {
     const observer = new IntersectionObserver((entries) => {

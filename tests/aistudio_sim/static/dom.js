@@ -1,5 +1,5 @@
 // DOM helpers for the AI Studio simulator page: element builder, the CDK-like overlay container
-// (menus, listboxes, dialogs, backdrops; SPEC §2.0/§2.10), Material-like slide toggles and dialogs.
+// (menus, listboxes, dialogs, backdrops; docs/aistudio.md §2.0/§2.10), Material-like slide toggles and dialogs.
 "use strict";
 
 (function (global) {
@@ -174,7 +174,7 @@
   // A Material slide toggle:
   //   mat-slide-toggle.mat-mdc-slide-toggle > div.mdc-form-field >
   //     button[role=switch].mdc-switch.mdc-switch--(un)selected[aria-checked] + label.mdc-label
-  // aria-checked and the classes change synchronously in the click handler (SPEC §2.0).
+  // aria-checked and the classes change synchronously in the click handler (docs/aistudio.md §2.0).
   function slideToggle({ ariaLabel, labelText = "", checked = false, disabled = false, toggleClass = "",
                          dataTestToggle = null, onChange = null }) {
     const id = `mat-mdc-slide-toggle-${uuid().slice(0, 8)}`;
@@ -222,7 +222,7 @@
     return api;
   }
 
-  // A Material select with an overlay listbox (SPEC §2.6 thinking level):
+  // A Material select with an overlay listbox (docs/aistudio.md §2.6 thinking level):
   //   mat-select[role=combobox][aria-label] > div.mat-mdc-select-trigger > div.mat-mdc-select-value >
   //     span.mat-mdc-select-value-text > span.mat-mdc-select-min-line
   //   overlay: div[role=listbox][aria-label] > mat-option[role=option]...

@@ -1,4 +1,4 @@
-// Run settings panel of the AI Studio simulator page (SPEC §2.6, §2.7) and the preference store (§1.3).
+// Run settings panel of the AI Studio simulator page (docs/aistudio.md §2.6, §2.7) and the preference store (§1.3).
 "use strict";
 
 (function (global) {
@@ -31,7 +31,7 @@
     },
   };
 
-  // ---- model families (SPEC §2.6 table) ----
+  // ---- model families (docs/aistudio.md §2.6 table) ----
 
   function thinkingFamily(modelId) {
     const id = modelId.toLowerCase();
@@ -61,7 +61,7 @@
     return !modelId.toLowerCase().includes("gemini-2.0");
   }
 
-  // ---- schema checks for the declaration dialog (SPEC §2.7 whitelist) ----
+  // ---- schema checks for the declaration dialog (docs/aistudio.md §2.7 whitelist) ----
 
   const SCHEMA_KEYS = new Set([
     "type", "format", "description", "nullable", "enum", "maxItems", "minItems", "properties", "required",
@@ -132,7 +132,7 @@
     return value;
   }
 
-  // ---- JSON editor dialogs (SPEC §2.7 and the structured-output schema) ----
+  // ---- JSON editor dialogs (docs/aistudio.md §2.7 and the structured-output schema) ----
 
   // A dialog around one JSON code editor (ms-text-editor textarea, never class "textarea"). Save parses the
   // text with `parse`: an error is shown inline and keeps the dialog open; success calls `apply` and closes.
@@ -283,7 +283,7 @@
 
     build() {
       const { model } = this;
-      // SPEC §10.0: ms-model-selector > span[data-test-id="model-name"]; the selector itself opens the picker.
+      // docs/aistudio.md §10.0: ms-model-selector > span[data-test-id="model-name"]; the selector itself opens the picker.
       const modelSelector = h("ms-model-selector", {
         class: "model-selector-card", role: "button", tabindex: "0", "aria-label": "Select model",
         "aria-haspopup": "listbox",
@@ -371,7 +371,7 @@
       const entry = openOverlay({ backdrop: "transparent", content: list, anchor });
     }
 
-    // -- thinking (SPEC §2.6 table) --
+    // -- thinking (docs/aistudio.md §2.6 table) --
 
     renderThinking() {
       const { family, state } = this;
@@ -636,7 +636,7 @@
       }));
     }
 
-    // -- request pieces (SPEC §4.3 + the backend contract) --
+    // -- request pieces (docs/aistudio.md §4.3 + the backend contract) --
 
     generationConfig() {
       const { state } = this;

@@ -1,8 +1,8 @@
 // Wire helpers for the AI Studio simulator page (no DOM here, except the markdown renderer at the end).
-//   * StreamScanner: incremental scanner for the GenerateContent body grammar (SPEC §4.4/§4.6).
-//   * decodeArgs: the "type-length" function-call argument decoding (SPEC §4.5), all wrapper variants.
+//   * StreamScanner: incremental scanner for the GenerateContent body grammar (docs/aistudio.md §4.4/§4.6).
+//   * decodeArgs: the "type-length" function-call argument decoding (docs/aistudio.md §4.5), all wrapper variants.
 //   * classifyParts: split an event into thought text, answer text and function calls.
-//   * renderMarkdown: a tiny markdown renderer producing ms-cmark-node trees (SPEC §2.4).
+//   * renderMarkdown: a tiny markdown renderer producing ms-cmark-node trees (docs/aistudio.md §2.4).
 "use strict";
 
 (function (global) {
@@ -82,7 +82,7 @@
     }
   }
 
-  // ---- function-call arguments (SPEC §4.5) ----
+  // ---- function-call arguments (docs/aistudio.md §4.5) ----
 
   function isPairList(v) {
     return Array.isArray(v) && v.length > 0 && Array.isArray(v[0]) && v[0].length >= 2 &&
