@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +44,52 @@ def test_the_makefile_s_inline_python_imports_exist():
     assert imports, "expected inline python in the Makefile"
     for module, name in imports:
         assert hasattr(importlib.import_module(module), name), f"Makefile: {module}.{name} does not exist"
+
+
+# ---- the repository stands alone (issue 16) ----
+
+#: What a clone of the public repository does not have beside it: the old spec and fixture home.
+OUTSIDE_REFERENCE = re.compile(r"\.\./shared\b|shared/ai[s]tudio|\"shared\"\s*/\s*\"ai[s]tudio\"|\bSPEC \u00a7|SPEC\.md")
+CONTRACT = PROJECT_ROOT / "docs" / "aistudio.md"
+CITATION = re.compile(r"docs/aistudio\.md \u00a7(\d+(?:\.\d+)?)")
+
+
+def repository_text_files() -> list[Path]:
+    """Every file git tracks or would track (untracked but not ignored), read as text where it is text."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                            cwd=PROJECT_ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    files = [PROJECT_ROOT / name for name in listed if name]
+    return [path for path in files if path.is_file() and b"\0" not in path.read_bytes()[:4096]]
+
+
+def test_no_file_refers_to_anything_outside_the_repository():
+    """Nothing reads or cites the old spec beside the repo: the AI Studio contract is docs/aistudio.md, the fixtures tests/fixtures/."""
+    offenders = [f"{path.relative_to(PROJECT_ROOT)}:{number}: {line.strip()}"
+                 for path in repository_text_files()
+                 for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+                 if OUTSIDE_REFERENCE.search(line)]
+    assert not offenders, "references to outside the repository:\n" + "\n".join(offenders)
+
+
+def contract_sections() -> set[str]:
+    """The section numbers docs/aistudio.md defines: its headings, and the numbered items of a section without
+    subsections (so `§9.1` is item 1 of §9)."""
+    sections: set[str] = set()
+    top = ""
+    for line in CONTRACT.read_text().splitlines():
+        if heading := re.match(r"#{2,3} (\d+(?:\.\d+)?)\.? ", line):
+            sections.add(heading[1])
+            top = heading[1] if line.startswith("## ") else ""
+        elif top and (item := re.match(r"(\d+)\. ", line)):
+            sections.add(f"{top}.{item[1]}")
+    return sections
+
+
+def test_every_citation_of_the_contract_names_a_section_it_has():
+    """`docs/aistudio.md §N` in code, tests and docs points at a section that exists."""
+    sections = contract_sections()
+    cited = {(match[1], str(path.relative_to(PROJECT_ROOT)))
+             for path in repository_text_files() for match in CITATION.finditer(path.read_text(errors="replace"))}
+    assert cited, "nothing cites docs/aistudio.md"
+    missing = sorted(f"§{number} in {where}" for number, where in cited if number not in sections)
+    assert not missing, "citations of sections docs/aistudio.md does not have:\n" + "\n".join(missing)

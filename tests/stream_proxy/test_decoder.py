@@ -33,9 +33,10 @@ from stream_proxy.decoder import (
     decode_value,
     finish_reason,
 )
+from tests.fixtures import FIXTURES_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = (ROOT / ".." / "shared" / "aistudio" / "fixtures").resolve()
+FIXTURES = FIXTURES_DIR
 
 TEXT = "generate_content_text.stream"
 THINKING = "generate_content_thinking.stream"
