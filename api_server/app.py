@@ -9,7 +9,7 @@ from api_server.auth import KeyStore
 from api_server.chat import ChatService
 from api_server.cors import add_cors_headers, cors_middleware
 from api_server.keys import CHAT, KEYS, QUEUE, SETTINGS, STATE, WORKER
-from api_server.middleware import auth_middleware, error_middleware
+from api_server.middleware import add_request_ids, auth_middleware, error_middleware
 from api_server.queue import RequestQueue
 from api_server.routes import admin, openai
 from api_server.state import ServerState
@@ -41,5 +41,6 @@ def create_app(settings: Settings, *, connect_worker: bool = True, fetch_remote:
     if fetch_remote:
         app.cleanup_ctx.append(lifecycle.http_session)
     app.on_shutdown.append(lifecycle.on_shutdown)
+    app.on_response_prepare.append(add_request_ids)
     app.on_response_prepare.append(add_cors_headers)
     return app

@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,25 @@ def same_secret(given: str | None, expected: str) -> bool:
     if not given:
         return False
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a /v1 request: the admin (or anybody, while no client key exists) sees every request;
+    a client key (``key_id``) sees only its own."""
+
+    key_id: str | None = None
+
+    @property
+    def sees_all(self) -> bool:
+        return self.key_id is None
+
+    def may_see(self, owner: str | None) -> bool:
+        return self.sees_all or owner == self.key_id
+
+
+#: The caller of a request that no key check concerned (keyless mode, admin).
+EVERYONE = Caller()
 
 
 class KeyStore:
@@ -78,13 +98,18 @@ class KeyStore:
         return bool(self._records)
 
     def verify(self, key: str | None) -> bool:
+        return self.identify(key) is not None
+
+    def identify(self, key: str | None) -> str | None:
+        """The id of the client key ``key`` is, or None."""
         if not key:
-            return False
+            return None
         wanted = digest(key)
-        ok = False
+        found: str | None = None
         for record in self._records:  # no early exit: constant work per record
-            ok |= hmac.compare_digest(wanted, record["hash"])
-        return ok
+            if hmac.compare_digest(wanted, record["hash"]):
+                found = str(record.get("id"))
+        return found
 
     def public(self) -> list[dict[str, Any]]:
         return [{k: r.get(k) for k in ("id", "prefix", "label", "created")} for r in self._records]

@@ -184,9 +184,11 @@ class ChatService:
             raise WorkerUnavailable(f"The browser worker is down: {status.message or 'no reason given'}.",
                                     retry_after=30)
 
-    def submit(self, req_id: str, prepared: Prepared) -> Ticket:
+    def submit(self, req_id: str, prepared: Prepared, *, owner: str | None = None,
+               client_request_id: str | None = None) -> Ticket:
         """Queue the job (``QueueFull``/``WorkerUnavailable`` when refused)."""
-        ticket = Ticket(id=req_id, job=prepared.job, stream=bool(prepared.request.stream))
+        ticket = Ticket(id=req_id, job=prepared.job, stream=bool(prepared.request.stream), owner=owner,
+                        client_request_id=client_request_id)
         ticket.cleanup = prepared.collector.cleanup
         try:
             self.refuse_if_worker_cannot_serve()

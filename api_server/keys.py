@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import ClientSession, web
 
-from api_server.auth import KeyStore
+from api_server.auth import Caller, KeyStore
 from api_server.chat import ChatService
 from api_server.queue import RequestQueue
 from api_server.state import ServerState
@@ -21,3 +21,7 @@ HTTP = web.AppKey("http", ClientSession)
 
 #: The request id of one HTTP request (also the queue id of a chat request).
 REQUEST_ID = web.RequestKey("request_id", str)
+#: The id the client sent in ``x-request-id`` (for its own tracing; never used as an internal key).
+CLIENT_REQUEST_ID = web.RequestKey("client_request_id", str)
+#: Who sent a /v1 request (``auth_middleware``).
+CALLER = web.RequestKey("caller", Caller)

@@ -1,8 +1,8 @@
 """The error middleware (every failure -> an OpenAI error body) and the key checks.
 
-``error_middleware`` is outermost: it gives each request an id (a sane
-client-sent ``x-request-id`` or a new one), puts it on log lines and on the
-response, renders ``ProxyError`` and aiohttp's HTTP exceptions in the OpenAI
+``error_middleware`` is outermost: it gives each request a new id of the
+server's own (a client's ``x-request-id`` is only echoed back, as
+``x-client-request-id``), puts it on log lines and on the response, renders ``ProxyError`` and aiohttp's HTTP exceptions in the OpenAI
 shape, and turns anything else into a 500 that names the request id, never a
 traceback.
 """
@@ -18,8 +18,8 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from api_server.auth import presented_key, same_secret
-from api_server.keys import KEYS, REQUEST_ID, SETTINGS
+from api_server.auth import EVERYONE, Caller, presented_key, same_secret
+from api_server.keys import CALLER, CLIENT_REQUEST_ID, KEYS, REQUEST_ID, SETTINGS
 from shared import logging as shared_logging
 from shared.errors import (
     AuthenticationFailed,
@@ -111,11 +111,21 @@ def _translate_http(exc: web.HTTPException, request: web.Request) -> ProxyError:
     return err
 
 
+async def add_request_ids(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: every answer, streams included, names its request (and echoes the client's id)."""
+    if REQUEST_ID in request:
+        response.headers["x-request-id"] = request[REQUEST_ID]
+    if CLIENT_REQUEST_ID in request:
+        response.headers["x-client-request-id"] = request[CLIENT_REQUEST_ID]
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    given = request.headers.get("x-request-id", "")
-    req_id = given if _SANE_ID.match(given) else new_request_id()
+    req_id = new_request_id()  # always the server's own: a client's id never keys internal state
     request[REQUEST_ID] = req_id
+    given = request.headers.get("x-request-id", "")
+    if _SANE_ID.match(given):
+        request[CLIENT_REQUEST_ID] = given
     token = shared_logging.request_id.set(req_id)
     try:
         try:
@@ -137,8 +147,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             response = error_response(
                 ProxyError(f"Internal server error (request id {req_id}); see the server log.")
             )
-        if not response.prepared:  # a handler may have replaced the id (a reused client id)
-            response.headers["x-request-id"] = request.get(REQUEST_ID, req_id)
         return response
     finally:
         shared_logging.request_id.reset(token)
@@ -156,12 +164,15 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise AuthenticationFailed("Invalid or missing admin key (send Authorization: Bearer <ADMIN_KEY>).")
     elif path.startswith("/v1/") or path == "/v1":
         store = request.app[KEYS]
+        request[CALLER] = EVERYONE
         if store.has_keys:
             key = presented_key(request)
             admin = request.app[SETTINGS].admin_key
-            is_admin = admin is not None and same_secret(key, admin.get_secret_value())
-            if not (is_admin or store.verify(key)):
-                raise AuthenticationFailed(
-                    "Invalid or missing API key (send Authorization: Bearer <key> or x-api-key)."
-                )
+            if not (admin is not None and same_secret(key, admin.get_secret_value())):
+                key_id = store.identify(key)
+                if key_id is None:
+                    raise AuthenticationFailed(
+                        "Invalid or missing API key (send Authorization: Bearer <key> or x-api-key)."
+                    )
+                request[CALLER] = Caller(key_id)
     return await handler(request)

@@ -63,6 +63,9 @@ class Ticket:
     released: asyncio.Event = field(default_factory=asyncio.Event)
     #: Runs once when the ticket leaves for good (deletes its attachment folder).
     cleanup: Callable[[], None] | None = None
+    #: The client key that sent it (None: the admin, or keyless mode) and the client's own tracing id.
+    owner: str | None = None
+    client_request_id: str | None = None
 
     def abort(self, error: ProxyError) -> None:
         self.inbox.put_nowait(Abort(error))
@@ -104,12 +107,16 @@ class RequestQueue:
     def active(self) -> list[Ticket]:
         return ([self.running] if self.running is not None else []) + list(self._waiting)
 
-    def snapshot(self) -> list[dict[str, Any]]:
+    def snapshot(self, visible: Callable[[Ticket], bool] = lambda _: True) -> list[dict[str, Any]]:
+        """The queued and running requests in order (``position`` counts every request, shown or not)."""
         now = time.monotonic()
         rows = []
         for pos, t in enumerate(self.active()):
+            if not visible(t):
+                continue
             rows.append({
                 "id": t.id,
+                "client_request_id": t.client_request_id,
                 "position": pos,
                 "model": t.job.model,
                 "stream": t.stream,

@@ -10,7 +10,7 @@ import orjson
 from aiohttp import web
 
 from api_server.chat import KEEPALIVE, ChatService, Prepared
-from api_server.keys import CHAT, QUEUE, REQUEST_ID, STATE, WORKER
+from api_server.keys import CALLER, CHAT, CLIENT_REQUEST_ID, QUEUE, REQUEST_ID, STATE, WORKER
 from api_server.legacy_functions import to_tools as legacy_functions_to_tools
 from api_server.queue import Started, Ticket
 from api_server.render import CompletionBuilder, check_response_format, check_tool_choice
@@ -41,13 +41,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     arrived = asyncio.get_running_loop().time()
     chat = request.app[CHAT]
     req_id = request[REQUEST_ID]
-    if request.app[QUEUE].get(req_id) is not None:  # a reused client id: make it unique
-        from api_server.middleware import new_request_id
-
-        req_id = request[REQUEST_ID] = new_request_id()
     body, legacy_functions = legacy_functions_to_tools(await read_json(request))
     prepared = await chat.prepare(req_id, body)
-    ticket = chat.submit(req_id, prepared)
+    ticket = chat.submit(req_id, prepared, owner=request[CALLER].key_id,
+                         client_request_id=request.get(CLIENT_REQUEST_ID))
     builder = CompletionBuilder(
         req_id=req_id,
         model=prepared.model,
@@ -84,7 +81,7 @@ async def _whole(request: web.Request, chat: ChatService, ticket: Ticket, prepar
     return web.json_response(
         builder.completion(unfenced),
         dumps=lambda obj: orjson.dumps(obj).decode(),
-        headers={"x-usage-source": source, "x-request-id": ticket.id},
+        headers={"x-usage-source": source},
     )
 
 
@@ -96,7 +93,7 @@ async def _stream(request: web.Request, chat: ChatService, ticket: Ticket, prepa
     that did not stream: its real status and ``Retry-After``. Once the hold is over the headers go out,
     keep-alive comments follow, and a failure is an in-band error event, then ``[DONE]``.
     """
-    sse = SSEWriter(request, headers={"x-request-id": ticket.id})
+    sse = SSEWriter(request)
     loop = asyncio.get_running_loop()
     try:
         async for item in chat.events(ticket, request, keepalive_at=hold_until):
@@ -194,7 +191,8 @@ async def get_model(request: web.Request) -> web.Response:
 
 @routes.get("/v1/queue")
 async def show_queue(request: web.Request) -> web.Response:
-    rows = request.app[QUEUE].snapshot()
+    caller = request[CALLER]
+    rows = request.app[QUEUE].snapshot(lambda t: caller.may_see(t.owner))
     return web.json_response({"object": "list", "data": rows, "length": len(rows)})
 
 
@@ -203,8 +201,10 @@ async def cancel_request(request: web.Request) -> web.Response:
     req_id = request.match_info["req_id"]
     queue = request.app[QUEUE]
     ticket = queue.get(req_id)
+    if ticket is not None and not request[CALLER].may_see(ticket.owner):
+        ticket = None  # another client's request: as unknown as an id that never existed
     state = ticket.state if ticket else None
-    if queue.cancel(req_id, Cancelled(f"Request {req_id} was cancelled through /v1/cancel.")) is None:
+    if ticket is None or queue.cancel(req_id, Cancelled(f"Request {req_id} was cancelled through /v1/cancel.")) is None:
         raise NotFound(f"No queued or running request with id '{req_id}'.", param="req_id",
                        code="request_not_found")
     log.info("cancel requested for %s (%s)", req_id, state)

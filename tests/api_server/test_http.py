@@ -89,14 +89,19 @@ async def test_unexpected_failure_is_a_500_without_traceback(client: TestClient,
     resp = await client.post("/v1/chat/completions", json=BODY, headers={"x-request-id": "boom-1"})
     assert resp.status == 500
     err = assert_openai_error(await resp.json())
-    assert "boom-1" in err["message"] and "secret" not in err["message"] and "Traceback" not in err["message"]
+    assert resp.headers["x-request-id"] in err["message"]
+    assert "secret" not in err["message"] and "Traceback" not in err["message"]
 
 
-async def test_sane_client_request_id_is_kept_and_insane_one_replaced(client: TestClient) -> None:
-    """x-request-id from the client is echoed when sane, replaced otherwise."""
-    assert (await client.get("/v1/queue", headers={"x-request-id": "abc-123"})).headers["x-request-id"] == "abc-123"
-    replaced = (await client.get("/v1/queue", headers={"x-request-id": "bad id; with spaces"})).headers["x-request-id"]
-    assert replaced.startswith("req_")
+async def test_request_ids_are_the_servers_and_a_sane_client_id_is_echoed_apart(client: TestClient) -> None:
+    """x-request-id is always the server's own, unique id; a sane client x-request-id comes back in
+    x-client-request-id, an insane one not at all."""
+    kept = (await client.get("/v1/queue", headers={"x-request-id": "abc-123"})).headers
+    assert kept["x-request-id"].startswith("req_") and kept["x-client-request-id"] == "abc-123"
+    again = (await client.get("/v1/queue", headers={"x-request-id": "abc-123"})).headers
+    assert again["x-request-id"] != kept["x-request-id"]
+    insane = (await client.get("/v1/queue", headers={"x-request-id": "bad id; with spaces"})).headers
+    assert insane["x-request-id"].startswith("req_") and "x-client-request-id" not in insane
 
 
 async def test_job_carries_every_translated_parameter(ready: TestClient, fake: FakeWorker) -> None:
@@ -271,19 +276,22 @@ def test_429_and_503_always_carry_retry_after(err: str, seconds: str) -> None:
     assert "Retry-After" not in error_response(errors.InvalidRequest("x")).headers
 
 
-async def test_reused_request_id_of_an_active_request_is_replaced(ready: TestClient, fake: FakeWorker) -> None:
-    """A client id that is already queued or running gets a fresh id (in the header and the queue)."""
-    fake.script_fn = lambda s: [HANG] if len(fake.submitted) == 1 else [content("second"), finish()]
-    first = asyncio.ensure_future(ready.post("/v1/chat/completions", json=BODY, headers={"x-request-id": "dup"}))
-    await fake.wait_submitted(1)
-    second = asyncio.ensure_future(ready.post("/v1/chat/completions", json=BODY, headers={"x-request-id": "dup"}))
-    await ready.app[QUEUE].wait_for(lambda q: len(q) == 2)  # type: ignore[index]
-    other = ready.app[QUEUE].snapshot()[1]["id"]  # type: ignore[index]
-    assert other != "dup"
-    await ready.post("/v1/cancel/dup")
-    assert (await first).status == 499
-    resp = await second
-    assert resp.status == 200 and resp.headers["x-request-id"] == other
+@pytest.mark.parametrize("stream", [False, True])
+async def test_two_requests_with_one_client_id_each_get_their_own_answer(ready: TestClient, fake: FakeWorker,
+                                                                         stream: bool) -> None:
+    """Two requests sent at once with the same x-request-id are two requests: each gets its own answer, neither
+    waits for the other beyond its turn, and each has its own server id."""
+    fake.script_fn = lambda s: [content(f"answer to {s.job.messages[-1]['content']}"), finish()]
+    bodies = [{**BODY, "stream": stream, "messages": [{"role": "user", "content": who}]} for who in ("A", "B")]
+    responses = await asyncio.gather(*(ready.post("/v1/chat/completions", json=b, headers={"x-request-id": "same"})
+                                       for b in bodies))
+    texts = [await r.text() for r in responses]
+    assert [r.status for r in responses] == [200, 200]
+    assert "answer to A" in texts[0] and "answer to B" not in texts[0]
+    assert "answer to B" in texts[1] and "answer to A" not in texts[1]
+    ids = {r.headers["x-request-id"] for r in responses}
+    assert len(ids) == 2 and ids == {s.id for s in fake.submitted}
+    assert {r.headers["x-client-request-id"] for r in responses} == {"same"}
 
 
 async def test_shutdown_ends_an_open_stream_with_an_error_event(ready: TestClient, fake: FakeWorker) -> None:

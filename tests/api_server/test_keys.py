@@ -88,3 +88,61 @@ async def test_keys_survive_a_restart(settings: Settings, client: TestClient) ->
     key = (await (await client.post("/api/keys", headers=ADMIN)).json())["key"]
     store = KeyStore(settings.api_keys_file)
     assert store.verify(key) and not store.verify(key + "x") and not store.verify(None)
+
+
+async def _client_key(client: TestClient, label: str) -> dict[str, str]:
+    created = await client.post("/api/keys", json={"label": label}, headers=ADMIN)
+    return {"Authorization": f"Bearer {(await created.json())['key']}"}
+
+
+async def test_a_client_key_sees_and_cancels_only_its_own_requests(ready: TestClient, fake: Any) -> None:
+    """With keys, /v1/queue shows a client only its own requests and /v1/cancel of another client's id is a 404
+    (as for an unknown id); the admin key sees and cancels every request."""
+    import asyncio
+
+    from tests.api_server.fake_worker import HANG
+
+    alice, bob = await _client_key(ready, "alice"), await _client_key(ready, "bob")
+    fake.script = [HANG]
+    body = {"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": "hi"}]}
+    running = asyncio.ensure_future(ready.post("/v1/chat/completions", json=body, headers=alice))
+    await fake.wait_submitted(1)
+    alice_id = fake.submitted[0].id
+    waiting = asyncio.ensure_future(ready.post("/v1/chat/completions", json=body, headers=bob))
+
+    async def rows(headers: dict[str, str]) -> list[dict[str, Any]]:
+        resp = await ready.get("/v1/queue", headers=headers)
+        assert resp.status == 200
+        return (await resp.json())["data"]
+
+    from api_server.keys import QUEUE
+
+    await ready.app[QUEUE].wait_for(lambda q: len(q) == 2)  # type: ignore[index]
+    assert [r["id"] for r in await rows(alice)] == [alice_id]
+    bob_rows = await rows(bob)
+    assert len(bob_rows) == 1 and bob_rows[0]["id"] != alice_id and bob_rows[0]["position"] == 1
+    assert len(await rows(ADMIN)) == 2
+    refused = await ready.post(f"/v1/cancel/{alice_id}", headers=bob)
+    assert refused.status == 404 and (await refused.json())["error"]["code"] == "request_not_found"
+    assert not running.done()
+    assert (await ready.post(f"/v1/cancel/{bob_rows[0]['id']}", headers=ADMIN)).status == 200
+    assert (await waiting).status == 499
+    assert (await ready.post(f"/v1/cancel/{alice_id}", headers=alice)).status == 200
+    assert (await running).status == 499
+
+
+@pytest.mark.parametrize("settings_overrides", [{"admin_key": None}])
+async def test_keyless_mode_shows_everyone_every_request(ready: TestClient, fake: Any) -> None:
+    """Without keys (loopback only) /v1/queue lists every request and any caller may cancel it."""
+    import asyncio
+
+    from tests.api_server.fake_worker import HANG
+
+    fake.script = [HANG]
+    body = {"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": "hi"}]}
+    running = asyncio.ensure_future(ready.post("/v1/chat/completions", json=body, headers={"x-api-key": "one"}))
+    await fake.wait_submitted(1)
+    rows = (await (await ready.get("/v1/queue", headers={"x-api-key": "two"})).json())["data"]
+    assert [r["id"] for r in rows] == [fake.submitted[0].id]
+    assert (await ready.post(f"/v1/cancel/{rows[0]['id']}")).status == 200
+    assert (await running).status == 499

@@ -23,13 +23,25 @@ def queue_of(client: TestClient) -> RequestQueue:
     return client.app[QUEUE]  # type: ignore[index]
 
 
-def post(client: TestClient, req_id: str | None = None, **extra: Any) -> asyncio.Task[aiohttp.ClientResponse]:
-    headers = {"x-request-id": req_id} if req_id else {}
-    return asyncio.ensure_future(client.post("/v1/chat/completions", json={**BODY, **extra}, headers=headers))
+def post(client: TestClient, label: str | None = None, **extra: Any) -> asyncio.Task[aiohttp.ClientResponse]:
+    """POST a chat request; ``label`` is sent as the client's x-request-id and as the prompt."""
+    headers = {"x-request-id": label} if label else {}
+    body = {**BODY, "messages": [{"role": "user", "content": label}]} if label else BODY
+    return asyncio.ensure_future(client.post("/v1/chat/completions", json={**body, **extra}, headers=headers))
 
 
-async def queued(client: TestClient, req_id: str) -> None:
-    await queue_of(client).wait_for(lambda q: q.get(req_id) is not None)
+def label(submit: Any) -> str:
+    """The label of a job the fake worker got (its prompt)."""
+    return str(submit.job.messages[-1]["content"])
+
+
+def sid(client: TestClient, label: str) -> str:
+    """The server's id of the queued or running request the client labelled ``label``."""
+    return next(t.id for t in queue_of(client).active() if t.client_request_id == label)
+
+
+async def queued(client: TestClient, label: str) -> None:
+    await queue_of(client).wait_for(lambda q: any(t.client_request_id == label for t in q.active()))
 
 
 @pytest.fixture
@@ -43,21 +55,21 @@ async def own_session(ready: TestClient) -> AsyncIterator[aiohttp.ClientSession]
 async def test_fifo_order_under_50_concurrent_clients(ready: TestClient, fake: FakeWorker) -> None:
     """Jobs reach the worker in the order they were queued, one at a time."""
     gate = asyncio.Event()
-    fake.script_fn = lambda s: [Wait(gate), content("x"), finish()] if s.id == "first" else [content(s.id)]
+    fake.script_fn = lambda s: [Wait(gate), content("x"), finish()] if label(s) == "first" else [content(label(s))]
     first = post(ready, "first")
     await fake.wait_submitted(1)
     tasks = [post(ready, f"r{i:02d}") for i in range(50)]
     await queue_of(ready).wait_for(lambda q: len(q) == 51)
-    order = [row["id"] for row in queue_of(ready).snapshot()]
+    order = [row["client_request_id"] for row in queue_of(ready).snapshot()]
     assert order[0] == "first" and sorted(order[1:]) == [f"r{i:02d}" for i in range(50)]
     assert [row["position"] for row in queue_of(ready).snapshot()] == list(range(51))
     gate.set()
     responses = await asyncio.gather(first, *tasks)
     assert all(r.status == 200 for r in responses)
-    assert [s.id for s in fake.submitted] == order
+    assert [label(s) for s in fake.submitted] == order
     for r in responses[1:]:
         body = await r.json()
-        assert body["choices"][0]["message"]["content"] == r.headers["x-request-id"]
+        assert body["choices"][0]["message"]["content"] == r.headers["x-client-request-id"]
 
 
 async def test_queue_lists_queued_and_running_requests(ready: TestClient, fake: FakeWorker) -> None:
@@ -68,10 +80,10 @@ async def test_queue_lists_queued_and_running_requests(ready: TestClient, fake: 
     b = post(ready, "qb", stream=True)
     await queued(ready, "qb")
     rows = (await (await ready.get("/v1/queue")).json())["data"]
-    assert [(r["id"], r["position"], r["state"], r["stream"]) for r in rows] == [
-        ("qa", 0, "running", False), ("qb", 1, "queued", True)]
+    assert [(r["id"], r["client_request_id"], r["position"], r["state"], r["stream"]) for r in rows] == [
+        (sid(ready, "qa"), "qa", 0, "running", False), (sid(ready, "qb"), "qb", 1, "queued", True)]
     assert rows[0]["model"] == "gemini-2.5-pro" and rows[0]["age_s"] >= 0
-    for rid in ("qb", "qa"):
+    for rid in (sid(ready, "qb"), sid(ready, "qa")):
         await ready.post(f"/v1/cancel/{rid}")
     await asyncio.gather(a, b)
 
@@ -84,24 +96,25 @@ async def test_cancel_queued_request_never_reaches_the_worker(ready: TestClient,
     await fake.wait_submitted(1)
     b = post(ready, "cb")
     await queued(ready, "cb")
-    resp = await ready.post("/v1/cancel/cb")
+    resp = await ready.post(f"/v1/cancel/{sid(ready, 'cb')}")
     assert resp.status == 200 and (await resp.json())["state"] == "queued"
     cancelled = await b
     assert cancelled.status == 499 and (await cancelled.json())["error"]["code"] == "request_cancelled"
     gate.set()
     assert (await a).status == 200
-    assert [s.id for s in fake.submitted] == ["ca"]
+    assert [label(s) for s in fake.submitted] == ["ca"]
 
 
 async def test_cancel_running_request_sends_job_cancel(ready: TestClient, fake: FakeWorker) -> None:
     """Cancelling the running request sends job_cancel to the worker, then the next job runs."""
-    fake.script_fn = lambda s: [HANG] if s.id == "ra" else [content("next"), finish()]
+    fake.script_fn = lambda s: [HANG] if label(s) == "ra" else [content("next"), finish()]
     a = post(ready, "ra")
     await fake.wait_submitted(1)
     b = post(ready, "rb")
     await queued(ready, "rb")
-    assert (await ready.post("/v1/cancel/ra")).status == 200
-    await fake.wait_cancelled("ra")
+    running = sid(ready, "ra")
+    assert (await ready.post(f"/v1/cancel/{running}")).status == 200
+    await fake.wait_cancelled(running)
     assert (await a).status == 499
     assert (await b).status == 200
 
@@ -121,12 +134,13 @@ async def test_disconnected_queued_client_is_removed(ready: TestClient, fake: Fa
     await fake.wait_submitted(1)
     b = asyncio.ensure_future(own_session.post("/v1/chat/completions", json=BODY, headers={"x-request-id": "db"}))
     await queued(ready, "db")
+    gone = sid(ready, "db")
     b.cancel()
     await own_session.close()
-    await queue_of(ready).wait_for(lambda q: q.get("db") is None)
+    await queue_of(ready).wait_for(lambda q: q.get(gone) is None)
     gate.set()
     assert (await a).status == 200
-    assert [s.id for s in fake.submitted] == ["da"]
+    assert [label(s) for s in fake.submitted] == ["da"]
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -145,7 +159,7 @@ async def test_disconnected_running_client_stops_the_generation(ready: TestClien
     else:
         b.cancel()
     await own_session.close()
-    await fake.wait_cancelled("gone")
+    await fake.wait_cancelled(fake.submitted[0].id)
     await queue_of(ready).wait_for(lambda q: len(q) == 0)
 
 
@@ -160,7 +174,7 @@ async def test_full_queue_answers_429_with_retry_after(ready: TestClient, fake: 
     resp = await ready.post("/v1/chat/completions", json=BODY)
     assert resp.status == 429 and resp.headers["Retry-After"]
     assert (await resp.json())["error"]["code"] == "queue_full"
-    for rid in ("f2", "f1", "f0"):
+    for rid in [row["id"] for row in queue_of(ready).snapshot()][::-1]:
         await ready.post(f"/v1/cancel/{rid}")
     await asyncio.gather(running, *waiting)
 
@@ -205,13 +219,13 @@ async def test_queued_job_waits_for_a_starting_worker(ready: TestClient, fake: F
     assert not fake.submitted
     await fake.set_state("ready")
     resp = await task
-    assert resp.status == 200 and fake.submitted[0].id == "st"
+    assert resp.status == 200 and label(fake.submitted[0]) == "st"
 
 
 async def test_connection_lost_mid_job_fails_it_and_the_next_job_runs(ready: TestClient, fake: FakeWorker) -> None:
     """A dropped worker connection ends the running job with 503; the next job works after reconnect."""
-    fake.script_fn = lambda s: [content("partial"), DISCONNECT] if s.id == "lost" else [content("ok"), finish()]
-    resp = await ready.post("/v1/chat/completions", json=BODY, headers={"x-request-id": "lost"})
+    fake.script_fn = lambda s: [content("partial"), DISCONNECT] if label(s) == "lost" else [content("ok"), finish()]
+    resp = await post(ready, "lost")
     assert resp.status == 503
     err = (await resp.json())["error"]
     assert err["code"] == "worker_connection_lost" and "lost" in err["message"]
@@ -229,7 +243,7 @@ async def test_queue_waits_while_the_worker_restarts(ready: TestClient, fake: Fa
     await queued(ready, "later")
     async with FakeWorker(settings.worker_socket) as again:
         resp = await task
-        assert resp.status == 200 and again.submitted[0].id == "later"
+        assert resp.status == 200 and label(again.submitted[0]) == "later"
 
 
 @pytest.mark.parametrize(("kind", "status", "code"), [
@@ -259,7 +273,7 @@ async def test_shutdown_ends_running_jobs_with_503_and_refuses_new_ones(ready: T
     await drain(ready.app)
     resp = await a
     assert resp.status == 503 and (await resp.json())["error"]["code"] == "shutting_down"
-    await fake.wait_cancelled("sd")
+    await fake.wait_cancelled(fake.submitted[0].id)
     new = await ready.post("/v1/chat/completions", json=BODY)
     assert new.status == 503
     assert (await ready.get("/health")).status == 503
@@ -268,7 +282,7 @@ async def test_shutdown_ends_running_jobs_with_503_and_refuses_new_ones(ready: T
 @pytest.mark.parametrize("settings_overrides", [{"response_completion_timeout": 1000}])
 async def test_waiting_behind_a_long_job_is_not_a_timeout(ready: TestClient, fake: FakeWorker) -> None:
     """A request queued behind a job running longer than the completion timeout still gets its turn."""
-    fake.script_fn = lambda s: [Sleep(1.3), content("slow"), finish()] if s.id == "long" else [content("b")]
+    fake.script_fn = lambda s: [Sleep(1.3), content("slow"), finish()] if label(s) == "long" else [content("b")]
     a = post(ready, "long")
     await fake.wait_submitted(1)
     b = post(ready, "behind")

@@ -68,36 +68,42 @@ async def test_queue_lists_three_requests_and_cancel_removes_them(sim: Stack):
     """Three in flight: running + two queued in order; cancelling the queued then the running one works."""
     t = tag()
     ids = [f"e2e-{t}-{n}" for n in (1, 2, 3)]
+
+    def mine(rows: list[dict[str, Any]]) -> list[str]:
+        return [r["client_request_id"] for r in rows]
+
     async with aiohttp.ClientSession() as session:
         first = asyncio.create_task(post(session, sim, ids[0], f"{ids[0]} {SLOW}"))
-        await wait_queue(session, sim, lambda rows: [r["id"] for r in rows] == ids[:1])
+        await wait_queue(session, sim, lambda rows: mine(rows) == ids[:1])
         second = asyncio.create_task(post(session, sim, ids[1], f"{ids[1]} second"))
-        await wait_queue(session, sim, lambda rows: [r["id"] for r in rows] == ids[:2])
+        await wait_queue(session, sim, lambda rows: mine(rows) == ids[:2])
         third = asyncio.create_task(post(session, sim, ids[2], f"{ids[2]} third", stream=True))
-        rows = await wait_queue(session, sim, lambda rows: [r["id"] for r in rows] == ids)
+        rows = await wait_queue(session, sim, lambda rows: mine(rows) == ids)
         await wait_sim_streaming(sim, ids[0])
+        server_ids = [r["id"] for r in rows]
+        assert len(set(server_ids)) == 3 and not set(server_ids) & set(ids)
         assert [r["position"] for r in rows] == [0, 1, 2]
         assert [r["state"] for r in rows] == ["running", "queued", "queued"]
         assert [r["stream"] for r in rows] == [False, False, True]
         assert all(r["model"] == PLAIN_MODEL for r in rows)
 
-        async with session.post(f"{sim.base_url}/v1/cancel/{ids[1]}") as resp:
+        async with session.post(f"{sim.base_url}/v1/cancel/{server_ids[1]}") as resp:
             assert resp.status == 200
-            assert await resp.json() == {"id": ids[1], "object": "request.cancelled", "cancelled": True,
+            assert await resp.json() == {"id": server_ids[1], "object": "request.cancelled", "cancelled": True,
                                          "state": "queued"}
         status, text = await second
         assert status == 499 and '"code":"request_cancelled"' in text
         rows = await queue_rows(session, sim)
-        assert [(r["id"], r["position"]) for r in rows] == [(ids[0], 0), (ids[2], 1)]
+        assert [(r["id"], r["position"]) for r in rows] == [(server_ids[0], 0), (server_ids[2], 1)]
 
-        async with session.post(f"{sim.base_url}/v1/cancel/{ids[0]}") as resp:
+        async with session.post(f"{sim.base_url}/v1/cancel/{server_ids[0]}") as resp:
             assert resp.status == 200 and (await resp.json())["state"] == "running"
         status, text = await first
         assert status == 499 and '"code":"request_cancelled"' in text
         status, text = await third
         assert status == 200 and text.rstrip().endswith("data: [DONE]") and '"error"' not in text
 
-        async with session.post(f"{sim.base_url}/v1/cancel/{ids[0]}") as resp:
+        async with session.post(f"{sim.base_url}/v1/cancel/{server_ids[0]}") as resp:
             assert resp.status == 404
             assert (await resp.json())["error"]["code"] == "request_not_found"
         assert await queue_rows(session, sim) == []
@@ -174,13 +180,14 @@ async def test_cancelling_a_running_stream_ends_it_with_an_error_event_and_stops
         resp = await session.post(sim.base_url + "/v1/chat/completions", json=body(f"{req_id} {SLOW}", True),
                                   headers={"x-request-id": req_id})
         assert resp.status == 200
+        server_id = resp.headers["x-request-id"]
         lines: list[bytes] = []
         cancelled_at = None
         async for line in resp.content:
             if line.strip():
                 lines.append(line.strip())
             if cancelled_at is None and sum(b'"content":"' in x and b'"content":""' not in x for x in lines) == 2:
-                async with session.post(f"{sim.base_url}/v1/cancel/{req_id}") as cancel:
+                async with session.post(f"{sim.base_url}/v1/cancel/{server_id}") as cancel:
                     assert cancel.status == 200 and (await cancel.json())["state"] == "running"
                 cancelled_at = time.time()
         resp.close()
@@ -190,3 +197,21 @@ async def test_cancelling_a_running_stream_ends_it_with_an_error_event_and_stops
     record = await wait_sim_ended(sim, req_id)
     assert record["ended"] == "client_closed"
     assert record["ended_at"] - cancelled_at < 1.0
+
+
+async def test_two_requests_with_one_client_request_id_each_get_their_own_answer(sim: Stack):
+    """Two requests sent at once with the same x-request-id: each client gets its own answer (distinct nonces),
+    under its own server id, and the client's id comes back in x-client-request-id."""
+    nonces = [f"nonce-{tag()}", f"nonce-{tag()}"]
+    async with aiohttp.ClientSession() as session:
+
+        async def ask(nonce: str) -> tuple[int, str, str]:
+            async with session.post(sim.base_url + "/v1/chat/completions", json=body(nonce),
+                                    headers={"x-request-id": "same-id"}) as resp:
+                assert resp.headers["x-client-request-id"] == "same-id"
+                return resp.status, resp.headers["x-request-id"], await resp.text()
+
+        answers = await asyncio.gather(*(ask(n) for n in nonces))
+    assert [a[0] for a in answers] == [200, 200] and answers[0][1] != answers[1][1]
+    for (_, _, text), mine, other in zip(answers, nonces, nonces[::-1], strict=True):
+        assert f"You said: {mine}" in text and other not in text
