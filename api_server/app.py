@@ -9,7 +9,7 @@ from api_server.auth import KeyStore
 from api_server.chat import ChatService
 from api_server.cors import add_cors_headers, cors_middleware
 from api_server.keys import CHAT, KEYS, QUEUE, SETTINGS, STATE, WORKER
-from api_server.middleware import add_request_ids, auth_middleware, error_middleware
+from api_server.middleware import add_request_ids, auth_middleware, error_middleware, guard_middleware
 from api_server.queue import RequestQueue
 from api_server.routes import admin, openai
 from api_server.state import ServerState
@@ -20,7 +20,7 @@ from shared.settings import Settings
 def create_app(settings: Settings, *, connect_worker: bool = True, fetch_remote: bool = True) -> web.Application:
     """Build the app; ``connect_worker=False`` leaves the worker socket alone (tests of pure routes)."""
     app = web.Application(
-        middlewares=[error_middleware, cors_middleware, auth_middleware],
+        middlewares=[error_middleware, guard_middleware, cors_middleware, auth_middleware],
         client_max_size=settings.max_request_bytes,
     )
     app[SETTINGS] = settings

@@ -152,6 +152,54 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         shared_logging.request_id.reset(token)
 
 
+class UnsupportedMediaType(ProxyError):
+    """A request body that is not JSON (a browser sends text/plain or form bodies cross-site unasked)."""
+
+    kind = "unsupported_media_type"
+    status = 415
+    error_type = "invalid_request_error"
+    default_code = "unsupported_media_type"
+
+
+class HostNotAllowed(ProxyError):
+    """A Host header this server does not answer to (DNS rebinding)."""
+
+    kind = "host_not_allowed"
+    status = 421
+    error_type = "invalid_request_error"
+    default_code = "host_not_allowed"
+
+
+def _host_name(host: str) -> str:
+    """The name part of a Host header value, lower case, without port or IPv6 brackets."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or (content_type.startswith("application/")
+                                                  and content_type.endswith("+json"))
+
+
+@web.middleware
+async def guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse a Host the server does not answer to (421) and a request body that is not JSON (415)."""
+    allowed = request.app[SETTINGS].allowed_host_names
+    name = _host_name(request.headers.get("Host", ""))
+    if "*" not in allowed and name not in allowed:
+        raise HostNotAllowed(
+            f"This server does not answer to the host {shared_logging.escape_control(name)!r}; add it to "
+            "ALLOWED_HOSTS if you reach the server under that name."
+        )
+    if (request.content_length or request.body_exists) and not _is_json(request.content_type):
+        raise UnsupportedMediaType(
+            f"Request bodies must be JSON (Content-Type: application/json), not {request.content_type!r}."
+        )
+    return await handler(request)
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path

@@ -286,8 +286,10 @@ class ChatCompletionRequest(BaseModel):
             raise _Refused("logprobs", "logprobs are not supported by AI Studio")
         if self.top_logprobs is not None:
             raise _Refused("top_logprobs", "top_logprobs is not supported by AI Studio")
+        names = {t.function.name for t in self.tools or [] if isinstance(t, FunctionTool)}
+        if self.tool_choice == "required" and not names:
+            raise _Refused("tool_choice", "tool_choice 'required' needs at least one function in tools")
         if isinstance(self.tool_choice, NamedToolChoice):
-            names = {t.function.name for t in self.tools or [] if isinstance(t, FunctionTool)}
             if self.tool_choice.function.name not in names:
                 raise _Refused(
                     "tool_choice",

@@ -2,6 +2,9 @@
 
 One line per event, to stdout and ``<log_dir>/<process>.log``. The request id
 of the job being handled (``request_id`` context variable) is on every line.
+Control characters in a message (CR, LF, ESC …, e.g. in a client's model name)
+are escaped (``\\r``, ``\\n``, ``\\x1b``), so no logged client value can forge a line;
+only a traceback, which the formatter appends itself, spans several lines.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import logging.handlers
+import re
 import sys
 from pathlib import Path
 
@@ -16,6 +20,22 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 
 FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(process_name)s %(name)s [%(request_id)s] %(message)s"
 DATEFMT = "%Y-%m-%d %H:%M:%S"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def escape_control(text: str) -> str:
+    """``text`` with every control character (and Unicode line separator) written as an escape."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+class SafeFormatter(logging.Formatter):
+    """One line per record: the message's control characters are escaped before the traceback is added."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        record.message = escape_control(record.message)
+        return super().formatMessage(record)
 
 
 class _ContextFilter(logging.Filter):
@@ -34,7 +54,7 @@ def configure_logging(process_name: str, log_dir: Path | None, level: str = "INF
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    formatter = logging.Formatter(FORMAT, DATEFMT)
+    formatter = SafeFormatter(FORMAT, DATEFMT)
     context = _ContextFilter(process_name)
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
     if log_dir is not None:

@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     #: Web origins allowed to call /v1 from a browser, comma-separated (``https://app.example``); empty = none;
     #: ``*`` only together with ADMIN_KEY (keys required), else any web page could drive the server.
     cors_origins: str = ""
+    #: Host names the API answers to (the Host header), comma-separated, besides the loopback names and API_HOST;
+    #: ``*`` = any (e.g. behind a reverse proxy that checks it). Refuses DNS-rebinding pages.
+    allowed_hosts: str = ""
 
     @field_validator("aistudio_resolve")
     @classmethod
@@ -154,6 +157,13 @@ class Settings(BaseSettings):
         return value
 
     # --- derived values
+
+    @property
+    def allowed_host_names(self) -> frozenset[str]:
+        """Lower-case host names (no port) the Host header may carry; contains ``*`` when any is allowed."""
+        names = {"localhost", "127.0.0.1", "::1", self.api_host.strip("[]").lower()}
+        names.update(h.strip().strip("[]").lower() for h in self.allowed_hosts.split(",") if h.strip())
+        return frozenset(names)
 
     @property
     def cors_origin_list(self) -> tuple[str, ...]:

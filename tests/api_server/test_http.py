@@ -304,3 +304,40 @@ async def test_shutdown_ends_an_open_stream_with_an_error_event(ready: TestClien
     await drain(ready.app)
     rest = (await resp.read()).decode()
     assert '"shutting_down"' in rest and rest.endswith("data: [DONE]\n\n")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x", None])
+async def test_a_body_that_is_not_json_is_415(ready: TestClient, fake: FakeWorker, content_type: str | None) -> None:
+    """Bodies a browser may send cross-site without a preflight (text/plain, forms) or without any type are
+    refused with 415 before anything runs, even when their text is JSON."""
+    import orjson
+
+    headers = {"Content-Type": content_type} if content_type else {}
+    resp = await ready.post("/v1/chat/completions", data=orjson.dumps(BODY), headers=headers,
+                            skip_auto_headers=["Content-Type"])
+    assert resp.status == 415
+    assert assert_openai_error(await resp.json())["code"] == "unsupported_media_type" and not fake.submitted
+    ok = await ready.post("/v1/chat/completions", data=orjson.dumps(BODY),
+                          headers={"Content-Type": "application/json; charset=utf-8"})
+    assert ok.status == 200
+
+
+@pytest.mark.parametrize(("host", "status"), [
+    ("evil.example", 421), ("evil.example:2048", 421), ("127.0.0.1.evil.example", 421),
+    ("localhost:2048", 200), ("127.0.0.1:9", 200), ("[::1]:2048", 200), ("LOCALHOST", 200),
+])
+async def test_only_allowed_host_names_are_answered(ready: TestClient, host: str, status: int) -> None:
+    """A Host header that is not a loopback name or API_HOST is 421 (a DNS-rebinding page cannot read answers)."""
+    resp = await ready.get("/v1/models", headers={"Host": host})
+    assert resp.status == status
+    if status == 421:
+        assert assert_openai_error(await resp.json())["code"] == "host_not_allowed"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"allowed_hosts": "proxy.internal, [fd00::1]"}])
+async def test_allowed_hosts_adds_names(ready: TestClient) -> None:
+    """ALLOWED_HOSTS adds names; the loopback names stay allowed."""
+    for host, status in (("proxy.internal:2048", 200), ("[fd00::1]:2048", 200), ("localhost", 200),
+                         ("other.internal", 421)):
+        assert (await ready.get("/v1/models", headers={"Host": host})).status == status, host

@@ -25,7 +25,7 @@ from api_server.app import create_app
 from api_server.openapi import openapi_document
 from shared import protocol
 from tests.api_server.conftest import make_settings
-from tests.api_server.fake_worker import FakeWorker, Step, content, finish
+from tests.api_server.fake_worker import FakeWorker, Step, content, finish, tool_call
 
 schema = schemathesis.openapi.from_dict(openapi_document("http://127.0.0.1"))
 
@@ -90,8 +90,15 @@ def check_openai_shape(response: Any) -> None:
 
 
 def scripted_answer(submit: protocol.JobSubmit) -> list[Step]:
-    """Plain text, or "{}" when JSON output was asked for."""
-    kind = (submit.job.response_format or {}).get("type")
+    """Plain text, "{}" when JSON output was asked for, a call when tool_choice demands one (a fuzzed request
+    that is valid gets an answer that follows it)."""
+    job = submit.job
+    choice = job.tool_choice
+    names = [t["function"]["name"] for t in job.tools or [] if t.get("type") == "function"]
+    if names and (choice == "required" or isinstance(choice, dict)):
+        name = choice["function"]["name"] if isinstance(choice, dict) else names[0]
+        return [tool_call(name, {}), finish()]
+    kind = (job.response_format or {}).get("type")
     return [content("{}" if kind in ("json_object", "json_schema") else "fuzzed"), finish()]
 
 

@@ -169,3 +169,13 @@ def test_ignored_parameters_are_accepted() -> None:
 def test_model_prefix_is_dropped(given: str, expected: str) -> None:
     """The part after the last '/' is the model id."""
     assert model_id(given) == expected
+
+
+@pytest.mark.parametrize("tools", [None, [{"type": "google_search"}]])
+def test_tool_choice_required_without_a_function_is_refused(tools: Any) -> None:
+    """tool_choice "required" with no function to call is a 400 naming tool_choice (the fuzzer found it
+    answered 502 after a whole generation)."""
+    extra = {"tools": tools} if tools else {}
+    with pytest.raises(InvalidRequest) as info:
+        parse_chat_request(body(tool_choice="required", **extra))
+    assert info.value.param == "tool_choice"

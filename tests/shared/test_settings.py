@@ -107,3 +107,31 @@ def test_socket_paths_live_in_the_run_dir_and_reject_overlong_paths(tmp_path):
     assert s.worker_socket == tmp_path / "r" / "worker.sock"
     with pytest.raises(SettingsError, match="RUN_DIR"):
         _ = Settings(run_dir=tmp_path / ("x" * 120)).api_socket
+
+
+def test_a_logged_client_value_cannot_forge_a_log_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """CR, LF and other control characters in a logged value are escaped: one record, one line."""
+    import logging
+
+    from shared.logging import configure_logging
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    configure_logging("forgery-test", tmp_path, "INFO")
+    try:
+        logging.getLogger("api_server.test").info("model=%s", "x\r\n2026-01-01 00:00:00.000 INFO forged\x1b[2J")
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logging.getLogger("api_server.test").exception("failed for %s", "y\nz")
+    finally:
+        for handler in list(root.handlers):
+            handler.close()
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+    lines = (tmp_path / "forgery-test.log").read_text().splitlines()
+    assert "model=x\\r\\n2026-01-01 00:00:00.000 INFO forged\\x1b[2J" in lines[0]
+    assert "failed for y\\nz" in lines[1] and lines[2] == "Traceback (most recent call last):"
+    assert not any(line.startswith("2026-01-01") for line in lines)
