@@ -14,7 +14,7 @@ import pytest
 
 from shared import protocol
 from tests.browser_worker.conftest import JobResult
-from tests.conftest import FIXTURES
+from tests.fixtures import FIXTURES_DIR as FIXTURES
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
