@@ -137,3 +137,48 @@ class KeyStore:
         self._save()
         log.info("deleted client key %s", key_id)
         return True
+
+
+class FailedAuthLimiter:
+    """Counts failed key checks per client address; past ``limit`` within ``window_s`` the address is locked
+    out for ``lockout_s`` (every key-checked request answers 429 then, a right key included, so guessing gets
+    no signal). Bounded: at most ``max_addresses`` addresses are tracked (the stalest are forgotten)."""
+
+    def __init__(self, limit: int, lockout_s: float, *, window_s: float = 60.0, max_addresses: int = 10_000,
+                 clock: Any = time.monotonic) -> None:
+        self.limit = limit
+        self.lockout_s = lockout_s
+        self.window_s = window_s
+        self.max_addresses = max_addresses
+        self._clock = clock
+        self._failures: dict[str, list[float]] = {}
+        self._locked_until: dict[str, float] = {}
+
+    def retry_after(self, address: str) -> float | None:
+        """Seconds the address stays locked out, or None when it is not."""
+        until = self._locked_until.get(address)
+        if until is None:
+            return None
+        left = until - self._clock()
+        if left <= 0:
+            del self._locked_until[address]
+            return None
+        return left
+
+    def failed(self, address: str) -> None:
+        if self.limit <= 0:
+            return
+        now = self._clock()
+        recent = [t for t in self._failures.pop(address, []) if now - t < self.window_s]
+        recent.append(now)
+        if len(recent) >= self.limit:
+            self._locked_until[address] = now + self.lockout_s
+            log.warning("%d failed key attempts from %s within %.0f s: refusing it for %.0f s", len(recent),
+                        address, self.window_s, self.lockout_s)
+            recent = []
+        else:
+            self._failures[address] = recent  # re-inserted: the dict is ordered stalest first
+        while len(self._failures) > self.max_addresses:
+            del self._failures[next(iter(self._failures))]
+        while len(self._locked_until) > self.max_addresses:
+            del self._locked_until[next(iter(self._locked_until))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import ClientSession, web
 
-from api_server.auth import Caller, KeyStore
+from api_server.auth import Caller, FailedAuthLimiter, KeyStore
 from api_server.chat import ChatService
 from api_server.queue import RequestQueue
 from api_server.state import ServerState
@@ -16,6 +16,7 @@ STATE = web.AppKey("state", ServerState)
 WORKER = web.AppKey("worker", WorkerClient)
 QUEUE = web.AppKey("queue", RequestQueue)
 KEYS = web.AppKey("keys", KeyStore)
+AUTH_LIMITER = web.AppKey("auth_limiter", FailedAuthLimiter)
 CHAT = web.AppKey("chat", ChatService)
 HTTP = web.AppKey("http", ClientSession)
 

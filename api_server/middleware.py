@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from api_server.auth import EVERYONE, Caller, presented_key, same_secret
-from api_server.keys import CALLER, CLIENT_REQUEST_ID, KEYS, REQUEST_ID, SETTINGS
+from api_server.keys import AUTH_LIMITER, CALLER, CLIENT_REQUEST_ID, KEYS, REQUEST_ID, SETTINGS
 from shared import logging as shared_logging
 from shared.errors import (
     AuthenticationFailed,
@@ -200,6 +200,18 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
     return await handler(request)
 
 
+def _refuse_locked_out(request: web.Request) -> None:
+    left = request.app[AUTH_LIMITER].retry_after(request.remote or "")
+    if left is not None:
+        raise RateLimited("Too many failed key attempts from this address; try again later.",
+                          retry_after=left, code="too_many_failed_auth")
+
+
+def _failed(request: web.Request, err: AuthenticationFailed) -> AuthenticationFailed:
+    request.app[AUTH_LIMITER].failed(request.remote or "")
+    return err
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
@@ -208,19 +220,21 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if admin is None:
             raise PermissionDenied("Key management is disabled: set ADMIN_KEY to enable /api/keys.",
                                    code="admin_key_not_configured")
+        _refuse_locked_out(request)
         if not same_secret(presented_key(request), admin.get_secret_value()):
-            raise AuthenticationFailed("Invalid or missing admin key (send Authorization: Bearer <ADMIN_KEY>).")
+            raise _failed(request, AuthenticationFailed(
+                "Invalid or missing admin key (send Authorization: Bearer <ADMIN_KEY>)."))
     elif path.startswith("/v1/") or path == "/v1":
         store = request.app[KEYS]
         request[CALLER] = EVERYONE
         if store.has_keys:
+            _refuse_locked_out(request)
             key = presented_key(request)
             admin = request.app[SETTINGS].admin_key
             if not (admin is not None and same_secret(key, admin.get_secret_value())):
                 key_id = store.identify(key)
                 if key_id is None:
-                    raise AuthenticationFailed(
-                        "Invalid or missing API key (send Authorization: Bearer <key> or x-api-key)."
-                    )
+                    raise _failed(request, AuthenticationFailed(
+                        "Invalid or missing API key (send Authorization: Bearer <key> or x-api-key)."))
                 request[CALLER] = Caller(key_id)
     return await handler(request)

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     #: Host names the API answers to (the Host header), comma-separated, besides the loopback names and API_HOST;
     #: ``*`` = any (e.g. behind a reverse proxy that checks it). Refuses DNS-rebinding pages.
     allowed_hosts: str = ""
+    #: Failed key checks from one client address within a minute before it is refused (429); 0 = never.
+    auth_failure_limit: int = Field(10, ge=0)
+    #: How long (s) such an address is refused.
+    auth_lockout_s: float = Field(300.0, gt=0)
 
     @field_validator("aistudio_resolve")
     @classmethod

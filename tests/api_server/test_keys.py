@@ -146,3 +146,42 @@ async def test_keyless_mode_shows_everyone_every_request(ready: TestClient, fake
     assert [r["id"] for r in rows] == [fake.submitted[0].id]
     assert (await ready.post(f"/v1/cancel/{rows[0]['id']}")).status == 200
     assert (await running).status == 499
+
+
+@pytest.mark.parametrize("settings_overrides", [{"admin_key": "admin-secret", "auth_failure_limit": 3,
+                                                 "auth_lockout_s": 300}])
+async def test_repeated_failed_keys_lock_the_address_out(ready: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    """After AUTH_FAILURE_LIMIT failed key checks within a minute the address gets 429 with Retry-After, even
+    with a right key (no signal for guessing), on /v1 and /api/keys alike; the lockout is logged once."""
+    good = await _client_key(ready, "good")
+    for _ in range(3):
+        assert (await ready.get("/v1/models", headers={"Authorization": "Bearer wrong"})).status == 401
+    for path, headers in (("/v1/models", good), ("/api/keys", ADMIN), ("/v1/models", {"x-api-key": "x"})):
+        resp = await ready.get(path, headers=headers)
+        assert resp.status == 429, path
+        assert 295 <= int(resp.headers["Retry-After"]) <= 300
+        assert (await resp.json())["error"]["code"] == "too_many_failed_auth"
+    assert sum("failed key attempts" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_failed_auth_limiter_counts_per_address_within_the_window() -> None:
+    """Failures older than the window do not count; addresses are independent; the lockout ends; memory is
+    bounded."""
+    from api_server.auth import FailedAuthLimiter
+
+    now = [0.0]
+    limiter = FailedAuthLimiter(3, 100, window_s=60, max_addresses=2, clock=lambda: now[0])
+    limiter.failed("a")
+    limiter.failed("a")
+    now[0] = 61
+    limiter.failed("a")  # the first two are out of the window
+    assert limiter.retry_after("a") is None
+    limiter.failed("b")
+    limiter.failed("a")
+    limiter.failed("a")
+    assert limiter.retry_after("a") == 100 and limiter.retry_after("b") is None
+    now[0] = 161
+    assert limiter.retry_after("a") is None
+    for address in ("c", "d", "e"):
+        limiter.failed(address)
+    assert len(limiter._failures) == 2  # the stalest addresses were forgotten
