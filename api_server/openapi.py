@@ -167,7 +167,7 @@ def _document() -> dict[str, Any]:
     schemas["Model"] = _model_schema()
     schemas["Error"] = _error_schema()
     any_object = {"type": "object"}
-    security = [{"bearer": []}, {"apiKey": []}]
+    security: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
     paths: dict[str, Any] = {
         "/v1/chat/completions": {"post": {
             "operationId": "createChatCompletion",

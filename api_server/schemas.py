@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -381,7 +381,7 @@ def parse_chat_request(body: Any) -> ChatCompletionRequest:
     try:
         return ChatCompletionRequest.model_validate(body)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
+        errors = cast(list[dict[str, Any]], exc.errors(include_url=False))  # pydantic's TypedDict, read as a dict
         # an unsupported-parameter refusal wins over generic errors
         for err in errors:
             cause = (err.get("ctx") or {}).get("error")

@@ -86,7 +86,7 @@ def chromium_args(settings: Settings, spki: str | None) -> list[str]:
 
 
 def context_options(
-    settings: Settings, storage_state: Path | dict | None, spki: str | None, kind: str = "chromium"
+    settings: Settings, storage_state: Path | dict[str, Any] | None, spki: str | None, kind: str = "chromium"
 ) -> dict[str, Any]:
     proxied = proxy_server(settings) is not None
     options: dict[str, Any] = {
@@ -113,7 +113,7 @@ class BrowserSession:
         self,
         settings: Settings,
         *,
-        storage_state: Path | dict | None = None,
+        storage_state: Path | dict[str, Any] | None = None,
         headless: bool | None = None,
     ) -> None:
         self.settings = settings
@@ -203,4 +203,4 @@ class BrowserSession:
 
     async def storage_state_dict(self) -> dict[str, Any]:
         assert self.context is not None
-        return await self.context.storage_state()
+        return dict(await self.context.storage_state())

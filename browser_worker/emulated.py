@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from json.decoder import scanstring
+from json.decoder import scanstring  # type: ignore[attr-defined]  # public since 3.x, not in typeshed
 from typing import Any
 
 CONTROL_TOKEN = re.compile(r"<ctrl\d+>[}{]?")
@@ -250,7 +250,8 @@ class _RelaxedParser:
         char = self.text[pos]
         if char == '"':
             try:
-                return scanstring(self.text, pos + 1, False)
+                decoded: tuple[str, int] = scanstring(self.text, pos + 1, False)
+                return decoded
             except ValueError:
                 raise self.fail(pos, "bad string") from None
         if char == "'":

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -63,7 +63,7 @@ class HelperClient:
             )
         return self._session
 
-    async def events(self, since: float) -> AsyncIterator[protocol.Message | HelperLost]:
+    async def events(self, since: float) -> AsyncGenerator[protocol.Message | HelperLost, None]:
         """The answer's events (keyed ``helper``) up to ``Done``, or up to a ``HelperLost``."""
         sapisid = await self._sapisid()
         if not sapisid:

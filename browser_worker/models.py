@@ -148,7 +148,7 @@ def _from_list(entry: list[Any]) -> ModelInfo | None:
 
 def _from_dict(entry: dict[str, Any]) -> ModelInfo | None:
     """A ``ModelInfo`` from one defensive dict entry, or None without an id."""
-    name = entry.get("name") if isinstance(entry.get("name"), str) else ""
+    name: str = entry["name"] if isinstance(entry.get("name"), str) else ""
     raw_id = _first(entry, "id", "model_id", "modelId")
     if not isinstance(raw_id, str) or not raw_id.strip():
         raw_id = name if name.startswith("models/") else ""

@@ -186,7 +186,7 @@ def _tool_body(message: dict[str, Any], content: Any, texts: list[str]) -> str:
 
 def _render_call(call: dict[str, Any]) -> str:
     """``Request function call: <name>\\nParameters:\\n<indented JSON>`` for one assistant tool call."""
-    function = call.get("function") if isinstance(call.get("function"), dict) else call
+    function: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else call
     name = function.get("name", "")
     arguments = function.get("arguments", "{}")
     if isinstance(arguments, str) and not arguments.strip():

@@ -50,7 +50,7 @@ Medium, ≥1024 Low, else Minimal; 2-level ``low``/``minimal``/``none`` → Low,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, overload
 
 Family = Literal["level4", "level2", "budget_pro", "budget_flash", "none"]
 Level = Literal["Minimal", "Low", "Medium", "High"]
@@ -102,6 +102,12 @@ def family(model_id: str) -> Family:
     return "none"
 
 
+@overload
+def normalize_effort(effort: str | int) -> str | int: ...
+@overload
+def normalize_effort(effort: None) -> None: ...
+@overload
+def normalize_effort(effort: str | int | None) -> str | int | None: ...
 def normalize_effort(effort: str | int | None) -> str | int | None:
     """``None``, a named effort (lower-case) or an int ≥ -1 (``-1``: on, no limit); raises
     ``ValueError`` otherwise."""

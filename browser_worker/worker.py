@@ -83,7 +83,7 @@ class Worker:
         self.profile: Path | None = None
         self.ready = asyncio.Event()
         self.models_seen = asyncio.Event()
-        self._server: asyncio.Server | None = None
+        self._server: protocol.SocketServer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._closing = False
         self._background: set[asyncio.Task[Any]] = set()
@@ -239,7 +239,7 @@ class Worker:
                 elif isinstance(msg, protocol.JobCancel):
                     self._cancel(msg.id)
                 else:
-                    log.debug("ignoring %s", msg.type)
+                    log.debug("ignoring %s", getattr(msg, "type", type(msg).__name__))
                 del msg  # a JobSubmit holds the whole prompt: not kept while waiting for the next message
         finally:
             self.clients.discard(conn)

@@ -17,8 +17,9 @@ class ProxyError(Exception):
     """Base of every error this project reports to a client."""
 
     kind: ClassVar[str] = "internal"
-    status: ClassVar[int] = 500
-    error_type: ClassVar[str] = "server_error"
+    #: Class defaults; an instance may carry its own (an HTTP error translated as it came).
+    status: int = 500
+    error_type: str = "server_error"
     default_code: ClassVar[str | None] = "internal_error"
     #: Seconds after which a retry may succeed, when the instance is given none (``Retry-After``).
     default_retry_after: ClassVar[float | None] = None

@@ -261,9 +261,10 @@ def encode(msg: Message) -> bytes:
 def decode_body(body: bytes) -> Message:
     """Parse one frame body into its message class."""
     try:
-        return _adapter.validate_json(body)
+        msg: Message = _adapter.validate_json(body)
+        return msg
     except ValidationError as exc:
-        first = exc.errors()[0] if exc.errors() else {}
+        first: Any = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         raise FrameError(f"invalid message: {first.get('msg', exc)} at {where or 'top'}") from None
 

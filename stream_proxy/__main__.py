@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import sys
+from typing import Any
 
 from shared import protocol
 from shared.runner import run_process
@@ -48,7 +49,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     )
     log.info("serving events on %s", path)
 
-    waiters: set[asyncio.Future[object]] = {asyncio.ensure_future(stop.wait())}
+    waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(stop.wait())}
     if service is not None and service.task is not None:
         waiters.add(service.task)
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

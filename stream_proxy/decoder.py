@@ -69,7 +69,7 @@ except ImportError:  # pragma: no cover - orjson is a project dependency
 try:
     import brotli
 except ImportError:  # pragma: no cover - optional codec
-    brotli = None  # type: ignore[assignment]
+    brotli = None
 
 try:
     import zstandard
@@ -255,7 +255,7 @@ def _find_status_message(data: Any, level: int = 0) -> str | None:
     if isinstance(data, dict):
         err = data.get("error")
         if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return err["message"]
+            return str(err["message"])
         if isinstance(err, str):
             return err
         message = data.get("message")
@@ -466,7 +466,8 @@ class _BrotliDecoder:
         if not data:
             return b""
         try:
-            return self._obj.process(data)
+            out: bytes = self._obj.process(data)
+            return out
         except brotli.error as exc:
             raise DecodingError(f"corrupt brotli body: {exc}") from exc
 
@@ -890,7 +891,7 @@ class ResponseDecoder:
             self._expect = _SEPARATOR
             pos = sm.end()
 
-    def _element(self, kind: int, data: bytearray, out: list[Event]) -> bool:
+    def _element(self, kind: int, data: bytes | bytearray, out: list[Event]) -> bool:
         """Handle one complete element; return False after a fatal error."""
         try:
             value = _loads(data)

@@ -28,4 +28,4 @@ def to_message(event: decoder.Event, stream_id: str, ts: float | None = None, **
     """The protocol message for ``event``, keyed to ``stream_id`` (a flow id or a request id)."""
     fields = event.to_dict()
     kind = fields.pop("type")
-    return MESSAGE_TYPES[kind](id=stream_id, ts=time.time() if ts is None else ts, **fields, **extra)
+    return MESSAGE_TYPES[kind].model_validate(dict(id=stream_id, ts=time.time() if ts is None else ts, **fields, **extra))

@@ -38,7 +38,7 @@ class Publisher:
                         self._subscribers.append(conn)
                         log.info("subscriber added (%d now)", len(self._subscribers))
                 else:
-                    log.debug("ignoring %s on proxy.sock", msg.type)
+                    log.debug("ignoring %s on proxy.sock", getattr(msg, "type", type(msg).__name__))
         finally:
             if self._remove(conn):
                 log.info("subscriber left (%d now)", len(self._subscribers))

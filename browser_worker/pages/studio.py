@@ -1084,7 +1084,7 @@ class StudioPage:
 
         listeners = {"framenavigated": navigated, "close": gone, "crash": gone}
         for event, listener in listeners.items():
-            page.on(event, listener)
+            page.on(event, listener)  # type: ignore[call-overload]  # the event names are literals above
         try:
             return await reached
         finally:
@@ -1137,7 +1137,8 @@ class StudioPage:
         await last.get_by_label(S.OPTIONS_LABEL).first.click(timeout=3_000)
         item = self.page.get_by_role("menuitem", name=S.COPY_MARKDOWN_NAME)
         await item.click(force=True, timeout=3_000)
-        return await self.page.evaluate("() => navigator.clipboard.readText()")
+        text: str = await self.page.evaluate("() => navigator.clipboard.readText()")
+        return text
 
     @translated
     async def read_thoughts(self) -> str:
