@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,7 @@ class FailedAuthLimiter:
     no signal). Bounded: at most ``max_addresses`` addresses are tracked (the stalest are forgotten)."""
 
     def __init__(self, limit: int, lockout_s: float, *, window_s: float = 60.0, max_addresses: int = 10_000,
-                 clock: Any = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
         self.lockout_s = lockout_s
         self.window_s = window_s
