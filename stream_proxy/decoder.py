@@ -617,6 +617,12 @@ class ResponseDecoder:
         return self._phase == _AFTER
 
     @property
+    def buffered(self) -> int:
+        """Bytes held for the element being read: consumed bytes are dropped as they are decoded, so this stays
+        about the size of one event however long the body is (linear time, bounded memory)."""
+        return len(self._buf)
+
+    @property
     def done(self) -> bool:
         """True once ``Done`` has been emitted; further input is ignored."""
         return self._phase == _FINISHED

@@ -11,8 +11,16 @@ import pytest
 
 from tests.fixtures import FIXTURES_DIR
 from tests.processes import pick_free_port
+from tests.requirements import IN_CI, missing_tools
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under CI=true a machine without Chromium, curl or node fails the run at once instead of skipping."""
+    if IN_CI and (missing := missing_tools()):
+        pytest.exit(f"CI=true but these are missing: {', '.join(missing)} (scripts/test.sh installs them)",
+                    returncode=1)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from api_server.app import create_app
 from shared.settings import SettingsError, load_settings
 from tests.api_server.conftest import make_settings
 from tests.api_server.fake_worker import FakeWorker, content, error, finish
+from tests.requirements import skip_unless
 
 APP = "http://app.example:3000"
 BODY: dict[str, Any] = {"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": "hi"}]}
@@ -86,8 +87,7 @@ async def test_a_real_browser_reads_answers_only_from_an_allowed_origin(short_di
     """Chromium: a page on the allowed origin reads a streamed answer across origins (preflight and all); a page
     on another origin is blocked by the browser."""
     chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        pytest.skip("Chromium is not installed")
+    skip_unless(chromium.exists(), "Chromium")
     from playwright.async_api import async_playwright
 
     site = web.Application()

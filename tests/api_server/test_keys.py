@@ -185,3 +185,12 @@ def test_failed_auth_limiter_counts_per_address_within_the_window() -> None:
     for address in ("c", "d", "e"):
         limiter.failed(address)
     assert len(limiter._failures) == 2  # the stalest addresses were forgotten
+
+
+async def test_the_admin_key_is_accepted_on_v1_too(ready: TestClient, fake: Any) -> None:
+    """Once client keys exist, /v1 needs a key: a client key or ADMIN_KEY (as the README says), nothing else."""
+    await _client_key(ready, "someone")
+    assert (await ready.get("/v1/models")).status == 401
+    assert (await ready.get("/v1/models", headers={"Authorization": "Bearer not-the-admin"})).status == 401
+    assert (await ready.get("/v1/models", headers=ADMIN)).status == 200
+    assert (await ready.get("/v1/models", headers={"x-api-key": "admin-secret"})).status == 200

@@ -29,6 +29,7 @@ from browser_worker.worker import Worker
 from shared import protocol
 from shared.settings import Settings
 from tests.conftest import pick_free_port
+from tests.requirements import skip_unless
 from tests.simulator.conftest import SIM_HOSTS, SimProcess, start_simulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -53,8 +54,7 @@ def work_dir() -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def simulator(work_dir: Path) -> Iterator[SimProcess]:
     """The simulator subprocess, shared by a module (the simulator's own ``start_simulator``)."""
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed")
+    skip_unless(CHROMIUM.exists(), "Chromium")
     with start_simulator(work_dir / "sim") as sim:
         yield sim
 
@@ -314,8 +314,7 @@ def sim(simulator: SimProcess) -> Iterator[SimProcess]:
 @pytest_asyncio.fixture
 async def bare_page() -> AsyncIterator[Any]:
     """A blank page in a Chromium of its own (no worker, no proxy, no simulator)."""
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed")
+    skip_unless(CHROMIUM.exists(), "Chromium")
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:

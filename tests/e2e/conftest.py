@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.stack import Stack
+from tests.requirements import skip_unless
 
 #: A model with thinking controls (budget family) and one without any.
 THINKING_MODEL = "gemini-2.5-flash"
@@ -56,6 +57,6 @@ def sim_dom(stack_dom: Stack) -> Stack:
 @pytest.fixture(scope="session")
 def node_bin() -> str:
     path = shutil.which("node")
-    if path is None:
-        pytest.skip("node is not installed: the openai npm package cannot be exercised")
+    skip_unless(path is not None, "node (for the openai npm package)")
+    assert path is not None
     return path

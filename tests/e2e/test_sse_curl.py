@@ -8,12 +8,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.e2e.conftest import PLAIN_MODEL, THINKING_MODEL
 from tests.e2e.stack import Stack
+from tests.requirements import needs
 
-pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+pytestmark = needs(shutil.which("curl") is not None, "curl")
 
 
 def curl_stream(stack: Stack, body: dict[str, Any], tmp_path: Path) -> tuple[str, bytes]:

@@ -93,3 +93,33 @@ def test_every_citation_of_the_contract_names_a_section_it_has():
     assert cited, "nothing cites docs/aistudio.md"
     missing = sorted(f"§{number} in {where}" for number, where in cited if number not in sections)
     assert not missing, "citations of sections docs/aistudio.md does not have:\n" + "\n".join(missing)
+
+
+def test_ci_run_passes_its_arguments_on(project_root: Path) -> None:
+    """.ci/run hands its arguments to the README's test command (and so to pytest)."""
+    text = (project_root / ".ci" / "run").read_text()
+    assert 'exec scripts/test.sh "$@"' in text
+
+
+def test_under_ci_a_missing_tool_fails_instead_of_skipping(project_root: Path, tmp_path: Path) -> None:
+    """With CI=true and no Chromium/curl/node on PATH the suite stops with a failure naming them, and the
+    skip helpers fail rather than skip; outside CI they skip."""
+    import subprocess
+    import sys
+
+    probe = tmp_path / "test_probe.py"
+    probe.write_text(
+        "from tests.requirements import skip_unless\n"
+        "def test_needs_a_tool():\n"
+        "    skip_unless(False, 'imaginary-tool')\n"
+    )
+    env_base = {"PATH": "/nonexistent", "PYTHONPATH": str(project_root), "HOME": str(tmp_path)}
+    for ci, expected in (("true", "failed"), ("", "skipped")):
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
+                               str(tmp_path), "-c", "/dev/null", str(probe)], capture_output=True, text=True,
+                              env={**env_base, "CI": ci}, cwd=tmp_path, timeout=120)
+        assert f"1 {expected}" in proc.stdout, proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--co",
+                           "tests/shared/test_docs.py"], capture_output=True, text=True, cwd=project_root,
+                          env={**env_base, "CI": "true", "PATH": "/nonexistent"}, timeout=120)
+    assert proc.returncode == 1 and "curl" in proc.stdout + proc.stderr and "node" in proc.stdout + proc.stderr

@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
+from tests.requirements import skip_unless
 from tests.simulator.conftest import SimProcess, start_simulator
 from tests.simulator.page_helpers import (
     ADVANCED_HEADER,
@@ -86,8 +87,7 @@ def page_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser(page_sim: SimProcess) -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
+    skip_unless(CHROMIUM.exists(), str(CHROMIUM))
     async with async_playwright() as pw:
         launched = await pw.chromium.launch(
             executable_path=str(CHROMIUM), headless=True,

@@ -11,12 +11,12 @@ import subprocess
 import sys
 import time
 import zlib
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from tests.requirements import CHROMIUM, needs
 from tests.simulator.conftest import REPO_ROOT, RPC_BASE, SimProcess, start_simulator
 
 NEW_CHAT = "https://aistudio.google.com/prompts/new_chat"
@@ -689,7 +689,7 @@ def test_demo_profile_subcommand_works_against_a_running_server(sim: SimProcess,
 # a real browser
 
 
-@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian Chromium")
+@needs(CHROMIUM.exists(), "Debian Chromium")
 async def test_chromium_reaches_the_simulator_through_host_resolver_rules(sim: SimProcess) -> None:
     """Chromium with `sim.host_resolver_rules`: login redirect, storage_state session, and a
     credentialed cross-origin GenerateContent fetch whose events arrive one by one."""

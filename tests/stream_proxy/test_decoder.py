@@ -677,3 +677,20 @@ def test_random_bodies_split_anywhere_decode_like_the_whole_body(
     assert_same_events(decode(split(raw, offsets)), expected)
     size = data.draw(st.integers(1, 64))
     assert_same_events(decode(every(gzip.compress(raw), size), encoding="gzip"), expected)
+
+
+def test_consumed_bytes_are_dropped_so_the_buffer_stays_one_event_long() -> None:
+    """A 2,000-event body (~240 KB) fed in 13-byte pieces: every event comes out, and the decoder never holds
+    more than about one event (plus one piece), inside a string or between events alike."""
+    events = [event([[None, f"word{i:04d} " + "x" * 80]]) for i in range(2000)]
+    data = body(*events)
+    largest = max(len(json.dumps(e)) for e in events)
+    decoder = ResponseDecoder()
+    out: list[Event] = []
+    peak = 0
+    for piece in every(data, 13):
+        out += decoder.feed(piece)
+        peak = max(peak, decoder.buffered)
+    out += decoder.close()
+    assert len(data) > 200_000 and sum(isinstance(e, Content) for e in out) == 2000
+    assert peak <= largest + 13 + 8, (peak, largest)

@@ -21,6 +21,7 @@ import pytest
 
 from shared import protocol
 from tests.aistudio_sim import wire
+from tests.requirements import needs
 from tests.stream_proxy.conftest import StreamFixture, load_stream
 from tests.stream_proxy.h2_upstream import H2Upstream, Reply
 from tests.stream_proxy.test_proxy_process import (
@@ -43,7 +44,7 @@ TEXT_CONTENT = (
     'Hello! The capital of France is **Paris**.\nFun fact: the café "Le Procope" opened in 1686 '
     "— it still serves coffee ☕."
 )
-needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian Chromium not installed")
+needs_chromium = needs(CHROMIUM.exists(), "Debian Chromium")
 
 
 @pytest.fixture

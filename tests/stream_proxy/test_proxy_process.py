@@ -28,6 +28,7 @@ from aiohttp import web
 from shared import protocol
 from shared.errors import StreamProxyShutdown
 from stream_proxy.ca import spki_hash
+from tests.requirements import needs
 
 REPO = Path(__file__).resolve().parents[2]
 RPC_HOST = "alkalimakersuite-pa.clients6.google.com"
@@ -336,7 +337,7 @@ async def chromium_on_rpc_page(proxy: ProxyProcess) -> AsyncIterator[Any]:
             await browser.close()
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian Chromium not installed")
+@needs(CHROMIUM.exists(), "Debian Chromium")
 async def test_chromium_streams_through_the_proxy_trusting_the_ca_by_spki(
     proxy_launcher, upstream, free_port, thinking_stream
 ):
