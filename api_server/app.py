@@ -41,6 +41,7 @@ def create_app(settings: Settings, *, connect_worker: bool = True, fetch_remote:
     app.cleanup_ctx.append(lifecycle.queue_dispatcher)
     if fetch_remote:
         app.cleanup_ctx.append(lifecycle.http_session)
+    app.on_startup.append(lifecycle.remove_orphaned_uploads)
     app.on_shutdown.append(lifecycle.on_shutdown)
     app.on_response_prepare.append(add_request_ids)
     app.on_response_prepare.append(add_cors_headers)

@@ -57,31 +57,41 @@ def parse_data_url(url: str, param: str) -> tuple[bytes, str]:
     return unquote_to_bytes(payload), mime
 
 
+_WHITESPACE = re.compile(r"\s+")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
 def decode_base64(data: str, param: str) -> bytes:
+    """Strict base64 (standard or URL-safe alphabet, line breaks allowed); empty or invalid data is a 400."""
+    text = _WHITESPACE.sub("", data).translate(str.maketrans("-_", "+/"))
     try:
-        return base64.b64decode(data.strip(), validate=False)
+        decoded = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidRequest(f"Invalid base64 data in '{param}'.", param=param, code="invalid_attachment") from None
+    if not decoded:
+        raise InvalidRequest(f"Empty base64 data in '{param}': an attachment needs content.", param=param,
+                             code="invalid_attachment")
+    return decoded
 
 
 def confine(raw: str, root: Path | None, param: str) -> Path:
-    """Resolve a local path and make sure it stays inside ``root``."""
+    """Resolve a local path and make sure it is an existing file inside ``root``.
+
+    Every path that is not (relative, ``..``, a NUL byte, outside, missing, not a regular file, a symlink out)
+    gets the same answer, so the error does not tell whether a file exists somewhere.
+    """
     if root is None:
-        raise refused(f"Local file attachments are disabled (set ATTACHMENTS_DIR); refused '{raw}'.", param)
+        raise refused(f"Local file attachments are disabled (set ATTACHMENTS_DIR); refused '{param}'.", param)
+    not_inside = refused(f"'{param}' is not a file inside the attachments folder (ATTACHMENTS_DIR).", param)
     path = Path(raw)
-    if not path.is_absolute():
-        raise refused(f"Attachment path must be absolute: '{raw}'.", param)
-    if ".." in path.parts:
-        raise refused(f"Attachment path may not contain '..': '{raw}'.", param)
-    base = root.resolve()
+    if "\x00" in raw or not path.is_absolute() or ".." in path.parts:
+        raise not_inside
     try:
         resolved = path.resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise InvalidRequest(f"Attachment not found: '{raw}'.", param=param, code="attachment_not_found") from None
-    if not resolved.is_relative_to(base):
-        raise refused(f"Attachment path '{raw}' is outside the attachments folder.", param)
-    if not resolved.is_file():
-        raise InvalidRequest(f"Attachment is not a regular file: '{raw}'.", param=param, code="attachment_not_found")
+    except (OSError, RuntimeError, ValueError):
+        raise not_inside from None
+    if not resolved.is_relative_to(root.resolve()) or not resolved.is_file():
+        raise not_inside
     return resolved
 
 
@@ -176,7 +186,7 @@ class AttachmentCollector:
             return self._copy(confine(path, self.attachments_dir, param), mime, name, param)
         if url.startswith(("http://", "https://")):
             return await self._fetch(url, param)
-        if url.startswith("/"):
+        if not _SCHEME.match(url):  # a local path, absolute or not: confine() answers for every kind
             return self._copy(confine(url, self.attachments_dir, param), mime, name, param)
         raise InvalidRequest(f"Unsupported attachment reference in '{param}': use a data:, file:, "
                              "http(s) URL or an absolute path.", param=param, code="invalid_attachment")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
@@ -69,6 +70,19 @@ async def http_session(app: web.Application) -> AsyncIterator[None]:
         app[CHAT].session = session
         yield
         app[CHAT].session = None
+
+
+async def remove_orphaned_uploads(app: web.Application) -> None:
+    """``on_startup``: attachment folders of a previous run (killed before it could clean up) go away. Only this
+    process writes ``<run_dir>/uploads`` and a restart forgets every request, so every folder there is orphaned."""
+    uploads = app[SETTINGS].run_dir / "uploads"
+    if not uploads.is_dir():
+        return
+    orphans = [p for p in uploads.iterdir() if p.is_dir() and not p.is_symlink()]
+    for path in orphans:
+        shutil.rmtree(path, ignore_errors=True)
+    if orphans:
+        log.info("removed %d orphaned upload folder(s) from %s", len(orphans), uploads)
 
 
 async def drain(app: web.Application) -> None:

@@ -165,3 +165,56 @@ async def test_request_folder_is_deleted_after_failure(ready: TestClient, fake: 
 
     await ready.app[QUEUE].wait_for(lambda q: len(q) == 0)  # type: ignore[index]
     assert not folder.exists()
+
+
+@pytest.mark.parametrize("make", [
+    lambda root: str(root / ".." / "secret.txt"),  # exists, outside
+    lambda root: str(root.parent / "secret.txt"),  # exists, outside
+    lambda root: str(root.parent / "missing.txt"),  # missing, outside
+    lambda root: str(root / "missing.txt"),  # missing, inside
+    lambda root: str(root),  # the folder itself
+    lambda root: "relative/doc.txt",
+    lambda root: str(root / "doc.txt") + "\x00.png",  # NUL byte (was a 500)
+])
+def test_every_path_that_is_not_a_file_inside_the_folder_gets_one_answer(root: Path, make: Any) -> None:
+    """One 400 text and code for every path that is not an existing file inside ATTACHMENTS_DIR, so the answer
+    does not tell whether a file exists elsewhere."""
+    with pytest.raises(InvalidRequest) as info:
+        confine(make(root), root, "attachments.0")
+    assert (info.value.status, info.value.code, info.value.param) == (400, "attachment_path_refused", "attachments.0")
+    assert info.value.message == ("'attachments.0' is not a file inside the attachments folder (ATTACHMENTS_DIR).")
+
+
+@pytest.mark.parametrize("url", ["data:image/png;base64,", "data:image/png;base64,@@not base64@@",
+                                 "data:image/png;base64,QUJD=X", "data:image/png;base64,A"])
+async def test_empty_or_invalid_base64_is_a_400(short_dir: Path, url: str) -> None:
+    """A data URL whose base64 is empty or invalid is refused (it was uploaded as 0 or garbage bytes)."""
+    messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]
+    with pytest.raises(InvalidRequest) as info:
+        await collector(short_dir).collect(messages, None)
+    assert info.value.status == 400 and info.value.code == "invalid_attachment"
+    assert info.value.param == "messages.0.content.0.image_url.url"
+
+
+@pytest.mark.parametrize("part", [
+    {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}},
+    {"type": "input_audio", "input_audio": {"data": "***", "format": "wav"}},
+    {"type": "file", "file": {"file_data": "data:application/pdf;base64,", "filename": "a.pdf"}},
+])
+async def test_empty_or_invalid_base64_parts_are_a_400(short_dir: Path, part: dict[str, Any]) -> None:
+    """input_audio and file parts with empty or invalid base64 are refused too."""
+    with pytest.raises(InvalidRequest) as info:
+        await collector(short_dir).collect([{"role": "user", "content": [part]}], None)
+    assert info.value.code == "invalid_attachment" and info.value.param.startswith("messages.0.content.0")
+
+
+async def test_base64_with_line_breaks_and_urlsafe_letters_is_accepted(short_dir: Path) -> None:
+    """MIME-style line breaks and the URL-safe alphabet are still valid base64."""
+    raw = bytes(range(256))
+    wrapped = "\n".join(base64.b64encode(raw).decode()[i:i + 76] for i in range(0, 344, 76))
+    for data in (wrapped, base64.urlsafe_b64encode(raw).decode()):
+        c = collector(short_dir)
+        messages, attachments = await c.collect([{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}}]}], None)
+        assert Path(attachments[0].path).read_bytes() == raw
+        c.cleanup()
