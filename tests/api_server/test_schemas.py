@@ -157,10 +157,17 @@ def test_stop_absent_null_string_and_list(stop: Any, expected: Any) -> None:
     assert parse_chat_request(data).stop_list == expected
 
 
-def test_ignored_parameters_are_accepted() -> None:
-    """Penalties, logit_bias, user, metadata, store and service_tier pass validation."""
-    parse_chat_request(body(frequency_penalty=1, presence_penalty=1, logit_bias={"1": 1}, user="x",
-                            metadata={"a": "b"}, store=True, service_tier="default"))
+def test_ignored_parameters_are_accepted_but_still_validated() -> None:
+    """Penalties, logit_bias, user, metadata, store and service_tier pass validation with their values; a value
+    outside OpenAI's own range is still a 400 naming it."""
+    req = parse_chat_request(body(frequency_penalty=1, presence_penalty=-1.5, logit_bias={"1": 1}, user="x",
+                                  metadata={"a": "b"}, store=True, service_tier="default"))
+    assert (req.frequency_penalty, req.presence_penalty, req.logit_bias, req.user, req.metadata, req.store,
+            req.service_tier) == (1, -1.5, {"1": 1}, "x", {"a": "b"}, True, "default")
+    for name, bad in (("frequency_penalty", 3), ("presence_penalty", -2.5), ("metadata", {"a": 1})):
+        with pytest.raises(InvalidRequest) as info:
+            parse_chat_request(body(**{name: bad}))
+        assert info.value.param is not None and info.value.param.startswith(name)
 
 
 @pytest.mark.parametrize(("given", "expected"), [("models/gemini-2.5-pro", "gemini-2.5-pro"),

@@ -23,8 +23,12 @@ def test_shared_stack_runs_every_program_of_the_real_config_on_its_own_ports(sta
     assert len(stack.browser_pids()) == 1
     for program in PROGRAMS:
         assert stack.pid(program) > 0
-        assert stack.rss(program) > 10 * 2**20
+        own = stack.rss(program, children=False)
+        assert 10 * 2**20 < own < 1024 * 2**20, (program, own)  # a Python process, not 0 and not the browser
+        assert stack.rss(program) >= own
         assert f"--- {program}.log" in stack.log_tail(program, 5)
+    # the worker's tree counts its browser too: Chromium's processes add far more than a Python process
+    assert stack.rss("browser_worker") - stack.rss("browser_worker", children=False) > 50 * 2**20
 
 
 def test_stack_that_cannot_become_healthy_raises_with_health_and_logs_and_leaves_nothing():
