@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import jsonschema
 from aiohttp import web
 
 from api_server.attachments import AttachmentCollector
+from api_server.json_schemas import check_schema
 from api_server.queue import Abort, RequestQueue, Started, Ticket
-from api_server.schemas import ChatCompletionRequest, model_id, parse_chat_request
+from api_server.schemas import ChatCompletionRequest, FunctionTool, model_id, parse_chat_request
 from api_server.worker import WorkerClient
 from shared import protocol
 from shared.errors import (
@@ -110,6 +110,7 @@ class ChatService:
         model = self.resolve_model(creq.model)
         self._check_output_limit(creq, model)
         self._check_schema(creq)
+        self._check_tools(creq)
         if creq.mcp_endpoint:
             log.info("ignoring mcp_endpoint %r: MCP is not supported", creq.mcp_endpoint)
         collector = AttachmentCollector(
@@ -159,16 +160,24 @@ class ChatService:
     def _check_schema(creq: ChatCompletionRequest) -> None:
         fmt = creq.response_format
         schema = getattr(getattr(fmt, "json_schema", None), "schema_", None)
-        if schema is None:
-            return
-        try:
-            jsonschema.validators.validator_for(schema).check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            raise InvalidRequest(
-                f"Invalid JSON schema in 'response_format.json_schema.schema': {exc.message}",
-                param="response_format.json_schema.schema",
-                code="invalid_value",
-            ) from None
+        if schema is not None:
+            check_schema(schema, "response_format.json_schema.schema", "'response_format.json_schema.schema'")
+
+    @staticmethod
+    def _check_tools(creq: ChatCompletionRequest) -> None:
+        """Every function's parameters are a usable schema and no name is declared twice."""
+        seen: set[str] = set()
+        for i, tool in enumerate(creq.tools or []):
+            if not isinstance(tool, FunctionTool):
+                continue
+            name = tool.function.name
+            if name in seen:
+                raise InvalidRequest(f"Function {name!r} is declared more than once in tools.",
+                                     param=f"tools.{i}.function.name", code="invalid_value")
+            seen.add(name)
+            if tool.function.parameters:
+                check_schema(tool.function.parameters, f"tools.{i}.function.parameters",
+                             f"the parameters of function {name!r}")
 
     # ---- running
 
