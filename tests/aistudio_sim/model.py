@@ -96,6 +96,7 @@ class Directives:
     json: str | None = None
     variant: str | None = None
     search: int | None = None
+    hold: str | None = None
     problems: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
@@ -103,7 +104,7 @@ class Directives:
             "echo": self.echo, "think": self.think, "chunks": self.chunks,
             "delay_ms": self.delay_ms, "ttfb_ms": self.ttfb_ms, "words": self.words,
             "tools": self.tools, "error": self.error, "ctrl_tokens": self.ctrl_tokens,
-            "json": self.json, "variant": self.variant, "search": self.search,
+            "json": self.json, "variant": self.variant, "search": self.search, "hold": self.hold,
             "problems": self.problems,
         }
 
@@ -164,6 +165,11 @@ def _apply(d: Directives, name: str, value: str | None) -> None:
             d.tools.append({"name": value, "args": None})
         else:
             d.problems.append("tool: missing function name")
+    elif name == "hold":
+        if value:
+            d.hold = value
+        else:
+            d.problems.append("hold: missing gate name")
     elif name == "error":
         if value in ERROR_KINDS:
             d.error = value
@@ -349,6 +355,8 @@ class Plan:
     calls: list[dict] = field(default_factory=list)
     finish_reason: int | None = None
     grounding: dict | None = None
+    #: ``#sim:hold=NAME``: after the first event, wait until ``POST /__sim__/release {"hold": NAME}``.
+    hold: str | None = None
 
     def summary(self) -> dict:
         return {"answer_text": self.answer_text, "thought_text": self.thought_text,
@@ -408,7 +416,7 @@ def plan_response(request: wire.GenerateRequest, d: Directives, *, request_id: s
                   quota_exhausted: bool = False, grounding_index: int = 7) -> Plan:
     """Decide the response for one request. Deterministic in its arguments."""
     plan = Plan(ttfb_ms=d.ttfb_ms or 0,
-                delay_ms=chunk_delay_ms if d.delay_ms is None else d.delay_ms)
+                delay_ms=chunk_delay_ms if d.delay_ms is None else d.delay_ms, hold=d.hold)
     if quota_exhausted:
         plan.http_error = QUOTA
         return plan

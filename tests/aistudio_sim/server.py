@@ -55,6 +55,8 @@ class SimConfig:
 STATE = web.AppKey("state", SimState)
 CONFIG = web.AppKey("config", SimConfig)
 SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)
+#: ``#sim:hold=NAME`` gates, opened by ``POST /__sim__/release``.
+HOLDS = web.AppKey("holds", dict[str, asyncio.Event])
 
 
 def signin_redirect_url(continue_url: str = NEW_CHAT_URL) -> str:
@@ -493,6 +495,8 @@ class _StreamWriter:
                 return self.gone()
             if plan.end == "stall":
                 return await self._stall()
+            if i == 0 and plan.hold and not await self._hold(plan.hold):
+                return self.gone()
         if plan.end == "inline":
             if not await self.pause(plan.delay_ms):
                 return self.gone()
@@ -520,6 +524,17 @@ class _StreamWriter:
             transport.close()
         assert self.response is not None
         return self.response
+
+    async def _hold(self, name: str) -> bool:
+        """Wait for ``POST /__sim__/release {"hold": name}``; False when the client left or the server stops."""
+        gate = self.request.config_dict[HOLDS].setdefault(name, asyncio.Event())
+        self.record["held"] = name
+        stopping = self.request.config_dict[SHUTTING_DOWN]
+        while not gate.is_set():
+            if self.closed() or stopping.is_set():
+                return False
+            await asyncio.sleep(0.02)
+        return True
 
     async def _stall(self) -> web.StreamResponse:
         stopping = self.request.config_dict[SHUTTING_DOWN]
@@ -552,9 +567,21 @@ async def sim_requests_last(request: web.Request) -> web.StreamResponse:
     return _json(requests[-1])
 
 
+@inspect_routes.post("/__sim__/release")
+async def sim_release(request: web.Request) -> web.StreamResponse:
+    """Open the gate a ``#sim:hold=NAME`` answer waits at (before or after it is reached)."""
+    body = await request.json()
+    name = body.get("hold") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not name:
+        return web.json_response({"error": 'expected {"hold": "<name>"}'}, status=400)
+    request.config_dict[HOLDS].setdefault(name, asyncio.Event()).set()
+    return web.json_response({"released": name})
+
+
 @inspect_routes.post("/__sim__/reset")
 async def sim_reset(request: web.Request) -> web.StreamResponse:
     _state(request).reset()
+    request.config_dict[HOLDS].clear()
     return _json({"ok": True})
 
 
@@ -632,6 +659,7 @@ def create_app(config: SimConfig) -> web.Application:
     app[CONFIG] = config
     app[STATE] = SimState(accounts=AccountStore(config.state_dir))
     app[SHUTTING_DOWN] = asyncio.Event()
+    app[HOLDS] = {}
     app.on_response_prepare.append(on_prepare)
     app.on_shutdown.append(_on_shutdown)
 

@@ -787,12 +787,16 @@ async def test_first_use_dialogs_follow_their_preference_keys(context: BrowserCo
     await page.close()
 
 
-async def test_thought_panel_says_thinking_while_running_then_thoughts(page: Page) -> None:
-    await run_prompt(page, "#sim:think=12 #sim:delay_ms=150 #sim:words=6")
+async def test_thought_panel_says_thinking_while_running_then_thoughts(page: Page, sim: SimProcess) -> None:
+    """The answer is held after its first thought (``#sim:hold``) until the test has seen the running state, so
+    the passing "Thinking" phase is checked without depending on timing."""
+    await run_prompt(page, "#sim:think=12 #sim:hold=thinking #sim:words=6")
     panel = page.locator(f"{LAST_TURN} ms-prompt-chunk > ms-thought-chunk > mat-expansion-panel")
     await expect(panel.locator("img.thinking-progress-icon.in-progress")).to_have_count(1)
     await expect(panel.locator("mat-panel-title")).to_have_text("Thinking")
     await expect(panel).not_to_have_class(re.compile(r"\bmat-expanded\b"))
+    assert sim.inspect("requests/last")["held"] == "thinking"
+    sim.inspect("release", {"hold": "thinking"})
     await wait_until_done(page)
     await expect(panel.locator("mat-panel-title")).to_have_text("Thoughts")
     await expect(panel.locator("img.thinking-progress-icon.in-progress")).to_have_count(0)
