@@ -30,6 +30,7 @@ from aiohttp import web
 from api_server.attachments import AttachmentCollector
 from api_server.json_schemas import check_schema
 from api_server.queue import Abort, RequestQueue, Started, Ticket
+from api_server.render import prompt_text
 from api_server.schemas import ChatCompletionRequest, FunctionTool, model_id, parse_chat_request
 from api_server.worker import WorkerClient
 from shared import protocol
@@ -43,10 +44,13 @@ from shared.errors import (
     from_kind,
 )
 from shared.settings import Settings
+from shared.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 10.0
+#: A prompt is refused as too long only when its estimate exceeds the model's input limit by this factor.
+CONTEXT_MARGIN = 1.1
 DISCONNECT_POLL_S = 1.0
 
 
@@ -109,6 +113,7 @@ class ChatService:
         creq = parse_chat_request(body)
         model = self.resolve_model(creq.model)
         self._check_output_limit(creq, model)
+        await self._check_context_length(body["messages"], model)
         self._check_schema(creq)
         self._check_tools(creq)
         if creq.mcp_endpoint:
@@ -155,6 +160,27 @@ class ChatService:
                     param=name,
                     code="invalid_value",
                 )
+
+    async def _check_context_length(self, messages: list[dict[str, Any]], model: str) -> None:
+        """A prompt that cannot fit the model's input limit is refused before it reaches the page (OpenAI's 400
+        ``context_length_exceeded``). The estimate counts at most one token per character, so only a text
+        longer than the limit is estimated (off the event loop), and it must exceed the limit by
+        ``CONTEXT_MARGIN`` to be refused: AI Studio stays the judge of the exact limit."""
+        info = next((m for m in self.worker.known_models if m.id == model), None)
+        limit = info.input_token_limit if info else None
+        if not limit:
+            return
+        text = prompt_text(messages)
+        if len(text) <= limit:
+            return
+        tokens = await asyncio.to_thread(estimate_tokens, text)
+        if tokens > limit * CONTEXT_MARGIN:
+            raise InvalidRequest(
+                f"This model's maximum context length is {limit} tokens. However, your messages resulted in "
+                f"about {tokens} tokens. Please reduce the length of the messages.",
+                param="messages",
+                code="context_length_exceeded",
+            )
 
     @staticmethod
     def _check_schema(creq: ChatCompletionRequest) -> None:

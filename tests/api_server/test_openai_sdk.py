@@ -263,3 +263,24 @@ async def test_output_limit_above_the_models_is_refused(sdk: openai.AsyncOpenAI,
     assert "at most 65536" in info.value.message and not fake.submitted
     done = await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, extra_body={name: 65536})
     assert done.choices[0].message.content and fake.submitted[0].job.max_output_tokens == 65536
+
+
+async def test_a_prompt_beyond_the_models_input_limit_is_refused_before_the_page(ready: TestClient,
+                                                                                sdk: openai.AsyncOpenAI,
+                                                                                fake: FakeWorker) -> None:
+    """A prompt whose estimate is past the model's input_token_limit (with a margin) is OpenAI's 400
+    context_length_exceeded naming the limit, and never reaches the worker; one within the limit runs."""
+    from api_server.keys import WORKER
+    from shared import protocol
+
+    fake.models.append(protocol.ModelInfo(id="tiny-model", display_name="Tiny", description="", thinking="none",
+                                          input_token_limit=1000, output_token_limit=100))
+    status = await ready.app[WORKER].status()  # type: ignore[index]
+    assert "tiny-model" in [m.id for m in status.models]
+    with pytest.raises(openai.BadRequestError) as info:
+        await sdk.chat.completions.create(model="tiny-model", messages=[{"role": "user", "content": "word " * 1200}])
+    assert (info.value.code, info.value.param) == ("context_length_exceeded", "messages")
+    assert "maximum context length is 1000 tokens" in info.value.message and not fake.submitted
+    fake.script = [content("ok"), finish()]
+    done = await sdk.chat.completions.create(model="tiny-model", messages=[{"role": "user", "content": "word " * 900}])
+    assert done.choices[0].message.content == "ok" and len(fake.submitted) == 1
