@@ -517,7 +517,7 @@ class Worker:
         """Run one job on the page and leave it clean; the caller holds the page lock."""
         runner = self.runner
         if runner is None:  # the page went away while we waited for the lock
-            await self._fail(pending, WorkerUnavailable("the browser is restarting", retry_after=30), timings)
+            await self._fail(pending, BrowserGone.crashed("the page went away before the job started"), timings)
             return
         timings["accepted"] = _ms(pending.received)
         await self._emit_to(pending, protocol.JobAccepted(id=pending.id, ts=time.time()))
@@ -543,8 +543,10 @@ class Worker:
                 error = exc
                 break
         session = self.session
-        if error is not None and session is not None and session.lost.is_set() and not isinstance(error, BrowserGone):
-            error = BrowserGone(f"the browser went away during the request ({session.lost_reason}): {error.message}")
+        lost = session is not None and session.lost.is_set()
+        if error is not None and (lost or isinstance(error, BrowserGone)):
+            reason = session.lost_reason if lost and session is not None else "the page closed"
+            error = BrowserGone.crashed(f"{reason}: {error.message}")
         if error is not None and not isinstance(error, LoginRequired) and runner.studio.is_login_url():
             error = LoginRequired(LOGIN_MESSAGE)
         if error is not None and isinstance(error, Cancelled):
