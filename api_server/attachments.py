@@ -2,7 +2,9 @@
 
 ``AttachmentCollector.collect(messages, extra)`` walks the raw messages and the
 ``attachments`` extension, writes every inline file (``data:`` URLs, base64
-audio and file parts), fetched http(s) image and confined local file into
+audio and file parts), http(s) image (through ``remote_fetch.RemoteFetcher``:
+public addresses only, and only with ``REMOTE_ATTACHMENTS=public``) and
+confined local file into
 ``<run_dir>/uploads/<req_id>/`` (mode 0700) and returns the messages with
 inline data replaced by ``attachment:<name>`` placeholders plus the
 ``protocol.Attachment`` list. The folder is removed by ``cleanup()`` whatever
@@ -26,15 +28,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, unquote_to_bytes, urlparse
 
-import aiohttp
-
+from api_server.remote_fetch import RemoteFetcher
 from shared.errors import InvalidRequest
 from shared.protocol import Attachment, ensure_private_dir
 
 log = logging.getLogger(__name__)
 
-HTTP_MAX_BYTES = 20 * 1024 * 1024
-HTTP_TIMEOUT_S = 20.0
 AUDIO_MIME = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg",
               "m4a": "audio/mp4", "aac": "audio/aac", "webm": "audio/webm", "pcm16": "audio/L16"}
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -103,12 +102,12 @@ class AttachmentCollector:
         folder: Path,
         *,
         attachments_dir: Path | None,
-        session: aiohttp.ClientSession | None,
+        fetcher: RemoteFetcher | None,
         max_bytes: int,
     ) -> None:
         self.folder = folder
         self.attachments_dir = attachments_dir
-        self.session = session
+        self.fetcher = fetcher
         self.max_bytes = max_bytes
         self.attachments: list[Attachment] = []
 
@@ -148,32 +147,11 @@ class AttachmentCollector:
         return att
 
     async def _fetch(self, url: str, param: str) -> Attachment:
-        if self.session is None:
-            raise InvalidRequest(f"Cannot fetch '{url}': remote attachments are disabled.", param=param,
-                                 code="attachment_fetch_failed")
-        try:
-            timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
-            async with self.session.get(url, timeout=timeout) as resp:
-                if resp.status >= 400:
-                    raise InvalidRequest(f"Fetching '{url}' failed with HTTP {resp.status}.", param=param,
-                                         code="attachment_fetch_failed")
-                if (resp.content_length or 0) > HTTP_MAX_BYTES:
-                    raise InvalidRequest(f"'{url}' is larger than 20 MB.", param=param,
-                                         code="attachment_too_large")
-                data = bytearray()
-                async for chunk in resp.content.iter_chunked(64 * 1024):
-                    data += chunk
-                    if len(data) > HTTP_MAX_BYTES:
-                        raise InvalidRequest(f"'{url}' is larger than 20 MB.", param=param,
-                                             code="attachment_too_large")
-                mime = resp.content_type or mimetypes.guess_type(url)[0] or "application/octet-stream"
-        except TimeoutError:
-            raise InvalidRequest(f"Fetching '{url}' timed out after 20 s.", param=param,
-                                 code="attachment_fetch_failed") from None
-        except aiohttp.ClientError as exc:
-            raise InvalidRequest(f"Fetching '{url}' failed: {exc}.", param=param,
-                                 code="attachment_fetch_failed") from None
-        return self._write(bytes(data), mime, urlparse(url).path.rsplit("/", 1)[-1] or None)
+        if self.fetcher is None:
+            raise InvalidRequest(f"Remote attachment URLs are disabled (REMOTE_ATTACHMENTS=off); refused '{param}'.",
+                                 param=param, code="attachment_fetch_failed")
+        data, mime, hint = await self.fetcher.fetch(url, param, self.max_bytes)
+        return self._write(data, mime, hint)
 
     async def _from_url(self, url: str, param: str, *, name: str | None = None,
                         mime: str | None = None) -> Attachment:

@@ -24,12 +24,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from api_server.attachments import AttachmentCollector
 from api_server.json_schemas import check_schema
 from api_server.queue import Abort, RequestQueue, Started, Ticket
+from api_server.remote_fetch import RemoteFetcher
 from api_server.render import prompt_text
 from api_server.schemas import ChatCompletionRequest, FunctionTool, model_id, parse_chat_request
 from api_server.worker import WorkerClient
@@ -93,7 +93,7 @@ class ChatService:
         self.settings = settings
         self.queue = queue
         self.worker = worker
-        self.session: aiohttp.ClientSession | None = None
+        self.fetcher: RemoteFetcher | None = None  # set while REMOTE_ATTACHMENTS=public
         self.completion_timeout = settings.response_completion_timeout / 1000
 
     # ---- preparing
@@ -121,7 +121,7 @@ class ChatService:
         collector = AttachmentCollector(
             self.settings.run_dir / "uploads" / req_id,
             attachments_dir=self.settings.attachments_dir,
-            session=self.session,
+            fetcher=self.fetcher,
             max_bytes=self.settings.max_request_bytes,
         )
         try:

@@ -1,7 +1,7 @@
 """Cleanup contexts (one per long-lived resource) and the ordered shutdown.
 
 ``worker_connection`` keeps ``worker.sock`` connected, ``queue_dispatcher``
-feeds it one job at a time, ``http_session`` serves attachment downloads.
+feeds it one job at a time, ``http_session`` serves attachment downloads (``REMOTE_ATTACHMENTS=public``).
 ``drain`` runs on shutdown (``on_shutdown``, and first from ``__main__`` on
 SIGTERM): stop taking chat requests (503), give in-flight ones
 ``settings.shutdown_grace_s``, then end the rest with a 503 (an error event on
@@ -16,10 +16,10 @@ import logging
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import aiohttp
 from aiohttp import web
 
 from api_server.keys import CHAT, QUEUE, SETTINGS, STATE, WORKER
+from api_server.remote_fetch import RemoteFetcher
 from shared.errors import WorkerUnavailable
 
 log = logging.getLogger(__name__)
@@ -66,10 +66,14 @@ async def queue_dispatcher(app: web.Application) -> AsyncIterator[None]:
 
 
 async def http_session(app: web.Application) -> AsyncIterator[None]:
-    async with aiohttp.ClientSession() as session:
-        app[CHAT].session = session
+    """The fetcher for http(s) attachment URLs, only with ``REMOTE_ATTACHMENTS=public``."""
+    if app[SETTINGS].remote_attachments != "public":
         yield
-        app[CHAT].session = None
+        return
+    async with RemoteFetcher() as fetcher:
+        app[CHAT].fetcher = fetcher
+        yield
+        app[CHAT].fetcher = None
 
 
 async def remove_orphaned_uploads(app: web.Application) -> None:

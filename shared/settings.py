@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     max_error_snapshots: int = Field(50, ge=0)
     #: Folder that local-path attachments must live in; empty = local paths refused.
     attachments_dir: Path | None = None
+    #: http(s) attachment URLs: off (refused) or public (fetched from public addresses only; SSRF guard).
+    remote_attachments: Literal["off", "public"] = "off"
 
     # --- browser
     browser: Literal["auto", "camoufox", "chromium"] = "auto"

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from api_server.attachments import AttachmentCollector, confine
 from shared.errors import InvalidRequest
@@ -20,7 +19,7 @@ PNG = base64.b64encode(b"\x89PNG fake").decode()
 
 
 def collector(tmp: Path, root: Path | None = None) -> AttachmentCollector:
-    return AttachmentCollector(tmp / "uploads" / "req_x", attachments_dir=root, session=None, max_bytes=1 << 20)
+    return AttachmentCollector(tmp / "uploads" / "req_x", attachments_dir=root, fetcher=None, max_bytes=1 << 20)
 
 
 @pytest.fixture
@@ -95,39 +94,6 @@ async def test_unsupported_reference_is_a_400_naming_the_param(short_dir: Path) 
     with pytest.raises(InvalidRequest) as info:
         await collector(short_dir).collect([], ["notes.txt"])
     assert info.value.param == "attachments.0"
-
-
-async def test_unreachable_http_image_is_a_400_naming_the_url(short_dir: Path) -> None:
-    """A failing http(s) image download is a 400 that names the URL."""
-    import aiohttp
-
-    async def missing(request: web.Request) -> web.Response:
-        return web.Response(status=404)
-
-    app = web.Application()
-    app.router.add_get("/cat.png", missing)
-    async with TestServer(app) as srv, aiohttp.ClientSession() as session:
-        url = str(srv.make_url("/cat.png"))
-        c = AttachmentCollector(short_dir / "u", attachments_dir=None, session=session, max_bytes=1 << 20)
-        with pytest.raises(InvalidRequest) as info:
-            await c.collect([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}], None)
-    assert url in info.value.message and info.value.param == "messages.0.content.0.image_url.url"
-
-
-async def test_http_image_is_downloaded(short_dir: Path) -> None:
-    """An http(s) image is fetched into the request folder."""
-    import aiohttp
-
-    async def cat(request: web.Request) -> web.Response:
-        return web.Response(body=b"meow", content_type="image/png")
-
-    app = web.Application()
-    app.router.add_get("/cat.png", cat)
-    async with TestServer(app) as srv, aiohttp.ClientSession() as session:
-        c = AttachmentCollector(short_dir / "u", attachments_dir=None, session=session, max_bytes=1 << 20)
-        _, atts = await c.collect([{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": str(srv.make_url("/cat.png"))}}]}], None)
-    assert atts[0].mime_type == "image/png" and Path(atts[0].path).read_bytes() == b"meow"
 
 
 def chat_with_image() -> dict[str, Any]:

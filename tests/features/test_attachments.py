@@ -104,11 +104,13 @@ def test_image_pdf_and_audio_in_one_request_all_arrive(client: openai.OpenAI, si
 
 
 @pytest.fixture
-async def image_server() -> AsyncIterator[tuple[str, bytes]]:
-    """A local aiohttp server on 127.0.0.1 serving one PNG at /cat.png: (URL, bytes)."""
+async def image_server() -> AsyncIterator[tuple[str, bytes, list[str]]]:
+    """A local aiohttp server on 127.0.0.1 serving one PNG at /cat.png: (URL, bytes, paths requested)."""
     image = png(5, 5)
+    hits: list[str] = []
 
-    async def serve(_request: web.Request) -> web.Response:
+    async def serve(request: web.Request) -> web.Response:
+        hits.append(request.path)
         return web.Response(body=image, content_type="image/png")
 
     app = web.Application()
@@ -119,26 +121,23 @@ async def image_server() -> AsyncIterator[tuple[str, bytes]]:
     await site.start()
     port = runner.addresses[0][1]
     try:
-        yield f"http://127.0.0.1:{port}/cat.png", image
+        yield f"http://127.0.0.1:{port}/cat.png", image, hits
     finally:
         await runner.cleanup()
 
 
-async def test_http_image_url_is_fetched_and_uploaded(sim: Stack, image_server: tuple[str, bytes]):
-    """An http image URL is fetched by the API server and uploaded: same bytes, image/png."""
-    url, image = image_server
+async def test_http_image_url_on_loopback_is_never_fetched(sim: Stack, image_server: tuple[str, bytes, list[str]]):
+    """SSRF: an image URL pointing at the machine itself is refused (REMOTE_ATTACHMENTS is off by default, and
+    `public` refuses loopback too) with the one generic text; the target never sees a request, nothing reaches
+    the page. The address checks with `public` are in tests/api_server/test_remote_fetch.py."""
+    url, _, hits = image_server
     async with openai.AsyncOpenAI(base_url=sim.base_url + "/v1", api_key="x", max_retries=0, timeout=120) as c:
-        await c.chat.completions.create(model=MODEL, messages=image_message(url))
-    assert received(sim) == [expect("image/png", image)]
-
-
-async def test_http_image_url_that_fails_is_a_400(sim: Stack, image_server: tuple[str, bytes]):
-    """A fetch answered with 404 is refused as attachment_fetch_failed before anything reaches the page."""
-    url, _ = image_server
-    async with openai.AsyncOpenAI(base_url=sim.base_url + "/v1", api_key="x", max_retries=0, timeout=120) as c:
-        with pytest.raises(openai.BadRequestError) as caught:
-            await c.chat.completions.create(model=MODEL, messages=image_message(url.replace("cat", "dog")))
-    assert caught.value.body["code"] == "attachment_fetch_failed"
+        for target in (url, url.replace("cat", "dog"), sim.base_url + "/openapi.json", "http://127.0.0.1:1/x"):
+            with pytest.raises(openai.BadRequestError) as caught:
+                await c.chat.completions.create(model=MODEL, messages=image_message(target))
+            assert caught.value.body["code"] == "attachment_fetch_failed"
+            assert caught.value.body["param"] == "messages.0.content.1.image_url.url"
+    assert hits == []
     assert sim.sim_requests() == []
 
 
