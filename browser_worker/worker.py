@@ -34,6 +34,11 @@ from shared.errors import Cancelled, LoginRequired, ProxyError, UpstreamError, W
 from shared.logging import request_id as request_id_var
 from shared.settings import VERSION, Settings
 
+#: Errors that a navigation of the page causes (its scripts lose their execution context).
+NAVIGATION_ERRORS = ("Execution context was destroyed", "navigat")
+#: How long such an error waits for the navigation to reach the sign-in page.
+SIGN_IN_SETTLE_S = 3.0
+
 log = logging.getLogger(__name__)
 
 LOGIN_MESSAGE = "the saved Google login is missing or expired: run `make login`"
@@ -481,6 +486,22 @@ class Worker:
         )
         await self._emit_to(pending, protocol.Done(id=pending.id, ts=time.time(), timings=timings))
 
+    @staticmethod
+    async def _went_to_sign_in(runner: JobRunner, error: ProxyError) -> bool:
+        """The page is on (or on its way to) Google's sign-in page: that navigation, not the error it caused,
+        is what the client must hear. An error that a navigation causes (the page's scripts lose their
+        context) can come before the navigation commits, so such an error waits for it a moment."""
+        if runner.studio.is_login_url():
+            return True
+        if not any(marker in error.message for marker in NAVIGATION_ERRORS):
+            return False
+        try:
+            async with asyncio.timeout(SIGN_IN_SETTLE_S):
+                await runner.studio.wait_for_login_redirect()
+        except (TimeoutError, ProxyError):
+            return False
+        return True
+
     async def _wait_ready(self) -> None:
         if self.state == "login_required":
             raise LoginRequired(self.message or LOGIN_MESSAGE)
@@ -547,7 +568,7 @@ class Worker:
         if error is not None and (lost or isinstance(error, BrowserGone)):
             reason = session.lost_reason if lost and session is not None else "the page closed"
             error = BrowserGone.crashed(f"{reason}: {error.message}")
-        if error is not None and not isinstance(error, LoginRequired) and runner.studio.is_login_url():
+        if error is not None and not isinstance(error, LoginRequired) and await self._went_to_sign_in(runner, error):
             error = LoginRequired(LOGIN_MESSAGE)
         if error is not None and isinstance(error, Cancelled):
             with contextlib.suppress(Exception):

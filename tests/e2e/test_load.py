@@ -139,11 +139,11 @@ async def test_requests_are_answered_in_order_of_arrival(sim: Stack):
             while True:  # the next one is sent only once this one is in the queue: arrival order is known
                 rows = await queue_rows(session, sim)
                 check_snapshot(rows)
-                if req_id in [r["id"] for r in rows]:
+                if req_id in [r["client_request_id"] for r in rows]:
                     break
                 assert time.monotonic() < deadline, f"{req_id} never appeared in /v1/queue"
                 await asyncio.sleep(0.02)  # polling an outside condition with a deadline
-            assert [r["id"] for r in rows][-(n + 1):] == ids[: n + 1]
+            assert [r["client_request_id"] for r in rows][-(n + 1):] == ids[: n + 1]
         results = await asyncio.gather(head, *pending)
     assert all(status == 200 for status, _ in results), results
     served = [r["prompt"] for r in sim.sim_requests()]
