@@ -1,4 +1,5 @@
-"""Chromium's memory around very large prompts: idle, after N 4 MB prompts, after M ordinary jobs.
+"""Chromium's memory around very large prompts: idle, after N of the largest accepted prompts (3.5 MB), after M
+ordinary jobs.
 
 The figure is the resident memory (VmRSS, summed) of every Chromium process under the worker: the
 browser, the renderer of the AI Studio page, the GPU, network and storage helpers and the zygotes.
@@ -6,11 +7,12 @@ VmRSS counts pages shared between those processes once per process, so the sum i
 what the tree really takes (``memory`` reports Pss); what this benchmark is about is how far it
 moves. The renderer, where the page's DOM and JS heap live, is also shown alone, and the Playwright
 driver (Node, not Chromium), the worker's own Python process and the API server (which receives each
-4 MB request body and sends it on as one 4 MB ``JobSubmit`` frame) for comparison: a worker that kept
-something of every job grows by about one prompt copy per 4 MB job in the middle phase.
+large request body and sends it on as one ``JobSubmit`` frame) for comparison: a worker that kept
+something of every job grows by about one prompt copy per large job in the middle phase.
 
 Phases, each read three times 0.5 s apart once the worker is ``ready`` and 1 s has passed: idle
-(after one small job that selects the model), right after each of N jobs with a 4 MB prompt
+(after one small job that selects the model), right after each of N jobs with the largest prompt the API
+accepts for the model (``LARGEST_ACCEPTED_BYTES``, 3.5 MB)
 (``bench.prompt_size.make_prompt``: mixed ASCII, accented, CJK and emoji text over many lines), and
 after M ordinary small jobs that follow them. A page that keeps what the large prompts left behind
 shows it in the last phase. The worker's log gives each job's clean-up (answer complete → page
@@ -27,12 +29,13 @@ from typing import Any
 import aiohttp
 
 from bench.common import PLAIN_MODEL, BenchResult, log_times, nonce, stream_chat, wait_idle
-from bench.prompt_size import MB, make_prompt
+from bench.prompt_size import LARGEST_ACCEPTED_BYTES, MB, make_prompt
 from tests.e2e.stack import cmdline, rss_bytes
 from tests.processes import descendants
 
 MIB = 1024 * 1024
-LARGE_PROMPT_BYTES = 4 * MB
+LARGE_PROMPT_BYTES = LARGEST_ACCEPTED_BYTES
+LARGE = f"{LARGE_PROMPT_BYTES / MB:g} MB"
 
 
 def chromium_rss(worker_pid: int) -> dict[str, float]:
@@ -89,7 +92,7 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
             ex = await stream_chat(session, base, rid, make_prompt(LARGE_PROMPT_BYTES, tag, seed=100 + i),
                                    model=PLAIN_MODEL, timeout=300)
             if ex.error or not ex.text:
-                errors.append(f"4 MB job {i + 1}: {ex.error or 'no answer'}")
+                errors.append(f"{LARGE} job {i + 1}: {ex.error or 'no answer'}")
             after_each += await _settled_readings(session, stack, count=1)
         after_large = await _settled_readings(session, stack)
         t0 = time.monotonic()
@@ -110,13 +113,13 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
     def clean_ups(ids: list[str]) -> list[float]:
         return [round((readies[r] - answered[r]) * 1000, 1) for r in ids if r in answered and r in readies]
 
-    phases = (("idle", idle), (f"after {large_jobs} x 4 MB prompts", after_large),
+    phases = (("idle", idle), (f"after {large_jobs} x {LARGE} prompts", after_large),
               (f"then after {small_jobs} small jobs", after_small))
     for label, samples in phases:
         result.add(f"chromium tree RSS: {label}", "MiB", [s["total"] for s in samples])
     for label, samples in phases:
         result.add(f"  renderer RSS: {label}", "MiB", [s["renderer"] for s in samples])
-    result.add(f"  chromium tree RSS right after each 4 MB job (n={len(after_each)})", "MiB",
+    result.add(f"  chromium tree RSS right after each {LARGE} job (n={len(after_each)})", "MiB",
                [s["total"] for s in after_each])
     if idle and after_small:
         result.add("  still held after the small jobs (minus idle)", "MiB",
@@ -127,7 +130,7 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
         result.add(f"  browser_worker (Python) RSS: {label}", "MiB", [s["worker"] for s in samples])
     for label, samples in phases:
         result.add(f"  api_server RSS: {label}", "MiB", [s["api_server"] for s in samples])
-    result.add("clean-up after a 4 MB job (answer complete -> page ready)", "ms", clean_ups(large_ids))
+    result.add(f"clean-up after a {LARGE} job (answer complete -> page ready)", "ms", clean_ups(large_ids))
     result.add("clean-up after a small job (answer complete -> page ready)", "ms", clean_ups(small_ids))
     result.notes.append("VmRSS summed over the worker's Chromium processes (shared pages counted once per "
                         "process); Pss of every process is in the memory benchmark")
