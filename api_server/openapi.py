@@ -122,8 +122,12 @@ def _completion_schema() -> dict[str, Any]:
                 "prompt_tokens": {"type": "integer"},
                 "completion_tokens": {"type": "integer"},
                 "total_tokens": {"type": "integer"},
-                "completion_tokens_details": {"type": "object",
-                                              "properties": {"reasoning_tokens": {"type": "integer"}}},
+                "prompt_tokens_details": {"type": "object", "properties": {
+                    "cached_tokens": {"type": "integer"}, "audio_tokens": {"type": "integer"}}},
+                "completion_tokens_details": {"type": "object", "properties": {
+                    "reasoning_tokens": {"type": "integer"}, "audio_tokens": {"type": "integer"},
+                    "accepted_prediction_tokens": {"type": "integer"},
+                    "rejected_prediction_tokens": {"type": "integer"}}},
             }},
         },
     }

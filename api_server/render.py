@@ -218,7 +218,10 @@ class CompletionBuilder:
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
-            "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
+            # OpenAI's detail objects in full; AI Studio reports no cached, audio or prediction tokens.
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": reasoning_tokens, "audio_tokens": 0,
+                                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
         }, source
 
     def completion(self, content_override: str | None = None) -> dict[str, Any]:

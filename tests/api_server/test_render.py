@@ -69,13 +69,17 @@ def test_finish_reasons_map_to_openai(raw: str | None, tools: bool, expected: st
 
 def test_wire_usage_follows_openai_arithmetic() -> None:
     """Wire usage, labelled wire, in OpenAI's arithmetic: the wire counts thoughts apart from the answer
-    (candidates 7, thoughts 3), OpenAI's completion_tokens include them, and total = prompt + completion."""
+    (candidates 7, thoughts 3), OpenAI's completion_tokens include them, and total = prompt + completion. Both
+    detail objects are there, as OpenAI sends them (AI Studio reports no cached or audio tokens: 0)."""
     b = builder()
     b.feed(ev(protocol.Usage, prompt_tokens=11, completion_tokens=7, reasoning_tokens=3, total_tokens=21))
     usage, source = b.usage()
     assert source == "wire"
     assert usage == {"prompt_tokens": 11, "completion_tokens": 10, "total_tokens": 21,
-                     "completion_tokens_details": {"reasoning_tokens": 3}}
+                     "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                     "completion_tokens_details": {"reasoning_tokens": 3, "audio_tokens": 0,
+                                                   "accepted_prediction_tokens": 0,
+                                                   "rejected_prediction_tokens": 0}}
 
 
 def test_estimated_usage_is_computed_here() -> None:

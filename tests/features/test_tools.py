@@ -266,7 +266,8 @@ def test_parallel_calls_all_survive_with_distinct_ids(client: openai.OpenAI, sim
 
 
 def test_streamed_parallel_calls_are_deltas_with_distinct_index_and_id(client: openai.OpenAI, sim: Stack):
-    """Streaming: each call is a delta with its own index and id; the SDK's stream helper assembles both."""
+    """Streaming: each call is a delta with its own index and id; the SDK's stream helper assembles both. The
+    wire delivers each call whole, so each call is one delta whose arguments are the whole JSON (issue 13.9)."""
     prompt = ("Both " + call_directive("get_weather", {"city": "Lima", "unit": "fahrenheit"}) + " "
               + call_directive("get_time", {"zone": "America/Lima"}))
     strict_tools = [function(t["function"]["name"], t["function"]["parameters"], strict=True)
@@ -278,6 +279,8 @@ def test_streamed_parallel_calls_are_deltas_with_distinct_index_and_id(client: o
                 deltas.extend(event.chunk.choices[0].delta.tool_calls or [])
         final = stream.get_final_completion()
     assert sorted(d.index for d in deltas) == [0, 1]
+    assert [json.loads(d.function.arguments) for d in sorted(deltas, key=lambda d: d.index)] == [
+        {"city": "Lima", "unit": "fahrenheit"}, {"zone": "America/Lima"}]
     assert len({d.id for d in deltas}) == 2 and all(d.id.startswith("call_") for d in deltas)
     message = final.choices[0].message
     assert arguments_of(message) == [("get_weather", {"city": "Lima", "unit": "fahrenheit"}),
