@@ -46,6 +46,9 @@ LOGIN_RECHECK_S = 60.0
 READY_WAIT_S = 60.0
 MODELS_WAIT_S = 10.0
 MAX_BACKOFF_S = 30.0
+# After the job is done or cancelled, saving cookies and closing the browser get this long in all,
+# so a SIGTERM ends the process within SHUTDOWN_GRACE_S + 5 s + this (a hung browser is left to die with us).
+SHUTDOWN_CLEANUP_S = 15.0
 #: Failures that a vanished stream proxy can cause (the browser lost its HTTP proxy).
 RETRY_KINDS = frozenset({"upstream", "timeout"})
 
@@ -143,6 +146,17 @@ class Worker:
         while not self.queue.empty():
             pending = self.queue.get_nowait()
             await self._fail(pending, WorkerUnavailable("the worker is shutting down"), {})
+        try:
+            async with asyncio.timeout(SHUTDOWN_CLEANUP_S):
+                await self._release()
+        except TimeoutError:
+            log.warning("shutdown: cleanup took over %.0f s; exiting without it", SHUTDOWN_CLEANUP_S)
+        with contextlib.suppress(FileNotFoundError):
+            self.settings.worker_socket.unlink()
+        log.info("shutdown: done")
+
+    async def _release(self) -> None:
+        """Save cookies, stop the tasks (closing the browser), the feeds and the connections."""
         log.info("shutdown: saving cookies")
         with contextlib.suppress(Exception):
             await self.save_cookies()
@@ -162,9 +176,6 @@ class Worker:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
                     await self._server.wait_closed()
-        with contextlib.suppress(FileNotFoundError):
-            self.settings.worker_socket.unlink()
-        log.info("shutdown: done")
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()

@@ -1,6 +1,7 @@
 """``python -m browser_worker`` as a process: socket from the start, login states, crash relaunch, SIGTERM.
 
-The tests in this module share one worker subprocess and run in order.
+The tests in this module share one worker subprocess; each one that needs a login installs it
+(``signed_in``), so any one of them can run alone or in any order.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from browser_worker.auth import interactive_login
 from shared import protocol
@@ -125,6 +127,15 @@ def install_profile(sim, worker_proc: WorkerProcess) -> None:
     os.replace(tmp, target)
 
 
+@pytest_asyncio.fixture(loop_scope="module")
+async def signed_in(worker_proc, simulator) -> WorkerProcess:
+    """The shared worker with a saved login, ready (a login already saved is left alone: a new one reloads it)."""
+    if not (worker_proc.active / "demo.json").exists():
+        install_profile(simulator, worker_proc)
+    await worker_proc.wait_for_state("ready", "degraded")
+    return worker_proc
+
+
 async def test_socket_is_served_before_login_and_says_how_to_log_in(worker_proc, simulator):
     """With no saved login the worker answers ping and reports login_required with the fix."""
     conn = await worker_proc.connect()
@@ -148,7 +159,8 @@ async def test_a_new_profile_makes_the_worker_ready(worker_proc, simulator):
     assert result.content == simulator.inspect("requests/last")["response"]["answer_text"]
 
 
-async def test_killed_browser_is_relaunched_and_the_next_job_works(worker_proc, simulator):
+async def test_killed_browser_is_relaunched_and_the_next_job_works(signed_in, simulator):
+    worker_proc = signed_in
     """SIGKILL on Chromium: the worker notices, relaunches, and serves the next job."""
     os.kill(worker_proc.browser_pid(), signal.SIGKILL)
     await worker_proc.wait_for_state("starting")
@@ -158,8 +170,9 @@ async def test_killed_browser_is_relaunched_and_the_next_job_works(worker_proc, 
     assert result.error is None, result.error
 
 
-async def test_expired_session_mid_run_reports_login_required_then_recovers(worker_proc, simulator):
+async def test_expired_session_mid_run_reports_login_required_then_recovers(signed_in, simulator):
     """#sim:error=login: the job fails with login_required; a new login brings the worker back."""
+    worker_proc = signed_in
     result = await WorkerClient(worker_proc.socket).run("expire #sim:error=login")
     assert result.error is not None and result.error.kind == "login_required", result.error
     status = await worker_proc.wait_for_state("login_required")
@@ -170,8 +183,9 @@ async def test_expired_session_mid_run_reports_login_required_then_recovers(work
     assert follow.error is None, follow.error
 
 
-async def test_sigterm_exits_cleanly_and_removes_the_socket(worker_proc):
+async def test_sigterm_exits_cleanly_and_removes_the_socket(signed_in):
     """SIGTERM: exit status 0, socket gone, cookies written back to the profile."""
+    worker_proc = signed_in
     before = (worker_proc.active / "demo.json").stat().st_mtime_ns
     worker_proc.process.send_signal(signal.SIGTERM)
     code = await asyncio.to_thread(worker_proc.process.wait, 30)
