@@ -6,7 +6,8 @@ resolve inside the schema (no remote lookups: nothing is fetched), and a
 ``$ref`` loop, i.e. a chain of refs that comes back to itself without
 descending into the instance (``{"$ref": "#"}``; ``a -> b -> a``), which no
 validator can ever finish. A ref back to the root under ``properties`` or
-``items`` is an ordinary recursive schema and is accepted.
+``items`` is an ordinary recursive schema and is accepted. Type names are
+taken in any case (``"STRING"``, as Gemini writes them, is ``"string"``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def check_schema(schema: Any, param: str, what: str) -> None:
 
     if not isinstance(schema, dict):
         raise refuse("a schema must be a JSON object.")
+    schema = _lower_case_types(schema)
     validator_cls = jsonschema.validators.validator_for(schema)
     try:
         validator_cls.check_schema(schema)
@@ -51,6 +53,25 @@ def check_schema(schema: Any, param: str, what: str) -> None:
     loop = _ref_loop(schema, resolver)
     if loop:
         raise refuse(f"'$ref' loop {' -> '.join(loop)} never reaches a value.")
+
+
+_TYPE_NAMES = frozenset({"string", "number", "integer", "boolean", "array", "object", "null"})
+
+
+def _lower_case_types(node: Any) -> Any:
+    """A copy with Gemini/OpenAPI's upper-case type names (``"STRING"``) in JSON Schema's lower case: the page's
+    declarations accept them (the worker normalises them), so the check does not refuse them either."""
+    if isinstance(node, list):
+        return [_lower_case_types(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _lower_case_types(v) for k, v in node.items()}
+    kind = node.get("type")
+    if isinstance(kind, str) and kind.lower() in _TYPE_NAMES:
+        out["type"] = kind.lower()
+    elif isinstance(kind, list):
+        out["type"] = [t.lower() if isinstance(t, str) and t.lower() in _TYPE_NAMES else t for t in kind]
+    return out
 
 
 def _refs(node: Any) -> Iterator[str]:

@@ -74,3 +74,12 @@ async def test_duplicate_function_names_are_a_400(ready: TestClient, fake: FakeW
     error = await refused(ready, with_tools({"name": "f"}, {"name": "g"}, {"name": "f"}))
     assert error["param"] == "tools.2.function.name" and "'f'" in error["message"]
     assert fake.submitted == []
+
+
+async def test_upper_case_type_names_are_accepted(ready: TestClient, fake: FakeWorker) -> None:
+    """Gemini's upper-case type names ("STRING", "OBJECT") are not refused: the worker normalises them."""
+    parameters = {"type": "OBJECT", "properties": {"kind": {"type": "STRING", "enum": ["a", "b"]},
+                                                   "n": {"type": ["INTEGER", "null"]}}}
+    resp = await ready.post("/v1/chat/completions", json=with_tools({"name": "pick", "parameters": parameters}))
+    assert resp.status == 200, await resp.text()
+    assert fake.submitted[0].job.tools[0]["function"]["parameters"] == parameters  # passed on as given

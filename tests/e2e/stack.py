@@ -186,6 +186,9 @@ class Stack:
             HEADLESS="true",
             ADMIN_KEY="",
             ATTACHMENTS_DIR=str(self.attachments_dir or ""),
+            # The tests of one stack share 127.0.0.1: their deliberate wrong keys must not add up to a lockout
+            # of the next test (the lockout has its own tests against the app, tests/api_server/test_keys.py).
+            AUTH_FAILURE_LIMIT="0",
         )
         env.update(self.extra_env)
         env["API_PORT"] = str(self.api_port)
