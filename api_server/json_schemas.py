@@ -76,15 +76,10 @@ def _lower_case_types(node: Any) -> Any:
 
 def _refs(node: Any) -> Iterator[str]:
     """Every ``$ref`` string anywhere in the schema."""
-    if isinstance(node, dict):
-        ref = node.get("$ref")
+    for sub in _subschemas(node):
+        ref = sub.get("$ref")
         if isinstance(ref, str):
             yield ref
-        for value in node.values():
-            yield from _refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _refs(value)
 
 
 def _in_place_refs(node: Any) -> Iterator[str]:
@@ -102,8 +97,9 @@ def _in_place_refs(node: Any) -> Iterator[str]:
 
 
 def _ref_loop(schema: dict[str, Any], resolver: Any) -> list[str]:
-    # ``resolver``: a referencing Resolver (the class is not exported publicly).
-    """A ref chain that returns to a node already on it without descending, or []."""
+    """A ref chain that returns to a node already on it without descending, or [].
+
+    ``resolver`` is a ``referencing`` Resolver (the class is not exported publicly)."""
     clear: set[int] = set()  # nodes whose chains are known to end
 
     def walk(node: Any, path: list[str], seen: list[int]) -> list[str]:
