@@ -145,9 +145,13 @@ class ChatService:
             raise
         return Prepared(creq, model, job, collector, int(time.time()))
 
+    def _model_info(self, model: str) -> protocol.ModelInfo | None:
+        """The worker's description of ``model`` (None while the model list is unknown)."""
+        return next((m for m in self.worker.known_models if m.id == model), None)
+
     def _check_output_limit(self, creq: ChatCompletionRequest, model: str) -> None:
         """An output limit above the model's is refused (400 naming it), as OpenAI does, not clamped."""
-        info = next((m for m in self.worker.known_models if m.id == model), None)
+        info = self._model_info(model)
         limit = info.output_token_limit if info else None
         if not limit:
             return
@@ -166,7 +170,7 @@ class ChatService:
         ``context_length_exceeded``). The estimate counts at most one token per character, so only a text
         longer than the limit is estimated (off the event loop), and it must exceed the limit by
         ``CONTEXT_MARGIN`` to be refused: AI Studio stays the judge of the exact limit."""
-        info = next((m for m in self.worker.known_models if m.id == model), None)
+        info = self._model_info(model)
         limit = info.input_token_limit if info else None
         if not limit:
             return
