@@ -62,13 +62,12 @@ def retry_after(err: ProxyError) -> float | None:
     return None
 
 
-def error_response(err: ProxyError, request_id: str | None = None) -> web.Response:
+def error_response(err: ProxyError) -> web.Response:
+    """The OpenAI-shaped error (its ids are added by ``add_request_ids`` like on every answer)."""
     headers: dict[str, str] = {}
     after = retry_after(err)
     if after is not None:
         headers["Retry-After"] = str(max(1, round(after)))
-    if request_id:
-        headers["x-request-id"] = request_id
     return web.Response(
         status=err.status,
         reason=REASONS.get(err.status),
