@@ -5,7 +5,7 @@ Prompts of 1 KB (the baseline), 100 KB, 1 MB and 3.5 MB, about the largest that 
 accented, CJK and emoji text over many lines; ``#sim:echo`` off, the answer is 5 words). The figure is
 ``received_at`` (the simulator has read the whole GenerateContent body) minus the time the client
 started sending. The simulator's recorded ``prompt`` is compared by sha256 with the prompt text the
-worker is expected to type (``browser_worker.prompt.build_prompt`` of the same messages: ``User:\\n`` +
+worker is expected to type (``browser_worker.mapping.prompt.build_prompt`` of the same messages: ``User:\\n`` +
 message + ``\\n``).
 
 The time is split by the API's ``submitted … to the worker`` log line and by the stream proxy's
@@ -33,7 +33,7 @@ from bench.common import (
     stream_chat,
     wait_idle,
 )
-from browser_worker.prompt import build_prompt
+from browser_worker.mapping.prompt import build_prompt
 
 KB = 1000
 MB = 1000 * 1000

@@ -52,12 +52,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from browser_worker import declarations, prompt, thinking
-from browser_worker import emulated as emulated_mod
 from browser_worker.errors import BrowserGone, DeclarationsRejected, PageBroken
 from browser_worker.feed import FeedLost, FlowWatch, ProxyFeed
 from browser_worker.helper import HelperClient, HelperLost
-from browser_worker.pages.studio import DomState, RunSettings, StudioPage
+from browser_worker.mapping import declarations, prompt, thinking
+from browser_worker.mapping import emulated as emulated_mod
+from browser_worker.page.studio import DomState, RunSettings, StudioPage
 from shared import protocol
 from shared.errors import (
     Cancelled,

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from browser_worker import models as models_mod
 from browser_worker import selectors as S
 from browser_worker.auth import profile_signature, refresh_loop, refresh_profile, sapisid_from_profile
 from browser_worker.browser import BrowserSession, active_profile
 from browser_worker.errors import BrowserGone, PageUnreachable
 from browser_worker.feed import ProxyFeed
 from browser_worker.helper import HelperClient
-from browser_worker.pages.studio import StudioPage
+from browser_worker.mapping import models as models_mod
+from browser_worker.page.studio import StudioPage
 from browser_worker.runner import JobRunner
 from browser_worker.snapshots import PageJournal, write_snapshot
 from shared import protocol

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from browser_worker.declarations import (
+from browser_worker.mapping.declarations import (
     ALLOWED_KEYS,
     clean_schema,
     declarations_digest,

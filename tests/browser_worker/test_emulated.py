@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from browser_worker.emulated import (
+from browser_worker.mapping.emulated import (
     LeakFilter,
     ParsedCall,
     RelaxedSyntaxError,

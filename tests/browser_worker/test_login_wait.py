@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from browser_worker.pages.studio import StudioPage
+from browser_worker.page.studio import StudioPage
 
 LOGIN_URL = "https://accounts.google.com/v3/signin/identifier"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_worker.models import (
+from browser_worker.mapping.models import (
     display_name_for,
     is_excluded,
     load_excluded_models,

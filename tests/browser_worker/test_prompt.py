@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from browser_worker.prompt import AttachmentRef, build_prompt, chosen_function, tool_catalog
+from browser_worker.mapping.prompt import AttachmentRef, build_prompt, chosen_function, tool_catalog
 from tests.fixtures import FIXTURES_DIR
 
 CASES = json.loads((FIXTURES_DIR / "prompt_serialization.json").read_text(encoding="utf-8"))["cases"]

@@ -47,7 +47,7 @@ async def test_job_submitted_while_the_proxy_is_down_waits_for_it(stream_worker,
 async def test_the_proxy_ca_is_trusted_by_its_spki_pin_alone(stream_proxy, simulator, demo_profile, work_dir):
     """Outside demo mode, Chromium trusts the proxy's leaf certificates through the CA's SPKI pin."""
     from browser_worker.browser import BrowserSession, ca_spki, context_options
-    from browser_worker.pages.studio import StudioPage
+    from browser_worker.page.studio import StudioPage
     from shared.settings import Settings
 
     settings = Settings(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from browser_worker.thinking import ThinkingPlan, family, normalize_effort, plan_thinking
+from browser_worker.mapping.thinking import ThinkingPlan, family, normalize_effort, plan_thinking
 
 MODEL = {
     "level4": "gemini-3-flash-preview",

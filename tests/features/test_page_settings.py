@@ -39,7 +39,7 @@ LOOKUP_CODE = {"type": "function", "function": {
     "name": "lookup", "description": "Look a postal code up.",
     "parameters": {"type": "object", "properties": {"code": {"type": "integer"}}, "required": ["code"]}}}
 OUTPUT_LIMIT = {"gemini-2.0-flash": 8192}
-#: What a request that says nothing about thinking gets, per model (browser_worker/thinking.py).
+#: What a request that says nothing about thinking gets, per model (browser_worker/mapping/thinking.py).
 THINKING_DEFAULT: dict[str, dict[str, Any] | None] = {
     "gemini-2.5-flash": {"include_thoughts": False, "budget": 0, "level": None},
     "gemini-2.5-pro": {"include_thoughts": True, "budget": None, "level": None},

@@ -38,7 +38,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from browser_worker.thinking import family
+from browser_worker.mapping.thinking import family
 from shared.protocol import ModelInfo
 
 log = logging.getLogger(__name__)

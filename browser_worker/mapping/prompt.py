@@ -38,7 +38,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from browser_worker.declarations import is_google_search_tool
+from browser_worker.mapping.declarations import is_google_search_tool
 
 SEPARATOR = "\n---\n"
 CATALOG_HEADER = "Available Tools Catalog:"
