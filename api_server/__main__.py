@@ -11,7 +11,7 @@ from aiohttp import web
 from api_server.app import create_app
 from api_server.lifecycle import drain
 from shared import protocol
-from shared.runner import run_process
+from shared.process import run_process
 from shared.settings import VERSION, Settings
 
 log = logging.getLogger("api_server")

@@ -5,15 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from api_server import lifecycle
+from api_server.app_keys import AUTH_LIMITER, CHAT, CLIENT_KEYS, QUEUE, SETTINGS, STATE, WORKER
 from api_server.auth import FailedAuthLimiter, KeyStore
 from api_server.chat import ChatService
 from api_server.cors import add_cors_headers, cors_middleware
-from api_server.keys import AUTH_LIMITER, CHAT, KEYS, QUEUE, SETTINGS, STATE, WORKER
 from api_server.middleware import add_request_ids, auth_middleware, error_middleware, guard_middleware
 from api_server.queue import RequestQueue
 from api_server.routes import admin, openai
 from api_server.state import ServerState
-from api_server.worker import WorkerClient
+from api_server.worker_client import WorkerClient
 from shared.settings import Settings
 
 
@@ -31,7 +31,7 @@ def create_app(settings: Settings, *, connect_worker: bool = True, fetch_remote:
     worker.on_lost = queue.connection_lost
     app[WORKER] = worker
     app[QUEUE] = queue
-    app[KEYS] = KeyStore(settings.api_keys_file)
+    app[CLIENT_KEYS] = KeyStore(settings.api_keys_file)
     app[AUTH_LIMITER] = FailedAuthLimiter(settings.auth_failure_limit, settings.auth_lockout_s)
     app[CHAT] = ChatService(settings, queue, worker)
     app.add_routes(openai.routes)

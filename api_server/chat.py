@@ -10,7 +10,7 @@ ends at ``done`` and raises the typed error of an ``error`` event, an abort
 timeout (``UpstreamTimeout``).
 
 Timeouts: a waiting request is never dropped while the worker is busy or the
-queue moves; it gets 504 only after ``RESPONSE_COMPLETION_TIMEOUT`` with no job
+queue moves; it gets 504 only after ``RESPONSE_COMPLETION_TIMEOUT_MS`` with no job
 running and none started (the worker is missing or not ready). A running job has ``3 x`` that (the worker's own
 hard limit) plus 10 s as a backstop.
 """
@@ -32,7 +32,7 @@ from api_server.queue import Abort, RequestQueue, Started, Ticket
 from api_server.remote_fetch import RemoteFetcher
 from api_server.render import prompt_text
 from api_server.schemas import ChatCompletionRequest, FunctionTool, model_id, parse_chat_request
-from api_server.worker import WorkerClient
+from api_server.worker_client import WorkerClient
 from shared import protocol
 from shared.errors import (
     Cancelled,
@@ -94,7 +94,7 @@ class ChatService:
         self.queue = queue
         self.worker = worker
         self.fetcher: RemoteFetcher | None = None  # set while REMOTE_ATTACHMENTS=public
-        self.completion_timeout = settings.response_completion_timeout / 1000
+        self.completion_timeout = settings.response_completion_timeout_ms / 1000
 
     # ---- preparing
 

@@ -15,7 +15,7 @@ import re
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from api_server.keys import KEYS, SETTINGS
+from api_server.app_keys import CLIENT_KEYS, SETTINGS
 
 ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"
 #: Request headers a browser client may send (SDKs add ``x-stainless-*``; Anthropic's adds its version).
@@ -40,7 +40,7 @@ def allowed_origin(request: web.Request) -> str | None:
         return None
     if origin in origins:
         return origin
-    if "*" in origins and request.app[KEYS].has_keys:
+    if "*" in origins and request.app[CLIENT_KEYS].has_keys:
         return "*"
     return None
 

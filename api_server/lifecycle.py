@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from api_server.keys import CHAT, QUEUE, SETTINGS, STATE, WORKER
+from api_server.app_keys import CHAT, QUEUE, SETTINGS, STATE, WORKER
 from api_server.remote_fetch import RemoteFetcher
 from shared.errors import WorkerUnavailable
 

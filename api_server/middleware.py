@@ -2,7 +2,7 @@
 
 ``error_middleware`` is outermost: it gives each request a new id of the
 server's own (a client's ``x-request-id`` is only echoed back, as
-``x-client-request-id``), puts it on log lines and on the response, renders ``ProxyError`` and aiohttp's HTTP exceptions in the OpenAI
+``x-client-request-id``), puts it on log lines and on the response, renders ``ServiceError`` and aiohttp's HTTP exceptions in the OpenAI
 shape, and turns anything else into a 500 that names the request id, never a
 traceback.
 """
@@ -18,18 +18,18 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from api_server.app_keys import AUTH_LIMITER, CALLER, CLIENT_KEYS, CLIENT_REQUEST_ID, REQUEST_ID, SETTINGS
 from api_server.auth import EVERYONE, Caller, presented_key, same_secret
-from api_server.keys import AUTH_LIMITER, CALLER, CLIENT_REQUEST_ID, KEYS, REQUEST_ID, SETTINGS
 from shared import logging as shared_logging
 from shared.errors import (
     AuthenticationFailed,
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
-    ProxyError,
     QueueFull,
     QuotaExceeded,
     RateLimited,
+    ServiceError,
     WorkerUnavailable,
 )
 
@@ -43,7 +43,7 @@ OFFERED = "POST /v1/chat/completions, GET /v1/models, GET /v1/models/{model}, GE
 REASONS = {499: "Client Closed Request"}
 
 #: Retry-After when the error carries none (docs/aistudio.md §5: quota 1 h, rate limit 5 min, page not ready 30 s).
-DEFAULT_RETRY_AFTER: tuple[tuple[type[ProxyError], float], ...] = (
+DEFAULT_RETRY_AFTER: tuple[tuple[type[ServiceError], float], ...] = (
     (QuotaExceeded, 3600), (RateLimited, 300), (QueueFull, 5), (WorkerUnavailable, 30),
 )
 
@@ -52,7 +52,7 @@ def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
 
-def retry_after(err: ProxyError) -> float | None:
+def retry_after(err: ServiceError) -> float | None:
     """The error's own Retry-After, else a default for 429/503 (quota resets slowly, the page restarts)."""
     if err.retry_after is not None:
         return err.retry_after
@@ -62,7 +62,7 @@ def retry_after(err: ProxyError) -> float | None:
     return None
 
 
-def error_response(err: ProxyError) -> web.Response:
+def error_response(err: ServiceError) -> web.Response:
     """The OpenAI-shaped error (its ids are added by ``add_request_ids`` like on every answer)."""
     headers: dict[str, str] = {}
     after = retry_after(err)
@@ -77,7 +77,7 @@ def error_response(err: ProxyError) -> web.Response:
     )
 
 
-class MethodNotAllowed(ProxyError):
+class MethodNotAllowed(ServiceError):
     """The path exists but not with this HTTP method."""
 
     kind = "method_not_allowed"
@@ -86,7 +86,7 @@ class MethodNotAllowed(ProxyError):
     default_code = "method_not_allowed"
 
 
-def _endpoint_error(request: web.Request) -> ProxyError:
+def _endpoint_error(request: web.Request) -> ServiceError:
     """OpenAI's own answer to a path it does not know: 404 ``invalid_request_error`` (not a 5xx, which SDKs
     retry), here with ``code: "unknown_url"`` and the endpoints this server offers."""
     return NotFound(
@@ -96,7 +96,7 @@ def _endpoint_error(request: web.Request) -> ProxyError:
     )
 
 
-def _translate_http(exc: web.HTTPException, request: web.Request) -> ProxyError:
+def _translate_http(exc: web.HTTPException, request: web.Request) -> ServiceError:
     if isinstance(exc, web.HTTPNotFound):
         return _endpoint_error(request)
     if isinstance(exc, web.HTTPMethodNotAllowed):
@@ -105,7 +105,7 @@ def _translate_http(exc: web.HTTPException, request: web.Request) -> ProxyError:
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         limit = request.app[SETTINGS].max_request_bytes
         return PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
-    err = ProxyError(exc.text or exc.reason, status=exc.status, code=None)
+    err = ServiceError(exc.text or exc.reason, status=exc.status, code=None)
     err.error_type = "invalid_request_error" if exc.status < 500 else "server_error"
     return err
 
@@ -135,7 +135,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             err = _translate_http(exc, request)
             log.info("%s %s -> %d %s", request.method, request.path, err.status, err.code)
             response = error_response(err)
-        except ProxyError as err:
+        except ServiceError as err:
             log.info("%s %s -> %d %s: %s", request.method, request.path, err.status, err.code, err.message)
             response = error_response(err)
         except asyncio.CancelledError:
@@ -144,14 +144,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request.path)
             response = error_response(
-                ProxyError(f"Internal server error (request id {req_id}); see the server log.")
+                ServiceError(f"Internal server error (request id {req_id}); see the server log.")
             )
         return response
     finally:
         shared_logging.request_id.reset(token)
 
 
-class UnsupportedMediaType(ProxyError):
+class UnsupportedMediaType(ServiceError):
     """A request body that is not JSON (a browser sends text/plain or form bodies cross-site unasked)."""
 
     kind = "unsupported_media_type"
@@ -160,7 +160,7 @@ class UnsupportedMediaType(ProxyError):
     default_code = "unsupported_media_type"
 
 
-class HostNotAllowed(ProxyError):
+class HostNotAllowed(ServiceError):
     """A Host header this server does not answer to (DNS rebinding)."""
 
     kind = "host_not_allowed"
@@ -224,7 +224,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise _failed(request, AuthenticationFailed(
                 "Invalid or missing admin key (send Authorization: Bearer <ADMIN_KEY>)."))
     elif path.startswith("/v1/") or path == "/v1":
-        store = request.app[KEYS]
+        store = request.app[CLIENT_KEYS]
         request[CALLER] = EVERYONE
         if store.has_keys:
             _refuse_locked_out(request)

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from shared import protocol
-from shared.errors import LoginRequired, ProxyError, QueueFull, WorkerUnavailable
+from shared.errors import LoginRequired, QueueFull, ServiceError, WorkerUnavailable
 
 if TYPE_CHECKING:
-    from api_server.worker import WorkerClient
+    from api_server.worker_client import WorkerClient
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class Started:
 class Abort:
     """End the ticket with ``error``."""
 
-    error: ProxyError
+    error: ServiceError
 
 
 InboxItem = protocol.Message | Started | Abort
@@ -67,7 +67,7 @@ class Ticket:
     owner: str | None = None
     client_request_id: str | None = None
 
-    def abort(self, error: ProxyError) -> None:
+    def abort(self, error: ServiceError) -> None:
         self.inbox.put_nowait(Abort(error))
 
     def close(self) -> None:
@@ -188,7 +188,7 @@ class RequestQueue:
         ticket.close()
         self._poke()
 
-    def cancel(self, req_id: str, error: ProxyError) -> Ticket | None:
+    def cancel(self, req_id: str, error: ServiceError) -> Ticket | None:
         """Abort a queued or running ticket; None when unknown."""
         ticket = self._tickets.get(req_id)
         if ticket is None or ticket.state in ("done", "draining"):
@@ -199,7 +199,7 @@ class RequestQueue:
         ticket.abort(error)
         return ticket
 
-    def fail_all(self, error: ProxyError) -> int:
+    def fail_all(self, error: ServiceError) -> int:
         """Abort every ticket (shutdown); returns how many."""
         tickets = self.active()
         for ticket in tickets:

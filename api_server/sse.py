@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from shared.errors import ProxyError
+from shared.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class SSEWriter:
     async def event(self, data: Any) -> None:
         await self._write(encode_event(data))
 
-    async def error(self, err: ProxyError) -> None:
+    async def error(self, err: ServiceError) -> None:
         await self._write(encode_event(err.to_openai()))
 
     async def done(self) -> None:

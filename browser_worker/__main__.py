@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import sys
 
-from shared.runner import run_process
+from shared.process import run_process
 from shared.settings import Settings
 
 

@@ -65,9 +65,9 @@ from shared.errors import (
     LoginRequired,
     ModelSwitchFailed,
     PermissionDenied,
-    ProxyError,
     QuotaExceeded,
     RateLimited,
+    ServiceError,
     StreamProxyShutdown,
     UpstreamError,
     UpstreamTimeout,
@@ -120,11 +120,11 @@ class Capture:
 
 
 def dynamic_timeout(settings: Settings, prompt_text: str) -> float:
-    """docs/aistudio.md §3.1: ``max(5 + len(prompt)/1000, RESPONSE_COMPLETION_TIMEOUT/1000)`` seconds."""
-    return max(5 + len(prompt_text) / 1000, settings.response_completion_timeout / 1000)
+    """docs/aistudio.md §3.1: ``max(5 + len(prompt)/1000, RESPONSE_COMPLETION_TIMEOUT_MS/1000)`` seconds."""
+    return max(5 + len(prompt_text) / 1000, settings.response_completion_timeout_ms / 1000)
 
 
-def error_from_stream(ev: protocol.Error) -> ProxyError:
+def error_from_stream(ev: protocol.Error) -> ServiceError:
     """Map the proxy's ``Error`` event to the typed error, with retry hints."""
     text = ev.message or ""
     kind = ev.kind
@@ -149,7 +149,7 @@ def error_from_stream(ev: protocol.Error) -> ProxyError:
     return err
 
 
-def error_from_toast(text: str) -> ProxyError:
+def error_from_toast(text: str) -> ServiceError:
     """The page's error toast, when no stream event says more (DOM tier)."""
     lower = text.lower()
     if "too many requests" in lower:
@@ -256,7 +256,7 @@ class JobRunner:
             async with asyncio.TaskGroup() as tg:
                 watcher = tg.create_task(watch_cancel(), name=f"cancel-{request_id}")
                 tg.create_task(body(), name=f"job-{request_id}")
-        except* ProxyError as group:
+        except* ServiceError as group:
             raise _leaf(group) from None
         except* TimeoutError:
             raise UpstreamTimeout(
@@ -771,7 +771,7 @@ class JobRunner:
                 await self.studio.new_chat()
         except BrowserGone:
             raise
-        except ProxyError as exc:
+        except ServiceError as exc:
             log.warning("new chat failed (%s); reloading", exc.message)
             await self.studio.open_new_chat(timeout_ms=30_000)
             self.current_model = await self.studio.wait_ready()
@@ -793,7 +793,7 @@ class JobRunner:
                 return
             except BrowserGone:
                 raise
-            except ProxyError as exc:
+            except ServiceError as exc:
                 log.warning("could not go back to model %r after the refused switch: %s", previous, exc.message)
         self.current_model = await self.studio.current_model()
         log.info("staying on model %s, the page's own choice, after the refused switch", self.current_model)

@@ -1,7 +1,7 @@
 """Every selector, URL path and page constant the worker uses (docs/aistudio.md §1, §2, §8).
 
 Nothing else in the worker spells a CSS selector or an AI Studio path: the page
-object (``pages/studio.py``) builds its locators from these names. Lists are
+object (``page/studio.py``) builds its locators from these names. Lists are
 "primary first"; a comma-joined form is provided where one locator is enough.
 """
 

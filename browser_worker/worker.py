@@ -30,7 +30,7 @@ from browser_worker.page.studio import StudioPage
 from browser_worker.runner import JobRunner
 from browser_worker.snapshots import PageJournal, write_snapshot
 from shared import protocol
-from shared.errors import Cancelled, LoginRequired, ProxyError, UpstreamError, WorkerUnavailable
+from shared.errors import Cancelled, LoginRequired, ServiceError, UpstreamError, WorkerUnavailable
 from shared.logging import request_id as request_id_var
 from shared.settings import VERSION, Settings
 
@@ -312,7 +312,7 @@ class Worker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                text = exc.message if isinstance(exc, ProxyError) else f"{type(exc).__name__}: {exc}"
+                text = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
                 log.exception("browser start failed")
                 self.last_error = text
                 self._set_state("down", f"browser start failed: {text}; retrying in {backoff:.0f} s")
@@ -472,7 +472,7 @@ class Worker:
             pending.client_gone = True
             pending.cancel.set()
 
-    async def _fail(self, pending: PendingJob, error: ProxyError, timings: dict[str, float]) -> None:
+    async def _fail(self, pending: PendingJob, error: ServiceError, timings: dict[str, float]) -> None:
         await self._emit_to(
             pending,
             protocol.Error(
@@ -498,7 +498,7 @@ class Worker:
         await self._emit_to(pending, protocol.Done(id=pending.id, ts=time.time(), timings=timings))
 
     @staticmethod
-    async def _went_to_sign_in(runner: JobRunner, error: ProxyError) -> bool:
+    async def _went_to_sign_in(runner: JobRunner, error: ServiceError) -> bool:
         """The page is on (or on its way to) Google's sign-in page: that navigation, not the error it caused,
         is what the client must hear. An error that a navigation causes (the page's scripts lose their
         context) can come before the navigation commits, so such an error waits for it a moment."""
@@ -509,7 +509,7 @@ class Worker:
         try:
             async with asyncio.timeout(SIGN_IN_SETTLE_S):
                 await runner.studio.wait_for_login_redirect()
-        except (TimeoutError, ProxyError):
+        except (TimeoutError, ServiceError):
             return False
         return True
 
@@ -533,7 +533,7 @@ class Worker:
         try:
             try:
                 await self._wait_ready()
-            except ProxyError as exc:
+            except ServiceError as exc:
                 self.counts["failed"] += 1
                 await self._fail(pending, exc, timings)
                 return
@@ -555,7 +555,7 @@ class Worker:
         await self._emit_to(pending, protocol.JobAccepted(id=pending.id, ts=time.time()))
         self._set_state("busy", f"running {pending.id}")
         log.info("job %s: model %s, %d messages", pending.id, pending.job.model, len(pending.job.messages))
-        error: ProxyError | None = None
+        error: ServiceError | None = None
         start = time.monotonic()
         for attempt in (1, 2):
             error = await self._attempt(runner, pending, timings)
@@ -571,7 +571,7 @@ class Worker:
             self.counts["retried"] += 1
             try:
                 await runner.stop_and_clear()
-            except ProxyError as exc:
+            except ServiceError as exc:
                 error = exc
                 break
         session = self.session
@@ -598,18 +598,18 @@ class Worker:
             await self._fail(pending, error, timings)
         await self._clean_up(runner, error)
 
-    async def _attempt(self, runner: JobRunner, pending: PendingJob, timings: dict[str, float]) -> ProxyError | None:
+    async def _attempt(self, runner: JobRunner, pending: PendingJob, timings: dict[str, float]) -> ServiceError | None:
         """One run of the job; the typed error, or None on success."""
         try:
             await runner.run(pending.id, pending.job, lambda m: self._emit_to(pending, m), pending.cancel, timings)
             return None
-        except ProxyError as exc:
+        except ServiceError as exc:
             return exc
         except Exception as exc:
             log.exception("job %s failed unexpectedly", pending.id)
             return UpstreamError(f"internal worker error: {type(exc).__name__}: {exc}")
 
-    async def _snapshot(self, request_id: str, error: ProxyError) -> None:
+    async def _snapshot(self, request_id: str, error: ServiceError) -> None:
         secrets: list[str] = []
         if self.session is not None and self.session.context is not None:
             with contextlib.suppress(Exception):
@@ -631,7 +631,7 @@ class Worker:
         if self.session is not None:
             self.session._mark_lost(reason)
 
-    async def _clean_up(self, runner: JobRunner, error: ProxyError | None) -> None:
+    async def _clean_up(self, runner: JobRunner, error: ServiceError | None) -> None:
         session = self.session
         if session is not None and session.lost.is_set():
             self.ready.clear()
@@ -648,7 +648,7 @@ class Worker:
         except LoginRequired:
             self._set_state("login_required", LOGIN_MESSAGE)
             self._page_lost("login required")
-        except ProxyError as exc:
+        except ServiceError as exc:
             log.warning("could not reset the page (%s); relaunching", exc.message)
             self._page_lost(f"page reset failed: {exc.message}")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 
-class ProxyError(Exception):
+class ServiceError(Exception):
     """Base of every error this project reports to a client."""
 
     kind: ClassVar[str] = "internal"
@@ -53,7 +53,7 @@ class ProxyError(Exception):
         }
 
 
-class InvalidRequest(ProxyError):
+class InvalidRequest(ServiceError):
     """The request is malformed or asks for something unsupported."""
 
     kind = "invalid_request"
@@ -62,7 +62,7 @@ class InvalidRequest(ProxyError):
     default_code = "invalid_request"
 
 
-class AuthenticationFailed(ProxyError):
+class AuthenticationFailed(ServiceError):
     """Missing or wrong API key."""
 
     kind = "authentication"
@@ -71,7 +71,7 @@ class AuthenticationFailed(ProxyError):
     default_code = "invalid_api_key"
 
 
-class PermissionDenied(ProxyError):
+class PermissionDenied(ServiceError):
     """Upstream refused the account (HTTP 403, gRPC 7) or an admin key is missing."""
 
     kind = "permission"
@@ -80,7 +80,7 @@ class PermissionDenied(ProxyError):
     default_code = "permission_denied"
 
 
-class NotFound(ProxyError):
+class NotFound(ServiceError):
     """Unknown model, request id or endpoint."""
 
     kind = "not_found"
@@ -89,7 +89,7 @@ class NotFound(ProxyError):
     default_code = "not_found"
 
 
-class PayloadTooLarge(ProxyError):
+class PayloadTooLarge(ServiceError):
     """The request body exceeds the configured limit."""
 
     kind = "too_large"
@@ -98,7 +98,7 @@ class PayloadTooLarge(ProxyError):
     default_code = "request_too_large"
 
 
-class QueueFull(ProxyError):
+class QueueFull(ServiceError):
     """The request queue is at its limit."""
 
     kind = "queue_full"
@@ -107,7 +107,7 @@ class QueueFull(ProxyError):
     default_code = "queue_full"
 
 
-class QuotaExceeded(ProxyError):
+class QuotaExceeded(ServiceError):
     """AI Studio says the account's quota is used up."""
 
     kind = "quota"
@@ -116,7 +116,7 @@ class QuotaExceeded(ProxyError):
     default_code = "insufficient_quota"
 
 
-class RateLimited(ProxyError):
+class RateLimited(ServiceError):
     """AI Studio says too many requests."""
 
     kind = "rate_limit"
@@ -125,7 +125,7 @@ class RateLimited(ProxyError):
     default_code = "rate_limit_exceeded"
 
 
-class ModelSwitchFailed(ProxyError):
+class ModelSwitchFailed(ServiceError):
     """The page did not accept the requested model."""
 
     kind = "model_switch"
@@ -134,7 +134,7 @@ class ModelSwitchFailed(ProxyError):
     default_code = "model_switch_failed"
 
 
-class Cancelled(ProxyError):
+class Cancelled(ServiceError):
     """The client cancelled the request or went away (logged as 499)."""
 
     kind = "cancelled"
@@ -143,7 +143,7 @@ class Cancelled(ProxyError):
     default_code = "request_cancelled"
 
 
-class UpstreamError(ProxyError):
+class UpstreamError(ServiceError):
     """AI Studio or the page failed: HTTP >= 400, an in-stream error, a broken stream."""
 
     kind = "upstream"
@@ -165,7 +165,7 @@ class StreamProxyShutdown(UpstreamError):
     default_retry_after = 5.0
 
 
-class WorkerUnavailable(ProxyError):
+class WorkerUnavailable(ServiceError):
     """The browser worker is not ready (starting, restarting, down)."""
 
     kind = "unavailable"
@@ -181,7 +181,7 @@ class LoginRequired(WorkerUnavailable):
     default_code = "login_required"
 
 
-class UpstreamTimeout(ProxyError):
+class UpstreamTimeout(ServiceError):
     """No (complete) answer within the configured timeouts."""
 
     kind = "timeout"
@@ -190,8 +190,8 @@ class UpstreamTimeout(ProxyError):
     default_code = "upstream_timeout"
 
 
-ERROR_CLASSES: tuple[type[ProxyError], ...] = (
-    ProxyError,
+ERROR_CLASSES: tuple[type[ServiceError], ...] = (
+    ServiceError,
     InvalidRequest,
     AuthenticationFailed,
     PermissionDenied,
@@ -210,7 +210,7 @@ ERROR_CLASSES: tuple[type[ProxyError], ...] = (
 )
 
 #: Error ``kind`` (as sent over the socket) -> class.
-KINDS: dict[str, type[ProxyError]] = {cls.kind: cls for cls in ERROR_CLASSES}
+KINDS: dict[str, type[ServiceError]] = {cls.kind: cls for cls in ERROR_CLASSES}
 # Kinds the stream decoder reports, folded into the classes above.
 KINDS.update(
     {
@@ -228,9 +228,9 @@ def from_kind(
     status: int | None = None,
     retry_after: float | None = None,
     param: str | None = None,
-) -> ProxyError:
+) -> ServiceError:
     """Rebuild the typed error a peer process reported as ``kind``."""
-    cls = KINDS.get(kind, ProxyError)
+    cls = KINDS.get(kind, ServiceError)
     err = cls(message, retry_after=retry_after, param=param)
     if kind in ("upstream_status", "protocol", "aborted"):
         err.code = kind

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 VERSION = "0.1.0"
@@ -90,7 +90,11 @@ class Settings(BaseSettings):
     cookie_refresh_interval_s: int = Field(1800, ge=0)
 
     # --- requests
-    response_completion_timeout: int = Field(300_000, ge=1_000, description="ms")
+    #: The old name without the unit, ``RESPONSE_COMPLETION_TIMEOUT``, is still read.
+    response_completion_timeout_ms: int = Field(
+        300_000, ge=1_000,
+        validation_alias=AliasChoices("response_completion_timeout_ms", "response_completion_timeout"),
+    )
     silence_timeout_ms: int = Field(60_000, ge=1_000)
     queue_limit: int = Field(100, ge=1)
     #: A stream's headers wait this long for the first answer event, so that a failure before it is a real

@@ -20,7 +20,7 @@ import sys
 from typing import Any
 
 from shared import protocol
-from shared.runner import run_process
+from shared.process import run_process
 from shared.settings import VERSION, Settings, SettingsError, load_settings
 from stream_proxy.ca import ca_info
 from stream_proxy.publisher import Publisher

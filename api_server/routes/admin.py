@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from api_server.keys import KEYS, QUEUE, SETTINGS, STATE, WORKER
+from api_server.app_keys import CLIENT_KEYS, QUEUE, SETTINGS, STATE, WORKER
 from api_server.openapi import openapi_document
 from shared import protocol
 from shared.errors import InvalidRequest, NotFound, WorkerUnavailable
@@ -86,7 +86,7 @@ async def info(request: web.Request) -> web.Response:
         "current_model": status.model if status else None,
         "worker_state": status.state if status else "disconnected",
         "queue_length": len(request.app[QUEUE]),
-        "api_key_required": request.app[KEYS].has_keys,
+        "api_key_required": request.app[CLIENT_KEYS].has_keys,
         "capture_mode": "stream" if settings.stream_port else ("helper" if settings.helper_endpoint else "dom"),
         "demo_mode": settings.demo_mode,
         "system_fingerprint": state.fingerprint,
@@ -98,7 +98,7 @@ async def info(request: web.Request) -> web.Response:
 
 @routes.get("/api/keys")
 async def list_keys(request: web.Request) -> web.Response:
-    return web.json_response({"object": "list", "data": request.app[KEYS].public()})
+    return web.json_response({"object": "list", "data": request.app[CLIENT_KEYS].public()})
 
 
 @routes.post("/api/keys")
@@ -115,7 +115,7 @@ async def create_key(request: web.Request) -> web.Response:
         label = body.get("label", "")
         if not isinstance(label, str) or len(label) > 200:
             raise InvalidRequest("'label' must be a string of at most 200 characters.", param="label")
-    record, key = request.app[KEYS].create(label)
+    record, key = request.app[CLIENT_KEYS].create(label)
     return web.json_response({**record, "key": key}, status=201)
 
 
@@ -123,7 +123,7 @@ async def _delete(request: web.Request, key_id: str | None) -> web.Response:
     if not key_id:
         raise InvalidRequest("Name the key to delete: DELETE /api/keys/{id} or a JSON body {\"id\": ...}.",
                              param="id")
-    if not request.app[KEYS].delete(key_id):
+    if not request.app[CLIENT_KEYS].delete(key_id):
         raise NotFound(f"No client key with id '{key_id}'.", param="id", code="key_not_found")
     return web.json_response({"id": key_id, "deleted": True})
 

@@ -9,14 +9,14 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from api_server.app_keys import CALLER, CHAT, CLIENT_REQUEST_ID, QUEUE, REQUEST_ID, STATE, WORKER
 from api_server.chat import KEEPALIVE, ChatService, Prepared
-from api_server.keys import CALLER, CHAT, CLIENT_REQUEST_ID, QUEUE, REQUEST_ID, STATE, WORKER
 from api_server.legacy_functions import to_tools as legacy_functions_to_tools
 from api_server.queue import Started, Ticket
 from api_server.render import CompletionBuilder, check_response_format, check_tool_choice
 from api_server.sse import SSEWriter
 from shared import protocol
-from shared.errors import Cancelled, InvalidRequest, NotFound, ProxyError, WorkerUnavailable
+from shared.errors import Cancelled, InvalidRequest, NotFound, ServiceError, WorkerUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ async def _stream(request: web.Request, chat: ChatService, ticket: Ticket, prepa
         await sse.done()
     except ConnectionResetError:
         log.info("499: client of %s disconnected during the stream", ticket.id)
-    except ProxyError as err:
+    except ServiceError as err:
         if not sse.prepared:
             raise  # nothing sent yet: a plain JSON error with its status
         log.info("%s ended with %d %s: %s", ticket.id, err.status, err.code, err.message)
@@ -124,11 +124,11 @@ async def _stream(request: web.Request, chat: ChatService, ticket: Ticket, prepa
         if not sse.prepared:
             raise  # the error middleware answers 500 naming the request id
         log.exception("stream of %s failed", ticket.id)
-        await _send_error(sse, ProxyError(f"Internal server error (request id {ticket.id}); see the server log."))
+        await _send_error(sse, ServiceError(f"Internal server error (request id {ticket.id}); see the server log."))
     return sse.response
 
 
-async def _send_error(sse: SSEWriter, err: ProxyError) -> None:
+async def _send_error(sse: SSEWriter, err: ServiceError) -> None:
     try:
         await sse.error(err)
         await sse.done()

@@ -22,7 +22,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from browser_worker import selectors as S
 from browser_worker.errors import BrowserGone, DeclarationsRejected, PageBroken, PageUnreachable
-from shared.errors import LoginRequired, ModelSwitchFailed, ProxyError
+from shared.errors import LoginRequired, ModelSwitchFailed, ServiceError
 
 try:
     from playwright._impl._errors import TargetClosedError
@@ -69,7 +69,7 @@ def translated[**P, R](fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await fn(*args, **kwargs)
-        except ProxyError:
+        except ServiceError:
             raise
         except TargetClosedError as exc:
             raise BrowserGone(f"{fn.__name__}: the page or browser closed ({_first_line(exc)})") from None

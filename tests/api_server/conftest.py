@@ -39,7 +39,7 @@ def make_settings(base: Path, **overrides: Any) -> Settings:
         "log_dir": base / "logs",
         "api_keys_file": base / "data" / "api_keys.json",
         "stream_port": 0,
-        "response_completion_timeout": 30_000,
+        "response_completion_timeout_ms": 30_000,
         "shutdown_grace_s": 0.5,
         "aistudio_resolve": "",
         "admin_key": None,
@@ -83,7 +83,7 @@ async def client(app: web.Application) -> AsyncIterator[TestClient]:
 @pytest.fixture
 async def ready(fake: FakeWorker, client: TestClient) -> TestClient:
     """The client, once the app's worker connection has seen the fake's status."""
-    from api_server.keys import WORKER
+    from api_server.app_keys import WORKER
 
     await client.app[WORKER].wait_usable()  # type: ignore[index]
     return client

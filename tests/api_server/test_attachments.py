@@ -127,7 +127,7 @@ async def test_request_folder_is_deleted_after_failure(ready: TestClient, fake: 
     resp = await pending
     assert resp.status == 499
     await fake.wait_cancelled(submit.id)
-    from api_server.keys import QUEUE
+    from api_server.app_keys import QUEUE
 
     await ready.app[QUEUE].wait_for(lambda q: len(q) == 0)  # type: ignore[index]
     assert not folder.exists()

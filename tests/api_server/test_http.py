@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from api_server.keys import QUEUE
+from api_server.app_keys import QUEUE
 from tests.api_server.fake_worker import HANG, FakeWorker, Wait, content, error, finish
 
 BODY: dict[str, Any] = {"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": "hi"}]}

@@ -115,7 +115,7 @@ async def test_a_client_key_sees_and_cancels_only_its_own_requests(ready: TestCl
         assert resp.status == 200
         return (await resp.json())["data"]
 
-    from api_server.keys import QUEUE
+    from api_server.app_keys import QUEUE
 
     await ready.app[QUEUE].wait_for(lambda q: len(q) == 2)  # type: ignore[index]
     assert [r["id"] for r in await rows(alice)] == [alice_id]

@@ -270,7 +270,7 @@ async def test_a_prompt_beyond_the_models_input_limit_is_refused_before_the_page
                                                                                 fake: FakeWorker) -> None:
     """A prompt whose estimate is past the model's input_token_limit (with a margin) is OpenAI's 400
     context_length_exceeded naming the limit, and never reaches the worker; one within the limit runs."""
-    from api_server.keys import WORKER
+    from api_server.app_keys import WORKER
     from shared import protocol
 
     fake.models.append(protocol.ModelInfo(id="tiny-model", display_name="Tiny", description="", thinking="none",

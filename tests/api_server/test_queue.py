@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from api_server.keys import QUEUE, WORKER
+from api_server.app_keys import QUEUE, WORKER
 from api_server.lifecycle import drain
 from api_server.queue import RequestQueue
 from shared.settings import Settings
@@ -201,7 +201,7 @@ async def test_worker_down_or_logged_out_answers_503(ready: TestClient, fake: Fa
     assert (await health.json())["components"]["worker"]["state"] == state
 
 
-@pytest.mark.parametrize("settings_overrides", [{"response_completion_timeout": 1000}])
+@pytest.mark.parametrize("settings_overrides", [{"response_completion_timeout_ms": 1000}])
 async def test_no_worker_at_all_times_out_queued_requests_with_504(client: TestClient) -> None:
     """With no worker listening a request waits up to the completion timeout, then 504; health says 503."""
     health = await client.get("/health")
@@ -282,7 +282,7 @@ async def test_shutdown_ends_running_jobs_with_503_and_refuses_new_ones(ready: T
     assert (await ready.get("/health")).status == 503
 
 
-@pytest.mark.parametrize("settings_overrides", [{"response_completion_timeout": 1000}])
+@pytest.mark.parametrize("settings_overrides", [{"response_completion_timeout_ms": 1000}])
 async def test_waiting_behind_a_long_job_is_not_a_timeout(ready: TestClient, fake: FakeWorker) -> None:
     """A request queued behind a job running longer than the completion timeout still gets its turn."""
     fake.script_fn = lambda s: [Sleep(1.3), content("slow"), finish()] if label(s) == "long" else [content("b")]

@@ -163,7 +163,7 @@ def worker_settings(
         excluded_models_file=work_dir / "excluded_models.txt",
         browser="chromium",
         browser_executable=CHROMIUM,
-        response_completion_timeout=60_000,
+        response_completion_timeout_ms=60_000,
         silence_timeout_ms=20_000,
         cookie_refresh_interval_s=0,
         shutdown_grace_s=2.0,

@@ -103,7 +103,7 @@ def worker_proc(simulator, work_dir) -> Iterator[WorkerProcess]:
         ERROR_SNAPSHOT_DIR=str(work_dir / "errors"),
         EXCLUDED_MODELS_FILE=str(work_dir / "excluded.txt"),
         BROWSER="chromium",
-        RESPONSE_COMPLETION_TIMEOUT="60000",
+        RESPONSE_COMPLETION_TIMEOUT_MS="60000",
         COOKIE_REFRESH_INTERVAL_S="0",
         SHUTDOWN_GRACE_S="2",
         PYTHONUNBUFFERED="1",

@@ -12,7 +12,7 @@ from shared.settings import Settings, SettingsError, load_settings, parse_resolv
 
 ENV_VARS = [
     "API_HOST", "API_PORT", "STREAM_PORT", "RUN_DIR", "LOG_DIR", "BROWSER", "HEADLESS",
-    "RESPONSE_COMPLETION_TIMEOUT", "SILENCE_TIMEOUT_MS", "AISTUDIO_RESOLVE", "ADMIN_KEY",
+    "RESPONSE_COMPLETION_TIMEOUT", "RESPONSE_COMPLETION_TIMEOUT_MS", "SILENCE_TIMEOUT_MS", "AISTUDIO_RESOLVE", "ADMIN_KEY",
     "AUTH_PROFILE", "UPSTREAM_PROXY", "DEFAULT_STOP_SEQUENCES", "HELPER_ENDPOINT",
 ]
 
@@ -31,9 +31,16 @@ def test_defaults_match_the_documented_ones():
     assert (s.api_host, s.api_port, s.stream_port) == ("127.0.0.1", 2048, 3120)
     assert s.run_dir == Path("run") and s.log_dir == Path("logs")
     assert s.browser == "auto" and s.headless is True
-    assert s.response_completion_timeout == 300_000 and s.silence_timeout_ms == 60_000
+    assert s.response_completion_timeout_ms == 300_000 and s.silence_timeout_ms == 60_000
     assert s.admin_key is None and s.auth_profile is None and not s.demo_mode
     assert s.default_stop_sequences == []  # no hidden stop sequence (issue 13)
+
+
+@pytest.mark.parametrize("var", ["RESPONSE_COMPLETION_TIMEOUT_MS", "RESPONSE_COMPLETION_TIMEOUT"])
+def test_completion_timeout_is_read_under_its_new_and_its_old_name(monkeypatch, var):
+    """The setting gained its unit (``_MS``); a .env written for the old name keeps working."""
+    monkeypatch.setenv(var, "120000")
+    assert load_settings().response_completion_timeout_ms == 120_000
 
 
 def test_environment_overrides_defaults(monkeypatch):
@@ -65,7 +72,7 @@ def test_dotenv_file_is_read_and_environment_beats_it(tmp_path, monkeypatch):
         ("API_PORT", "70000"),
         ("STREAM_PORT", "-1"),
         ("BROWSER", "netscape"),
-        ("RESPONSE_COMPLETION_TIMEOUT", "5"),
+        ("RESPONSE_COMPLETION_TIMEOUT_MS", "5"),
         ("AISTUDIO_RESOLVE", "aistudio.google.com"),
         ("UPSTREAM_PROXY", "ftp://x:1"),
         ("HELPER_ENDPOINT", "127.0.0.1:3121/getStreamResponse"),

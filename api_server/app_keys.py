@@ -8,14 +8,14 @@ from api_server.auth import Caller, FailedAuthLimiter, KeyStore
 from api_server.chat import ChatService
 from api_server.queue import RequestQueue
 from api_server.state import ServerState
-from api_server.worker import WorkerClient
+from api_server.worker_client import WorkerClient
 from shared.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 STATE = web.AppKey("state", ServerState)
 WORKER = web.AppKey("worker", WorkerClient)
 QUEUE = web.AppKey("queue", RequestQueue)
-KEYS = web.AppKey("keys", KeyStore)
+CLIENT_KEYS = web.AppKey("client_keys", KeyStore)
 AUTH_LIMITER = web.AppKey("auth_limiter", FailedAuthLimiter)
 CHAT = web.AppKey("chat", ChatService)
 HTTP = web.AppKey("http", ClientSession)
