@@ -739,7 +739,7 @@ class JobRunner:
         reason = cap.finish or "stop"
         if cap.tool_calls:
             reason = "tool_calls"
-        await emit(protocol.Finish(id=request_id, ts=time.time(), reason=reason))
+        await emit(protocol.Finish(id=request_id, ts=time.time(), reason=reason, capture=cap.tier))
         log.info(
             "answer complete via %s: %d chars, %d reasoning chars, %d tool calls, finish %s",
             cap.tier,

@@ -129,10 +129,15 @@ class Usage(Message):
 
 
 class Finish(Message):
+    """The answer's end: why it ended and, from the worker, which capture tiers delivered it."""
+
     type: Literal["finish"] = "finish"
     id: str
     ts: float
     reason: str
+    #: ``stream``, ``helper`` or ``dom``, joined by ``+`` when a tier took over mid-answer
+    #: (``stream+dom``); empty on the proxy's own events.
+    capture: str = ""
 
 
 class Error(Message):

@@ -60,3 +60,41 @@ async def test_the_proxy_ca_is_trusted_by_its_spki_pin_alone(stream_proxy, simul
         studio = StudioPage(session.page, settings.aistudio_url)
         await studio.open_new_chat()
         assert await studio.wait_ready()
+
+
+async def test_stream_tier_gone_for_good_mid_answer_the_page_finishes_it(stream_worker, stream_proxy, client, sim):
+    """The proxy's event socket vanishes mid-answer and does not come back: the page tier streams the rest.
+
+    The proxy keeps forwarding the browser's traffic; only the worker's subscription is gone (its
+    socket file is moved away, so re-subscribing fails until the job is over). The answer must
+    arrive whole, without repeats, the rest of it streamed from the page (several pieces, not one
+    read at the end), and the outcome must name both tiers: ``stream+dom``.
+    """
+    hidden = stream_proxy.socket.with_name("proxy.sock.hidden")
+    cut_at: list[int] = []
+
+    async def cut_after_first_content(ev):
+        if isinstance(ev, protocol.Content) and not cut_at:
+            stream_proxy.socket.rename(hidden)
+            cut_at.append(1)
+            await stream_worker.feed.drop_connection()
+
+    try:
+        result = await client.run(
+            "long #sim:words=240 #sim:chunks=24 #sim:delay_ms=120", on_event=cut_after_first_content, timeout=90
+        )
+    finally:
+        if hidden.exists():
+            hidden.rename(stream_proxy.socket)
+    answer = sim.inspect("requests/last")["response"]["answer_text"]
+    assert result.error is None, result.error
+    assert cut_at, "the answer ended before its first piece"
+    assert result.content == answer
+    pieces = result.of(protocol.Content)
+    assert len(pieces) >= 4, f"the rest of the answer came in {len(pieces) - 1} piece(s), not streamed from the page"
+    assert [f.capture for f in result.of(protocol.Finish)] == ["stream+dom"]
+    async with asyncio.timeout(10):
+        await stream_worker.feed.client.connected.wait()
+    again = await client.run("after the socket is back #sim:words=5")
+    assert again.error is None, again.error
+    assert [f.capture for f in again.of(protocol.Finish)] == ["stream"]
