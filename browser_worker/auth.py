@@ -22,6 +22,7 @@ from playwright.async_api import Page
 from browser_worker import selectors as S
 from browser_worker.browser import BrowserSession
 from shared.settings import Settings
+from shared.wire import endpoints
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ async def interactive_login(
         proved = asyncio.Event()
 
         def on_response(response: Any) -> None:
-            if S.LIST_MODELS_FRAGMENT in response.url and response.ok and S.PAGE_HOST in page.url:
+            if endpoints.LIST_MODELS_FRAGMENT in response.url and response.ok and endpoints.PAGE_HOST in page.url:
                 proved.set()
 
         page.on("response", on_response)

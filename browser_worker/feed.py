@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from browser_worker import selectors as S
 from shared import protocol
+from shared.wire import endpoints
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class FlowWatch:
 
 def _is_generate(url: str) -> bool:
     path = urlsplit(url).path if url else ""
-    return path.endswith(S.GENERATE_CONTENT_SUFFIX) and S.JSERROR_FRAGMENT not in path
+    return endpoints.is_generate_content(path) and endpoints.JSERROR_FRAGMENT not in path
 
 
 class ProxyFeed:

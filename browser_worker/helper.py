@@ -24,12 +24,12 @@ from dataclasses import dataclass
 import aiohttp
 
 from shared import protocol
+from shared.wire import endpoints
 from stream_proxy.decoder import Error, Event, ResponseDecoder
 from stream_proxy.messages import to_message
 
 log = logging.getLogger(__name__)
 
-WIRE_CONTENT_TYPE = "application/json+protobuf"
 CONNECT_TIMEOUT_S = 5.0
 #: Error kinds that say the helper's body could not be read, not that AI Studio failed.
 UNREADABLE = ("aborted", "protocol")
@@ -73,7 +73,7 @@ class HelperClient:
         try:
             async with self._client().get(self.endpoint, params={"since": f"{since:.3f}"}, headers=headers) as resp:
                 ctype = resp.headers.get("Content-Type", "")
-                if resp.status >= 400 and not ctype.startswith(WIRE_CONTENT_TYPE):
+                if resp.status >= 400 and not ctype.startswith(endpoints.WIRE_CONTENT_TYPE):
                     text = (await resp.content.read(300)).decode("utf-8", "replace")
                     yield HelperLost(f"the helper answered HTTP {resp.status}: {text.strip()}")
                     return

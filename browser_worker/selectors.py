@@ -1,22 +1,19 @@
 """Every selector, URL path and page constant the worker uses (docs/aistudio.md §1, §2, §8).
 
-Nothing else in the worker spells a CSS selector or an AI Studio path: the page
+Nothing else in the worker spells a CSS selector or a page path: the page
 object (``page/studio.py``) builds its locators from these names. Lists are
 "primary first"; a comma-joined form is provided where one locator is enough.
+AI Studio's hosts and RPC paths, which the stream proxy needs too, live in
+``shared/wire/endpoints.py``.
 """
 
 from __future__ import annotations
 
-# --------------------------------------------------------------------------- URLs (docs/aistudio.md §1.1, §4.1)
+# --------------------------------------------------------------------------- URLs (docs/aistudio.md §1.1)
 
 NEW_CHAT_PATH = "/prompts/new_chat"
 PROMPTS_PATH_FRAGMENT = "/prompts/"
 LOGIN_HOST = "accounts.google.com"
-LIST_MODELS_FRAGMENT = "MakerSuiteService/ListModels"
-GENERATE_CONTENT_SUFFIX = "MakerSuiteService/GenerateContent"
-JSERROR_FRAGMENT = "/_/MakerSuite/jserror"
-RPC_HOST = "alkalimakersuite-pa.clients6.google.com"
-PAGE_HOST = "aistudio.google.com"
 
 # --------------------------------------------------------------------------- localStorage (docs/aistudio.md §1.3)
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from browser_worker import selectors as S
 from browser_worker.auth import profile_signature, refresh_loop, refresh_profile, sapisid_from_profile
 from browser_worker.browser import BrowserSession, active_profile
 from browser_worker.errors import BrowserGone, PageUnreachable
@@ -33,6 +32,7 @@ from shared import protocol
 from shared.errors import Cancelled, LoginRequired, ServiceError, UpstreamError, WorkerUnavailable
 from shared.logging import request_id as request_id_var
 from shared.settings import VERSION, Settings
+from shared.wire import endpoints
 
 #: Errors that a navigation of the page causes (its scripts lose their execution context).
 NAVIGATION_ERRORS = ("Execution context was destroyed", "navigat")
@@ -335,7 +335,7 @@ class Worker:
                 return
 
     def _on_response(self, response: Any) -> None:
-        if S.LIST_MODELS_FRAGMENT in response.url and response.ok:
+        if endpoints.LIST_MODELS_FRAGMENT in response.url and response.ok:
             self._spawn(self._read_models(response))
 
     async def _read_models(self, response: Any) -> None:

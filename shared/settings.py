@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.wire import endpoints
+
 VERSION = "0.1.0"
 
 #: Unix socket paths must fit in sockaddr_un (108 bytes on Linux, 104 on macOS).
@@ -84,7 +86,7 @@ class Settings(BaseSettings):
     browser: Literal["auto", "camoufox", "chromium"] = "auto"
     browser_executable: Path = Path("/usr/bin/chromium")
     headless: bool = True
-    aistudio_url: str = "https://aistudio.google.com"
+    aistudio_url: str = endpoints.PAGE_URL
     #: Optional external stream helper (capture tier 2), e.g. http://127.0.0.1:3121/getStreamResponse.
     helper_endpoint: str = ""
     cookie_refresh_interval_s: int = Field(1800, ge=0)

@@ -44,15 +44,13 @@ from OpenSSL import SSL
 from shared import protocol
 from shared.errors import StreamProxyShutdown
 from shared.settings import VERSION, parse_resolve
+from shared.wire import endpoints
 from stream_proxy import decoder
 from stream_proxy.messages import to_message
 from stream_proxy.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
-#: The hosts whose TLS is intercepted (docs/aistudio.md §4.1); ``/u/<n>/`` paths live on the same hosts.
-AISTUDIO_HOSTS = ("aistudio.google.com", "alkalimakersuite-pa.clients6.google.com")
-GENERATE_CONTENT_SUFFIX = "MakerSuiteService/GenerateContent"
 QUOTA_MARKERS = ("exceeded quota", "resource_exhausted", "failed to generate content")
 _MODEL_RE = re.compile(rb'^\s*\[\s*"models/([^"\\]{1,200})"')
 _MESSAGE_LIMIT = 500
@@ -65,23 +63,14 @@ SHUTDOWN_MESSAGE = (
 )
 
 
-def allow_hosts_patterns(hosts: tuple[str, ...] = AISTUDIO_HOSTS) -> list[str]:
+def allow_hosts_patterns(hosts: tuple[str, ...] = endpoints.HOSTS) -> list[str]:
     """mitmproxy ``allow_hosts`` regexes for ``hosts`` (matched against ``host:port``, any port)."""
     names = "|".join(re.escape(h) for h in hosts)
     return [rf"^(?:{names}):\d+$"]
 
 
-def _path_only(path: str) -> str:
-    return path.split("?", 1)[0]
-
-
-def is_generate_content(path: str) -> bool:
-    """True for a GenerateContent RPC path (only the part before ``?`` counts)."""
-    return _path_only(path).endswith(GENERATE_CONTENT_SUFFIX)
-
-
 def is_jserror(path: str) -> bool:
-    return "/jserror" in _path_only(path)
+    return "/jserror" in path.split("?", 1)[0]
 
 
 def quota_message(path: str) -> str | None:
@@ -136,7 +125,7 @@ class _Tap:
 class StreamTap:
     """Sniffs GenerateContent and jserror flows and publishes what they say; see the module docstring."""
 
-    hosts = AISTUDIO_HOSTS
+    hosts = endpoints.HOSTS
 
     def __init__(self, publisher: Publisher | None = None) -> None:
         self.publisher = publisher if publisher is not None else Publisher()
@@ -254,8 +243,8 @@ class StreamTap:
         # cross-origin RPC has an empty body and must not be mistaken for a (broken) response.
         return (
             flow.request.method == "POST"
-            and flow.request.pretty_host.lower() in AISTUDIO_HOSTS
-            and is_generate_content(flow.request.path)
+            and flow.request.pretty_host.lower() in endpoints.HOSTS
+            and endpoints.is_generate_content(flow.request.path)
         )
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
@@ -264,7 +253,7 @@ class StreamTap:
 
     def request(self, flow: http.HTTPFlow) -> None:
         path = flow.request.path
-        if is_jserror(path) and flow.request.pretty_host.lower() in AISTUDIO_HOSTS:
+        if is_jserror(path) and flow.request.pretty_host.lower() in endpoints.HOSTS:
             message = quota_message(path)
             if message is not None:
                 log.warning("jserror reports a quota failure: %s", message)
