@@ -4,14 +4,13 @@ Pure: no page, no I/O. ``build_prompt`` returns the text plus references to the
 image, audio and file parts it met, so the worker can pair them with the Job's
 uploaded attachments.
 
-The format is docs/aistudio.md §3.5's *recommended variant*:
+The format (docs/aistudio.md §3.5):
 
 * an optional tool catalog (emulated function calling only, non-empty tools);
 * ``System Instructions:`` from the first ``system`` **or** ``developer``
   message. ``developer`` is OpenAI's newer name for the system role, so it is
   treated as an alias: whichever of the two comes first supplies the
-  instructions, and every later ``system``/``developer`` message is dropped,
-  exactly as docs/aistudio.md §3.5 drops later ``system`` messages;
+  instructions, and every later ``system``/``developer`` message is dropped;
 * every other message as ``<Role>:\\n<body>``, sections joined by ``\\n---\\n``;
 * one trailing ``\\n``.
 
@@ -80,7 +79,7 @@ def build_prompt(
     tool_choice: str | dict[str, Any] | None = None,
     emulated_tools: bool = False,
 ) -> PromptPlan:
-    """Serialise ``messages`` into one prompt (docs/aistudio.md §3.5, recommended variant)."""
+    """Serialise ``messages`` into one prompt (docs/aistudio.md §3.5)."""
     catalog = tool_catalog(tools, tool_choice) if emulated_tools and tools else ""
     system: str | None = None
     turns: list[str] = []
@@ -171,7 +170,7 @@ def _message_body(role: str, message: dict[str, Any], content: Any, texts: list[
 
 
 def _tool_body(message: dict[str, Any], content: Any, texts: list[str]) -> str:
-    """A tool result, printed once (the recommended variant); string content stays raw."""
+    """A tool result, printed once; string content stays raw."""
     if isinstance(content, str):
         raw = content
     elif isinstance(content, list) or content is None:

@@ -20,10 +20,10 @@ Families (by lower-cased id, docs/aistudio.md §2.6):
 ``"none"`` means reasoning off, as in OpenAI's API: off where the model has a
 switch (2.5 Flash), otherwise the model's lowest setting (2.5 Pro: the minimum
 budget; Gemini 3: its lowest level), exactly like ``0``. ``-1`` stays "on, no
-limit" (the reference treats ``none`` like ``-1``, docs/aistudio.md §3.3).
+limit" (the reference treats ``none`` like ``-1``).
 
 Budget families, effort → plan. This deliberately improves on the reference,
-which turns ``low``/``medium``/``high`` into "auto" (docs/aistudio.md §3.3 ref-quirk):
+which turns ``low``/``medium``/``high`` into "auto":
 
 =========================  =====================================  =====================================
 effort                     2.5 Pro (no main toggle)               2.5 Flash
@@ -40,7 +40,7 @@ absent                     ``enable_budget_by_default``: manual   ``enable_budge
                            otherwise manual off (auto)            otherwise main off
 =========================  =====================================  =====================================
 
-Level families follow docs/aistudio.md §3.3 except for ``none``: 4-level names map
+Level families (docs/aistudio.md §3.3): 4-level names map
 directly, ``-1`` → High, ``none`` → Minimal, integers ≥16000 High, ≥8000
 Medium, ≥1024 Low, else Minimal; 2-level ``low``/``minimal``/``none`` → Low,
 ``medium``/``high``/``-1`` → High, integers ≥8000 High, else Low. Absent →

@@ -1,4 +1,4 @@
-"""Prompt serialisation (docs/aistudio.md §3.5, recommended variant)."""
+"""Prompt serialisation (docs/aistudio.md §3.5)."""
 
 from __future__ import annotations
 
