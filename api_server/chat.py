@@ -217,11 +217,9 @@ class ChatService:
         if status is None:
             return  # not connected (yet): the request waits for the worker
         if status.state == "login_required":
-            raise LoginRequired(status.message or "The browser worker needs a Google login: run `make login`.",
-                                retry_after=60)
+            raise LoginRequired(status.message or "The browser worker needs a Google login: run `make login`.")
         if status.state == "down":
-            raise WorkerUnavailable(f"The browser worker is down: {status.message or 'no reason given'}.",
-                                    retry_after=30)
+            raise WorkerUnavailable(f"The browser worker is down: {status.message or 'no reason given'}.")
 
     def submit(self, req_id: str, prepared: Prepared, *, owner: str | None = None,
                client_request_id: str | None = None) -> Ticket:

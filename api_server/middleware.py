@@ -26,11 +26,8 @@ from shared.errors import (
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
-    QueueFull,
-    QuotaExceeded,
     RateLimited,
     ServiceError,
-    WorkerUnavailable,
 )
 
 log = logging.getLogger(__name__)
@@ -42,30 +39,14 @@ OFFERED = "POST /v1/chat/completions, GET /v1/models, GET /v1/models/{model}, GE
 
 REASONS = {499: "Client Closed Request"}
 
-#: Retry-After when the error carries none (docs/aistudio.md §5: quota 1 h, rate limit 5 min, page not ready 30 s).
-DEFAULT_RETRY_AFTER: tuple[tuple[type[ServiceError], float], ...] = (
-    (QuotaExceeded, 3600), (RateLimited, 300), (QueueFull, 5), (WorkerUnavailable, 30),
-)
-
-
 def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
-
-
-def retry_after(err: ServiceError) -> float | None:
-    """The error's own Retry-After, else a default for 429/503 (quota resets slowly, the page restarts)."""
-    if err.retry_after is not None:
-        return err.retry_after
-    for cls, seconds in DEFAULT_RETRY_AFTER:
-        if isinstance(err, cls):
-            return seconds
-    return None
 
 
 def error_response(err: ServiceError) -> web.Response:
     """The OpenAI-shaped error (its ids are added by ``add_request_ids`` like on every answer)."""
     headers: dict[str, str] = {}
-    after = retry_after(err)
+    after = err.retry_after  # the instance's, else its class's default (shared/errors.py)
     if after is not None:
         headers["Retry-After"] = str(max(1, round(after)))
     return web.Response(

@@ -245,12 +245,11 @@ class RequestQueue:
             if status.state == "login_required":
                 self._waiting.popleft()
                 ticket.abort(LoginRequired(status.message or "The browser worker needs a Google login: run "
-                                           "`make login`.", retry_after=60))
+                                           "`make login`."))
                 continue
             if status.state == "down":
                 self._waiting.popleft()
-                ticket.abort(WorkerUnavailable(f"The browser worker is down: {status.message or 'no reason'}.",
-                                               retry_after=30))
+                ticket.abort(WorkerUnavailable(f"The browser worker is down: {status.message or 'no reason'}."))
                 continue
             self._waiting.popleft()
             self.running = ticket

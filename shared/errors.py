@@ -22,6 +22,7 @@ class ServiceError(Exception):
     error_type: str = "server_error"
     default_code: ClassVar[str | None] = "internal_error"
     #: Seconds after which a retry may succeed, when the instance is given none (``Retry-After``).
+    #: The one owner of these defaults: the worker, the queue and the HTTP layer all rely on it.
     default_retry_after: ClassVar[float | None] = None
 
     def __init__(
@@ -105,6 +106,7 @@ class QueueFull(ServiceError):
     status = 429
     error_type = "rate_limit_error"
     default_code = "queue_full"
+    default_retry_after = 5.0
 
 
 class QuotaExceeded(ServiceError):
@@ -114,6 +116,8 @@ class QuotaExceeded(ServiceError):
     status = 429
     error_type = "rate_limit_error"
     default_code = "insufficient_quota"
+    #: A daily quota: an hour is the shortest wait worth trying again after.
+    default_retry_after = 3600.0
 
 
 class RateLimited(ServiceError):
@@ -123,6 +127,8 @@ class RateLimited(ServiceError):
     status = 429
     error_type = "rate_limit_error"
     default_code = "rate_limit_exceeded"
+    #: AI Studio's rate limits are per minute.
+    default_retry_after = 60.0
 
 
 class ModelSwitchFailed(ServiceError):
@@ -172,6 +178,8 @@ class WorkerUnavailable(ServiceError):
     status = 503
     error_type = "service_unavailable"
     default_code = "worker_unavailable"
+    #: A page starts or restarts in well under this.
+    default_retry_after = 30.0
 
 
 class LoginRequired(WorkerUnavailable):
@@ -179,6 +187,8 @@ class LoginRequired(WorkerUnavailable):
 
     kind = "login_required"
     default_code = "login_required"
+    #: Someone has to sign in first.
+    default_retry_after = 60.0
 
 
 class UpstreamTimeout(ServiceError):

@@ -263,8 +263,8 @@ def test_app_factory_has_no_string_keys() -> None:
 
 
 @pytest.mark.parametrize(("err", "seconds"), [
-    ("QuotaExceeded", "3600"), ("RateLimited", "300"), ("QueueFull", "5"), ("WorkerUnavailable", "30"),
-    ("LoginRequired", "30"),
+    ("QuotaExceeded", "3600"), ("RateLimited", "60"), ("QueueFull", "5"), ("WorkerUnavailable", "30"),
+    ("LoginRequired", "60"),
 ])
 def test_429_and_503_always_carry_retry_after(err: str, seconds: str) -> None:
     """Errors without their own Retry-After get the documented default."""
