@@ -11,8 +11,8 @@ timeout (``UpstreamTimeout``).
 
 Timeouts: a waiting request is never dropped while the worker is busy or the
 queue moves; it gets 504 only after ``RESPONSE_COMPLETION_TIMEOUT_MS`` with no job
-running and none started (the worker is missing or not ready). A running job has ``3 x`` that (the worker's own
-hard limit) plus 10 s as a backstop.
+running and none started (the worker is missing or not ready). A running job has ``3 x`` the worker's own
+limit for its prompt (``shared/deadlines.py``: it grows with the prompt) plus 10 s as a backstop.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from api_server.render import prompt_text
 from api_server.schemas import ChatCompletionRequest, FunctionTool, model_id, parse_chat_request
 from api_server.worker_client import WorkerClient
 from shared import protocol
+from shared.deadlines import completion_timeout_s
 from shared.errors import (
     Cancelled,
     InvalidRequest,
@@ -95,6 +96,11 @@ class ChatService:
         self.worker = worker
         self.fetcher: RemoteFetcher | None = None  # set while REMOTE_ATTACHMENTS=public
         self.completion_timeout = settings.response_completion_timeout_ms / 1000
+
+    def run_backstop_s(self, job: protocol.Job) -> float:
+        """How long a running job may take before the worker is given up on: three times the worker's own
+        limit for this prompt (room for its one retry and the page's reset), plus 10 s."""
+        return 3 * completion_timeout_s(self.settings, len(prompt_text(job.messages))) + 10
 
     # ---- preparing
 
@@ -285,7 +291,7 @@ class ChatService:
                 raise item.error
             if isinstance(item, Started | protocol.JobAccepted):
                 if run_deadline is None:  # the first start marker counts (a resubmit repeats it)
-                    run_deadline = loop.time() + 3 * self.completion_timeout + 10
+                    run_deadline = loop.time() + self.run_backstop_s(ticket.job)
                     yield Started()
             elif isinstance(item, protocol.Error):
                 raise from_kind(item.kind, item.message, status=item.status, retry_after=item.retry_after)

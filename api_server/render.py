@@ -23,7 +23,7 @@ from typing import Any
 
 import jsonschema
 
-from shared import protocol
+from shared import answer, protocol
 from shared.errors import UpstreamError
 from shared.tokens import estimate_tokens
 
@@ -36,13 +36,13 @@ CONTENT_FILTER_REASONS = {"safety", "recitation", "blocklist", "prohibited_conte
 def finish_reason(raw: str | None, has_tool_calls: bool, legacy_functions: bool = False) -> str:
     """Map a worker/Gemini finish reason to OpenAI's (``function_call`` instead of ``tool_calls`` for a
     request that used the deprecated ``functions``)."""
-    reason = (raw or "stop").strip().lower()
+    reason = answer.finish_reason(raw, tool_calls=has_tool_calls).strip().lower()
+    if reason in ("tool_calls", "function_call"):
+        return "function_call" if legacy_functions else "tool_calls"
     if reason in ("length", "max_tokens"):
         return "length"
     if reason in CONTENT_FILTER_REASONS:
         return "content_filter"
-    if has_tool_calls or reason in ("tool_calls", "function_call"):
-        return "function_call" if legacy_functions else "tool_calls"
     return "stop"
 
 

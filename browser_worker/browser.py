@@ -139,7 +139,9 @@ class BrowserSession:
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
 
-    def _mark_lost(self, reason: str) -> None:
+    def mark_lost(self, reason: str) -> None:
+        """Declare the browser lost (it disconnected, its page crashed or closed, or the worker gave
+        the page up): sets ``lost``, which the supervisor answers with a relaunch."""
         if not self.lost.is_set():
             log.warning("browser lost: %s", reason)
             self.lost_reason = reason
@@ -158,14 +160,14 @@ class BrowserSession:
                 args=chromium_args(self.settings, spki),
             )
             self._stack.push_async_callback(self._close_browser)
-        self.browser.on("disconnected", lambda _b: self._mark_lost("browser disconnected"))
+        self.browser.on("disconnected", lambda _b: self.mark_lost("browser disconnected"))
         self.context = await self.browser.new_context(**options)
         self._stack.push_async_callback(self._close_context)
         with contextlib.suppress(Exception):  # Firefox has no clipboard-read permission
             await self.context.grant_permissions(CLIPBOARD_PERMISSIONS, origin=self.settings.aistudio_url)
         self.page = await self.context.new_page()
-        self.page.on("crash", lambda _p: self._mark_lost("page crashed"))
-        self.page.on("close", lambda _p: self._mark_lost("page closed"))
+        self.page.on("crash", lambda _p: self.mark_lost("page crashed"))
+        self.page.on("close", lambda _p: self.mark_lost("page closed"))
         log.info("browser ready: %s (headless=%s, proxy=%s)", self.kind, self.headless, proxy_server(self.settings))
 
     async def _launch_camoufox(self, options: dict[str, Any]) -> Browser:
@@ -197,8 +199,8 @@ class BrowserSession:
                 await self.page.close()
         self.lost.clear()
         self.page = await self.context.new_page()
-        self.page.on("crash", lambda _p: self._mark_lost("page crashed"))
-        self.page.on("close", lambda _p: self._mark_lost("page closed"))
+        self.page.on("crash", lambda _p: self.mark_lost("page crashed"))
+        self.page.on("close", lambda _p: self.mark_lost("page closed"))
         return self.page
 
     async def storage_state_dict(self) -> dict[str, Any]:

@@ -52,43 +52,38 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from browser_worker.errors import BrowserGone, DeclarationsRejected, PageBroken
+from browser_worker.errors import (
+    BrowserGone,
+    DeclarationsRejected,
+    PageBroken,
+    error_from_quota_banner,
+    error_from_quota_signal,
+    error_from_stream,
+    error_from_toast,
+)
 from browser_worker.feed import FeedLost, FlowWatch, ProxyFeed
 from browser_worker.helper import HelperClient, HelperLost
 from browser_worker.mapping import declarations, prompt, thinking
 from browser_worker.mapping import emulated as emulated_mod
 from browser_worker.page.studio import DomState, RunSettings, StudioPage
-from shared import protocol
+from shared import answer, protocol
+from shared.deadlines import completion_timeout_s
 from shared.errors import (
     Cancelled,
     InvalidRequest,
     LoginRequired,
     ModelSwitchFailed,
-    PermissionDenied,
-    QuotaExceeded,
-    RateLimited,
     ServiceError,
-    StreamProxyShutdown,
-    UpstreamError,
     UpstreamTimeout,
     WorkerUnavailable,
 )
 from shared.settings import Settings
-
-try:
-    from shared.tokens import estimate_tokens
-except ImportError:  # pragma: no cover - the shared estimator is optional
-
-    def estimate_tokens(text: str) -> int:
-        return max(1, len(text) // 4) if text else 0
-
+from shared.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
 
 Emit = Callable[[protocol.Message], Awaitable[None]]
 
-QUOTA_RETRY_S = 3600.0
-RATE_LIMIT_RETRY_S = 60.0
 DOM_WAIT_MS = 5_000
 DEFAULT_OUTPUT_LIMIT = 65536
 #: How long a job waits for a restarting stream proxy before it fails with 503.
@@ -117,48 +112,6 @@ class Capture:
     #: All answer text taken from the page or the stream, before emulation or the leak filter.
     fed: str = ""
     toast_before: str = ""  # an error toast already on the page before the submit
-
-
-def dynamic_timeout(settings: Settings, prompt_text: str) -> float:
-    """docs/aistudio.md §3.1: ``max(5 + len(prompt)/1000, RESPONSE_COMPLETION_TIMEOUT_MS/1000)`` seconds."""
-    return max(5 + len(prompt_text) / 1000, settings.response_completion_timeout_ms / 1000)
-
-
-def error_from_stream(ev: protocol.Error) -> ServiceError:
-    """Map the proxy's ``Error`` event to the typed error, with retry hints."""
-    text = ev.message or ""
-    kind = ev.kind
-    if kind == "quota" or (ev.status == 429 and "too many requests" not in text.lower()):
-        return QuotaExceeded(text or "quota exceeded", retry_after=ev.retry_after or QUOTA_RETRY_S)
-    if kind == "rate_limit" or ev.status == 429:
-        return RateLimited(text or "too many requests", retry_after=ev.retry_after or RATE_LIMIT_RETRY_S)
-    if ev.status == 401 or "invalid authentication credentials" in text.lower():
-        return LoginRequired("the Google session expired: run `make login`")
-    if kind == "permission" or ev.status == 403:
-        return PermissionDenied(text or "permission denied")
-    if kind == StreamProxyShutdown.kind:
-        # The browser's connection to AI Studio was cut by the proxy's own shutdown, not upstream.
-        return StreamProxyShutdown(
-            text or "the stream proxy shut down while the answer was streaming: retry the request",
-            retry_after=ev.retry_after,
-        )
-    err = UpstreamError(text or "AI Studio failed", status=None)
-    err.code = kind if kind in ("upstream_status", "aborted", "protocol") else err.code
-    if ev.status:
-        err.message = f"{text} (HTTP {ev.status})" if str(ev.status) not in text else text
-    return err
-
-
-def error_from_toast(text: str) -> ServiceError:
-    """The page's error toast, when no stream event says more (DOM tier)."""
-    lower = text.lower()
-    if "too many requests" in lower:
-        return RateLimited(text, retry_after=RATE_LIMIT_RETRY_S)
-    if "quota" in lower or "resource has been exhausted" in lower:
-        return QuotaExceeded(text, retry_after=QUOTA_RETRY_S)
-    if "permission" in lower:
-        return PermissionDenied(text)
-    return UpstreamError(text)
 
 
 def _normalise_ws(text: str) -> str:
@@ -274,7 +227,7 @@ class JobRunner:
     ) -> None:
         model = self._resolve_model(job.model)
         plan = prompt.build_prompt(job.messages, tools=job.tools, tool_choice=job.tool_choice)
-        box["timeout"] = dynamic_timeout(self.settings, plan.text)
+        box["timeout"] = completion_timeout_s(self.settings, len(plan.text))
         async with asyncio.timeout(box["timeout"]):
             if self.feed is not None and not self.feed.connected:
                 # Before anything that may navigate (a model switch loads the page through the proxy).
@@ -455,7 +408,7 @@ class JobRunner:
         silence_s = self.settings.silence_timeout_ms / 1000
         stream_live = watch is not None
         helper_live = False
-        cap.tier = "stream" if stream_live else "dom"
+        cap.tier = answer.capture_label(stream=stream_live, helper=False)
         # Native function calling: a call leaked as text must not reach the client (docs/aistudio.md §4.7).
         leak = emulated_mod.LeakFilter() if self.native_tools else None
         #: What the helper's replay has delivered so far (it starts again from the answer's start).
@@ -682,11 +635,11 @@ class JobRunner:
     def _check_dom_errors(
         self, state: DomState, watch: FlowWatch | None, toast_before: str, helper_live: bool = False
     ) -> None:
-        quota = state.quota.lower()
-        if "exceeded quota" in quota or "out of free generations" in quota:
-            raise QuotaExceeded(state.quota, retry_after=QUOTA_RETRY_S)
+        banner = error_from_quota_banner(state.quota)
+        if banner is not None:
+            raise banner
         if watch is not None and watch.quota:
-            raise QuotaExceeded(watch.quota[-1].message, retry_after=QUOTA_RETRY_S)
+            raise error_from_quota_signal(watch.quota[-1])
         # A toast speaks for the answer only when no body (stream or helper) says more.
         if state.toast and state.toast != toast_before and not helper_live and (watch is None or watch.flow_id is None):
             raise error_from_toast(state.toast)
@@ -736,9 +689,7 @@ class JobRunner:
         else:
             usage = usage.model_copy(update={"id": request_id, "ts": time.time()})
         await emit(usage)
-        reason = cap.finish or "stop"
-        if cap.tool_calls:
-            reason = "tool_calls"
+        reason = answer.finish_reason(cap.finish, tool_calls=bool(cap.tool_calls))
         await emit(protocol.Finish(id=request_id, ts=time.time(), reason=reason, capture=cap.tier))
         log.info(
             "answer complete via %s: %d chars, %d reasoning chars, %d tool calls, finish %s",

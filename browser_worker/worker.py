@@ -21,21 +21,19 @@ from typing import Any
 
 from browser_worker.auth import profile_signature, refresh_loop, refresh_profile, sapisid_from_profile
 from browser_worker.browser import BrowserSession, active_profile
-from browser_worker.errors import BrowserGone, PageUnreachable
+from browser_worker.errors import BrowserGone, PageUnreachable, caused_by_navigation
 from browser_worker.feed import ProxyFeed
 from browser_worker.helper import HelperClient
 from browser_worker.mapping import models as models_mod
 from browser_worker.page.studio import StudioPage
 from browser_worker.runner import JobRunner
 from browser_worker.snapshots import PageJournal, write_snapshot
-from shared import protocol
+from shared import answer, protocol
 from shared.errors import Cancelled, LoginRequired, ServiceError, UpstreamError, WorkerUnavailable
 from shared.logging import request_id as request_id_var
 from shared.settings import VERSION, Settings
 from shared.wire import endpoints
 
-#: Errors that a navigation of the page causes (its scripts lose their execution context).
-NAVIGATION_ERRORS = ("Execution context was destroyed", "navigat")
 #: How long such an error waits for the navigation to reach the sign-in page.
 SIGN_IN_SETTLE_S = 3.0
 
@@ -204,7 +202,7 @@ class Worker:
             self_test=self.self_test,
             last_error=self.last_error,
             counts=dict(self.counts),
-            capture="stream" if connected else ("helper" if self.helper is not None and self.feed is None else "dom"),
+            capture=answer.capture_label(stream=connected, helper=self.helper is not None and self.feed is None),
             proxy_connected=connected,
             current_job=self.current.id if self.current else None,
         )
@@ -504,7 +502,7 @@ class Worker:
         context) can come before the navigation commits, so such an error waits for it a moment."""
         if runner.studio.is_login_url():
             return True
-        if not any(marker in error.message for marker in NAVIGATION_ERRORS):
+        if not caused_by_navigation(error):
             return False
         try:
             async with asyncio.timeout(SIGN_IN_SETTLE_S):
@@ -629,7 +627,7 @@ class Worker:
         """Stop handing out the page at once; the supervisor relaunches the browser."""
         self.ready.clear()
         if self.session is not None:
-            self.session._mark_lost(reason)
+            self.session.mark_lost(reason)
 
     async def _clean_up(self, runner: JobRunner, error: ServiceError | None) -> None:
         session = self.session

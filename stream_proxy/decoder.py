@@ -61,6 +61,8 @@ import zlib
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
+from shared import answer
+
 try:  # orjson is the fast path; the stdlib parser is the fallback
     import orjson
 except ImportError:  # pragma: no cover - orjson is a project dependency
@@ -222,11 +224,8 @@ _HTTP_ERROR_BODY_LIMIT = 1 << 20
 
 def finish_reason(code: Any, tool_calls: bool = False) -> str:
     """Map a wire ``finishReason`` (int, enum name or ``None``) to an OpenAI ``finish_reason``."""
-    if tool_calls:
-        return "tool_calls"
-    if isinstance(code, (int, str)) and not isinstance(code, bool):
-        return _FINISH_REASONS.get(code, "stop")
-    return "stop"
+    known = isinstance(code, (int, str)) and not isinstance(code, bool)
+    return answer.finish_reason(_FINISH_REASONS.get(code, "stop") if known else None, tool_calls=tool_calls)
 
 
 def _quota_kind(text: str) -> str:

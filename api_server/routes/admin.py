@@ -10,7 +10,7 @@ from aiohttp import web
 
 from api_server.app_keys import CLIENT_KEYS, QUEUE, SETTINGS, STATE, WORKER
 from api_server.openapi import openapi_document
-from shared import protocol
+from shared import answer, protocol
 from shared.errors import InvalidRequest, NotFound, WorkerUnavailable
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ async def info(request: web.Request) -> web.Response:
         "worker_state": status.state if status else "disconnected",
         "queue_length": len(request.app[QUEUE]),
         "api_key_required": request.app[CLIENT_KEYS].has_keys,
-        "capture_mode": "stream" if settings.stream_port else ("helper" if settings.helper_endpoint else "dom"),
+        "capture_mode": answer.capture_label(stream=bool(settings.stream_port), helper=bool(settings.helper_endpoint)),
         "demo_mode": settings.demo_mode,
         "system_fingerprint": state.fingerprint,
     })

@@ -304,3 +304,15 @@ async def test_waiting_job_fails_when_the_worker_turns_out_logged_out(ready: Tes
     resp = await task
     assert resp.status == 503 and (await resp.json())["error"]["code"] == "login_required"
     assert not fake.submitted
+
+
+@pytest.mark.parametrize("settings_overrides", [{"response_completion_timeout_ms": 1000}])
+async def test_a_long_prompt_gets_the_time_the_worker_gives_it(ready: TestClient, fake: FakeWorker) -> None:
+    """The backstop for a running job covers the worker's own limit, which grows with the prompt
+    (``shared.deadlines``: 5 s + 1 s per 1000 characters): 30 000 characters may take the worker 35 s,
+    more than the 3 x 1 s + 10 s a short prompt gets."""
+    fake.script = [Sleep(14), content("late"), finish()]
+    body = {**BODY, "messages": [{"role": "user", "content": "word " * 6_000}]}
+    resp = await ready.post("/v1/chat/completions", json=body)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["choices"][0]["message"]["content"] == "late"

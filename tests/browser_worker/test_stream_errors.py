@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from browser_worker.runner import error_from_stream
+from browser_worker.errors import error_from_stream
 from shared import protocol
 from shared.errors import StreamProxyShutdown, UpstreamError, from_kind
 from stream_proxy.addon import SHUTDOWN_MESSAGE
