@@ -55,9 +55,6 @@ class DeclarationsRejected(InvalidRequest):
 # Every reading of an error text inside the worker happens here (the page object's translation of
 # Playwright's exceptions at its boundary aside).
 
-#: Retry-After (s) when AI Studio gives none: a quota comes back within the hour, a rate limit within a minute.
-QUOTA_RETRY_S = 3600.0
-RATE_LIMIT_RETRY_S = 60.0
 #: Errors that a navigation of the page causes (its scripts lose their execution context).
 NAVIGATION_ERRORS = ("Execution context was destroyed", "navigat")
 #: Words of the page's quota banner that end the job as ``QuotaExceeded``.
@@ -65,13 +62,14 @@ QUOTA_BANNER_MARKERS = ("exceeded quota", "out of free generations")
 
 
 def error_from_stream(ev: protocol.Error) -> ServiceError:
-    """Map the proxy's (or the helper's) ``Error`` event to the typed error, with retry hints."""
+    """Map the proxy's (or the helper's) ``Error`` event to the typed error; a retry hint it lacks is
+    the error class's own default (``shared/errors.py``)."""
     text = ev.message or ""
     kind = ev.kind
     if kind == "quota" or (ev.status == 429 and "too many requests" not in text.lower()):
-        return QuotaExceeded(text or "quota exceeded", retry_after=ev.retry_after or QUOTA_RETRY_S)
+        return QuotaExceeded(text or "quota exceeded", retry_after=ev.retry_after or None)
     if kind == "rate_limit" or ev.status == 429:
-        return RateLimited(text or "too many requests", retry_after=ev.retry_after or RATE_LIMIT_RETRY_S)
+        return RateLimited(text or "too many requests", retry_after=ev.retry_after or None)
     if ev.status == 401 or "invalid authentication credentials" in text.lower():
         return LoginRequired("the Google session expired: run `make login`")
     if kind == "permission" or ev.status == 403:
@@ -93,9 +91,9 @@ def error_from_toast(text: str) -> ServiceError:
     """The page's error toast, when no stream event says more (DOM tier)."""
     lower = text.lower()
     if "too many requests" in lower:
-        return RateLimited(text, retry_after=RATE_LIMIT_RETRY_S)
+        return RateLimited(text)
     if "quota" in lower or "resource has been exhausted" in lower:
-        return QuotaExceeded(text, retry_after=QUOTA_RETRY_S)
+        return QuotaExceeded(text)
     if "permission" in lower:
         return PermissionDenied(text)
     return UpstreamError(text)
@@ -105,13 +103,13 @@ def error_from_quota_banner(text: str) -> QuotaExceeded | None:
     """The page's quota banner (``DomState.quota``) when it says the quota is spent, else None."""
     lower = text.lower()
     if any(marker in lower for marker in QUOTA_BANNER_MARKERS):
-        return QuotaExceeded(text, retry_after=QUOTA_RETRY_S)
+        return QuotaExceeded(text)
     return None
 
 
 def error_from_quota_signal(signal: protocol.QuotaSignal) -> QuotaExceeded:
     """The quota report the page sent while this job ran (the proxy's ``QuotaSignal``)."""
-    return QuotaExceeded(signal.message, retry_after=QUOTA_RETRY_S)
+    return QuotaExceeded(signal.message)
 
 
 def caused_by_navigation(error: ServiceError) -> bool:
