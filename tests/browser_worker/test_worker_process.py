@@ -1,7 +1,8 @@
 """``python -m browser_worker`` as a process: socket from the start, login states, crash relaunch, SIGTERM.
 
-The tests in this module share one worker subprocess; each one that needs a login installs it
-(``signed_in``), so any one of them can run alone or in any order.
+The tests that need a login share one worker subprocess (``signed_in`` installs the login, and starts
+the worker again after the test that stops it); the two that need a worker without a login get one of
+their own (``signed_out``). So any one of them can run alone or in any order.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,9 +89,8 @@ class WorkerProcess:
         return found[0]
 
 
-@pytest.fixture(scope="module")
-def worker_proc(simulator, work_dir) -> Iterator[WorkerProcess]:
-    """A worker subprocess started with an empty login folder."""
+def start_worker_proc(simulator, work_dir: Path) -> WorkerProcess:
+    """A worker subprocess whose run, log, login and snapshot folders are under ``work_dir``."""
     active = work_dir / "auth" / "active"
     active.mkdir(parents=True, exist_ok=True)
     env = dict(
@@ -108,15 +109,51 @@ def worker_proc(simulator, work_dir) -> Iterator[WorkerProcess]:
         SHUTDOWN_GRACE_S="2",
         PYTHONUNBUFFERED="1",
     )
-    proc = WorkerProcess(work_dir, env)
+    return WorkerProcess(work_dir, env)
+
+
+def stop_worker_proc(proc: WorkerProcess) -> None:
+    if proc.process.poll() is None:
+        proc.process.kill()
+        proc.process.wait()
+    if os.environ.get("BW_SHOW_LOG"):
+        print(proc.log.read_text()[-15000:])
+
+
+class SharedWorker:
+    """The module's shared worker, started again when a test has stopped it (SIGTERM test)."""
+
+    def __init__(self, simulator, work_dir: Path) -> None:
+        self.simulator, self.work_dir, self.starts = simulator, work_dir, 0
+        self.proc: WorkerProcess | None = None
+
+    def current(self) -> WorkerProcess:
+        if self.proc is None or self.proc.process.poll() is not None:
+            if self.proc is not None:
+                stop_worker_proc(self.proc)
+            self.starts += 1
+            self.proc = start_worker_proc(self.simulator, self.work_dir / f"shared-{self.starts}")
+        return self.proc
+
+
+@pytest.fixture(scope="module")
+def shared_worker(simulator, work_dir) -> Iterator[SharedWorker]:
+    shared = SharedWorker(simulator, work_dir)
+    try:
+        yield shared
+    finally:
+        if shared.proc is not None:
+            stop_worker_proc(shared.proc)
+
+
+@pytest.fixture
+def signed_out(simulator, work_dir) -> Iterator[WorkerProcess]:
+    """A worker of the test's own, started with an empty login folder."""
+    proc = start_worker_proc(simulator, Path(tempfile.mkdtemp(prefix="out-", dir=work_dir)))
     try:
         yield proc
     finally:
-        if proc.process.poll() is None:
-            proc.process.kill()
-            proc.process.wait()
-        if os.environ.get("BW_SHOW_LOG"):
-            print(proc.log.read_text()[-15000:])
+        stop_worker_proc(proc)
 
 
 def install_profile(sim, worker_proc: WorkerProcess) -> None:
@@ -128,16 +165,19 @@ def install_profile(sim, worker_proc: WorkerProcess) -> None:
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def signed_in(worker_proc, simulator) -> WorkerProcess:
-    """The shared worker with a saved login, ready (a login already saved is left alone: a new one reloads it)."""
+async def signed_in(shared_worker, simulator) -> WorkerProcess:
+    """The shared worker (running) with a saved login, ready (a login already saved is left alone: a new
+    one reloads it)."""
+    worker_proc = shared_worker.current()
     if not (worker_proc.active / "demo.json").exists():
         install_profile(simulator, worker_proc)
     await worker_proc.wait_for_state("ready", "degraded")
     return worker_proc
 
 
-async def test_socket_is_served_before_login_and_says_how_to_log_in(worker_proc, simulator):
+async def test_socket_is_served_before_login_and_says_how_to_log_in(signed_out):
     """With no saved login the worker answers ping and reports login_required with the fix."""
+    worker_proc = signed_out
     conn = await worker_proc.connect()
     await conn.close()
     pong = await protocol.ping(worker_proc.socket)
@@ -148,8 +188,10 @@ async def test_socket_is_served_before_login_and_says_how_to_log_in(worker_proc,
     assert result.error is not None and result.error.kind == "login_required"
 
 
-async def test_a_new_profile_makes_the_worker_ready(worker_proc, simulator):
+async def test_a_new_profile_makes_the_worker_ready(signed_out, simulator):
     """Saving a login is noticed without a restart; the worker becomes ready and runs a job."""
+    worker_proc = signed_out
+    await worker_proc.wait_for_state("login_required")
     install_profile(simulator, worker_proc)
     status = await worker_proc.wait_for_state("ready", "degraded")
     assert status.model and status.models
