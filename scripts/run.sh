@@ -28,7 +28,7 @@ else
   export AISTUDIO_RESOLVE="aistudio.google.com=$sim,alkalimakersuite-pa.clients6.google.com=$sim,accounts.google.com=$sim"
   export AUTH_PROFILE="sim_state/demo_profile.json"
   mkdir -p sim_state && chmod 700 sim_state
-  .venv/bin/python -m tests.aistudio_sim demo-profile "$AUTH_PROFILE" --state-dir sim_state >/dev/null
+  .venv/bin/python -m aistudio_sim demo-profile "$AUTH_PROFILE" --state-dir sim_state >/dev/null
   say "demo mode: no Google login saved, answering from the bundled AI Studio simulator (run 'make login' for real mode)"
 fi
 

@@ -204,10 +204,10 @@ class Stack:
         if not (PROJECT_ROOT / ".venv" / "bin" / "python").exists():  # e.g. a git worktree without a venv
             text = text.replace("%(here)s/.venv/bin/python", sys.executable)
         text = text.replace("%(here)s", str(PROJECT_ROOT))
-        text, n = re.subn(r"(tests\.aistudio_sim\b[^\n]*--port )\d+", rf"\g<1>{self.sim_port}", text)
+        text, n = re.subn(r"(-m aistudio_sim\b[^\n]*--port )\d+", rf"\g<1>{self.sim_port}", text)
         if n != 1:
             raise StackError("supervisord.conf: the simulator's --port was not found")
-        text, n = re.subn(r"(tests\.aistudio_sim\b[^\n]*--helper-port )\d+", rf"\g<1>{self.helper_port}", text)
+        text, n = re.subn(r"(-m aistudio_sim\b[^\n]*--helper-port )\d+", rf"\g<1>{self.helper_port}", text)
         if n != 1:
             raise StackError("supervisord.conf: the simulator's --helper-port was not found")
         for folder in (self.run_dir, self.log_dir, self.sim_state, self.auth_dir, self.data_dir,
@@ -222,7 +222,7 @@ class Stack:
         """Start supervisord and the simulator; return once ``/health`` is 200 and every program is RUNNING."""
         self._write_config()
         subprocess.run(
-            [sys.executable, "-m", "tests.aistudio_sim", "demo-profile", str(self.profile_path),
+            [sys.executable, "-m", "aistudio_sim", "demo-profile", str(self.profile_path),
              "--state-dir", str(self.sim_state)],
             cwd=PROJECT_ROOT, env=self.env, check=True, capture_output=True, timeout=60,
         )

@@ -172,7 +172,7 @@ def start_simulator(state_dir: Path, *extra_args: str) -> Iterator[SimProcess]:
     helper_port = pick_free_port()
     with open(stderr_path, "wb") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.aistudio_sim", "--host", "127.0.0.1", "--port", "0",
+            [sys.executable, "-m", "aistudio_sim", "--host", "127.0.0.1", "--port", "0",
              "--state-dir", str(state_dir), "--write-demo-profile", str(profile),
              "--helper-port", str(helper_port), *extra_args],
             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr, env=env)

@@ -828,7 +828,7 @@ async def test_model_picker_writes_prompt_model_and_reloads(page: Page) -> None:
 
 # ---- the page's wire code (static/wire.js) against the shared fixtures, in the browser ----
 
-WIRE_JS = Path(__file__).resolve().parents[1] / "aistudio_sim" / "static" / "wire.js"
+WIRE_JS = Path(__file__).resolve().parents[2] / "aistudio_sim" / "static" / "wire.js"
 
 DECODE_STREAM_JS = """([bytes, cuts]) => {
     const body = new Uint8Array(bytes);

@@ -99,7 +99,7 @@ def test_demo_profile_is_a_private_storage_state(fresh_sim: SimProcess) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_exits_cleanly(tmp_path, sig: signal.Signals) -> None:
     """SIGTERM and SIGINT stop the server with exit status 0."""
-    proc = subprocess.Popen([sys.executable, "-m", "tests.aistudio_sim", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "aistudio_sim", "--port", "0",
                              "--state-dir", str(tmp_path / "st")], cwd=REPO_ROOT,
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -671,7 +671,7 @@ async def test_sessions_expire_sends_pages_to_login(sim: SimProcess) -> None:
 def test_demo_profile_subcommand_works_against_a_running_server(sim: SimProcess, tmp_path) -> None:
     """`demo-profile` writes a session the running server accepts, and exits 0."""
     out = tmp_path / "new" / "profile.json"
-    proc = subprocess.run([sys.executable, "-m", "tests.aistudio_sim", "demo-profile", str(out),
+    proc = subprocess.run([sys.executable, "-m", "aistudio_sim", "demo-profile", str(out),
                            "--state-dir", str(sim.state_dir)], cwd=REPO_ROOT, timeout=30)
     assert proc.returncode == 0
     cookies = json.loads(out.read_text())["cookies"]

@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.aistudio_sim import model, wire
+from aistudio_sim import model, wire
 
 # ---------------------------------------------------------------------------------------------
 # test-local decoders (independent of the code under test)

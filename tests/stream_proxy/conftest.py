@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.aistudio_sim.tls import ensure_certificate
+from aistudio_sim.tls import ensure_certificate
 
 THINKING = "generate_content_thinking.stream"
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from aistudio_sim import wire
 from shared import protocol
-from tests.aistudio_sim import wire
 from tests.requirements import needs
 from tests.stream_proxy.conftest import StreamFixture, load_stream
 from tests.stream_proxy.h2_upstream import H2Upstream, Reply

@@ -52,6 +52,11 @@ class ConfigError(ValueError):
     """A config update names an unknown key or has a value of the wrong type."""
 
 
+def _is_a(value: Any, expected: type | tuple[type, ...]) -> bool:
+    """``isinstance`` that leaves ``value`` typed Any for the per-key checks after it."""
+    return isinstance(value, expected)
+
+
 def validate_config_update(update: Any) -> dict[str, Any]:
     if not isinstance(update, dict):
         raise ConfigError("config update must be a JSON object")
@@ -61,7 +66,7 @@ def validate_config_update(update: Any) -> dict[str, Any]:
             raise ConfigError(f"unknown config key {key!r}")
         if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
             raise ConfigError(f"{key} must be an integer")
-        if not isinstance(value, expected):
+        if not _is_a(value, expected):
             raise ConfigError(f"{key} must be {getattr(expected, '__name__', expected)}")
         if key == "inject_overlays":
             unknown = [v for v in value if v not in OVERLAYS]
@@ -84,7 +89,7 @@ class Session:
     cookies: dict[str, str]
     created_at: float
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"email": self.email, "cookies": self.cookies, "created_at": self.created_at}
 
 
@@ -189,7 +194,7 @@ class AccountStore:
         return count
 
 
-def storage_state(session: Session) -> dict:
+def storage_state(session: Session) -> dict[str, Any]:
     """A Playwright `storage_state` holding the session cookies."""
     cookies = []
     for name in SESSION_COOKIES:
@@ -219,9 +224,9 @@ class SimState:
 
     accounts: AccountStore
     config: dict[str, Any] = field(default_factory=dict)
-    requests: list[dict] = field(default_factory=list)
-    jserrors: list[dict] = field(default_factory=list)
-    events: list[dict] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    jserrors: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
     call_counter: int = 0
     #: Every GenerateContent answer as written, for the stream helper (`helper.py`).
     mirrors: MirrorBook = field(default_factory=MirrorBook)
@@ -232,7 +237,7 @@ class SimState:
             self.config = self.default_config()
 
     def default_config(self) -> dict[str, Any]:
-        config = json.loads(json.dumps(DEFAULT_CONFIG))
+        config: dict[str, Any] = json.loads(json.dumps(DEFAULT_CONFIG))
         config["accept_any_email"] = self.accounts.accept_any_email_default
         return config
 

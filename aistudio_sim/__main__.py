@@ -1,5 +1,5 @@
-"""Command line: `python -m tests.aistudio_sim [--host H] [--port P] [--state-dir D]
-[--write-demo-profile PATH] [--helper-port P]` serves; `python -m tests.aistudio_sim demo-profile PATH
+"""Command line: `python -m aistudio_sim [--host H] [--port P] [--state-dir D]
+[--write-demo-profile PATH] [--helper-port P]` serves; `python -m aistudio_sim demo-profile PATH
 [--state-dir D] [--email E]` writes a Playwright storage_state and exits."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .server import STATE, SimConfig, create_app
 from .state import AccountStore, write_storage_state
 from .tls import ensure_certificate, server_context
 
-log = logging.getLogger("tests.aistudio_sim")
+log = logging.getLogger("aistudio_sim")
 
 
 def _default_state_dir() -> Path:
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("SIM_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if argv and argv[0] == "demo-profile":
-        parser = argparse.ArgumentParser(prog="python -m tests.aistudio_sim demo-profile")
+        parser = argparse.ArgumentParser(prog="python -m aistudio_sim demo-profile")
         parser.add_argument("path", type=Path)
         parser.add_argument("--state-dir", type=Path, default=_default_state_dir())
         parser.add_argument("--email", default=None,
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv[1:])
         write_demo_profile(args.state_dir, args.path, args.email)
         return 0
-    parser = argparse.ArgumentParser(prog="python -m tests.aistudio_sim",
+    parser = argparse.ArgumentParser(prog="python -m aistudio_sim",
                                      description="AI Studio simulator (HTTPS)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9443, help="0 picks a free port")

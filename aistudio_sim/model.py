@@ -22,12 +22,12 @@ _METHODS = ["generateContent", "countTokens", "createCachedContent", "batchGener
 
 
 def _model(mid: str, version: str, display: str, description: str, input_limit: int,
-           output_limit: int, methods: list[str] | None = None, top_k: int = 64) -> list:
+           output_limit: int, methods: list[str] | None = None, top_k: int = 64) -> list[Any]:
     return [f"models/{mid}", None, version, display, f"[simulated] {description}", input_limit,
             output_limit, methods or _METHODS, 1, 0.95, top_k]
 
 
-MODELS: list[list] = [
+MODELS: list[list[Any]] = [
     _model("gemini-2.5-pro", "2.5", "Gemini 2.5 Pro",
            "Strong reasoning and coding model with adaptive thinking.", 1048576, 65536),
     _model("gemini-2.5-flash", "2.5", "Gemini 2.5 Flash",
@@ -53,7 +53,7 @@ MODEL_IDS = frozenset(m[0].split("/", 1)[1] for m in MODELS)
 def output_limit(model_id: str) -> int:
     for m in MODELS:
         if m[0] == f"models/{model_id}":
-            return m[6]
+            return int(m[6])
     return 8192
 
 
@@ -90,7 +90,7 @@ class Directives:
     delay_ms: int | None = None
     ttfb_ms: int | None = None
     words: int | None = None
-    tools: list[dict] = field(default_factory=list)
+    tools: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     ctrl_tokens: bool = False
     json: str | None = None
@@ -99,7 +99,7 @@ class Directives:
     hold: str | None = None
     problems: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "echo": self.echo, "think": self.think, "chunks": self.chunks,
             "delay_ms": self.delay_ms, "ttfb_ms": self.ttfb_ms, "words": self.words,
@@ -228,7 +228,7 @@ def _digest(*parts: str) -> bytes:
 def deterministic_words(n: int, seed: str, vocabulary: tuple[str, ...] | list[str] = _WORDS) -> str:
     if n <= 0:
         return ""
-    out = []
+    out: list[str] = []
     block = b""
     i = 0
     while len(out) < n:
@@ -296,7 +296,7 @@ def sample_from_schema(schema: Any, name: str = "value", depth: int = 0) -> Any:
         return {k: sample_from_schema(v, k, depth + 1) for k, v in props.items()}
     fmt = schema.get("format")
     text = {"date": "2026-01-01", "date-time": "2026-01-01T00:00:00Z",
-            "email": "demo@example.com"}.get(fmt, f"{name}-sample")
+            "email": "demo@example.com"}.get(str(fmt), f"{name}-sample")
     lo, hi = schema.get("minLength"), schema.get("maxLength")
     if isinstance(lo, int) and len(text) < lo:
         text = text + "x" * (lo - len(text))
@@ -344,21 +344,21 @@ class Plan:
 
     http_error: HttpError | None = None
     expire_session: bool = False
-    events: list[list] = field(default_factory=list)
-    trailer: list | None = None
+    events: list[list[Any]] = field(default_factory=list)
+    trailer: list[Any] | None = None
     end: str = "complete"  # complete | cut | stall | inline
     inline_error: tuple[int, str] | None = None
     ttfb_ms: int = 0
     delay_ms: int = 15
     answer_text: str = ""
     thought_text: str = ""
-    calls: list[dict] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
     finish_reason: int | None = None
-    grounding: dict | None = None
+    grounding: dict[str, Any] | None = None
     #: ``#sim:hold=NAME``: after the first event, wait until ``POST /__sim__/release {"hold": NAME}``.
     hold: str | None = None
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {"answer_text": self.answer_text, "thought_text": self.thought_text,
                 "calls": self.calls, "finish_reason": self.finish_reason,
                 "events": len(self.events) + (1 if self.trailer else 0), "end": self.end,
@@ -454,7 +454,7 @@ def plan_response(request: wire.GenerateRequest, d: Directives, *, request_id: s
     return plan
 
 
-def search_results(prompt: str, n: int) -> tuple[list[dict], list[str]]:
+def search_results(prompt: str, n: int) -> tuple[list[dict[str, Any]], list[str]]:
     """(sources, queries) of a simulated Google Search: n `https://example.com/...` pages, one query."""
     query = " ".join(_DIRECTIVE_TOKEN_RE.sub(" ", _last_line(prompt)).split())[:100] or "simulated search"
     slug = "-".join(re.findall(r"[a-z0-9]+", query.lower()))[:40] or "search"
@@ -476,7 +476,7 @@ def _thoughts(request: wire.GenerateRequest, d: Directives) -> str:
 
 
 def _calls(request: wire.GenerateRequest, d: Directives,
-           call_offset: int) -> tuple[list[dict], list[str]]:
+           call_offset: int) -> tuple[list[dict[str, Any]], list[str]]:
     """(calls, undeclared names). Any undeclared name turns the answer into text."""
     undeclared = [t["name"] for t in d.tools if request.tools.declaration(t["name"]) is None]
     if undeclared:
@@ -524,15 +524,15 @@ def _answer(request: wire.GenerateRequest, d: Directives) -> tuple[str, int]:
 
 
 def _events(request: wire.GenerateRequest, d: Directives, plan: Plan, *,
-            signature_seed: str) -> list[list]:
+            signature_seed: str) -> list[list[Any]]:
     """Thought events, then calls or answer deltas (+ signature), with running usage."""
     prompt_tokens = count_tokens(request.prompt)
     thinking = bool(plan.thought_text)
     finish = plan.finish_reason
-    events: list[list] = []
+    events: list[list[Any]] = []
     answer_tokens = thought_tokens = 0
 
-    def add(part: list, finish_reason: int | None = None, final: bool = False) -> None:
+    def add(part: list[Any], finish_reason: int | None = None, final: bool = False) -> None:
         events.append(wire.event(
             [part],
             wire.usage(prompt_tokens, answer_tokens, thought_tokens, final=final, thinking=thinking),

@@ -62,7 +62,7 @@ ARG_VARIANTS = ("canonical", "bare_pairs", "extra_wrapping", "deep_wrapping", "o
 Empty objects inside arrays always use the canonical form (the variants would be ambiguous)."""
 
 
-def encode_value(value: Any, variant: str = "canonical", *, in_array: bool = False) -> list:
+def encode_value(value: Any, variant: str = "canonical", *, in_array: bool = False) -> list[Any]:
     """Encode one JSON value as a type-length list."""
     if variant not in ARG_VARIANTS:
         raise ValueError(f"unknown argument variant {variant!r}")
@@ -89,11 +89,11 @@ def encode_value(value: Any, variant: str = "canonical", *, in_array: bool = Fal
     raise TypeError(f"cannot encode {type(value).__name__} as a function-call argument")
 
 
-def _encode_pairs(obj: dict, variant: str) -> list:
+def _encode_pairs(obj: dict[str, Any], variant: str) -> list[Any]:
     return [[str(k), encode_value(v, variant)] for k, v in obj.items()]
 
 
-def encode_args(args: dict, variant: str = "canonical") -> list:
+def encode_args(args: dict[str, Any], variant: str = "canonical") -> list[Any]:
     """Encode a call's argument object: the value found at `part[10][1]`."""
     pairs = _encode_pairs(args, variant)
     if not pairs:
@@ -110,24 +110,24 @@ FINISH_STOP = 1
 FINISH_MAX_TOKENS = 2
 
 
-def text_part(text: str) -> list:
+def text_part(text: str) -> list[Any]:
     return [None, text]
 
 
-def thought_part(text: str) -> list:
+def thought_part(text: str) -> list[Any]:
     return [None, text] + [None] * 10 + [1]
 
 
-def signature_part(signature: str) -> list:
+def signature_part(signature: str) -> list[Any]:
     return [None, ""] + [None] * 12 + [signature]
 
 
-def function_call_part(name: str, encoded_args: list) -> list:
+def function_call_part(name: str, encoded_args: list[Any]) -> list[Any]:
     return [None] * 10 + [[name, encoded_args]]
 
 
 def usage(prompt_tokens: int, answer_tokens: int, thought_tokens: int, *, final: bool,
-          thinking: bool) -> list:
+          thinking: bool) -> list[Any]:
     """Usage metadata with running totals; the candidate count is null until the final event."""
     result = [
         prompt_tokens,
@@ -141,14 +141,14 @@ def usage(prompt_tokens: int, answer_tokens: int, thought_tokens: int, *, final:
     return result
 
 
-def event(parts: list[list], usage_meta: list, finish_reason: int | None = None) -> list:
-    candidate: list = [[parts, "model"]]
+def event(parts: list[list[Any]], usage_meta: list[Any], finish_reason: int | None = None) -> list[Any]:
+    candidate: list[Any] = [[parts, "model"]]
     if finish_reason is not None:
         candidate.append(finish_reason)
     return [[candidate], None, usage_meta]
 
 
-def grounding_metadata(sources: list[dict], queries: list[str], answer: str) -> list:
+def grounding_metadata(sources: list[dict[str, Any]], queries: list[str], answer: str) -> list[Any]:
     """Google Search grounding metadata (docs/aistudio.md §4.4): `[searchEntryPoint:[renderedHtml],
     chunks:[[web:[uri,title,domain]]…], supports:[[segment:[partIndex,start,end,text], chunkIndices,
     confidences]…], null, webSearchQueries:[str…]]`. One support spans the whole answer."""
@@ -159,7 +159,7 @@ def grounding_metadata(sources: list[dict], queries: list[str], answer: str) -> 
     return [[f'<div class="container">{chips}</div>'], chunks, supports, None, list(queries)]
 
 
-def add_grounding(ev: list, metadata: list, index: int = 7) -> list:
+def add_grounding(ev: list[Any], metadata: list[Any], index: int = 7) -> list[Any]:
     """Put `metadata` at candidate index `index` (7, or 8 as in the public proto) of event `ev`."""
     candidate = ev[0][0]
     while len(candidate) < index:
@@ -168,7 +168,7 @@ def add_grounding(ev: list, metadata: list, index: int = 7) -> list:
     return ev
 
 
-def trailer(seed: str) -> list:
+def trailer(seed: str) -> list[Any]:
     """The opaque trailer event `[null,null,null,["<16 digits>",int,int]]`, derived from `seed`."""
     digest = hashlib.sha256(seed.encode()).digest()
     digits = str(int.from_bytes(digest[:8], "big") % 10**16).rjust(16, "1")
@@ -191,7 +191,7 @@ class BodyFramer:
     def __init__(self) -> None:
         self._count = 0
 
-    def piece(self, ev: list) -> bytes:
+    def piece(self, ev: list[Any]) -> bytes:
         prefix = b"[[" if self._count == 0 else b","
         self._count += 1
         return prefix + dumps(ev)
@@ -206,7 +206,7 @@ class BodyFramer:
 # ---------------------------------------------------------------------------------------------
 # ListModels / CountTokens (docs/aistudio.md §4.8, §4.9)
 
-def list_models_body(models: list[list]) -> bytes:
+def list_models_body(models: list[list[Any]]) -> bytes:
     return dumps([models])
 
 
@@ -228,7 +228,7 @@ class Attachment:
     size: int
     sha256: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "mime_type": self.mime_type, "size": self.size,
                 "sha256": self.sha256}
 
@@ -239,7 +239,7 @@ class ThinkingConfig:
     budget: int | None = None
     level: str | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"include_thoughts": self.include_thoughts, "budget": self.budget,
                 "level": self.level}
 
@@ -254,7 +254,7 @@ class GenerationConfig:
     response_mime_type: str | None = None
     response_schema: Any = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "temperature": self.temperature,
             "top_p": self.top_p,
@@ -272,7 +272,7 @@ class FunctionDeclaration:
     description: str | None
     parameters: Any
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "parameters": self.parameters}
 
 
@@ -282,7 +282,7 @@ class Tools:
     google_search: bool = False
     url_context: bool = False
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "function_declarations": [d.to_json() for d in self.function_declarations],
             "google_search": self.google_search,
@@ -299,7 +299,7 @@ class Tools:
 @dataclass
 class GenerateRequest:
     model: str
-    contents: list
+    contents: list[Any]
     prompt: str
     generation_config: GenerationConfig
     tools: Tools
@@ -358,7 +358,7 @@ def parse_generate_request(body: bytes) -> GenerateRequest:
     )
 
 
-def _last_user_content(contents: list) -> tuple[str, list[Attachment]]:
+def _last_user_content(contents: list[Any]) -> tuple[str, list[Attachment]]:
     for content in reversed(contents):
         if not isinstance(content, list) or len(content) < 1:
             raise RequestParseError("each content must be [parts, role]")
@@ -383,7 +383,7 @@ def _last_user_content(contents: list) -> tuple[str, list[Attachment]]:
     return "", []
 
 
-def _attachment(inline: list) -> Attachment:
+def _attachment(inline: list[Any]) -> Attachment:
     mime = _get(inline, 0)
     data = _get(inline, 1)
     if not isinstance(mime, str) or not isinstance(data, str):

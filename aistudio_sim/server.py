@@ -443,8 +443,9 @@ class _StreamWriter:
     def _encode(self, data: bytes, final: bool = False) -> bytes:
         if self._compressor is None:
             return data
-        out = self._compressor.compress(data)
-        return out + self._compressor.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)
+        out: bytes = self._compressor.compress(data)
+        tail: bytes = self._compressor.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)
+        return out + tail
 
     async def _write(self, data: bytes) -> bool:
         assert self.response is not None
