@@ -1,7 +1,7 @@
 """``python -m bench [--quick] [--only NAME,...]``: the benchmarks against the demo stack, one table.
 
 The decoder benchmark is pure and runs first, on a quiet machine. The others share one demo stack
-(``tests.e2e.stack.Stack``: the real ``supervisord.conf`` in a temp copy, the AI Studio simulator,
+(``aistudio_sim.stack.Stack``: the real ``supervisord.conf`` in a temp copy, the AI Studio simulator,
 free ports), started once. Memory is read idle right after start and again after the other
 benchmarks. Prints one table (benchmark, metric, median, min, max, target, verdict) and writes every
 raw sample with the machine's description to ``bench/results.json``.
@@ -215,9 +215,9 @@ def _timed(name: str, fn: Callable[[], BenchResult]) -> BenchResult:
 
 
 def run_stack_benches(selected: list[str], quick: bool, problems: list[str]) -> list[BenchResult]:
+    from aistudio_sim.stack import Stack, StackError
     from bench import chromium_memory, latency, memory, prompt_size, throughput, tiers
     from bench.common import wait_idle
-    from tests.e2e.stack import Stack, StackError
 
     results: list[BenchResult] = []
     print("[bench] starting the demo stack ...", file=sys.stderr, flush=True)

@@ -28,10 +28,9 @@ from typing import Any
 
 import aiohttp
 
+from aistudio_sim.processes import cmdline, descendants, rss_bytes
 from bench.common import PLAIN_MODEL, BenchResult, log_times, nonce, stream_chat, wait_idle
 from bench.prompt_size import LARGEST_ACCEPTED_BYTES, MB, make_prompt
-from tests.e2e.stack import cmdline, rss_bytes
-from tests.processes import descendants
 
 MIB = 1024 * 1024
 LARGE_PROMPT_BYTES = LARGEST_ACCEPTED_BYTES

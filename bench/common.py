@@ -371,7 +371,7 @@ def cpu_seconds(pid: int) -> float:
 
 def process_groups(stack: Any) -> dict[str, list[int]]:
     """The stack's processes grouped as in the memory benchmark, plus the simulator."""
-    from tests.e2e.stack import cmdline, descendants
+    from aistudio_sim.processes import cmdline, descendants
 
     groups: dict[str, list[int]] = {"api_server": sorted(stack.tree("api_server")),
                                     "stream_proxy": sorted(stack.tree("stream_proxy")),

@@ -15,8 +15,8 @@ from typing import Any
 
 import aiohttp
 
+from aistudio_sim.processes import cmdline, descendants, rss_bytes
 from bench.common import BenchResult, nonce, plain_chat, wait_idle
-from tests.e2e.stack import cmdline, descendants, rss_bytes
 
 MIB = 1024 * 1024
 PARTS = ("api_server", "stream_proxy", "browser_worker", "chromium", "playwright driver")

@@ -53,7 +53,7 @@ async def _samples(stack: Any, n: int) -> list[tuple[float, float]]:
 
 
 async def _own_stack(n: int, **options: Any) -> list[tuple[float, float]]:
-    from tests.e2e.stack import Stack
+    from aistudio_sim.stack import Stack
 
     stack = Stack(**options)
     await asyncio.to_thread(stack.start)

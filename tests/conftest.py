@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from aistudio_sim.processes import pick_free_port
 from tests.fixtures import FIXTURES_DIR
-from tests.processes import pick_free_port
 from tests.requirements import IN_CI, missing_tools
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from aistudio_sim.processes import alive, descendants, pick_free_port
 from shared import protocol
 from tests.conftest import PROJECT_ROOT
-from tests.processes import alive, descendants, pick_free_port
 
 PROGRAMS = ("stream_proxy", "browser_worker", "api_server")
 SOCKETS = {"stream_proxy": "proxy.sock", "browser_worker": "worker.sock", "api_server": "api.sock"}

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from aistudio_sim.processes import pick_free_port
 from browser_worker.worker import Worker
 from shared import protocol
 from tests.browser_worker.conftest import ProxyProcess, WorkerClient, start_worker, worker_settings
 from tests.browser_worker.test_job_dom import MARKDOWN
 from tests.browser_worker.test_job_stream import WEATHER_TOOL, check_cancel_at_first_content
-from tests.processes import pick_free_port
 from tests.simulator.conftest import SimProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.stack import Stack
+from aistudio_sim.stack import Stack
 from tests.requirements import skip_unless
 
 #: A model with thinking controls (budget family) and one without any.

@@ -13,9 +13,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from aistudio_sim.stack import Stack
 from browser_worker.errors import BROWSER_RESTART_RETRY_S
 from tests.e2e.conftest import PLAIN_MODEL, THINKING_MODEL
-from tests.e2e.stack import Stack
 
 ERROR_FIELDS = {"message", "type", "param", "code"}
 

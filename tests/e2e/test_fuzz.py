@@ -13,8 +13,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 
+from aistudio_sim.stack import Stack
 from tests.e2e.conftest import PLAIN_MODEL
-from tests.e2e.stack import Stack
 
 CHAT = "/v1/chat/completions"
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import openai
 import pytest
 
+from aistudio_sim.stack import Stack
 from tests.e2e.conftest import SHARED_ENV, THINKING_MODEL
-from tests.e2e.stack import Stack
 from tests.features.test_search import check_grounded_message
 
 

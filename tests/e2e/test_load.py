@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from aistudio_sim.stack import PROGRAMS, Stack
 from tests.e2e.conftest import PLAIN_MODEL
-from tests.e2e.stack import PROGRAMS, Stack
 
 CLIENTS = 20
 PER_CLIENT = 10

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from aistudio_sim.stack import Stack
 from tests.e2e.conftest import PLAIN_MODEL, THINKING_MODEL
-from tests.e2e.stack import Stack
 
 NODE_DIR = Path(__file__).parent / "node"
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import openai
 import pytest
 
+from aistudio_sim.stack import Stack
 from tests.e2e.conftest import LEVEL_MODEL, PLAIN_MODEL, THINKING_MODEL
-from tests.e2e.stack import Stack
 
 SIM_MODELS = {
     "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3-pro-preview",

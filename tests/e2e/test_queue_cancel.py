@@ -9,8 +9,8 @@ from typing import Any
 
 import aiohttp
 
+from aistudio_sim.stack import Stack
 from tests.e2e.conftest import PLAIN_MODEL
-from tests.e2e.stack import Stack
 
 SLOW = "#sim:words=60 #sim:chunks=30 #sim:delay_ms=150"  # about 4.5 s of streaming
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from aistudio_sim.processes import descendants
+from aistudio_sim.stack import Stack
 from tests.e2e.conftest import ADMIN_KEY, PLAIN_MODEL
-from tests.e2e.stack import Stack, descendants
 
 PROJECT_SOCKETS = ("api.sock", "worker.sock", "proxy.sock")
 

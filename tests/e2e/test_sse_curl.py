@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from aistudio_sim.stack import Stack
 from tests.e2e.conftest import PLAIN_MODEL, THINKING_MODEL
-from tests.e2e.stack import Stack
 from tests.requirements import needs
 
 pytestmark = needs(shutil.which("curl") is not None, "curl")

@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from tests.e2e.stack import PROGRAMS, Stack, StackError, alive, descendants
+from aistudio_sim.processes import alive, descendants
+from aistudio_sim.stack import PROGRAMS, Stack, StackError
 
 
 def test_shared_stack_runs_every_program_of_the_real_config_on_its_own_ports(stack: Stack):

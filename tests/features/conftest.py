@@ -17,7 +17,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.e2e.stack import Stack
+from aistudio_sim.stack import Stack
 
 #: A model with Google Search and thinking controls; the tests ask for no thoughts.
 MODEL = "gemini-2.5-flash"

@@ -20,7 +20,7 @@ import openai
 import pytest
 from aiohttp import web
 
-from tests.e2e.stack import Stack
+from aistudio_sim.stack import Stack
 from tests.features.conftest import MODEL, last_request, make_client, user
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.e2e.stack import Stack
+from aistudio_sim.stack import Stack
 from tests.features.conftest import MODEL, last_request, make_client
 
 #: A 1×1 PNG.

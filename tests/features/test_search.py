@@ -6,7 +6,7 @@ from typing import Any
 
 import openai
 
-from tests.e2e.stack import Stack
+from aistudio_sim.stack import Stack
 from tests.features.conftest import MODEL, last_request, user
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather.", "parameters": {

@@ -13,7 +13,7 @@ import openai
 import pydantic
 import pytest
 
-from tests.e2e.stack import Stack
+from aistudio_sim.stack import Stack
 from tests.features.conftest import MODEL, last_request, user
 
 #: Valid for the simulator's schema-less JSON answer as well as for what it derives from this schema.

@@ -13,7 +13,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.e2e.stack import Stack
+from aistudio_sim.stack import Stack
 from tests.features.conftest import MODEL, last_request, make_client, user
 from tests.fixtures import FIXTURES_DIR
 

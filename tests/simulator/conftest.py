@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.processes import pick_free_port
+from aistudio_sim.processes import pick_free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SIM_HOSTS = ("aistudio.google.com", "alkalimakersuite-pa.clients6.google.com",

@@ -33,9 +33,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.processes import alive, descendants, pick_free_port
+from .processes import alive, cmdline, descendants, pick_free_port, rss_bytes
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PROGRAMS = ("stream_proxy", "browser_worker", "api_server")
 SIM_HOSTS = ("aistudio.google.com", "alkalimakersuite-pa.clients6.google.com", "accounts.google.com")
 
@@ -51,34 +51,6 @@ class SimError(StackError):
         super().__init__(f"simulator inspection API answered {status}: {body[:500]}")
         self.status = status
         self.body = body
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def cmdline(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
-    except OSError:
-        return []
-
-
-def rss_bytes(pid: int, proportional: bool = False) -> int:
-    """Resident memory of one process (VmRSS, or Pss with ``proportional``), 0 when it is gone."""
-    if proportional:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) * 1024
-        except (OSError, ValueError, IndexError):
-            pass
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
 
 
 def _render(value: Any) -> str:
@@ -199,8 +171,8 @@ class Stack:
 
     def _write_config(self) -> None:
         text = (PROJECT_ROOT / "supervisord.conf").read_text()
-        for folder in ("run", "logs", "sim_state"):
-            text = text.replace(f"%(here)s/{folder}", str(self.base / folder))
+        for name in ("run", "logs", "sim_state"):
+            text = text.replace(f"%(here)s/{name}", str(self.base / name))
         if not (PROJECT_ROOT / ".venv" / "bin" / "python").exists():  # e.g. a git worktree without a venv
             text = text.replace("%(here)s/.venv/bin/python", sys.executable)
         text = text.replace("%(here)s", str(PROJECT_ROOT))
@@ -464,4 +436,5 @@ class Stack:
         return self
 
     def sim_requests(self) -> list[dict[str, Any]]:
-        return self.sim_inspect("requests")
+        requests: list[dict[str, Any]] = self.sim_inspect("requests")
+        return requests

@@ -1,4 +1,4 @@
-"""Process and port helpers shared by the fixtures, the stack harness and the benchmarks (no pytest)."""
+"""Process and port helpers (from /proc) shared by the stack harness, the benchmarks and the tests (no pytest)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ def pick_free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _ppid_map() -> dict[int, list[int]]:
@@ -46,3 +47,29 @@ def alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+def cmdline(pid: int) -> list[str]:
+    """The process's argv ([] when it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def rss_bytes(pid: int, proportional: bool = False) -> int:
+    """Resident memory of one process (VmRSS, or Pss with ``proportional``), 0 when it is gone."""
+    if proportional:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
