@@ -94,3 +94,21 @@ def test_the_simulator_is_packaged_with_its_page_files() -> None:
     static = [path.relative_to(package).as_posix() for path in tracked("aistudio_sim/static")]
     assert "static/index.html" in static
     assert [name for name in static if not any(fnmatch(name, pattern) for pattern in patterns)] == []
+
+
+#: Where the simulator and the stack harness lived before issue 16 moved them out of the test tree.
+OLD_HOMES = re.compile(r"tests[./]aistudio_sim|tests[./]e2e[./]stack\b|tests[./]processes\b")
+
+
+def test_no_file_points_at_the_old_homes_of_the_simulator_or_the_stack_harness() -> None:
+    offenders = []
+    for path in tracked():
+        if path == Path(__file__) or path.suffix in (".png", ".jpg", ".gz", ".stream"):
+            continue
+        try:
+            text = path.read_text()
+        except (UnicodeDecodeError, OSError):
+            continue
+        offenders += [f"{path.relative_to(PROJECT_ROOT)}:{n}: {line.strip()[:120]}"
+                      for n, line in enumerate(text.splitlines(), 1) if OLD_HOMES.search(line)]
+    assert not offenders, "aistudio_sim/, aistudio_sim/stack.py and aistudio_sim/processes.py moved:\n" + "\n".join(offenders)
