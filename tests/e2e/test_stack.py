@@ -26,7 +26,7 @@ def test_shared_stack_runs_every_program_of_the_real_config_on_its_own_ports(sta
         assert stack.pid(program) > 0
         own = stack.rss(program, children=False)
         assert 10 * 2**20 < own < 1024 * 2**20, (program, own)  # a Python process, not 0 and not the browser
-        assert stack.rss(program) >= own
+        assert stack.rss(program) >= own - 2**20  # two reads of a live process: its pages move a little between them
         assert f"--- {program}.log" in stack.log_tail(program, 5)
     # the worker's tree counts its browser too: Chromium's processes add far more than a Python process
     assert stack.rss("browser_worker") - stack.rss("browser_worker", children=False) > 50 * 2**20
