@@ -16,6 +16,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from api_server.app_keys import CLIENT_KEYS, SETTINGS
+from api_server.middleware import error_response
+from shared.errors import PermissionDenied
 
 ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"
 #: Request headers a browser client may send (SDKs add ``x-stainless-*``; Anthropic's adds its version).
@@ -24,7 +26,7 @@ _ALLOWED_HEADER = re.compile(
     r"|anthropic-version|anthropic-beta|anthropic-dangerous-direct-browser-access|x-goog-api-key"
     r"|x-stainless-[a-z0-9-]+)$"
 )
-EXPOSED_HEADERS = "x-request-id, x-usage-source, retry-after"
+EXPOSED_HEADERS = "x-request-id, x-client-request-id, x-usage-source, retry-after"
 MAX_AGE_S = "600"
 
 
@@ -54,7 +56,8 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     origin = allowed_origin(request)
     if origin is None:
-        return web.Response(status=403, text="This origin may not use this server (see CORS_ORIGINS).")
+        return error_response(PermissionDenied(
+            "This origin may not use this server (see CORS_ORIGINS).", code="cors_origin_not_allowed"))
     asked = [h.strip().lower() for h in request.headers.get("Access-Control-Request-Headers", "").split(",")]
     return web.Response(status=204, headers={
         "Access-Control-Allow-Methods": ALLOWED_METHODS,

@@ -26,6 +26,9 @@ async def test_by_default_no_origin_is_allowed(ready: TestClient, fake: FakeWork
     """Without CORS_ORIGINS a preflight is refused and answers carry no Access-Control-Allow-Origin."""
     resp = await ready.options("/v1/chat/completions", headers=PREFLIGHT)
     assert resp.status == 403 and "Access-Control-Allow-Origin" not in resp.headers
+    error = (await resp.json())["error"]  # the OpenAI error shape, like every other refusal
+    assert error["type"] == "permission_error" and error["code"] == "cors_origin_not_allowed"
+    assert "CORS_ORIGINS" in error["message"] and error["param"] is None
     resp = await ready.post("/v1/chat/completions", json=BODY, headers={"Origin": APP})
     assert resp.status == 200 and "Access-Control-Allow-Origin" not in resp.headers
 
@@ -41,7 +44,8 @@ async def test_a_listed_origin_gets_preflights_and_headers_everywhere(ready: Tes
     assert allowed == {"authorization", "content-type", "x-stainless-os"}
     resp = await ready.post("/v1/chat/completions", json=BODY, headers={"Origin": APP})
     assert resp.status == 200 and resp.headers["Access-Control-Allow-Origin"] == APP
-    assert "x-request-id" in resp.headers["Access-Control-Expose-Headers"] and "Origin" in resp.headers["Vary"]
+    exposed = {h.strip() for h in resp.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"x-request-id", "x-client-request-id", "retry-after"} <= exposed and "Origin" in resp.headers["Vary"]
     fake.script = [content("a"), finish()]
     resp = await ready.post("/v1/chat/completions", json={**BODY, "stream": True}, headers={"Origin": APP})
     assert resp.headers["Access-Control-Allow-Origin"] == APP and (await resp.read()).endswith(b"[DONE]\n\n")
