@@ -115,7 +115,6 @@ class ProxyFeed:
             max_backoff=1.0,
         )
         self._task: asyncio.Task[None] | None = None
-        self.quota_signals: list[protocol.QuotaSignal] = []
 
     @property
     def connected(self) -> bool:
@@ -140,8 +139,6 @@ class ProxyFeed:
             asyncio.get_running_loop().call_soon(self.on_change)
 
     async def _on_message(self, msg: protocol.Message) -> None:
-        if isinstance(msg, protocol.QuotaSignal):
-            self.quota_signals = [*self.quota_signals[-20:], msg]
         for watch in list(self._watches):
             watch.offer(msg)
 
