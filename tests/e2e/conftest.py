@@ -1,9 +1,10 @@
 """End-to-end fixtures: the real stack under supervisord against the AI Studio simulator.
 
-Starting a stack costs 10 to 20 s, so ``stack`` (stream capture) and ``stack_dom`` (``STREAM_PORT=0``,
-answers read from the page) are shared by every test of this package and stopped (with the clean-exit
-checks of ``Stack.stop``) when the package is done; ``sim`` / ``sim_dom`` reset the simulator's records
-before a test and hand the shared stack over. Tests leave the stacks healthy: faults they inject
+Starting a stack costs 10 to 20 s, so ``shared_stack`` (stream capture) and ``shared_stack_dom``
+(``STREAM_PORT=0``, answers read from the page) are shared by every test of this package and stopped
+(with the clean-exit checks of ``Stack.stop``) when the package is done; ``stack`` / ``stack_dom`` hand
+a test the shared stack, healthy, with the simulator's records and config reset (a test that must see
+the stack as earlier tests left it asks for ``shared_stack``). Tests leave the stacks healthy: faults they inject
 (restarts, a killed browser) are ones the stack recovers from by itself.
 """
 
@@ -29,29 +30,29 @@ ADMIN_KEY = "e2e-admin-key-0123456789"
 
 
 @pytest.fixture(scope="package")
-def stack() -> Iterator[Stack]:
+def shared_stack() -> Iterator[Stack]:
     """The shared demo stack: stream proxy on, ``ADMIN_KEY`` set, an ``ATTACHMENTS_DIR``."""
     with Stack(env={**SHARED_ENV, "ADMIN_KEY": ADMIN_KEY}, attachments=True) as running:
         yield running
 
 
 @pytest.fixture(scope="package")
-def stack_dom() -> Iterator[Stack]:
+def shared_stack_dom() -> Iterator[Stack]:
     """A shared demo stack with ``STREAM_PORT=0`` (answers from the page) and default security settings."""
     with Stack(stream_port_enabled=False, env=SHARED_ENV) as running:
         yield running
 
 
 @pytest.fixture
-def sim(stack: Stack) -> Stack:
+def stack(shared_stack: Stack) -> Stack:
     """The shared stack, healthy, with the simulator's records and config reset for this test."""
-    return stack.for_test()
+    return shared_stack.for_test()
 
 
 @pytest.fixture
-def sim_dom(stack_dom: Stack) -> Stack:
+def stack_dom(shared_stack_dom: Stack) -> Stack:
     """The shared DOM-tier stack, healthy, with the simulator reset."""
-    return stack_dom.for_test()
+    return shared_stack_dom.for_test()
 
 
 @pytest.fixture(scope="session")

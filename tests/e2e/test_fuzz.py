@@ -20,10 +20,10 @@ CHAT = "/v1/chat/completions"
 
 
 @pytest.fixture(scope="module")
-def live_schema(stack: Stack) -> Any:
+def live_schema(shared_stack: Stack) -> Any:
     """The OpenAPI document the running api_server serves."""
-    stack.wait_healthy(90)
-    return schemathesis.openapi.from_url(stack.base_url + "/openapi.json")
+    shared_stack.wait_healthy(90)
+    return schemathesis.openapi.from_url(shared_stack.base_url + "/openapi.json")
 
 
 def operations(schema: Any, chat: bool) -> list[Any]:
@@ -59,13 +59,13 @@ def fuzz(op: Any, stack: Stack, examples: int, prepare=None) -> None:
     run()
 
 
-def test_fuzzed_requests_never_5xx_and_errors_are_openai_shaped(live_schema: Any, stack: Stack) -> None:
+def test_fuzzed_requests_never_5xx_and_errors_are_openai_shaped(live_schema: Any, shared_stack: Stack) -> None:
     """Every operation but chat, 50 cases each: no 5xx; 4xx bodies are OpenAI errors."""
     ops = operations(live_schema, chat=False)
     assert {"/v1/models", "/v1/queue", "/health", "/api/keys"} <= {op.path for op in ops}
     for op in ops:
-        fuzz(op, stack, 50)
-    stack.wait_healthy(30)
+        fuzz(op, shared_stack, 50)
+    shared_stack.wait_healthy(30)
 
 
 def small_chat(case: Any) -> None:
@@ -78,8 +78,8 @@ def small_chat(case: Any) -> None:
 
 
 @pytest.mark.timeout(900)
-def test_fuzzed_chat_completions_never_5xx_and_errors_are_openai_shaped(live_schema: Any, stack: Stack) -> None:
+def test_fuzzed_chat_completions_never_5xx_and_errors_are_openai_shaped(live_schema: Any, shared_stack: Stack) -> None:
     """Chat completions, 30 cases with a valid model: no 5xx; 4xx bodies are OpenAI errors; still healthy."""
     [op] = operations(live_schema, chat=True)
-    fuzz(op, stack, 30, small_chat)
-    stack.wait_healthy(30)
+    fuzz(op, shared_stack, 30, small_chat)
+    shared_stack.wait_healthy(30)

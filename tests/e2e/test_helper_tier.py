@@ -17,19 +17,19 @@ from tests.features.test_search import check_grounded_message
 
 
 @pytest.fixture(scope="module")
-def stack_helper() -> Iterator[Stack]:
+def shared_stack_helper() -> Iterator[Stack]:
     with Stack(stream_port_enabled=False, helper=True, env=SHARED_ENV) as running:
         yield running
 
 
 @pytest.fixture
-def sim_helper(stack_helper: Stack) -> Stack:
-    return stack_helper.for_test()
+def stack_helper(shared_stack_helper: Stack) -> Stack:
+    return shared_stack_helper.for_test()
 
 
 @pytest.fixture
-def client(sim_helper: Stack) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=sim_helper.base_url + "/v1", api_key="e2e-unused", max_retries=0,
+def client(stack_helper: Stack) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=stack_helper.base_url + "/v1", api_key="e2e-unused", max_retries=0,
                        timeout=120) as c:
         yield c
 
@@ -38,15 +38,15 @@ def served(stack: Stack) -> list[str]:
     return [e["request"] for e in stack.sim_inspect("events") if e["kind"] == "helper_serve"]
 
 
-def test_health_and_info_name_the_helper(sim_helper: Stack):
-    status, health = sim_helper.health()
+def test_health_and_info_name_the_helper(stack_helper: Stack):
+    status, health = stack_helper.health()
     assert status == 200 and health["components"]["worker"]["capture"] == "helper"
     assert "stream helper" in health["components"]["stream_proxy"]["message"]
-    assert sim_helper.get("/api/info")[1]["capture_mode"] == "helper"
+    assert stack_helper.get("/api/info")[1]["capture_mode"] == "helper"
 
 
 def test_streamed_answer_with_reasoning_and_wire_usage_comes_from_the_helper(client: openai.OpenAI,
-                                                                           sim_helper: Stack):
+                                                                           stack_helper: Stack):
     """Reasoning and text stream in order; the usage is the wire's, not an estimate."""
     kinds: list[str] = []
     text = reasoning = ""
@@ -65,11 +65,11 @@ def test_streamed_answer_with_reasoning_and_wire_usage_comes_from_the_helper(cli
             if choice.delta.content:
                 text += choice.delta.content
                 kinds.append("content")
-    planned = sim_helper.sim_inspect("requests/last")
+    planned = stack_helper.sim_inspect("requests/last")
     assert text == planned["response"]["answer_text"]
     assert reasoning == planned["response"]["thought_text"]
     assert kinds.index("content") > kinds.index("reasoning") and kinds.count("content") >= 2
-    assert served(sim_helper) == [planned["id"]]
+    assert served(stack_helper) == [planned["id"]]
     # The simulator counts tokens as words (an estimate would count characters / 4); OpenAI's completion_tokens
     # include the reasoning tokens.
     thought_words = len(planned["response"]["thought_text"].split())
@@ -78,20 +78,20 @@ def test_streamed_answer_with_reasoning_and_wire_usage_comes_from_the_helper(cli
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
 
 
-def test_search_sources_come_through_the_helper(client: openai.OpenAI, sim_helper: Stack):
+def test_search_sources_come_through_the_helper(client: openai.OpenAI, stack_helper: Stack):
     """Grounding is part of the body, so the helper tier returns it too."""
     done = client.chat.completions.create(model=THINKING_MODEL, tools=[{"type": "google_search"}],
                                           messages=[{"role": "user", "content": "Capital of Chile? #sim:search=2"}])
-    planned = sim_helper.sim_inspect("requests/last")
+    planned = stack_helper.sim_inspect("requests/last")
     check_grounded_message(done.choices[0].message, planned["response"]["grounding"]["sources"],
                            "Capital of Chile?")
     assert done.choices[0].message.content == planned["response"]["answer_text"]
 
 
-def test_a_quota_error_from_the_helper_is_a_429(client: openai.OpenAI, sim_helper: Stack):
+def test_a_quota_error_from_the_helper_is_a_429(client: openai.OpenAI, stack_helper: Stack):
     with pytest.raises(openai.RateLimitError) as info:
         client.chat.completions.create(model=THINKING_MODEL,
                                        messages=[{"role": "user", "content": "x #sim:error=quota"}])
     assert info.value.response.headers.get("retry-after")
     ok = client.chat.completions.create(model=THINKING_MODEL, messages=[{"role": "user", "content": "fine"}])
-    assert ok.choices[0].message.content == sim_helper.sim_inspect("requests/last")["response"]["answer_text"]
+    assert ok.choices[0].message.content == stack_helper.sim_inspect("requests/last")["response"]["answer_text"]

@@ -62,11 +62,11 @@ def show(label: str, stack: Stack, mem: dict[str, int]) -> str:
 
 
 @pytest.mark.timeout(900)
-async def test_two_hundred_requests_from_twenty_clients_are_each_answered_once_in_fifo_order(sim: Stack):
+async def test_two_hundred_requests_from_twenty_clients_are_each_answered_once_in_fifo_order(stack: Stack):
     """Every request answered exactly once with its own answer, in queue order; /v1/queue always consistent."""
     run = uuid.uuid4().hex[:8]
-    before = memory(sim)
-    print("\n" + show("memory before", sim, before))
+    before = memory(stack)
+    print("\n" + show("memory before", stack, before))
     snapshots: list[list[dict[str, Any]]] = []
     stop_sampling = asyncio.Event()
     timeout = aiohttp.ClientTimeout(total=600)
@@ -76,7 +76,7 @@ async def test_two_hundred_requests_from_twenty_clients_are_each_answered_once_i
 
         async def sampler() -> None:
             while not stop_sampling.is_set():
-                rows = await queue_rows(session, sim)
+                rows = await queue_rows(session, stack)
                 check_snapshot(rows)
                 snapshots.append(rows)
                 await asyncio.sleep(0.05)  # sampling rate of the observer, not synchronisation
@@ -85,7 +85,7 @@ async def test_two_hundred_requests_from_twenty_clients_are_each_answered_once_i
             results = []
             for i in range(PER_CLIENT):
                 req_id = f"load-{run}-{n:02d}-{i:02d}"
-                status, payload = await ask(session, sim, req_id)
+                status, payload = await ask(session, stack, req_id)
                 results.append((req_id, status, payload))
             return results
 
@@ -95,7 +95,7 @@ async def test_two_hundred_requests_from_twenty_clients_are_each_answered_once_i
         elapsed = time.monotonic() - started
         stop_sampling.set()
         await watcher
-        assert await queue_rows(session, sim) == []
+        assert await queue_rows(session, stack) == []
 
     results = [r for rs in per_client for r in rs]
     assert len(results) == CLIENTS * PER_CLIENT
@@ -103,7 +103,7 @@ async def test_two_hundred_requests_from_twenty_clients_are_each_answered_once_i
         assert status == 200, (req_id, payload)
         assert f"You said: {req_id}" in payload["choices"][0]["message"]["content"], (req_id, payload)
 
-    records = [r for r in sim.sim_requests() if f"load-{run}-" in r["prompt"]]
+    records = [r for r in stack.sim_requests() if f"load-{run}-" in r["prompt"]]
     served = [r["prompt"].split(f"load-{run}-", 1)[1][:5] for r in records]
     served = [f"load-{run}-{s}" for s in served]
     assert sorted(served) == sorted(r[0] for r in results), "some request reached the page twice or never"
@@ -118,26 +118,26 @@ async def test_two_hundred_requests_from_twenty_clients_are_each_answered_once_i
         mine = [order[f"load-{run}-{n:02d}-{i:02d}"] for i in range(PER_CLIENT)]
         assert mine == sorted(mine)
 
-    after = memory(sim)
-    print(show("memory after ", sim, after))
+    after = memory(stack)
+    print(show("memory after ", stack, after))
     print(f"200 requests in {elapsed:.1f} s ({200 / elapsed:.1f} req/s); {len(snapshots)} queue snapshots, "
           f"longest queue {max(len(s) for s in snapshots)}")
-    assert sum(after.values()) < MEMORY_BOUND, show("memory after", sim, after)
+    assert sum(after.values()) < MEMORY_BOUND, show("memory after", stack, after)
 
 
-async def test_requests_are_answered_in_order_of_arrival(sim: Stack):
+async def test_requests_are_answered_in_order_of_arrival(stack: Stack):
     """Requests that arrive one after another behind a slow one reach the page in exactly that order."""
     run = uuid.uuid4().hex[:8]
     ids = [f"fifo-{run}-{n}" for n in range(8)]
     async with aiohttp.ClientSession() as session:
-        head = asyncio.create_task(ask(session, sim, f"fifo-{run}-head", "#sim:words=40 #sim:chunks=20 "
+        head = asyncio.create_task(ask(session, stack, f"fifo-{run}-head", "#sim:words=40 #sim:chunks=20 "
                                                                          "#sim:delay_ms=150"))
         pending = []
         for n, req_id in enumerate(ids):
-            pending.append(asyncio.create_task(ask(session, sim, req_id)))
+            pending.append(asyncio.create_task(ask(session, stack, req_id)))
             deadline = time.monotonic() + 20
             while True:  # the next one is sent only once this one is in the queue: arrival order is known
-                rows = await queue_rows(session, sim)
+                rows = await queue_rows(session, stack)
                 check_snapshot(rows)
                 if req_id in [r["client_request_id"] for r in rows]:
                     break
@@ -146,5 +146,5 @@ async def test_requests_are_answered_in_order_of_arrival(sim: Stack):
             assert [r["client_request_id"] for r in rows][-(n + 1):] == ids[: n + 1]
         results = await asyncio.gather(head, *pending)
     assert all(status == 200 for status, _ in results), results
-    served = [r["prompt"] for r in sim.sim_requests()]
+    served = [r["prompt"] for r in stack.sim_requests()]
     assert [next(i for i in ids if i in p) for p in served if f"fifo-{run}-" in p and "head" not in p] == ids

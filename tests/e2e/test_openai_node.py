@@ -41,12 +41,12 @@ def run_node(node_bin: str, project: Path, script: str, stack: Stack, prompt: st
     return json.loads(proc.stdout)
 
 
-def test_node_non_stream_completion_and_models(node_bin: str, node_project: Path, sim: Stack):
+def test_node_non_stream_completion_and_models(node_bin: str, node_project: Path, stack: Stack):
     """complete.mjs: models are the simulator's, the answer and reasoning are what the simulator planned."""
-    out = run_node(node_bin, node_project, "complete.mjs", sim, "From node #sim:think=12", THINKING_MODEL,
+    out = run_node(node_bin, node_project, "complete.mjs", stack, "From node #sim:think=12", THINKING_MODEL,
                    reasoning_effort="low", temperature=0.4)
     assert out["ok"], out
-    recorded = sim.sim_inspect("requests/last")
+    recorded = stack.sim_inspect("requests/last")
     assert out["models"] and all(m["description"].startswith("[simulated]") for m in out["models"])
     assert THINKING_MODEL in {m["id"] for m in out["models"]}
     assert out["object"] == "chat.completion" and out["role"] == "assistant"
@@ -58,13 +58,13 @@ def test_node_non_stream_completion_and_models(node_bin: str, node_project: Path
     assert out["usage"]["completion_tokens"] > 0
 
 
-def test_node_stream_deltas_join_to_the_answer(node_bin: str, node_project: Path, sim: Stack):
+def test_node_stream_deltas_join_to_the_answer(node_bin: str, node_project: Path, stack: Stack):
     """stream.mjs with include_usage: role first, one id, deltas join to the answer, usage chunk last."""
-    out = run_node(node_bin, node_project, "stream.mjs", sim, "Node stream #sim:words=25 #sim:chunks=5",
+    out = run_node(node_bin, node_project, "stream.mjs", stack, "Node stream #sim:words=25 #sim:chunks=5",
                    stream_options={"include_usage": True})
     assert out["ok"], out
     chunks = out["chunks"]
-    planned = sim.sim_inspect("requests/last")["response"]["answer_text"]
+    planned = stack.sim_inspect("requests/last")["response"]["answer_text"]
     assert "".join(c["content"] or "" for c in chunks) == planned
     assert chunks[0]["role"] == "assistant"
     assert len({c["id"] for c in chunks}) == 1
@@ -73,25 +73,25 @@ def test_node_stream_deltas_join_to_the_answer(node_bin: str, node_project: Path
     assert not chunks[-1]["has_choice"] and chunks[-1]["usage"]["completion_tokens"] > 0
 
 
-def test_node_errors_are_typed(node_bin: str, node_project: Path, sim: Stack):
+def test_node_errors_are_typed(node_bin: str, node_project: Path, stack: Stack):
     """Quota → RateLimitError (429), unknown model → NotFoundError, bad temperature → BadRequestError."""
-    quota = run_node(node_bin, node_project, "complete.mjs", sim, "Spend #sim:error=quota")
+    quota = run_node(node_bin, node_project, "complete.mjs", stack, "Spend #sim:error=quota")
     assert (quota["ok"], quota["name"], quota["status"], quota["code"]) == (
         False, "RateLimitError", 429, "insufficient_quota")
-    unknown = run_node(node_bin, node_project, "complete.mjs", sim, "Hi", "gemini-0-imaginary")
+    unknown = run_node(node_bin, node_project, "complete.mjs", stack, "Hi", "gemini-0-imaginary")
     assert (unknown["name"], unknown["status"], unknown["code"]) == ("NotFoundError", 404, "model_not_found")
-    bad = run_node(node_bin, node_project, "complete.mjs", sim, "Hi", temperature=9)
+    bad = run_node(node_bin, node_project, "complete.mjs", stack, "Hi", temperature=9)
     assert (bad["name"], bad["status"], bad["param"]) == ("BadRequestError", 400, "temperature")
 
 
-def test_node_stream_failure_before_output_is_typed(node_bin: str, node_project: Path, sim: Stack):
+def test_node_stream_failure_before_output_is_typed(node_bin: str, node_project: Path, stack: Stack):
     """A streamed quota failure before any output reaches the npm client as RateLimitError with its status."""
-    out = run_node(node_bin, node_project, "stream.mjs", sim, "Spend #sim:error=quota")
+    out = run_node(node_bin, node_project, "stream.mjs", stack, "Spend #sim:error=quota")
     assert (out["ok"], out["name"], out["status"], out["chunks"]) == (False, "RateLimitError", 429, [])
     assert out["code"] == "insufficient_quota" and out["type"] == "rate_limit_error"
 
 
-def test_node_stream_failure_after_output_is_an_api_error(node_bin: str, node_project: Path, sim: Stack):
+def test_node_stream_failure_after_output_is_an_api_error(node_bin: str, node_project: Path, stack: Stack):
     """After output started, the failure is an in-band error event the npm client raises as an APIError."""
-    out = run_node(node_bin, node_project, "stream.mjs", sim, "Fail #sim:error=cut #sim:words=40")
+    out = run_node(node_bin, node_project, "stream.mjs", stack, "Fail #sim:error=cut #sim:words=40")
     assert not out["ok"] and out["chunks"] and out["code"] == "upstream_error"

@@ -22,15 +22,15 @@ def user(text: str) -> list[dict[str, str]]:
 
 
 @pytest.fixture
-def client(sim: Stack) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=sim.base_url + "/v1", api_key="e2e-unused", max_retries=0,
+def client(stack: Stack) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=stack.base_url + "/v1", api_key="e2e-unused", max_retries=0,
                        timeout=120) as c:
         yield c
 
 
 @pytest.fixture
-async def aclient(sim: Stack):
-    async with openai.AsyncOpenAI(base_url=sim.base_url + "/v1", api_key="e2e-unused", max_retries=0,
+async def aclient(stack: Stack):
+    async with openai.AsyncOpenAI(base_url=stack.base_url + "/v1", api_key="e2e-unused", max_retries=0,
                                   timeout=120) as c:
         yield c
 
@@ -63,10 +63,10 @@ async def test_async_models_retrieve_names_one_model(aclient: openai.AsyncOpenAI
 # --------------------------------------------------------------------------- answers
 
 
-def test_non_stream_answer_is_the_simulators_answer(client: openai.OpenAI, sim: Stack):
+def test_non_stream_answer_is_the_simulators_answer(client: openai.OpenAI, stack: Stack):
     """A plain completion returns exactly the text the simulator planned, marked as the demo."""
     done = client.chat.completions.create(model=PLAIN_MODEL, messages=user("Hello there"))
-    planned = last_request(sim)["response"]["answer_text"]
+    planned = last_request(stack)["response"]["answer_text"]
     assert done.choices[0].message.content == planned
     assert planned.startswith(f"[simulated {PLAIN_MODEL}] You said: Hello there")
     assert done.choices[0].message.role == "assistant"
@@ -76,12 +76,12 @@ def test_non_stream_answer_is_the_simulators_answer(client: openai.OpenAI, sim: 
     assert done.usage.completion_tokens > 0 and done.usage.total_tokens >= done.usage.prompt_tokens
 
 
-def test_stream_deltas_join_to_the_answer_and_usage_comes_last(client: openai.OpenAI, sim: Stack):
+def test_stream_deltas_join_to_the_answer_and_usage_comes_last(client: openai.OpenAI, stack: Stack):
     """Streaming with include_usage: deltas join to the planned answer; a final choice-less usage chunk."""
     chunks = list(client.chat.completions.create(
         model=PLAIN_MODEL, messages=user("Stream me #sim:words=30 #sim:chunks=6"), stream=True,
         stream_options={"include_usage": True}))
-    planned = last_request(sim)["response"]["answer_text"]
+    planned = last_request(stack)["response"]["answer_text"]
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == planned and len(planned.split()) == 30
     assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) >= 3
@@ -103,11 +103,11 @@ async def test_async_stream_and_non_stream_give_the_same_text(aclient: openai.As
     assert prompt in whole.choices[0].message.content
 
 
-def test_reasoning_content_is_separate_from_the_answer(client: openai.OpenAI, sim: Stack):
+def test_reasoning_content_is_separate_from_the_answer(client: openai.OpenAI, stack: Stack):
     """#sim:think=20 on a thinking model: 20 thought words in reasoning_content, none in content."""
     done = client.chat.completions.create(model=THINKING_MODEL, messages=user("Think first #sim:think=20"),
                                           reasoning_effort="low")
-    planned = last_request(sim)["response"]
+    planned = last_request(stack)["response"]
     message = done.choices[0].message
     reasoning = message.model_extra["reasoning_content"]
     assert reasoning.strip() == planned["thought_text"].strip()
@@ -117,11 +117,11 @@ def test_reasoning_content_is_separate_from_the_answer(client: openai.OpenAI, si
     assert done.usage.completion_tokens_details.reasoning_tokens > 0
 
 
-def test_streamed_reasoning_arrives_before_the_answer(client: openai.OpenAI, sim: Stack):
+def test_streamed_reasoning_arrives_before_the_answer(client: openai.OpenAI, stack: Stack):
     """Streaming: reasoning_content deltas first, then content deltas, never mixed in one delta."""
     chunks = list(client.chat.completions.create(
         model=THINKING_MODEL, messages=user("Think #sim:think=20"), reasoning_effort="low", stream=True))
-    planned = last_request(sim)["response"]
+    planned = last_request(stack)["response"]
     kinds = []
     reasoning = content = ""
     for c in chunks:
@@ -143,11 +143,11 @@ def test_streamed_reasoning_arrives_before_the_answer(client: openai.OpenAI, sim
 # --------------------------------------------------------------------------- parameters on the wire
 
 
-def test_sampling_parameters_reach_the_simulator(client: openai.OpenAI, sim: Stack):
+def test_sampling_parameters_reach_the_simulator(client: openai.OpenAI, stack: Stack):
     """temperature, top_p, max_tokens and stop arrive in the page's GenerateContent request."""
     client.chat.completions.create(model=THINKING_MODEL, messages=user("Params"), temperature=0.3,
                                    top_p=0.5, max_tokens=33, stop=["END", "HALT"])
-    config = last_request(sim)["generation_config"]
+    config = last_request(stack)["generation_config"]
     assert config["temperature"] == pytest.approx(0.3)
     assert config["top_p"] == pytest.approx(0.5)
     assert config["max_output_tokens"] == 33
@@ -156,20 +156,20 @@ def test_sampling_parameters_reach_the_simulator(client: openai.OpenAI, sim: Sta
 
 @pytest.mark.parametrize(("temperature", "top_p"), [(0.123456789, 0.5), (1.0, 0.1234567), (0.7, 0.7890625)],
                          ids=["temperature-9-digits", "top_p-7-digits", "top_p-binary-fraction"])
-def test_finely_grained_sampling_values_are_accepted(client: openai.OpenAI, sim: Stack, temperature, top_p):
+def test_finely_grained_sampling_values_are_accepted(client: openai.OpenAI, stack: Stack, temperature, top_p):
     """Valid temperature/top_p with many digits are answered, arriving rounded at most to the page's precision."""
     client.chat.completions.create(model=PLAIN_MODEL, messages=user("Precise"), temperature=temperature,
                                    top_p=top_p)
-    config = last_request(sim)["generation_config"]
+    config = last_request(stack)["generation_config"]
     assert config["temperature"] == pytest.approx(temperature, abs=1e-3)
     assert config["top_p"] == pytest.approx(top_p, abs=1e-3)
 
 
-def test_max_completion_tokens_reaches_the_simulator_and_cuts_the_answer(client: openai.OpenAI, sim: Stack):
+def test_max_completion_tokens_reaches_the_simulator_and_cuts_the_answer(client: openai.OpenAI, stack: Stack):
     """max_completion_tokens becomes maxOutputTokens; the cut answer finishes with length."""
     done = client.chat.completions.create(model=PLAIN_MODEL, messages=user("Long #sim:words=50"),
                                           max_completion_tokens=7, stop="NEVER-SEEN")
-    recorded = last_request(sim)
+    recorded = last_request(stack)
     assert recorded["generation_config"]["max_output_tokens"] == 7
     assert recorded["generation_config"]["stop_sequences"] == ["NEVER-SEEN"]
     assert done.choices[0].finish_reason == "length"
@@ -177,10 +177,10 @@ def test_max_completion_tokens_reaches_the_simulator_and_cuts_the_answer(client:
     assert len(done.choices[0].message.content.split()) == 7
 
 
-def test_stop_sequence_cuts_the_answer(client: openai.OpenAI, sim: Stack):
+def test_stop_sequence_cuts_the_answer(client: openai.OpenAI, stack: Stack):
     """A stop sequence the scripted answer contains cuts the answer just before it."""
     done = client.chat.completions.create(model=PLAIN_MODEL, messages=user("alpha beta"), stop=["said:"])
-    recorded = last_request(sim)
+    recorded = last_request(stack)
     assert recorded["generation_config"]["stop_sequences"] == ["said:"]
     assert done.choices[0].message.content == recorded["response"]["answer_text"]
     assert done.choices[0].message.content.startswith(f"[simulated {PLAIN_MODEL}]")
@@ -200,22 +200,22 @@ def test_stop_sequence_cuts_the_answer(client: openai.OpenAI, sim: Stack):
     ],
     ids=["flash-low", "flash-off", "pro-high", "pro-budget", "g3flash-medium", "g3pro-minimal"],
 )
-def test_reasoning_effort_reaches_the_simulator_per_family(client: openai.OpenAI, sim: Stack, model, effort,
+def test_reasoning_effort_reaches_the_simulator_per_family(client: openai.OpenAI, stack: Stack, model, effort,
                                                            thinking):
     """reasoning_effort becomes the thinking config of the model's family (budget or level)."""
     client.chat.completions.create(model=model, messages=user("Effort"), extra_body={"reasoning_effort": effort})
-    recorded = last_request(sim)
+    recorded = last_request(stack)
     assert recorded["model"] == model
     assert recorded["generation_config"]["thinking"] == thinking
 
 
-def test_model_switch_between_thinking_families(client: openai.OpenAI, sim: Stack):
+def test_model_switch_between_thinking_families(client: openai.OpenAI, stack: Stack):
     """Alternating a budget-family and a level-family model: each request runs on its own model and config."""
     plan = [(THINKING_MODEL, "high"), (LEVEL_MODEL, "low"), (THINKING_MODEL, "minimal"), (PLAIN_MODEL, None)]
     for model, effort in plan:
         kwargs = {"reasoning_effort": effort} if effort else {}
         done = client.chat.completions.create(model=model, messages=user(f"Switch to {model}"), **kwargs)
-        recorded = last_request(sim)
+        recorded = last_request(stack)
         assert recorded["model"] == model
         assert done.model == model
         assert done.choices[0].message.content.startswith(f"[simulated {model}]")
@@ -226,7 +226,7 @@ def test_model_switch_between_thinking_families(client: openai.OpenAI, sim: Stac
             assert thinking["budget"] == 24576 and thinking["level"] is None
         elif effort == "minimal":
             assert thinking["budget"] == 512
-    assert [r["model"] for r in sim.sim_requests()] == [m for m, _ in plan]
+    assert [r["model"] for r in stack.sim_requests()] == [m for m, _ in plan]
 
 
 # --------------------------------------------------------------------------- errors
@@ -297,14 +297,14 @@ async def test_async_unknown_model_raises_not_found(aclient: openai.AsyncOpenAI)
     ],
     ids=lambda v: next(iter(v)) if isinstance(v, dict) else v,
 )
-def test_bad_parameters_raise_bad_request(client: openai.OpenAI, sim: Stack, extra, param):
+def test_bad_parameters_raise_bad_request(client: openai.OpenAI, stack: Stack, extra, param):
     """Out-of-range or unsupported parameters give BadRequestError naming the parameter, nothing is run."""
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model=THINKING_MODEL, messages=user("Bad"), extra_body=extra)
     assert info.value.status_code == 400
     assert info.value.body["type"] == "invalid_request_error"
     assert info.value.param == param
-    assert sim.sim_requests() == []
+    assert stack.sim_requests() == []
 
 
 def test_empty_messages_raise_bad_request(client: openai.OpenAI):
@@ -320,7 +320,7 @@ WEATHER_FN = {"name": "get_weather", "description": "Weather of a city",
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_legacy_functions_round_trip(client: openai.OpenAI, sim: Stack, stream: bool):
+def test_legacy_functions_round_trip(client: openai.OpenAI, stack: Stack, stream: bool):
     """The deprecated functions parameter reaches the page as a function declaration and the call comes back
     as message.function_call with finish_reason function_call; its result, sent back as a function message,
     reaches the prompt."""
@@ -337,10 +337,10 @@ def test_legacy_functions_round_trip(client: openai.OpenAI, sim: Stack, stream: 
         name, arguments = done.choices[0].message.function_call.name, done.choices[0].message.function_call.arguments
         finish = [done.choices[0].finish_reason]
     assert (name, json.loads(arguments), finish) == ("get_weather", {"city": "Paris"}, ["function_call"])
-    declared = last_request(sim)["tools"]
+    declared = last_request(stack)["tools"]
     assert "get_weather" in json.dumps(declared)
     history = [*user(prompt), {"role": "assistant", "content": None,
                                "function_call": {"name": name, "arguments": arguments}},
                {"role": "function", "name": "get_weather", "content": "sunny-result-7781"}]
     client.chat.completions.create(model=PLAIN_MODEL, messages=history, functions=[WEATHER_FN])
-    assert "sunny-result-7781" in json.dumps(last_request(sim))
+    assert "sunny-result-7781" in json.dumps(last_request(stack))

@@ -64,7 +64,7 @@ def tag() -> str:
     return uuid.uuid4().hex[:10]
 
 
-async def test_queue_lists_three_requests_and_cancel_removes_them(sim: Stack):
+async def test_queue_lists_three_requests_and_cancel_removes_them(stack: Stack):
     """Three in flight: running + two queued in order; cancelling the queued then the running one works."""
     t = tag()
     ids = [f"e2e-{t}-{n}" for n in (1, 2, 3)]
@@ -73,13 +73,13 @@ async def test_queue_lists_three_requests_and_cancel_removes_them(sim: Stack):
         return [r["client_request_id"] for r in rows]
 
     async with aiohttp.ClientSession() as session:
-        first = asyncio.create_task(post(session, sim, ids[0], f"{ids[0]} {SLOW}"))
-        await wait_queue(session, sim, lambda rows: mine(rows) == ids[:1])
-        second = asyncio.create_task(post(session, sim, ids[1], f"{ids[1]} second"))
-        await wait_queue(session, sim, lambda rows: mine(rows) == ids[:2])
-        third = asyncio.create_task(post(session, sim, ids[2], f"{ids[2]} third", stream=True))
-        rows = await wait_queue(session, sim, lambda rows: mine(rows) == ids)
-        await wait_sim_streaming(sim, ids[0])
+        first = asyncio.create_task(post(session, stack, ids[0], f"{ids[0]} {SLOW}"))
+        await wait_queue(session, stack, lambda rows: mine(rows) == ids[:1])
+        second = asyncio.create_task(post(session, stack, ids[1], f"{ids[1]} second"))
+        await wait_queue(session, stack, lambda rows: mine(rows) == ids[:2])
+        third = asyncio.create_task(post(session, stack, ids[2], f"{ids[2]} third", stream=True))
+        rows = await wait_queue(session, stack, lambda rows: mine(rows) == ids)
+        await wait_sim_streaming(stack, ids[0])
         server_ids = [r["id"] for r in rows]
         assert len(set(server_ids)) == 3 and not set(server_ids) & set(ids)
         assert [r["position"] for r in rows] == [0, 1, 2]
@@ -87,31 +87,31 @@ async def test_queue_lists_three_requests_and_cancel_removes_them(sim: Stack):
         assert [r["stream"] for r in rows] == [False, False, True]
         assert all(r["model"] == PLAIN_MODEL for r in rows)
 
-        async with session.post(f"{sim.base_url}/v1/cancel/{server_ids[1]}") as resp:
+        async with session.post(f"{stack.base_url}/v1/cancel/{server_ids[1]}") as resp:
             assert resp.status == 200
             assert await resp.json() == {"id": server_ids[1], "object": "request.cancelled", "cancelled": True,
                                          "state": "queued"}
         status, text = await second
         assert status == 499 and '"code":"request_cancelled"' in text
-        rows = await queue_rows(session, sim)
+        rows = await queue_rows(session, stack)
         assert [(r["id"], r["position"]) for r in rows] == [(server_ids[0], 0), (server_ids[2], 1)]
 
-        async with session.post(f"{sim.base_url}/v1/cancel/{server_ids[0]}") as resp:
+        async with session.post(f"{stack.base_url}/v1/cancel/{server_ids[0]}") as resp:
             assert resp.status == 200 and (await resp.json())["state"] == "running"
         status, text = await first
         assert status == 499 and '"code":"request_cancelled"' in text
         status, text = await third
         assert status == 200 and text.rstrip().endswith("data: [DONE]") and '"error"' not in text
 
-        async with session.post(f"{sim.base_url}/v1/cancel/{server_ids[0]}") as resp:
+        async with session.post(f"{stack.base_url}/v1/cancel/{server_ids[0]}") as resp:
             assert resp.status == 404
             assert (await resp.json())["error"]["code"] == "request_not_found"
-        assert await queue_rows(session, sim) == []
+        assert await queue_rows(session, stack) == []
 
-    assert await asyncio.to_thread(sim_record, sim, ids[1]) is None  # never reached the page
-    cancelled = await wait_sim_ended(sim, ids[0])
+    assert await asyncio.to_thread(sim_record, stack, ids[1]) is None  # never reached the page
+    cancelled = await wait_sim_ended(stack, ids[0])
     assert cancelled["ended"] == "client_closed"
-    assert (await asyncio.to_thread(sim_record, sim, ids[2]))["ended"] == "complete"
+    assert (await asyncio.to_thread(sim_record, stack, ids[2]))["ended"] == "complete"
 
 
 async def wait_sim_streaming(stack: Stack, marker: str, timeout: float = 20) -> None:
@@ -147,37 +147,37 @@ async def read_some_then_leave(stack: Stack, marker: str, stream: bool) -> float
         return left_at
 
 
-async def test_client_leaving_mid_stream_stops_the_simulators_stream_within_a_second(sim: Stack):
+async def test_client_leaving_mid_stream_stops_the_simulators_stream_within_a_second(stack: Stack):
     """Closing an SSE connection mid-answer ends the upstream stream within 1 s; the next request works."""
     marker = f"leave-{tag()}"
-    left_at = await read_some_then_leave(sim, marker, stream=True)
-    record = await wait_sim_ended(sim, marker)
+    left_at = await read_some_then_leave(stack, marker, stream=True)
+    record = await wait_sim_ended(stack, marker)
     assert record["ended"] == "client_closed", record
     assert record["last_byte_at"] - left_at < 1.0
     assert record["ended_at"] - left_at < 1.0
     async with aiohttp.ClientSession() as session:
-        status, text = await post(session, sim, f"after-{tag()}", "after leaving")
+        status, text = await post(session, stack, f"after-{tag()}", "after leaving")
         assert status == 200 and "You said: after leaving" in text
-        assert await queue_rows(session, sim) == []
+        assert await queue_rows(session, stack) == []
 
 
-async def test_client_leaving_a_non_stream_request_stops_the_simulators_stream(sim: Stack):
+async def test_client_leaving_a_non_stream_request_stops_the_simulators_stream(stack: Stack):
     """Dropping a non-streaming request while it is answered ends the upstream stream within 1 s."""
     marker = f"leave-ns-{tag()}"
-    left_at = await read_some_then_leave(sim, marker, stream=False)
-    record = await wait_sim_ended(sim, marker)
+    left_at = await read_some_then_leave(stack, marker, stream=False)
+    record = await wait_sim_ended(stack, marker)
     assert record["ended"] == "client_closed", record
     assert record["ended_at"] - left_at < 1.0
     async with aiohttp.ClientSession() as session:
-        status, _ = await post(session, sim, f"after-{tag()}", "after leaving")
+        status, _ = await post(session, stack, f"after-{tag()}", "after leaving")
         assert status == 200
 
 
-async def test_cancelling_a_running_stream_ends_it_with_an_error_event_and_stops_upstream(sim: Stack):
+async def test_cancelling_a_running_stream_ends_it_with_an_error_event_and_stops_upstream(stack: Stack):
     """/v1/cancel on a streaming request mid-answer: request_cancelled event, [DONE], upstream ends within 1 s."""
     req_id = f"cancel-stream-{tag()}"
     async with aiohttp.ClientSession() as session:
-        resp = await session.post(sim.base_url + "/v1/chat/completions", json=body(f"{req_id} {SLOW}", True),
+        resp = await session.post(stack.base_url + "/v1/chat/completions", json=body(f"{req_id} {SLOW}", True),
                                   headers={"x-request-id": req_id})
         assert resp.status == 200
         server_id = resp.headers["x-request-id"]
@@ -187,26 +187,26 @@ async def test_cancelling_a_running_stream_ends_it_with_an_error_event_and_stops
             if line.strip():
                 lines.append(line.strip())
             if cancelled_at is None and sum(b'"content":"' in x and b'"content":""' not in x for x in lines) == 2:
-                async with session.post(f"{sim.base_url}/v1/cancel/{server_id}") as cancel:
+                async with session.post(f"{stack.base_url}/v1/cancel/{server_id}") as cancel:
                     assert cancel.status == 200 and (await cancel.json())["state"] == "running"
                 cancelled_at = time.time()
         resp.close()
     assert cancelled_at is not None, lines
     assert lines[-1] == b"data: [DONE]"
     assert b'"code":"request_cancelled"' in lines[-2]
-    record = await wait_sim_ended(sim, req_id)
+    record = await wait_sim_ended(stack, req_id)
     assert record["ended"] == "client_closed"
     assert record["ended_at"] - cancelled_at < 1.0
 
 
-async def test_two_requests_with_one_client_request_id_each_get_their_own_answer(sim: Stack):
+async def test_two_requests_with_one_client_request_id_each_get_their_own_answer(stack: Stack):
     """Two requests sent at once with the same x-request-id: each client gets its own answer (distinct nonces),
     under its own server id, and the client's id comes back in x-client-request-id."""
     nonces = [f"nonce-{tag()}", f"nonce-{tag()}"]
     async with aiohttp.ClientSession() as session:
 
         async def ask(nonce: str) -> tuple[int, str, str]:
-            async with session.post(sim.base_url + "/v1/chat/completions", json=body(nonce),
+            async with session.post(stack.base_url + "/v1/chat/completions", json=body(nonce),
                                     headers={"x-request-id": "same-id"}) as resp:
                 assert resp.headers["x-client-request-id"] == "same-id"
                 return resp.status, resp.headers["x-request-id"], await resp.text()

@@ -84,48 +84,48 @@ def is_loopback(addr: str) -> bool:
     return ip.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
-def test_api_and_proxy_listen_on_loopback_only(stack: Stack):
+def test_api_and_proxy_listen_on_loopback_only(shared_stack: Stack):
     """Every TCP listener of the stack's processes (API, proxy, browser, simulator) is on 127.0.0.1."""
-    assert stack.proc is not None
-    pids = {stack.proc.pid} | descendants(stack.proc.pid)
+    assert shared_stack.proc is not None
+    pids = {shared_stack.proc.pid} | descendants(shared_stack.proc.pid)
     sockets = listening_sockets(pids)
-    assert ("127.0.0.1", stack.api_port) in sockets, sockets
-    assert ("127.0.0.1", stack.stream_port) in sockets, sockets
+    assert ("127.0.0.1", shared_stack.api_port) in sockets, sockets
+    assert ("127.0.0.1", shared_stack.stream_port) in sockets, sockets
     exposed = [(addr, port) for addr, port in sockets if not is_loopback(addr)]
     assert not exposed, f"listening beyond loopback: {exposed}"
 
 
-def test_dom_stack_opens_no_proxy_port_and_listens_on_loopback_only(stack_dom: Stack):
+def test_dom_stack_opens_no_proxy_port_and_listens_on_loopback_only(shared_stack_dom: Stack):
     """STREAM_PORT=0: no interceptor port is opened; every listener is on loopback (the simulator's own
     two ports are demo-only)."""
-    assert stack_dom.proc is not None
-    sockets = listening_sockets({stack_dom.proc.pid} | descendants(stack_dom.proc.pid))
-    assert ("127.0.0.1", stack_dom.api_port) in sockets
+    assert shared_stack_dom.proc is not None
+    sockets = listening_sockets({shared_stack_dom.proc.pid} | descendants(shared_stack_dom.proc.pid))
+    assert ("127.0.0.1", shared_stack_dom.api_port) in sockets
     assert not [(a, p) for a, p in sockets if not is_loopback(a)], sockets
     ports = {p for _, p in sockets}
-    assert ports <= {stack_dom.api_port, stack_dom.sim_port, stack_dom.helper_port}, sockets
+    assert ports <= {shared_stack_dom.api_port, shared_stack_dom.sim_port, shared_stack_dom.helper_port}, sockets
 
 
 # --------------------------------------------------------------------------- files on disk
 
 
-def test_sockets_are_0600_in_a_0700_folder(stack: Stack):
+def test_sockets_are_0600_in_a_0700_folder(shared_stack: Stack):
     """The run folder is 0700; api/worker/proxy sockets are 0600; supervisord's socket has no group/other bits."""
-    assert mode(stack.run_dir) == 0o700
+    assert mode(shared_stack.run_dir) == 0o700
     for name in PROJECT_SOCKETS:
-        path = stack.run_dir / name
+        path = shared_stack.run_dir / name
         assert stat.S_ISSOCK(path.lstat().st_mode), name
         assert mode(path) == 0o600, f"{name}: {oct(mode(path))}"
-    assert mode(stack.run_dir / "supervisor.sock") & 0o077 == 0
+    assert mode(shared_stack.run_dir / "supervisor.sock") & 0o077 == 0
 
 
-def test_ca_private_key_files_are_0600_in_a_0700_certs_folder(stack: Stack):
+def test_ca_private_key_files_are_0600_in_a_0700_certs_folder(shared_stack: Stack):
     """The generated CA: certs folder 0700; every file holding the private key is 0600."""
-    assert mode(stack.certs_dir) == 0o700
-    assert (stack.certs_dir / "mitmproxy-ca-cert.pem").exists()
-    key_files = [p for p in stack.certs_dir.iterdir()
+    assert mode(shared_stack.certs_dir) == 0o700
+    assert (shared_stack.certs_dir / "mitmproxy-ca-cert.pem").exists()
+    key_files = [p for p in shared_stack.certs_dir.iterdir()
                  if p.is_file() and (b"PRIVATE KEY" in p.read_bytes() or p.name == "mitmproxy-ca.p12")]
-    assert key_files, list(stack.certs_dir.iterdir())
+    assert key_files, list(shared_stack.certs_dir.iterdir())
     for path in key_files:
         assert mode(path) == 0o600, f"{path.name}: {oct(mode(path))}"
 
@@ -133,68 +133,68 @@ def test_ca_private_key_files_are_0600_in_a_0700_certs_folder(stack: Stack):
 # --------------------------------------------------------------------------- admin routes and client keys
 
 
-def test_admin_routes_are_refused_without_an_admin_key_configured(stack_dom: Stack):
+def test_admin_routes_are_refused_without_an_admin_key_configured(shared_stack_dom: Stack):
     """No ADMIN_KEY: /api/keys refuses every caller, whatever key they present."""
     for headers in ({}, {"Authorization": "Bearer anything"}, {"x-api-key": ADMIN_KEY}):
         for method, body in (("GET", None), ("POST", {"label": "x"}), ("DELETE", {"id": "key_x"})):
-            status, payload = request(stack_dom, method, "/api/keys", body, headers)
+            status, payload = request(shared_stack_dom, method, "/api/keys", body, headers)
             assert status in (401, 403), (method, headers, status, payload)
             assert_error(payload)
-    assert not (stack_dom.data_dir / "api_keys.json").exists()
+    assert not (shared_stack_dom.data_dir / "api_keys.json").exists()
 
 
-def test_admin_key_manages_client_keys_that_then_guard_the_api(sim: Stack):
+def test_admin_key_manages_client_keys_that_then_guard_the_api(stack: Stack):
     """With ADMIN_KEY: admin routes need it; a created key is then required on /v1/*, until it is deleted."""
     admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"x-api-key": "wrong"}):
-        status, payload = request(sim, "GET", "/api/keys", headers=headers)
+        status, payload = request(stack, "GET", "/api/keys", headers=headers)
         assert status in (401, 403), payload
         assert_error(payload)
-        status, payload = request(sim, "POST", "/api/keys", {"label": "intruder"}, headers)
+        status, payload = request(stack, "POST", "/api/keys", {"label": "intruder"}, headers)
         assert status in (401, 403), payload
-    status, listed = request(sim, "GET", "/api/keys", headers=admin)
+    status, listed = request(stack, "GET", "/api/keys", headers=admin)
     assert status == 200 and listed["data"] == []
 
-    status, created = request(sim, "POST", "/api/keys", {"label": "e2e"}, admin)
+    status, created = request(stack, "POST", "/api/keys", {"label": "e2e"}, admin)
     assert status == 201, created
     key = created["key"]
     try:
-        status, payload = request(sim, "GET", "/v1/models")
+        status, payload = request(stack, "GET", "/v1/models")
         assert status == 401
         assert assert_error(payload)["type"] == "authentication_error"
-        status, payload = request(sim, "GET", "/v1/models", headers={"Authorization": "Bearer sk-aisp-wrong"})
+        status, payload = request(stack, "GET", "/v1/models", headers={"Authorization": "Bearer sk-aisp-wrong"})
         assert status == 401
-        assert request(sim, "GET", "/v1/models", headers={"Authorization": f"Bearer {key}"})[0] == 200
-        assert request(sim, "GET", "/v1/models", headers={"x-api-key": key})[0] == 200
-        status, done = request(sim, "POST", "/v1/chat/completions",
+        assert request(stack, "GET", "/v1/models", headers={"Authorization": f"Bearer {key}"})[0] == 200
+        assert request(stack, "GET", "/v1/models", headers={"x-api-key": key})[0] == 200
+        status, done = request(stack, "POST", "/v1/chat/completions",
                                {"model": PLAIN_MODEL, "messages": [{"role": "user", "content": "keyed"}]},
                                {"Authorization": f"Bearer {key}"})
         assert status == 200, done
-        status, payload = request(sim, "POST", "/v1/chat/completions",
+        status, payload = request(stack, "POST", "/v1/chat/completions",
                                   {"model": PLAIN_MODEL, "messages": [{"role": "user", "content": "no key"}]})
         assert status == 401
-        keys_file = sim.data_dir / "api_keys.json"
+        keys_file = stack.data_dir / "api_keys.json"
         assert mode(keys_file) == 0o600 and mode(keys_file.parent) == 0o700
         assert key not in keys_file.read_text()
         assert hashlib.sha256(key.encode()).hexdigest() in keys_file.read_text()
-        status, listed = request(sim, "GET", "/api/keys", headers=admin)
+        status, listed = request(stack, "GET", "/api/keys", headers=admin)
         assert [k["id"] for k in listed["data"]] == [created["id"]]
         assert key not in json.dumps(listed)
     finally:
-        status, _ = request(sim, "DELETE", f"/api/keys/{created['id']}", headers=admin)
+        status, _ = request(stack, "DELETE", f"/api/keys/{created['id']}", headers=admin)
         assert status == 200
-    assert request(sim, "GET", "/v1/models")[0] == 200
+    assert request(stack, "GET", "/v1/models")[0] == 200
 
 
 # --------------------------------------------------------------------------- attachments
 
 
 @pytest.fixture
-def files(sim: Stack) -> dict[str, Path]:
+def files(stack: Stack) -> dict[str, Path]:
     """A file inside ATTACHMENTS_DIR, a secret outside it, and symlinks leading out."""
-    assert sim.attachments_dir is not None
-    root = sim.attachments_dir
-    outside = sim.base / "outside"
+    assert stack.attachments_dir is not None
+    root = stack.attachments_dir
+    outside = stack.base / "outside"
     outside.mkdir(mode=0o700, exist_ok=True)
     secret = outside / "secret.txt"
     secret.write_text("top secret\n")
@@ -214,16 +214,16 @@ def chat_with(stack: Stack, attachments: list[Any]) -> tuple[int, Any]:
         "attachments": attachments})
 
 
-def test_attachment_inside_the_folder_reaches_the_page(sim: Stack, files: dict[str, Path]):
+def test_attachment_inside_the_folder_reaches_the_page(stack: Stack, files: dict[str, Path]):
     """A file: URL inside ATTACHMENTS_DIR is uploaded: the simulator receives the same bytes."""
-    status, done = chat_with(sim, [f"file://{files['inside']}"])
+    status, done = chat_with(stack, [f"file://{files['inside']}"])
     assert status == 200, done
-    [attachment] = sim.sim_inspect("requests/last")["attachments"]
+    [attachment] = stack.sim_inspect("requests/last")["attachments"]
     assert attachment["sha256"] == hashlib.sha256(files["inside"].read_bytes()).hexdigest()
 
 
 @pytest.mark.parametrize("kind", ["outside", "dotdot", "dotdot-encoded", "symlink", "symlinked-dir", "path-form"])
-def test_attachment_paths_escaping_the_folder_are_refused(sim: Stack, files: dict[str, Path], kind: str):
+def test_attachment_paths_escaping_the_folder_are_refused(stack: Stack, files: dict[str, Path], kind: str):
     """Paths outside ATTACHMENTS_DIR, through .. or through symlinks: 400, and nothing reaches the page."""
     root, secret = files["root"], files["secret"]
     ref: Any = {
@@ -234,18 +234,18 @@ def test_attachment_paths_escaping_the_folder_are_refused(sim: Stack, files: dic
         "symlinked-dir": f"file://{files['dir_link']}/secret.txt",
         "path-form": {"path": f"{root}/../outside/secret.txt"},
     }[kind]
-    status, payload = chat_with(sim, [ref])
+    status, payload = chat_with(stack, [ref])
     assert status == 400, payload
     assert_error(payload, "attachment_path_refused")
-    assert sim.sim_requests() == []
+    assert stack.sim_requests() == []
 
 
-def test_local_attachments_are_refused_when_no_folder_is_configured(sim_dom: Stack):
+def test_local_attachments_are_refused_when_no_folder_is_configured(stack_dom: Stack):
     """Without ATTACHMENTS_DIR every local path is refused."""
-    status, payload = chat_with(sim_dom, ["file:///etc/hostname"])
+    status, payload = chat_with(stack_dom, ["file:///etc/hostname"])
     assert status == 400
     assert_error(payload, "attachment_path_refused")
-    assert sim_dom.sim_requests() == []
+    assert stack_dom.sim_requests() == []
 
 
 # --------------------------------------------------------------------------- error snapshots
@@ -257,10 +257,10 @@ def cookie_values(stack: Stack) -> set[str]:
     return values
 
 
-def test_error_snapshot_holds_the_page_without_cookie_values(sim: Stack):
+def test_error_snapshot_holds_the_page_without_cookie_values(stack: Stack):
     """A failed request leaves a private snapshot whose HTML and logs contain none of the login's cookies."""
     status, payload, req_id = None, None, None
-    req = urllib.request.Request(sim.base_url + "/v1/chat/completions", method="POST", data=json.dumps({
+    req = urllib.request.Request(stack.base_url + "/v1/chat/completions", method="POST", data=json.dumps({
         "model": PLAIN_MODEL, "messages": [{"role": "user", "content": "Fail #sim:error=internal"}]}).encode(),
         headers={"Content-Type": "application/json", "x-request-id": f"snap-{int(time.time() * 1000)}"})
     try:
@@ -269,17 +269,17 @@ def test_error_snapshot_holds_the_page_without_cookie_values(sim: Stack):
         status, payload, req_id = err.code, json.loads(err.read()), err.headers["x-request-id"]
     assert status == 502, payload
     deadline = time.monotonic() + 20
-    while not (folders := [p for p in sim.errors_dir.glob("*/*") if req_id in p.name and
+    while not (folders := [p for p in stack.errors_dir.glob("*/*") if req_id in p.name and
                            (p / "page.html").exists()]):
-        assert time.monotonic() < deadline, f"no snapshot for {req_id} in {sim.errors_dir}"
+        assert time.monotonic() < deadline, f"no snapshot for {req_id} in {stack.errors_dir}"
         time.sleep(0.1)  # polling an outside condition with a deadline
     [folder] = folders
-    assert mode(sim.errors_dir) & 0o077 == 0 and mode(folder) == 0o700
+    assert mode(stack.errors_dir) & 0o077 == 0 and mode(folder) == 0o700
     html = (folder / "page.html").read_text(errors="replace")
     assert "<html" in html.lower() and len(html) > 500
     texts = {p.name: p.read_text(errors="replace") for p in folder.iterdir() if p.suffix in (".html", ".txt")}
     for path in folder.iterdir():
         assert mode(path) == 0o600, f"{path.name}: {oct(mode(path))}"
-    for value in cookie_values(sim):
+    for value in cookie_values(stack):
         for name, text in texts.items():
             assert value not in text, f"cookie value found in {name}"

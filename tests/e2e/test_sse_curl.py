@@ -44,9 +44,9 @@ def data_of(blocks: list[str]) -> list[str]:
     return [b.removeprefix("data: ") for b in blocks if b.startswith("data: ")]
 
 
-def test_stream_bytes_are_data_lines_with_blank_lines_and_done(sim: Stack, tmp_path: Path):
+def test_stream_bytes_are_data_lines_with_blank_lines_and_done(stack: Stack, tmp_path: Path):
     """event-stream headers; data: lines split by blank lines; role first; one id; [DONE] last."""
-    headers, raw = curl_stream(sim, {"model": PLAIN_MODEL, "stream": True, "messages": [
+    headers, raw = curl_stream(stack, {"model": PLAIN_MODEL, "stream": True, "messages": [
         {"role": "user", "content": "Raw bytes please #sim:words=40 #sim:chunks=8"}]}, tmp_path)
     assert headers.startswith("HTTP/1.1 200")
     assert "content-type: text/event-stream" in headers.lower()
@@ -62,15 +62,15 @@ def test_stream_bytes_are_data_lines_with_blank_lines_and_done(sim: Stack, tmp_p
     assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
     assert len({c["created"] for c in chunks}) == 1
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
-    assert text == sim.sim_inspect("requests/last")["response"]["answer_text"]
+    assert text == stack.sim_inspect("requests/last")["response"]["answer_text"]
     assert len([c for c in chunks if c["choices"][0]["delta"].get("content")]) >= 4
     finishes = [c["choices"][0]["finish_reason"] for c in chunks]
     assert finishes[-1] == "stop" and set(finishes[:-1]) == {None}
 
 
-def test_stream_with_usage_and_reasoning_keeps_the_shape(sim: Stack, tmp_path: Path):
+def test_stream_with_usage_and_reasoning_keeps_the_shape(stack: Stack, tmp_path: Path):
     """include_usage adds one choice-less usage chunk before [DONE]; reasoning deltas use reasoning_content."""
-    _, raw = curl_stream(sim, {
+    _, raw = curl_stream(stack, {
         "model": THINKING_MODEL, "stream": True, "stream_options": {"include_usage": True},
         "reasoning_effort": "low", "messages": [{"role": "user", "content": "Think #sim:think=10"}]}, tmp_path)
     data = data_of(events(raw))
@@ -83,9 +83,9 @@ def test_stream_with_usage_and_reasoning_keeps_the_shape(sim: Stack, tmp_path: P
     assert len(reasoning.split()) == 10
 
 
-def test_stream_error_after_output_is_one_error_event_then_done(sim: Stack, tmp_path: Path):
+def test_stream_error_after_output_is_one_error_event_then_done(stack: Stack, tmp_path: Path):
     """An upstream failure after output started ends with one OpenAI error object in a data: line, then [DONE]."""
-    headers, raw = curl_stream(sim, {"model": PLAIN_MODEL, "stream": True, "messages": [
+    headers, raw = curl_stream(stack, {"model": PLAIN_MODEL, "stream": True, "messages": [
         {"role": "user", "content": "Fail #sim:error=cut #sim:words=40"}]}, tmp_path)
     assert headers.startswith("HTTP/1.1 200")
     data = data_of(events(raw))
@@ -97,9 +97,9 @@ def test_stream_error_after_output_is_one_error_event_then_done(sim: Stack, tmp_
     assert error["error"]["type"] == "upstream_error"
 
 
-def test_stream_error_before_output_is_a_plain_json_error(sim: Stack, tmp_path: Path):
+def test_stream_error_before_output_is_a_plain_json_error(stack: Stack, tmp_path: Path):
     """An upstream failure before any output is the same JSON error (and status) as without streaming."""
-    headers, raw = curl_stream(sim, {"model": PLAIN_MODEL, "stream": True, "messages": [
+    headers, raw = curl_stream(stack, {"model": PLAIN_MODEL, "stream": True, "messages": [
         {"role": "user", "content": "Fail #sim:error=internal"}]}, tmp_path)
     assert headers.startswith("HTTP/1.1 502") and "application/json" in headers.lower()
     assert json.loads(raw)["error"]["type"] == "upstream_error"

@@ -1,9 +1,9 @@
 """Fixtures for the issue-8 acceptance tests: the real stack against the AI Studio simulator.
 
-One stack (stream tier on) is shared by every test in ``tests/features``; ``ATTACHMENTS_DIR`` points
-at a private temp folder that ``attachments_dir`` hands to the tests. ``sim`` resets the simulator's
-records before each test. ``stack_dom`` (``STREAM_PORT=0``: answers read from the page) starts only
-when a DOM-tier test asks for it.
+One stack (stream tier on), ``shared_stack``, is shared by every test in ``tests/features``;
+``ATTACHMENTS_DIR`` points at a private temp folder that ``attachments_dir`` hands to the tests.
+``stack`` hands a test that stack with the simulator's records reset. ``stack_dom`` (``STREAM_PORT=0``:
+answers read from the page; ``shared_stack_dom`` underneath) starts only when a DOM-tier test asks for it.
 """
 
 from __future__ import annotations
@@ -36,29 +36,29 @@ def attachments_dir() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def stack(attachments_dir: Path) -> Iterator[Stack]:
+def shared_stack(attachments_dir: Path) -> Iterator[Stack]:
     """The shared demo stack, stream proxy on, local attachments confined to ``attachments_dir``."""
     with Stack(env={**SHARED_ENV, "ATTACHMENTS_DIR": str(attachments_dir)}) as running:
         yield running
 
 
 @pytest.fixture(scope="session")
-def stack_dom() -> Iterator[Stack]:
+def shared_stack_dom() -> Iterator[Stack]:
     """A demo stack with ``STREAM_PORT=0``: answers and tool calls come from the page (DOM tier)."""
     with Stack(stream_port_enabled=False, env=SHARED_ENV) as running:
         yield running
 
 
 @pytest.fixture
-def sim(stack: Stack) -> Stack:
+def stack(shared_stack: Stack) -> Stack:
     """The shared stack, healthy, with the simulator's records and config reset."""
-    return stack.for_test()
+    return shared_stack.for_test()
 
 
 @pytest.fixture
-def sim_dom(stack_dom: Stack) -> Stack:
+def stack_dom(shared_stack_dom: Stack) -> Stack:
     """The DOM-tier stack, healthy, with the simulator reset."""
-    return stack_dom.for_test()
+    return shared_stack_dom.for_test()
 
 
 def make_client(stack: Stack) -> openai.OpenAI:
@@ -66,8 +66,8 @@ def make_client(stack: Stack) -> openai.OpenAI:
 
 
 @pytest.fixture
-def client(sim: Stack) -> Iterator[openai.OpenAI]:
-    with make_client(sim) as c:
+def client(stack: Stack) -> Iterator[openai.OpenAI]:
+    with make_client(stack) as c:
         yield c
 
 

@@ -68,27 +68,27 @@ def image_message(url: str, text: str = "Describe the picture.") -> list[dict[st
 # --------------------------------------------------------------------------- forms that arrive
 
 
-def test_data_url_image_arrives_with_its_size_and_mime_type(client: openai.OpenAI, sim: Stack):
+def test_data_url_image_arrives_with_its_size_and_mime_type(client: openai.OpenAI, stack: Stack):
     """An image_url data: PNG is uploaded through the page: image/png, same bytes."""
     image = png(4, 3)
     done = client.chat.completions.create(model=MODEL, messages=image_message(data_url("image/png", image)))
-    assert received(sim) == [expect("image/png", image)]
-    assert "Describe the picture." in last_request(sim)["prompt"]
-    assert done.choices[0].message.content == last_request(sim)["response"]["answer_text"]
+    assert received(stack) == [expect("image/png", image)]
+    assert "Describe the picture." in last_request(stack)["prompt"]
+    assert done.choices[0].message.content == last_request(stack)["response"]["answer_text"]
 
 
-def test_pdf_file_part_arrives_as_application_pdf(client: openai.OpenAI, sim: Stack):
+def test_pdf_file_part_arrives_as_application_pdf(client: openai.OpenAI, stack: Stack):
     """A file part (data: URL with a filename) reaches AI Studio as application/pdf with the same bytes."""
     messages = [{"role": "user", "content": [
         {"type": "text", "text": "Summarise the report."},
         {"type": "file", "file": {"filename": "report.pdf", "file_data": data_url("application/pdf", PDF)}},
     ]}]
     client.chat.completions.create(model=MODEL, messages=messages)
-    assert received(sim) == [expect("application/pdf", PDF)]
-    assert last_request(sim)["attachments"][0]["name"].endswith("report.pdf")
+    assert received(stack) == [expect("application/pdf", PDF)]
+    assert last_request(stack)["attachments"][0]["name"].endswith("report.pdf")
 
 
-def test_image_pdf_and_audio_in_one_request_all_arrive(client: openai.OpenAI, sim: Stack):
+def test_image_pdf_and_audio_in_one_request_all_arrive(client: openai.OpenAI, stack: Stack):
     """Several parts in one message (image, raw-base64 PDF, input_audio wav) are uploaded together, in order."""
     image = png(2, 2)
     messages = [{"role": "user", "content": [
@@ -98,9 +98,9 @@ def test_image_pdf_and_audio_in_one_request_all_arrive(client: openai.OpenAI, si
         {"type": "input_audio", "input_audio": {"data": base64.b64encode(WAV).decode(), "format": "wav"}},
     ]}]
     client.chat.completions.create(model=MODEL, messages=messages)
-    assert sorted(received(sim)) == sorted([expect("image/png", image), expect("application/pdf", PDF),
+    assert sorted(received(stack)) == sorted([expect("image/png", image), expect("application/pdf", PDF),
                                             expect("audio/wav", WAV)])
-    assert "[Image Details: detail=high]" in last_request(sim)["prompt"]
+    assert "[Image Details: detail=high]" in last_request(stack)["prompt"]
 
 
 @pytest.fixture
@@ -126,23 +126,23 @@ async def image_server() -> AsyncIterator[tuple[str, bytes, list[str]]]:
         await runner.cleanup()
 
 
-async def test_http_image_url_on_loopback_is_never_fetched(sim: Stack, image_server: tuple[str, bytes, list[str]]):
+async def test_http_image_url_on_loopback_is_never_fetched(stack: Stack, image_server: tuple[str, bytes, list[str]]):
     """SSRF: an image URL pointing at the machine itself is refused (REMOTE_ATTACHMENTS is off by default, and
     `public` refuses loopback too) with the one generic text; the target never sees a request, nothing reaches
     the page. The address checks with `public` are in tests/api_server/test_remote_fetch.py."""
     url, _, hits = image_server
-    async with openai.AsyncOpenAI(base_url=sim.base_url + "/v1", api_key="x", max_retries=0, timeout=120) as c:
-        for target in (url, url.replace("cat", "dog"), sim.base_url + "/openapi.json", "http://127.0.0.1:1/x"):
+    async with openai.AsyncOpenAI(base_url=stack.base_url + "/v1", api_key="x", max_retries=0, timeout=120) as c:
+        for target in (url, url.replace("cat", "dog"), stack.base_url + "/openapi.json", "http://127.0.0.1:1/x"):
             with pytest.raises(openai.BadRequestError) as caught:
                 await c.chat.completions.create(model=MODEL, messages=image_message(target))
             assert caught.value.body["code"] == "attachment_fetch_failed"
             assert caught.value.body["param"] == "messages.0.content.1.image_url.url"
     assert hits == []
-    assert sim.sim_requests() == []
+    assert stack.sim_requests() == []
 
 
 def test_top_level_attachments_accept_data_file_and_path_inside_attachments_dir(
-    client: openai.OpenAI, sim: Stack, attachments_dir: Path
+    client: openai.OpenAI, stack: Stack, attachments_dir: Path
 ):
     """The attachments extension: a data: URL, a file: URL and an absolute path inside ATTACHMENTS_DIR."""
     inside = attachments_dir / "notes"
@@ -155,11 +155,11 @@ def test_top_level_attachments_accept_data_file_and_path_inside_attachments_dir(
         {"url": (attachments_dir / "manual.pdf").as_uri()},
         {"data": data_url("text/plain", text), "name": "notes.txt"},
     ]})
-    assert sorted(received(sim)) == sorted([expect("image/png", png(6, 1)), expect("application/pdf", PDF),
+    assert sorted(received(stack)) == sorted([expect("image/png", png(6, 1)), expect("application/pdf", PDF),
                                             expect("text/plain", text)])
 
 
-def test_images_of_earlier_turns_are_uploaded_again(client: openai.OpenAI, sim: Stack):
+def test_images_of_earlier_turns_are_uploaded_again(client: openai.OpenAI, stack: Stack):
     """A multi-turn request uploads the files of every message, not only the last one."""
     first, second = png(1, 1), png(2, 1)
     messages = [
@@ -168,7 +168,7 @@ def test_images_of_earlier_turns_are_uploaded_again(client: openai.OpenAI, sim: 
         *image_message(data_url("image/png", second), "And this one?"),
     ]
     client.chat.completions.create(model=MODEL, messages=messages)
-    assert received(sim) == [expect("image/png", first), expect("image/png", second)]
+    assert received(stack) == [expect("image/png", first), expect("image/png", second)]
 
 
 # --------------------------------------------------------------------------- refusals
@@ -184,7 +184,7 @@ def outside_file() -> Any:
 
 
 @pytest.mark.parametrize("how", ["dotdot", "symlink", "outside", "symlink_dir", "relative"])
-def test_path_escapes_are_refused(client: openai.OpenAI, sim: Stack, attachments_dir: Path, outside_file: Path,
+def test_path_escapes_are_refused(client: openai.OpenAI, stack: Stack, attachments_dir: Path, outside_file: Path,
                                   how: str):
     """.., a symlink out, a path outside and a relative path: 400 attachment_path_refused, nothing uploaded."""
     link = attachments_dir / f"link-{how}"
@@ -213,13 +213,13 @@ def test_path_escapes_are_refused(client: openai.OpenAI, sim: Stack, attachments
         client.chat.completions.create(model=MODEL, messages=image_message("file://" + ref if ref.startswith("/")
                                                                            else "file:" + ref))
     assert caught.value.body["code"] == "attachment_path_refused"
-    assert sim.sim_requests() == []
-    assert uploads_left(sim) == []
+    assert stack.sim_requests() == []
+    assert uploads_left(stack) == []
 
 
-def test_local_paths_are_refused_when_attachments_dir_is_unset(sim_dom: Stack):
+def test_local_paths_are_refused_when_attachments_dir_is_unset(stack_dom: Stack):
     """A stack without ATTACHMENTS_DIR (the default; the DOM-tier stack has none) refuses every local path."""
-    with make_client(sim_dom) as c, pytest.raises(openai.BadRequestError) as caught:
+    with make_client(stack_dom) as c, pytest.raises(openai.BadRequestError) as caught:
         c.chat.completions.create(model=MODEL, messages=user("x"), extra_body={"attachments": ["/etc/hostname"]})
     assert caught.value.body["code"] == "attachment_path_refused"
     assert "ATTACHMENTS_DIR" in caught.value.body["message"]
@@ -228,25 +228,25 @@ def test_local_paths_are_refused_when_attachments_dir_is_unset(sim_dom: Stack):
 # --------------------------------------------------------------------------- cleanup
 
 
-def test_upload_folders_are_gone_after_the_job(client: openai.OpenAI, sim: Stack):
+def test_upload_folders_are_gone_after_the_job(client: openai.OpenAI, stack: Stack):
     """<run dir>/uploads/<request id> exists only while its job runs: empty after answers and refusals."""
     client.chat.completions.create(model=MODEL, messages=image_message(data_url("image/png", png())))
-    assert last_request(sim)["attachments"]
-    assert uploads_left(sim) == []
+    assert last_request(stack)["attachments"]
+    assert uploads_left(stack) == []
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model=MODEL, messages=image_message(data_url("image/png", png())),
                                        extra_body={"attachments": ["/etc/hostname"]})
-    assert uploads_left(sim) == []
+    assert uploads_left(stack) == []
     with pytest.raises(openai.APIStatusError):
         client.chat.completions.create(model=MODEL, messages=image_message(data_url("image/png", png()),
                                                                            "Fail #sim:error=internal"))
-    assert last_request(sim)["attachments"]
-    assert uploads_left(sim) == []
+    assert last_request(stack)["attachments"]
+    assert uploads_left(stack) == []
     stream = client.chat.completions.create(model=MODEL, stream=True,
                                             messages=image_message(data_url("image/png", png(2, 9))))
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     # [DONE] may reach the client just before the handler's cleanup: poll the folder with a deadline.
     deadline = time.monotonic() + 5
-    while uploads_left(sim) and time.monotonic() < deadline:
+    while uploads_left(stack) and time.monotonic() < deadline:
         time.sleep(0.05)  # polling an outside condition with a deadline
-    assert uploads_left(sim) == []
+    assert uploads_left(stack) == []

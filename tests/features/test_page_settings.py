@@ -200,26 +200,26 @@ def assert_own_settings(stack: Stack, variant: Variant, after: Variant | None) -
 
 
 @pytest.fixture(scope="module")
-def matrix_client(stack: Stack) -> Any:
-    stack.for_test()
-    with make_client(stack) as client:
+def matrix_client(shared_stack: Stack) -> Any:
+    shared_stack.for_test()
+    with make_client(shared_stack) as client:
         yield client
 
 
 @pytest.mark.parametrize(("a", "b"), PAIRS)
-def test_request_b_gets_its_own_settings_after_request_a(matrix_client: openai.OpenAI, stack: Stack,
+def test_request_b_gets_its_own_settings_after_request_a(matrix_client: openai.OpenAI, shared_stack: Stack,
                                                          a: Variant, b: Variant):
     """B after A: each of the two went out with exactly its own settings, nothing of the other."""
     request(matrix_client, a)
-    assert_own_settings(stack, a, None)
+    assert_own_settings(shared_stack, a, None)
     request(matrix_client, b)
-    assert_own_settings(stack, b, a)
+    assert_own_settings(shared_stack, b, a)
 
 
-def test_json_object_after_a_schema_and_a_plain_request_has_no_schema(matrix_client: openai.OpenAI, stack: Stack):
+def test_json_object_after_a_schema_and_a_plain_request_has_no_schema(matrix_client: openai.OpenAI, shared_stack: Stack):
     """The schema a request saved in the page's dialog stays there while structured output is off; a later
     ``json_object`` request must still go out without it."""
     schema, plain, json_object = DIMENSIONS["structured"][2], DEFAULT, DIMENSIONS["structured"][1]
     for variant, after in ((schema, None), (plain, schema), (json_object, plain)):
         request(matrix_client, variant)
-        assert_own_settings(stack, variant, after)
+        assert_own_settings(shared_stack, variant, after)

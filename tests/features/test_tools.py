@@ -110,7 +110,7 @@ def post_chat(stack: Stack, body: dict[str, Any]) -> tuple[int, Any]:
 # --------------------------------------------------------------------------- the agent loop
 
 
-def test_agent_loop_with_the_sdk_calls_the_tool_and_ends_with_an_answer(client: openai.OpenAI, sim: Stack):
+def test_agent_loop_with_the_sdk_calls_the_tool_and_ends_with_an_answer(client: openai.OpenAI, stack: Stack):
     """Call → tool result → final answer, an unmodified SDK loop; round two's prompt carries both (docs/aistudio.md §3.5)."""
 
     def get_weather(city: str, unit: str = "celsius") -> str:
@@ -139,21 +139,21 @@ def test_agent_loop_with_the_sdk_calls_the_tool_and_ends_with_an_answer(client: 
     assert first.choices[0].message.content is None
 
     assert final.choices[0].finish_reason == "stop"
-    assert final.choices[0].message.content == last_request(sim)["response"]["answer_text"]
-    prompt = last_request(sim)["prompt"]
+    assert final.choices[0].message.content == last_request(stack)["response"]["answer_text"]
+    prompt = last_request(stack)["prompt"]
     assert 'Assistant:\nRequest function call: get_weather\nParameters:\n{\n  "city": "Paris"\n}' in prompt
     assert f"Tool:\nTool result (tool_call_id={call.id}):\n" + get_weather("Paris") in prompt
     assert prompt.count(get_weather("Paris")) == 1
-    assert [d["name"] for d in declared(sim)] == ["get_weather", "get_time"]
+    assert [d["name"] for d in declared(stack)] == ["get_weather", "get_time"]
 
 
-async def test_streaming_agent_loop_with_the_async_sdk_accumulates_deltas(sim: Stack):
+async def test_streaming_agent_loop_with_the_async_sdk_accumulates_deltas(stack: Stack):
     """An async streaming loop that assembles tool_calls from deltas by index, as agents do, also ends."""
     tools = [WEATHER, TIME]
     messages: list[Any] = user("Time in Tokyo and Oslo? " + call_directive("get_time", {"zone": "Asia/Tokyo"})
                                + " " + call_directive("get_time", {"zone": "Europe/Oslo"}))
     finishes = []
-    async with openai.AsyncOpenAI(base_url=sim.base_url + "/v1", api_key="x", max_retries=0, timeout=120) as c:
+    async with openai.AsyncOpenAI(base_url=stack.base_url + "/v1", api_key="x", max_retries=0, timeout=120) as c:
         for _ in range(4):
             calls: dict[int, dict[str, Any]] = {}
             text = ""
@@ -182,17 +182,17 @@ async def test_streaming_agent_loop_with_the_async_sdk_accumulates_deltas(sim: S
     assert finishes == ["tool_calls", "stop"]
     assert [json.loads(m["tool_calls"][i]["function"]["arguments"]) for m in messages[1:2] for i in (0, 1)] == [
         {"zone": "Asia/Tokyo"}, {"zone": "Europe/Oslo"}]
-    assert text == last_request(sim)["response"]["answer_text"]
-    prompt = last_request(sim)["prompt"]
+    assert text == last_request(stack)["response"]["answer_text"]
+    prompt = last_request(stack)["prompt"]
     for call in messages[1]["tool_calls"]:
         assert f"Tool result (tool_call_id={call['id']}):" in prompt
 
 
-def test_declarations_are_visible_in_the_simulator(client: openai.OpenAI, sim: Stack):
+def test_declarations_are_visible_in_the_simulator(client: openai.OpenAI, stack: Stack):
     """Every function tool arrives as a declaration: name, description and cleaned parameters."""
     client.chat.completions.create(model=MODEL, messages=user("Weather? " + call_directive("get_time")),
                                    tools=[WEATHER, TIME])
-    assert declared(sim) == [
+    assert declared(stack) == [
         {"name": "get_weather", "description": "Current weather for a city.", "parameters": {
             "type": "object",
             "properties": {"city": {"type": "string"},
@@ -203,7 +203,7 @@ def test_declarations_are_visible_in_the_simulator(client: openai.OpenAI, sim: S
     ]
 
 
-def test_rejected_schema_keywords_arrive_cleaned(client: openai.OpenAI, sim: Stack):
+def test_rejected_schema_keywords_arrive_cleaned(client: openai.OpenAI, stack: Stack):
     """title, default, additionalProperties, anyOf, $ref/$defs, const, examples... are rewritten, not pasted."""
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -228,7 +228,7 @@ def test_rejected_schema_keywords_arrive_cleaned(client: openai.OpenAI, sim: Sta
     tool = function("search_docs", schema, "Search the docs.")
     client.chat.completions.create(model=MODEL, messages=user("Find " + call_directive("search_docs")),
                                    tools=[tool])
-    assert declared(sim) == [{"name": "search_docs", "description": "Search the docs.", "parameters": {
+    assert declared(stack) == [{"name": "search_docs", "description": "Search the docs.", "parameters": {
         "type": "object",
         "properties": {
             "query": {"type": "string"},
@@ -242,16 +242,16 @@ def test_rejected_schema_keywords_arrive_cleaned(client: openai.OpenAI, sim: Sta
         },
         "required": ["query", "mode"],
     }}]
-    text = json.dumps(declared(sim))
+    text = json.dumps(declared(stack))
     for word in ("title", "default", "additionalProperties", "anyOf", "$ref", "$defs", "const", "examples",
                  "$schema", "uniqueItems", "exclusiveMinimum", "ghost"):
         assert f'"{word}"' not in text, word
     # the simulator made up arguments from the cleaned schema and they came back
-    call = last_request(sim)["response"]["calls"][0]
+    call = last_request(stack)["response"]["calls"][0]
     assert call["name"] == "search_docs"
 
 
-def test_parallel_calls_all_survive_with_distinct_ids(client: openai.OpenAI, sim: Stack):
+def test_parallel_calls_all_survive_with_distinct_ids(client: openai.OpenAI, stack: Stack):
     """Two calls in one answer come back as two tool_calls, in order, with distinct call_ ids."""
     prompt = ("Weather and time " + call_directive("get_weather", {"city": "Oslo"}) + " "
               + call_directive("get_time", {"zone": "Europe/Oslo"}) + " "
@@ -265,7 +265,7 @@ def test_parallel_calls_all_survive_with_distinct_ids(client: openai.OpenAI, sim
     assert done.choices[0].finish_reason == "tool_calls"
 
 
-def test_streamed_parallel_calls_are_deltas_with_distinct_index_and_id(client: openai.OpenAI, sim: Stack):
+def test_streamed_parallel_calls_are_deltas_with_distinct_index_and_id(client: openai.OpenAI, stack: Stack):
     """Streaming: each call is a delta with its own index and id; the SDK's stream helper assembles both. The
     wire delivers each call whole, so each call is one delta whose arguments are the whole JSON (issue 13.9)."""
     prompt = ("Both " + call_directive("get_weather", {"city": "Lima", "unit": "fahrenheit"}) + " "
@@ -291,7 +291,7 @@ def test_streamed_parallel_calls_are_deltas_with_distinct_index_and_id(client: o
     assert final.choices[0].finish_reason == "tool_calls"
 
 
-def test_every_argument_type_of_the_fixtures_comes_back_exactly(client: openai.OpenAI, sim: Stack):
+def test_every_argument_type_of_the_fixtures_comes_back_exactly(client: openai.OpenAI, stack: Stack):
     """The fixture calls and all 13 argument cases, each wire variant in turn, decode to the same JSON."""
     cases = json.loads((FIXTURES_DIR / "function_call_args_variants.json").read_text())["cases"]
     wanted = [("book_flight", BOOK_FLIGHT_ARGS), ("get_forecast", GET_WEATHER_ARGS)]
@@ -299,8 +299,8 @@ def test_every_argument_type_of_the_fixtures_comes_back_exactly(client: openai.O
     prompt = "Replay " + " ".join(call_directive(name, args) for name, args in wanted)
     done = client.chat.completions.create(model=MODEL, messages=user(prompt),
                                           tools=[BOOK_FLIGHT, FORECAST, RECORD])
-    planned = last_request(sim)["response"]["calls"]
-    assert len(planned) == len(wanted) and not last_request(sim)["directives"]["problems"]
+    planned = last_request(stack)["response"]["calls"]
+    assert len(planned) == len(wanted) and not last_request(stack)["directives"]["problems"]
     assert len({c["variant"] for c in planned}) >= 6  # canonical, bare_pairs, ... null_as_zero
     message = done.choices[0].message
     assert arguments_of(message) == wanted
@@ -311,78 +311,78 @@ def test_every_argument_type_of_the_fixtures_comes_back_exactly(client: openai.O
     assert message.tool_calls[1].function.arguments == '{"city": "Tokyo", "unit": "celsius", "days": [1, 2, 3]}'
 
 
-def test_a_tool_less_request_switches_function_calling_off(client: openai.OpenAI, sim: Stack):
+def test_a_tool_less_request_switches_function_calling_off(client: openai.OpenAI, stack: Stack):
     """After a request with tools, the next one without tools reaches AI Studio with no declarations."""
     client.chat.completions.create(model=MODEL, messages=user("Time? " + call_directive("get_time")),
                                    tools=[TIME])
-    assert [d["name"] for d in declared(sim)] == ["get_time"]
+    assert [d["name"] for d in declared(stack)] == ["get_time"]
     done = client.chat.completions.create(model=MODEL, messages=user("Just talk"))
-    assert declared(sim) == []
+    assert declared(stack) == []
     assert done.choices[0].message.tool_calls is None
-    assert done.choices[0].message.content == last_request(sim)["response"]["answer_text"]
+    assert done.choices[0].message.content == last_request(stack)["response"]["answer_text"]
 
 
-def test_same_declarations_twice_are_set_once_and_still_sent(client: openai.OpenAI, sim: Stack):
+def test_same_declarations_twice_are_set_once_and_still_sent(client: openai.OpenAI, stack: Stack):
     """Two requests with identical tools: both reach AI Studio with the declarations (dialog may be skipped)."""
     for city in ("Rome", "Bern"):
         done = client.chat.completions.create(
             model=MODEL, messages=user("Weather " + call_directive("get_weather", {"city": city})),
             tools=[WEATHER])
         assert arguments_of(done.choices[0].message) == [("get_weather", {"city": city})]
-        assert [d["name"] for d in declared(sim)] == ["get_weather"]
+        assert [d["name"] for d in declared(stack)] == ["get_weather"]
 
 
 # --------------------------------------------------------------------------- tool_choice
 
 
-def test_tool_choice_none_sends_no_declarations(client: openai.OpenAI, sim: Stack):
+def test_tool_choice_none_sends_no_declarations(client: openai.OpenAI, stack: Stack):
     """tool_choice none: function calling is off, so no declarations reach AI Studio and no call comes back."""
     done = client.chat.completions.create(model=MODEL, messages=user("No tools please"), tools=[WEATHER],
                                           tool_choice="none")
-    assert declared(sim) == []
+    assert declared(stack) == []
     assert done.choices[0].message.tool_calls is None
     assert done.choices[0].finish_reason == "stop"
 
 
-def test_tool_choice_auto_and_required_return_the_call(client: openai.OpenAI, sim: Stack):
+def test_tool_choice_auto_and_required_return_the_call(client: openai.OpenAI, stack: Stack):
     """auto and required both declare the tools; a called function comes back as a tool call."""
     for choice in ("auto", "required"):
         done = client.chat.completions.create(
             model=MODEL, messages=user(f"{choice} " + call_directive("get_weather", {"city": "Kyiv"})),
             tools=[WEATHER, TIME], tool_choice=choice)
         assert arguments_of(done.choices[0].message) == [("get_weather", {"city": "Kyiv"})]
-        assert [d["name"] for d in declared(sim)] == ["get_weather", "get_time"]
+        assert [d["name"] for d in declared(stack)] == ["get_weather", "get_time"]
 
 
-def test_named_tool_choice_returns_that_function(client: openai.OpenAI, sim: Stack):
+def test_named_tool_choice_returns_that_function(client: openai.OpenAI, stack: Stack):
     """tool_choice naming get_time: the tools are declared and the named call comes back."""
     done = client.chat.completions.create(
         model=MODEL, messages=user("Time " + call_directive("get_time", {"zone": "UTC"})), tools=[WEATHER, TIME],
         tool_choice={"type": "function", "function": {"name": "get_time"}})
     assert arguments_of(done.choices[0].message) == [("get_time", {"zone": "UTC"})]
-    assert {d["name"] for d in declared(sim)} >= {"get_time"}
+    assert {d["name"] for d in declared(stack)} >= {"get_time"}
 
 
-def test_named_tool_choice_for_an_unknown_function_is_refused(client: openai.OpenAI, sim: Stack):
+def test_named_tool_choice_for_an_unknown_function_is_refused(client: openai.OpenAI, stack: Stack):
     """A tool_choice naming a function that is not in tools: 400 on tool_choice, nothing sent upstream."""
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model=MODEL, messages=user("x"), tools=[WEATHER],
                                        tool_choice={"type": "function", "function": {"name": "nope"}})
     assert caught.value.body["param"] == "tool_choice"
-    assert sim.sim_requests() == []
+    assert stack.sim_requests() == []
 
 
-def test_required_tool_choice_without_a_call_is_an_upstream_error(sim: Stack):
+def test_required_tool_choice_without_a_call_is_an_upstream_error(stack: Stack):
     """The page cannot force a call; an answer without one under required is a 502-class error."""
-    status, body = post_chat(sim, {"model": MODEL, "messages": user("Just chat"), "tools": [WEATHER],
+    status, body = post_chat(stack, {"model": MODEL, "messages": user("Just chat"), "tools": [WEATHER],
                                    "tool_choice": "required"})
     assert status >= 500, body
     assert "tool_choice" in body["error"]["message"]
 
 
-def test_named_tool_choice_answered_with_another_function_is_an_upstream_error(sim: Stack):
+def test_named_tool_choice_answered_with_another_function_is_an_upstream_error(stack: Stack):
     """The page cannot force the named function; a call to another one is a 502-class error."""
-    status, body = post_chat(sim, {
+    status, body = post_chat(stack, {
         "model": MODEL, "messages": user("Time " + call_directive("get_weather", {"city": "Oslo"})),
         "tools": [WEATHER, TIME], "tool_choice": {"type": "function", "function": {"name": "get_time"}}})
     assert status >= 500, body
@@ -398,13 +398,13 @@ READ_FILE = function("read_file", {"type": "object", "properties": {
     "files": {"type": "array", "items": {"type": "object", "properties": {"path": {"type": "string"}}}}}})
 
 
-def test_emulated_fallback_parses_request_function_call_text(client: openai.OpenAI, sim: Stack):
+def test_emulated_fallback_parses_request_function_call_text(client: openai.OpenAI, stack: Stack):
     """Declarations the dialog refuses: tools go into the prompt catalog and a written call becomes tool_calls."""
     written = 'Request function call: get_weather\nParameters:\n{"city": "Oslo", "unit": "celsius"}'
     done = client.chat.completions.create(model=MODEL, messages=user(f"#sim:echo\n{written}"),
                                           tools=[WEATHER, UNPASTABLE])
-    recorded = last_request(sim)
-    assert declared(sim) == []
+    recorded = last_request(stack)
+    assert declared(stack) == []
     assert recorded["prompt"].startswith("Available Tools Catalog:\n- Function: get_weather\n")
     assert "- Function: 7zip_list" in recorded["prompt"]
     message = done.choices[0].message
@@ -414,7 +414,7 @@ def test_emulated_fallback_parses_request_function_call_text(client: openai.Open
     assert done.choices[0].finish_reason == "tool_calls"
 
 
-def test_emulated_fallback_parses_a_ctrl_token_leak_into_a_call(client: openai.OpenAI, sim: Stack):
+def test_emulated_fallback_parses_a_ctrl_token_leak_into_a_call(client: openai.OpenAI, stack: Stack):
     """#sim:ctrl_tokens in emulated mode: read_file{files:[{path:<ctrl46>temp.txt<ctrl46>}]} is a call."""
     done = client.chat.completions.create(model=MODEL, messages=user("Read it #sim:ctrl_tokens"),
                                           tools=[READ_FILE, UNPASTABLE])
@@ -425,7 +425,7 @@ def test_emulated_fallback_parses_a_ctrl_token_leak_into_a_call(client: openai.O
     assert done.choices[0].finish_reason == "tool_calls"
 
 
-def test_emulated_fallback_streams_the_call_as_a_delta(client: openai.OpenAI, sim: Stack):
+def test_emulated_fallback_streams_the_call_as_a_delta(client: openai.OpenAI, stack: Stack):
     """The emulated call is streamed as a tool_calls delta with index 0 and a call_ id."""
     stream = client.chat.completions.create(model=MODEL, messages=user("Read it #sim:ctrl_tokens"),
                                             tools=[READ_FILE, UNPASTABLE], stream=True)
@@ -438,23 +438,23 @@ def test_emulated_fallback_streams_the_call_as_a_delta(client: openai.OpenAI, si
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
-def test_emulated_named_tool_choice_recommends_that_function(client: openai.OpenAI, sim: Stack):
+def test_emulated_named_tool_choice_recommends_that_function(client: openai.OpenAI, stack: Stack):
     """Emulated mode, tool_choice naming a function: the catalog ends with a recommendation for it."""
     written = 'Request function call: get_weather\nParameters:\n{"city": "Oslo"}'
     done = client.chat.completions.create(
         model=MODEL, messages=user(f"#sim:echo\n{written}"), tools=[WEATHER, UNPASTABLE],
         tool_choice={"type": "function", "function": {"name": "get_weather"}})
     assert [c.function.name for c in done.choices[0].message.tool_calls] == ["get_weather"]
-    catalog = last_request(sim)["prompt"].split("\n---\n")[0]
+    catalog = last_request(stack)["prompt"].split("\n---\n")[0]
     assert catalog.splitlines()[0] == "Available Tools Catalog:"
     assert catalog.splitlines()[-1] == "Recommended function to use: get_weather"
 
 
-def test_ctrl_token_leak_with_native_function_calling_is_not_passed_through(client: openai.OpenAI, sim: Stack):
+def test_ctrl_token_leak_with_native_function_calling_is_not_passed_through(client: openai.OpenAI, stack: Stack):
     """Native mode, a call leaked as text (docs/aistudio.md §4.7): no <ctrl46> reaches the client; the call is parsed."""
     done = client.chat.completions.create(model=MODEL, messages=user("Read it #sim:ctrl_tokens"),
                                           tools=[READ_FILE])
-    assert [d["name"] for d in declared(sim)] == ["read_file"]
+    assert [d["name"] for d in declared(stack)] == ["read_file"]
     message = done.choices[0].message
     assert "<ctrl" not in (message.content or "")
     assert arguments_of(message) == [("read_file", {"files": [{"path": "temp.txt"}]})]
@@ -463,15 +463,15 @@ def test_ctrl_token_leak_with_native_function_calling_is_not_passed_through(clie
 # --------------------------------------------------------------------------- DOM tier
 
 
-def test_dom_tier_returns_parallel_tool_calls(sim_dom: Stack):
+def test_dom_tier_returns_parallel_tool_calls(stack_dom: Stack):
     """STREAM_PORT=0: the calls are read from ms-function-call-chunk elements and still become tool_calls."""
     prompt = ("Both " + call_directive("get_weather", {"city": "Quito", "unit": "celsius"}) + " "
               + call_directive("get_time", {"zone": "America/Guayaquil"}))
-    with make_client(sim_dom) as dom_client:
+    with make_client(stack_dom) as dom_client:
         done = dom_client.chat.completions.create(model=MODEL, messages=user(prompt), tools=[WEATHER, TIME])
     message = done.choices[0].message
     assert arguments_of(message) == [("get_weather", {"city": "Quito", "unit": "celsius"}),
                                      ("get_time", {"zone": "America/Guayaquil"})]
     assert len({c.id for c in message.tool_calls}) == 2
     assert done.choices[0].finish_reason == "tool_calls"
-    assert [d["name"] for d in declared(sim_dom)] == ["get_weather", "get_time"]
+    assert [d["name"] for d in declared(stack_dom)] == ["get_weather", "get_time"]
