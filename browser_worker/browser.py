@@ -20,6 +20,7 @@ from playwright.async_api import Browser, BrowserContext, Page, Playwright, asyn
 
 from shared.browsers import browser_kind
 from shared.settings import Settings
+from stream_proxy.ca import spki_hash
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +54,9 @@ def proxy_server(settings: Settings) -> str | None:
 
 
 def ca_spki(settings: Settings) -> str | None:
-    """Base64 SPKI hash of the per-install CA, when the proxy's CA helper and cert exist."""
+    """Base64 SPKI hash of the per-install CA, when interception is on and its certificate exists."""
     cert = settings.ca_cert_path
     if settings.stream_port == 0 or not cert.is_file():
-        return None
-    try:
-        from stream_proxy.ca import spki_hash
-    except ImportError:
         return None
     try:
         return spki_hash(cert)
@@ -190,18 +187,6 @@ class BrowserSession:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(5):
                     await self.browser.close()
-
-    async def new_page(self) -> Page:
-        """Replace a crashed page with a fresh one in the same context."""
-        assert self.context is not None
-        with contextlib.suppress(Exception):
-            if self.page is not None and not self.page.is_closed():
-                await self.page.close()
-        self.lost.clear()
-        self.page = await self.context.new_page()
-        self.page.on("crash", lambda _p: self.mark_lost("page crashed"))
-        self.page.on("close", lambda _p: self.mark_lost("page closed"))
-        return self.page
 
     async def storage_state_dict(self) -> dict[str, Any]:
         assert self.context is not None

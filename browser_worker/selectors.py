@@ -68,8 +68,6 @@ PROMPT_TEXTAREA = ", ".join(
         "ms-prompt-box textarea",
     )
 )
-#: The prompt box textarea outside chat turns (a turn in edit mode also has one).
-PROMPT_TEXTAREA_SCOPE = "ms-prompt-box, ms-prompt-input-wrapper, ms-chunk-input"
 UPLOAD_TRIGGER = (
     'button[data-test-id="add-media-button"], button[aria-label^="Insert assets"], '
     'button[aria-label^="Insert images"]'
@@ -78,7 +76,6 @@ OVERLAY_CONTAINER = "div.cdk-overlay-container"
 OVERLAY_MENU = "div.cdk-overlay-container div[role='menu']"
 UPLOAD_MENU_ITEM = "div[role='menu'] button[role='menuitem']"
 UPLOAD_MENU_TEXTS = ("Upload File", "Upload a file")
-UPLOAD_MENU_LABELS = ("Upload a file", "Upload File")
 FILE_INPUT = "input[type=file]"
 DIALOG_ACCEPT_TEXTS = ("Agree", "I agree", "Allow", "Continue", "OK", "Confirm", "Yes")
 DIALOG_ACK_BUTTON = 'button[aria-label*="copyright" i], button[aria-label*="acknowledge" i]'
@@ -111,7 +108,6 @@ STOP_EDITING_LABEL = "Stop editing"
 EDIT_TEXT = "ms-autosize-textarea"
 OPTIONS_LABEL = "Open options"
 COPY_MARKDOWN_NAME = "Copy markdown"
-SCROLL_CONTAINERS = "ms-autoscroll-container, .chat-session-content"
 FINAL_RESPONSE = ", ".join(
     (
         "ms-text-chunk:not(:has(ms-thought-chunk))",
@@ -145,7 +141,6 @@ STOP_INPUT = 'input[aria-label="Add stop token"]'
 STOP_CHIP_REMOVE = 'mat-chip button.remove-button[aria-label*="Remove"]'
 STOP_CHIP_REMOVE_ONE = 'mat-chip button.remove-button[aria-label="Remove {seq}"]'
 TOOLS_GROUP_HEADER = 'button[aria-label="Expand or collapse tools"]'
-ADVANCED_GROUP_HEADER = 'button[aria-label="Expand or collapse advanced settings"]'
 GROUP_EXPANDED_CLASS = "expanded"
 
 THINKING_MAIN_TOGGLE = (
@@ -217,7 +212,6 @@ DIALOG_SURFACE = ".mat-mdc-dialog-inner-container"
 TOAST = "div.toast.warning, div.toast.error"
 QUOTA_CALLOUT = "ms-callout.error-callout .message"
 LEGACY_QUOTA_CALLOUT = 'ms-callout.warning-callout:has-text("You are out of free generations")'
-QUOTA_TEXT = "user has exceeded quota"
 BACKDROP_SHOWING = "div.cdk-overlay-backdrop.cdk-overlay-backdrop-showing"
 TOOLTIP_SELECTORS = (
     ".cdk-overlay-pane:has(.mdc-tooltip)",

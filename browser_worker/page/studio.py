@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from playwright._impl._errors import TargetClosedError
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
@@ -23,11 +24,6 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from browser_worker import selectors as S
 from browser_worker.errors import BrowserGone, DeclarationsRejected, PageBroken, PageUnreachable
 from shared.errors import LoginRequired, ModelSwitchFailed, ServiceError
-
-try:
-    from playwright._impl._errors import TargetClosedError
-except ImportError:  # pragma: no cover - older Playwright
-    TargetClosedError = PlaywrightError  # type: ignore[misc,assignment]
 
 log = logging.getLogger(__name__)
 
@@ -687,11 +683,6 @@ class StudioPage:
         return await self._set_switch(self.page.locator(S.SEARCH_TOGGLE), want, "Google Search")
 
     @translated
-    async def url_context_state(self) -> bool | None:
-        loc = self.page.locator(S.URL_CONTEXT_TOGGLE)
-        return await self._switch_state(loc) if await loc.count() else None
-
-    @translated
     async def apply_thinking(self, plan: Any) -> None:
         """Drive the thinking controls from a ``thinking.ThinkingPlan`` and read them back."""
         level = getattr(plan, "level", None)
@@ -752,10 +743,6 @@ class StudioPage:
         await expect(value).to_have_text(re.compile(rf"^\s*{re.escape(level)}\s*$", re.I), timeout=3_000)
 
     # ------------------------------------------------------------------ function calling (docs/aistudio.md §2.7, §3.7)
-
-    @translated
-    async def function_calling_available(self) -> bool:
-        return await self.page.locator(S.FC_CONTAINER).count() > 0
 
     @translated
     async def set_function_declarations(self, declarations: list[dict[str, Any]] | None, digest: str | None) -> None:
@@ -871,9 +858,6 @@ class StudioPage:
         if await close.count():
             await close.first.click()
         await dialog.wait_for(state="hidden", timeout=3_000)
-
-    def forget_function_declarations(self) -> None:
-        self._fc_digest = None
 
     # ------------------------------------------------------------------ prompt, attachments, submit (docs/aistudio.md §2.2, §3.4)
 
@@ -1090,13 +1074,6 @@ class StudioPage:
         finally:
             for event, listener in listeners.items():
                 page.remove_listener(event, listener)
-
-    @translated
-    async def scroll_to_bottom(self) -> None:
-        await self.page.evaluate(
-            "(s) => { for (const el of document.querySelectorAll(s)) el.scrollTop = el.scrollHeight; }",
-            S.SCROLL_CONTAINERS,
-        )
 
     @translated
     async def read_final_answer(self) -> tuple[str, str]:
