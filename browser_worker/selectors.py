@@ -1,13 +1,16 @@
 """Every selector, URL path and page constant the worker uses (docs/aistudio.md §1, §2, §8).
 
-Nothing else in the worker spells a CSS selector or a page path: the page
-object (``page/studio.py``) builds its locators from these names. Lists are
+Nothing else in the worker spells a CSS, XPath, role or label selector or a page path: the
+page wing (``browser_worker/page/``) builds its locators from these names and hands them to its
+in-page scripts as arguments (``tests/browser_worker/test_page_literals.py`` checks). Lists are
 "primary first"; a comma-joined form is provided where one locator is enough.
 AI Studio's hosts and RPC paths, which the stream proxy needs too, live in
 ``shared/wire/endpoints.py``.
 """
 
 from __future__ import annotations
+
+from typing import Final
 
 # --------------------------------------------------------------------------- URLs (docs/aistudio.md §1.1)
 
@@ -52,6 +55,7 @@ TEMP_CHAT_INDICATOR = (
 )
 TEMP_CHAT_CHECKMARK = "[data-test-incognito-checkmark]"
 TEMP_CHAT_TEXT = "temporary chat"
+TEMP_CHAT_ACTIVE_CLASS = "ms-button-active"
 
 # --------------------------------------------------------------------------- prompt input (docs/aistudio.md §2.2)
 
@@ -77,6 +81,8 @@ OVERLAY_MENU = "div.cdk-overlay-container div[role='menu']"
 UPLOAD_MENU_ITEM = "div[role='menu'] button[role='menuitem']"
 UPLOAD_MENU_TEXTS = ("Upload File", "Upload a file")
 FILE_INPUT = "input[type=file]"
+#: Buttons (by role and exact name) that accept a first-use or post-upload dialog.
+DIALOG_ACCEPT_ROLE: Final = "button"
 DIALOG_ACCEPT_TEXTS = ("Agree", "I agree", "Allow", "Continue", "OK", "Confirm", "Yes")
 DIALOG_ACK_BUTTON = 'button[aria-label*="copyright" i], button[aria-label*="acknowledge" i]'
 
@@ -99,14 +105,20 @@ STOP_GENERATING = 'button[aria-label="Stop generating"]'
 # --------------------------------------------------------------------------- turns and answer (docs/aistudio.md §2.4, §2.5)
 
 CHAT_TURN = "ms-chat-turn"
+#: From an element, its enclosing chat turn (a turn in edit mode has a textarea of its own).
+INSIDE_CHAT_TURN = "xpath=ancestor::ms-chat-turn"
 LAST_TURN = "ms-chat-turn:last-child"
-MODEL_TURN = "ms-chat-turn .chat-turn-container.model"
+MODEL_TURN_CONTAINER = ".chat-turn-container.model"
+MODEL_TURN = f"{CHAT_TURN} {MODEL_TURN_CONTAINER}"
 CMARK_ROOT = "ms-cmark-node.cmark-node"
 EDIT_BUTTON = ".actions-container button.toggle-edit-button"
 EDIT_LABEL = "Edit"
 STOP_EDITING_LABEL = "Stop editing"
 EDIT_TEXT = "ms-autosize-textarea"
+#: Inside ``EDIT_TEXT``: the field, read when the holder has no ``data-value``.
+EDIT_TEXTAREA = "textarea"
 OPTIONS_LABEL = "Open options"
+COPY_MARKDOWN_ROLE: Final = "menuitem"
 COPY_MARKDOWN_NAME = "Copy markdown"
 FINAL_RESPONSE = ", ".join(
     (
@@ -140,7 +152,11 @@ MAX_TOKENS_INPUT = 'input[aria-label="Maximum output tokens"]'
 STOP_INPUT = 'input[aria-label="Add stop token"]'
 STOP_CHIP_REMOVE = 'mat-chip button.remove-button[aria-label*="Remove"]'
 STOP_CHIP_REMOVE_ONE = 'mat-chip button.remove-button[aria-label="Remove {seq}"]'
+#: A stop chip's remove button is labelled with this prefix and the sequence.
+STOP_CHIP_LABEL_PREFIX = "Remove "
 TOOLS_GROUP_HEADER = 'button[aria-label="Expand or collapse tools"]'
+#: From the tools header to the group that carries ``GROUP_EXPANDED_CLASS``.
+TOOLS_GROUP_FROM_HEADER = "xpath=../.."
 GROUP_EXPANDED_CLASS = "expanded"
 
 THINKING_MAIN_TOGGLE = (
@@ -154,6 +170,9 @@ THINKING_MANUAL_TOGGLE = (
     '[data-test-toggle="manual-budget"] button[role="switch"].mdc-switch'
 )
 THINKING_BUDGET_INPUT = '[data-test-id="user-setting-budget-animation-wrapper"] input[type="number"]'
+#: The budget input's nearest slider ancestor, and the range input beside it (both carry a ``max``).
+THINKING_SLIDER_SCOPE = "[data-test-slider]"
+THINKING_SLIDER_RANGE = 'input[type="range"]'
 THINKING_LEVEL_SELECT = (
     '[role="combobox"][aria-label="Thinking Level"], mat-select[aria-label="Thinking Level"], '
     '[role="combobox"][aria-label="Thinking level"], mat-select[aria-label="Thinking level"]'
@@ -211,7 +230,9 @@ DIALOG_SURFACE = ".mat-mdc-dialog-inner-container"
 
 TOAST = "div.toast.warning, div.toast.error"
 QUOTA_CALLOUT = "ms-callout.error-callout .message"
-LEGACY_QUOTA_CALLOUT = 'ms-callout.warning-callout:has-text("You are out of free generations")'
+#: The legacy quota callout: a warning callout whose text contains ``LEGACY_QUOTA_TEXT`` (any case).
+LEGACY_QUOTA_CALLOUT = "ms-callout.warning-callout"
+LEGACY_QUOTA_TEXT = "out of free generations"
 BACKDROP_SHOWING = "div.cdk-overlay-backdrop.cdk-overlay-backdrop-showing"
 TOOLTIP_SELECTORS = (
     ".cdk-overlay-pane:has(.mdc-tooltip)",
@@ -225,6 +246,9 @@ TOOLTIP_SELECTORS = (
 )
 SURVEY_IFRAMES = 'iframe[id*="google-hats-survey"], iframe[src*="google_hats"]'
 COOKIE_BANNER_REJECT = ".glue-cookie-notification-bar__reject"
+#: The overlay pane around a tooltip or menu; one holding ``OVERLAY_PANE_KEEP`` is never removed.
+OVERLAY_PANE = ".cdk-overlay-pane"
+OVERLAY_PANE_KEEP = "[role=dialog], [role=menu], [role=listbox]"
 
 #: Critical selectors checked by the self-test, by name (docs/aistudio.md §10.1).
 SELF_TEST = {

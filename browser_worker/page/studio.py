@@ -23,6 +23,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from browser_worker import selectors as S
 from browser_worker.errors import BrowserGone, DeclarationsRejected, PageBroken, PageUnreachable
+from browser_worker.page import scripts
 from shared.errors import LoginRequired, ModelSwitchFailed, ServiceError
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def translated[**P, R](fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R
 
 @dataclass(frozen=True)
 class DomState:
-    """One reading of the chat's generation state (see ``_SNAPSHOT_JS``)."""
+    """One reading of the chat's generation state (see ``scripts.SNAPSHOT``)."""
 
     turns: int
     model_turn: bool
@@ -113,101 +114,24 @@ class DomState:
         return self.stop_visible
 
 
-# The generation state in one round trip. ``stable_prefix`` is the part of the
-# rendered answer that is certain to equal the raw markdown: the leading run of
-# *finished* paragraphs (a later block exists) that hold text only, no inline
-# markup and none of the characters markdown could have consumed or escaped.
-_SNAPSHOT_JS = """
-(sel) => {
-  const SPECIAL = /[*_`\\[\\]<>#\\\\&|~]/;
-  // Also stop before a line that could turn the paragraph into a list, rule, quote or heading.
-  const SPECIAL_OR_LINE = /[*_`\\[\\]<>#\\\\&|~]|\\n\\s*([-+=>]|\\d+[.)])/;
-  const q = (s) => document.querySelector(s);
-  const visible = (el) => !!el && !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
-  const turns = document.querySelectorAll(sel.turn);
-  const last = turns.length ? turns[turns.length - 1] : null;
-  const model = last ? last.querySelector(sel.modelContainer) : null;
-  let answer = "", stable = "", thoughts = "", calls = 0, edit = false;
-  if (model && !sel.lite) {
-    const th = model.querySelector(sel.thoughtText);
-    thoughts = th ? th.textContent : "";
-    const roots = [...model.querySelectorAll(sel.cmarkRoot)].filter((n) => !n.closest(sel.thoughtContainer));
-    answer = roots.map((r) => r.innerText).join("\\n\\n");
-    if (roots.length === 1) {
-      const blocks = [...roots[0].children];
-      const plain = (b) => {
-        const p = b.tagName === "P" ? b : (b.children.length === 1 && b.children[0].tagName === "P" ? b.children[0] : null);
-        return p && !p.children.length && !SPECIAL.test(p.textContent) ? p : null;
-      };
-      // Finished plain paragraphs. Between two paragraphs the markdown has a blank line
-      // ("\\n\\n"); before any other block the separator is unknown, so stop there.
-      const parts = [];
-      let i = 0;
-      for (; i < blocks.length - 1; i++) {
-        const p = plain(blocks[i]);
-        if (!p) break;
-        parts.push(p.textContent);
-        const next = blocks[i + 1];
-        const nextP = next.tagName === "P" || (next.children.length === 1 && next.children[0].tagName === "P");
-        if (!nextP) { i = -1; break; }
-      }
-      stable = parts.join("\\n\\n");
-      if (i >= 0 && parts.length) stable += "\\n\\n";
-      // The growing last paragraph: its text up to the last whitespace, when it is plain
-      // prose so far (starts with a letter; nothing markdown could still reinterpret).
-      if (i >= 0 && i === blocks.length - 1) {
-        const b = blocks[i];
-        const p = b.tagName === "P" ? b : (b.children.length === 1 && b.children[0].tagName === "P" ? b.children[0] : null);
-        if (p && !p.children.length) {
-          let text = p.textContent;
-          const cut = text.search(SPECIAL_OR_LINE);
-          if (cut >= 0) text = text.slice(0, cut);
-          const ws = Math.max(text.lastIndexOf(" "), text.lastIndexOf("\\n"));
-          text = ws > 0 ? text.slice(0, ws + 1) : "";
-          if (/^\\p{L}/u.test(text)) stable += text;
-        }
-      }
-    }
-  }
-  if (model) {
-    calls = model.querySelectorAll(sel.functionCall).length;
-    const btn = last.querySelector(sel.editButton);
-    edit = !!btn && btn.getAttribute("aria-label") === "Edit";
-  }
-  const run = q(sel.run);
-  const ta = [...document.querySelectorAll(sel.textarea)].find((t) => !t.closest(sel.turn));
-  const quotaEl = q(sel.quota);
-  const legacy = [...document.querySelectorAll("ms-callout.warning-callout")].find(
-    (c) => /out of free generations/i.test(c.textContent));
-  const toastEl = q(sel.toast);
-  return {
-    turns: turns.length, model_turn: !!model, answer, stable_prefix: stable, thoughts,
-    function_calls: calls,
-    stop_visible: visible(q(sel.stop)),
-    run_disabled: !run || run.disabled || run.getAttribute("aria-disabled") === "true",
-    textarea_empty: !ta || ta.value === "",
-    edit_visible: edit,
-    quota: quotaEl ? quotaEl.textContent.trim() : (legacy ? legacy.textContent.trim() : ""),
-    toast: toastEl ? toastEl.textContent.trim() : "",
-  };
-}
-"""
-
 #: ``StudioPage._schema_digest`` for a structured-output dialog known to hold no schema.
 NO_SCHEMA = ""
 
 _SNAPSHOT_SELECTORS = {
     "turn": S.CHAT_TURN,
-    "modelContainer": ".chat-turn-container.model",
+    "modelContainer": S.MODEL_TURN_CONTAINER,
     "thoughtText": S.THOUGHT_TEXT,
     "thoughtContainer": S.THOUGHT_CONTAINER,
     "cmarkRoot": S.CMARK_ROOT,
     "functionCall": S.FUNCTION_CALL_CHUNK,
     "editButton": S.EDIT_BUTTON,
+    "editLabel": S.EDIT_LABEL,
     "run": S.RUN_BUTTON,
     "textarea": S.PROMPT_TEXTAREA,
     "stop": S.STOP_GENERATING,
     "quota": S.QUOTA_CALLOUT,
+    "legacyQuota": S.LEGACY_QUOTA_CALLOUT,
+    "legacyQuotaText": S.LEGACY_QUOTA_TEXT,
     "toast": S.TOAST,
 }
 
@@ -234,50 +158,13 @@ class RunSettings:
     level: str | None
 
 
-# One evaluate for every control ``JobRunner._prepare`` compares against the job.
-_RUN_SETTINGS_JS = """
-(sel) => {
-  const first = (s) => document.querySelector(s);
-  const visible = (el) => !!el && !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
-  const num = (s) => {
-    const el = first(s);
-    if (!el) return null;
-    const v = parseFloat(el.value);
-    return Number.isFinite(v) ? v : null;
-  };
-  const sw = (s) => { const el = first(s); return el ? el.getAttribute("aria-checked") === "true" : null; };
-  const header = first(sel.toolsHeader);
-  const group = header && header.parentElement ? header.parentElement.parentElement : null;
-  const budget = first(sel.budget);
-  const levelSelect = first(sel.levelSelect);
-  const levelValue = levelSelect ? levelSelect.querySelector(sel.levelValue) : null;
-  const model = first(sel.model);
-  return {
-    model: visible(model) ? model.innerText.trim() : "",
-    temperature: num(sel.temperature),
-    top_p: num(sel.topP),
-    max_tokens: num(sel.maxTokens),
-    stops: [...document.querySelectorAll(sel.stopChip)].map(
-      (e) => (e.getAttribute("aria-label") || "").replace(/^Remove /, "").trim()),
-    tools_open: header ? (!!group && group.classList.contains(sel.expanded)) : null,
-    structured: sw(sel.structured),
-    url_context: sw(sel.urlContext),
-    search: sw(sel.search),
-    fc: sw(sel.fc),
-    thinking_main: sw(sel.thinkingMain),
-    thinking_manual: sw(sel.thinkingManual),
-    budget: budget && visible(budget) ? budget.value : null,
-    level: levelValue ? levelValue.innerText.trim() : null,
-  };
-}
-"""
-
 _RUN_SETTINGS_SELECTORS = {
     "model": S.MODEL_NAME,
     "temperature": S.TEMPERATURE_INPUT,
     "topP": S.TOP_P_INPUT,
     "maxTokens": S.MAX_TOKENS_INPUT,
     "stopChip": S.STOP_CHIP_REMOVE,
+    "stopChipPrefix": S.STOP_CHIP_LABEL_PREFIX,
     "toolsHeader": S.TOOLS_GROUP_HEADER,
     "expanded": S.GROUP_EXPANDED_CLASS,
     "structured": S.STRUCTURED_TOGGLE,
@@ -291,109 +178,6 @@ _RUN_SETTINGS_SELECTORS = {
     "levelValue": S.THINKING_LEVEL_VALUE,
 }
 
-# Sets the prompt like ``_SET_VALUE_JS`` and reports whether Run is now enabled (and reads "Run").
-_FILL_PROMPT_JS = """
-(el, [value, run]) => {
-  el.value = value;
-  el.dispatchEvent(new Event("input", { bubbles: true }));
-  el.dispatchEvent(new Event("change", { bubbles: true }));
-  const b = document.querySelector(run);
-  return !!b && !b.disabled && b.getAttribute("aria-disabled") !== "true"
-    && b.getAttribute("aria-label") !== "Stop generating";
-}
-"""
-
-# Clicks Run by script when nothing can be in the way; false (no click) otherwise.
-_CLICK_RUN_JS = """
-([run, blockers]) => {
-  const b = document.querySelector(run);
-  if (!b || b.disabled || b.getAttribute("aria-disabled") === "true") return false;
-  if (b.getAttribute("aria-label") === "Stop generating") return false;
-  if (blockers.some((s) => document.querySelector(s))) return false;
-  b.click();
-  return true;
-}
-"""
-
-# Clicks Stop only while the button still reads "Stop generating" (atomic in the page).
-_CLICK_STOP_JS = """
-(stop) => {
-  const b = document.querySelector(stop);
-  if (!b) return false;
-  b.click();
-  return true;
-}
-"""
-
-_SET_VALUE_JS = """
-(el, value) => {
-  el.value = value;
-  el.dispatchEvent(new Event("input", { bubbles: true }));
-  el.dispatchEvent(new Event("change", { bubbles: true }));
-}
-"""
-
-# Empties the prompt box without waiting for it (the page may be half broken when this runs).
-_CLEAR_PROMPT_JS = """
-(sel) => {
-  for (const el of document.querySelectorAll(sel)) {
-    if (el.value === "" || el.closest("ms-chat-turn")) continue;
-    el.value = "";
-    el.dispatchEvent(new Event("input", { bubbles: true }));
-  }
-}
-"""
-
-_TEMP_ACTIVE_JS = """
-(sel) => {
-  const ind = document.querySelector(sel.indicator);
-  if (ind && ind.offsetParent !== null && ind.textContent.trim().toLowerCase() === sel.text) return true;
-  if (document.querySelector(sel.checkmark)) return true;
-  const t = document.querySelector(sel.toggle);
-  if (t && (t.getAttribute("aria-pressed") === "true" || t.getAttribute("aria-checked") === "true")) return true;
-  return !!t && t.className.includes("ms-button-active");
-}
-"""
-
-_FIX_PREFS_JS = """
-([key, defaults, model, force]) => {
-  let prefs = null;
-  try { prefs = JSON.parse(localStorage.getItem(key)); } catch (e) { prefs = null; }
-  const ok = prefs && typeof prefs === "object" && prefs.promptModel && prefs.isAdvancedOpen === true
-    && prefs.areToolsOpen === true && (!force || prefs.promptModel === force);
-  if (ok) return false;
-  prefs = (prefs && typeof prefs === "object") ? prefs : {};
-  for (const [k, v] of Object.entries(defaults)) if (!(k in prefs)) prefs[k] = v;
-  if (force) prefs.promptModel = force;
-  else if (!prefs.promptModel && model) prefs.promptModel = "models/" + model;
-  prefs.isAdvancedOpen = true;
-  prefs.areToolsOpen = true;
-  localStorage.setItem(key, JSON.stringify(prefs));
-  return true;
-}
-"""
-
-# Removes the matches and, for overlay content, the pane that holds it (it would still catch clicks).
-_REMOVE_JS = """
-(selectors) => {
-  for (const s of selectors) for (const el of document.querySelectorAll(s)) {
-    const pane = el.closest(".cdk-overlay-pane");
-    (pane && !pane.querySelector("[role=dialog], [role=menu], [role=listbox]") ? pane : el).remove();
-  }
-}
-"""
-
-_RAISE_BUDGET_MAX_JS = """
-(el, value) => {
-  const scope = el.closest("[data-test-slider]") || el.parentElement;
-  const inputs = [el, ...(scope ? scope.querySelectorAll('input[type="range"]') : [])];
-  for (const i of inputs) if (Number(i.max) < value) i.max = String(value);
-  el.value = String(value);
-  for (const t of ["input", "change", "blur"]) el.dispatchEvent(new Event(t, { bubbles: true }));
-}
-"""
-
-
 class StudioPage:
     """Intents on the AI Studio chat page: start-up, settings, submit, read, stop, clear."""
 
@@ -403,7 +187,7 @@ class StudioPage:
         self.base_url = base_url.rstrip("/")
         self.new_chat_url = self.base_url + S.NEW_CHAT_PATH
         self.textarea = page.locator(S.PROMPT_TEXTAREA).filter(
-            has_not=page.locator("xpath=ancestor::ms-chat-turn")
+            has_not=page.locator(S.INSIDE_CHAT_TURN)
         )
         self.run_button = page.locator(S.RUN_BUTTON)
         self.stop_button = page.locator(S.STOP_GENERATING)
@@ -464,7 +248,7 @@ class StudioPage:
 
     @translated
     async def read_prefs(self) -> dict[str, Any]:
-        raw = await self.page.evaluate("(k) => localStorage.getItem(k)", S.PREFS_KEY)
+        raw = await self.page.evaluate(scripts.READ_STORAGE, S.PREFS_KEY)
         try:
             value = json.loads(raw) if raw else {}
         except ValueError:
@@ -475,11 +259,11 @@ class StudioPage:
     async def fix_preferences(self, model: str, *, force_model: str | None = None) -> bool:
         """docs/aistudio.md §1.3: write missing/incomplete preferences; True when they changed (reload needed)."""
         force = f"models/{force_model}" if force_model else None
-        return bool(await self.page.evaluate(_FIX_PREFS_JS, [S.PREFS_KEY, S.PREF_DEFAULTS, model, force]))
+        return bool(await self.page.evaluate(scripts.FIX_PREFS, [S.PREFS_KEY, S.PREF_DEFAULTS, model, force]))
 
     @translated
     async def temporary_chat_active(self) -> bool:
-        return bool(await self.page.evaluate(_TEMP_ACTIVE_JS, self._temp_args()))
+        return bool(await self.page.evaluate(scripts.TEMP_CHAT_ACTIVE, self._temp_args()))
 
     @translated
     async def ensure_temporary_chat(self) -> bool:
@@ -505,7 +289,7 @@ class StudioPage:
             except PlaywrightTimeout:
                 await toggle.click(force=True)
             try:
-                await self.page.wait_for_function(_TEMP_ACTIVE_JS, arg=self._temp_args(), timeout=3_000)
+                await self.page.wait_for_function(scripts.TEMP_CHAT_ACTIVE, arg=self._temp_args(), timeout=3_000)
             except PlaywrightTimeout:
                 if attempt == 2:
                     raise
@@ -522,6 +306,7 @@ class StudioPage:
             "checkmark": S.TEMP_CHAT_CHECKMARK,
             "toggle": S.TEMP_CHAT_TOGGLE,
             "text": S.TEMP_CHAT_TEXT,
+            "activeClass": S.TEMP_CHAT_ACTIVE_CLASS,
         }
 
     @translated
@@ -557,7 +342,7 @@ class StudioPage:
     @translated
     async def read_run_settings(self) -> RunSettings:
         """Every control ``JobRunner._prepare`` needs, in one ``evaluate`` (setters still read back)."""
-        data = await self.page.evaluate(_RUN_SETTINGS_JS, _RUN_SETTINGS_SELECTORS)
+        data = await self.page.evaluate(scripts.RUN_SETTINGS, _RUN_SETTINGS_SELECTORS)
         data["stops"] = tuple(data["stops"])
         return RunSettings(**data)
 
@@ -608,10 +393,8 @@ class StudioPage:
         await self._set_number(self.page.locator(S.MAX_TOKENS_INPUT), int(value), 0.5, "max output tokens")
 
     async def _stop_chips(self) -> list[str]:
-        labels = await self.page.locator(S.STOP_CHIP_REMOVE).evaluate_all(
-            "(els) => els.map((e) => e.getAttribute('aria-label') || '')"
-        )
-        return [label.removeprefix("Remove ").strip() for label in labels]
+        labels = await self.page.locator(S.STOP_CHIP_REMOVE).evaluate_all(scripts.ARIA_LABELS)
+        return [label.removeprefix(S.STOP_CHIP_LABEL_PREFIX).strip() for label in labels]
 
     @translated
     async def set_stop_sequences(self, wanted: list[str]) -> None:
@@ -643,7 +426,7 @@ class StudioPage:
         header = self.page.locator(S.TOOLS_GROUP_HEADER)
         if not await header.count():
             return False
-        group = header.locator("xpath=../..")
+        group = header.locator(S.TOOLS_GROUP_FROM_HEADER)
         classes = (await group.get_attribute("class")) or ""
         if S.GROUP_EXPANDED_CLASS not in classes.split():
             await self._clear_obstacles()
@@ -710,7 +493,7 @@ class StudioPage:
         if await field.input_value() == str(budget):
             return
         page_max = await field.get_attribute("max")
-        await field.evaluate(_RAISE_BUDGET_MAX_JS, budget)
+        await field.evaluate(scripts.RAISE_BUDGET_MAX, [budget, S.THINKING_SLIDER_SCOPE, S.THINKING_SLIDER_RANGE])
         await field.fill(str(budget))
         try:
             await expect(field).to_have_value(str(budget), timeout=3_000)
@@ -768,7 +551,7 @@ class StudioPage:
             await expect(tab.first).to_have_attribute("aria-selected", "true", timeout=3_000)
         area = dialog.locator(S.FC_TEXTAREA).first
         await area.wait_for(state="visible", timeout=5_000)
-        await area.evaluate(_SET_VALUE_JS, json.dumps(declarations, indent=2, ensure_ascii=False))
+        await area.evaluate(scripts.SET_VALUE, json.dumps(declarations, indent=2, ensure_ascii=False))
         await dialog.locator(S.FC_SAVE).first.click()
         try:
             await dialog.wait_for(state="hidden", timeout=3_000)
@@ -799,7 +582,7 @@ class StudioPage:
         self._schema_digest = None
         dialog = await self._open_schema_dialog()
         area = dialog.locator(S.SCHEMA_TEXTAREA).first
-        await area.evaluate(_SET_VALUE_JS, json.dumps(schema, indent=2, ensure_ascii=False))
+        await area.evaluate(scripts.SET_VALUE, json.dumps(schema, indent=2, ensure_ascii=False))
         await dialog.locator(S.SCHEMA_SAVE).first.click()
         try:
             await dialog.wait_for(state="hidden", timeout=3_000)
@@ -868,7 +651,7 @@ class StudioPage:
         Returns whether Run is enabled right after (``submit`` then skips its waits).
         """
         await self.textarea.wait_for(state="visible", timeout=10_000)
-        return bool(await self.textarea.evaluate(_FILL_PROMPT_JS, [text, S.RUN_BUTTON]))
+        return bool(await self.textarea.evaluate(scripts.FILL_PROMPT, [text, S.RUN_BUTTON, S.STOP_GENERATING]))
 
     @translated
     async def upload(self, paths: list[str]) -> None:
@@ -910,7 +693,7 @@ class StudioPage:
         for _ in range(3):
             clicked = False
             for text in S.DIALOG_ACCEPT_TEXTS:
-                button = overlay.get_by_role("button", name=text, exact=True)
+                button = overlay.get_by_role(S.DIALOG_ACCEPT_ROLE, name=text, exact=True)
                 if await button.count() and await button.first.is_visible():
                     clicked = await _click_if_still_there(button.first)
                     break
@@ -929,7 +712,7 @@ class StudioPage:
     async def _clear_obstacles(self) -> None:
         """Cheap: only acts when a backdrop, tooltip, survey or banner is actually there."""
         if await self.page.evaluate(
-            "(sels) => sels.some((s) => document.querySelector(s))",
+            scripts.ANY_PRESENT,
             [S.BACKDROP_SHOWING, *S.TOOLTIP_SELECTORS, S.SURVEY_IFRAMES, S.COOKIE_BANNER_REJECT],
         ):
             await self.accept_dialogs()
@@ -950,9 +733,11 @@ class StudioPage:
                 continue
         if await backdrop.count():
             # A backdrop that ignores Escape: remove it so it cannot swallow clicks.
-            await self.page.evaluate(_REMOVE_JS, [S.BACKDROP_SHOWING])
+            await self.page.evaluate(scripts.REMOVE, [[S.BACKDROP_SHOWING], S.OVERLAY_PANE, S.OVERLAY_PANE_KEEP])
         await self.page.mouse.move(0, 0)
-        await self.page.evaluate(_REMOVE_JS, [*S.TOOLTIP_SELECTORS, S.SURVEY_IFRAMES])
+        await self.page.evaluate(
+            scripts.REMOVE, [[*S.TOOLTIP_SELECTORS, S.SURVEY_IFRAMES], S.OVERLAY_PANE, S.OVERLAY_PANE_KEEP]
+        )
 
     @translated
     async def submit(self, run_enabled: bool = False) -> None:
@@ -964,7 +749,7 @@ class StudioPage:
         """
         if run_enabled:
             blockers = [S.BACKDROP_SHOWING, S.OVERLAY_MENU, S.DIALOG_SURFACE, *S.TOOLTIP_SELECTORS, S.SURVEY_IFRAMES, S.COOKIE_BANNER_REJECT]
-            if await self.page.evaluate(_CLICK_RUN_JS, [S.RUN_BUTTON, blockers]):
+            if await self.page.evaluate(scripts.CLICK_RUN, [S.RUN_BUTTON, S.STOP_GENERATING, blockers]):
                 if await self._submitted():
                     return
                 log.warning("the scripted run click did not take; trying the keyboard")
@@ -996,9 +781,8 @@ class StudioPage:
         """docs/aistudio.md §3.4: the textarea emptied, or the page shows a generation or a model turn."""
         try:
             await self.page.wait_for_function(
-                "([ta, stop, turn]) => { const t = [...document.querySelectorAll(ta)].find((e) => !e.closest('ms-chat-turn'));"
-                " return (t && t.value === '') || !!document.querySelector(stop) || !!document.querySelector(turn); }",
-                arg=[S.PROMPT_TEXTAREA, S.STOP_GENERATING, S.MODEL_TURN],
+                scripts.SUBMITTED,
+                arg=[S.PROMPT_TEXTAREA, S.CHAT_TURN, S.STOP_GENERATING, S.MODEL_TURN],
                 timeout=2_000,
             )
             return True
@@ -1009,10 +793,7 @@ class StudioPage:
 
     @translated
     async def dom_state(self) -> DomState:
-        data = await self.page.evaluate(
-            "(sel) => { const s = (" + _SNAPSHOT_JS + ")(sel); return Object.assign(s, {key: JSON.stringify(s)}); }",
-            _SNAPSHOT_SELECTORS,
-        )
+        data = await self.page.evaluate(scripts.DOM_STATE, _SNAPSHOT_SELECTORS)
         return DomState(**data)
 
     @translated
@@ -1026,14 +807,10 @@ class StudioPage:
         function-call count, Stop, the quota callout and the toast can wake the watcher, polled
         every ``SIGNAL_POLL_MS`` instead of on every chunk.
         """
-        js = (
-            "([sel, prev]) => { const s = (" + _SNAPSHOT_JS + ")(sel);"
-            " const key = JSON.stringify(s); return key !== prev ? Object.assign(s, {key}) : null; }"
-        )
         selectors = _SNAPSHOT_SELECTORS if text else {**_SNAPSHOT_SELECTORS, "lite": True}
         try:
             handle = await self.page.wait_for_function(
-                js,
+                scripts.DOM_CHANGED,
                 arg=[selectors, previous.key if previous else ""],
                 polling=TEXT_POLL_MS if text else SIGNAL_POLL_MS,
                 timeout=timeout_ms,
@@ -1104,7 +881,7 @@ class StudioPage:
         holder = last.locator(S.EDIT_TEXT).first
         value = await holder.get_attribute("data-value", timeout=3_000)
         if value is None:
-            value = await holder.locator("textarea").input_value(timeout=3_000)
+            value = await holder.locator(S.EDIT_TEXTAREA).input_value(timeout=3_000)
         await stop_editing.click(timeout=3_000)
         await expect(last.locator(S.EDIT_TEXT)).to_have_count(0, timeout=3_000)
         return value
@@ -1112,9 +889,9 @@ class StudioPage:
     async def _read_by_copy(self, last: Locator) -> str:
         await last.hover(timeout=3_000)
         await last.get_by_label(S.OPTIONS_LABEL).first.click(timeout=3_000)
-        item = self.page.get_by_role("menuitem", name=S.COPY_MARKDOWN_NAME)
+        item = self.page.get_by_role(S.COPY_MARKDOWN_ROLE, name=S.COPY_MARKDOWN_NAME)
         await item.click(force=True, timeout=3_000)
-        text: str = await self.page.evaluate("() => navigator.clipboard.readText()")
+        text: str = await self.page.evaluate(scripts.READ_CLIPBOARD)
         return text
 
     @translated
@@ -1161,7 +938,7 @@ class StudioPage:
                 return False
             except AssertionError:
                 pass
-        if not await self.page.evaluate(_CLICK_STOP_JS, S.STOP_GENERATING):
+        if not await self.page.evaluate(scripts.CLICK_STOP, S.STOP_GENERATING):
             log.info("the generation ended by itself before Stop was clicked")
             return False
         await expect(self.stop_button).to_have_count(0, timeout=10_000)
@@ -1196,7 +973,7 @@ class StudioPage:
         document held becomes garbage: the rendered turns, the prompt box's value, whatever copies
         of the prompt the page's own script keeps. Costs a page load.
         """
-        await self.page.evaluate(_CLEAR_PROMPT_JS, S.PROMPT_TEXTAREA)
+        await self.page.evaluate(scripts.CLEAR_PROMPT, [S.PROMPT_TEXTAREA, S.CHAT_TURN])
         await self.open_new_chat(timeout_ms=30_000)
         model = await self.wait_ready()
         self._fc_digest = self._schema_digest = None  # a new document: no dialog is known to be set
@@ -1230,7 +1007,7 @@ class StudioPage:
             raise BrowserGone("the page is closed")
         try:
             async with asyncio.timeout(3):
-                await self.page.evaluate("1")
+                await self.page.evaluate(scripts.PING)
         except TimeoutError:
             raise BrowserGone("the page does not answer") from None
 
