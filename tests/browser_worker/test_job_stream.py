@@ -622,7 +622,7 @@ async def test_stop_that_vanishes_before_the_click_is_success_not_a_timeout(stre
 
 async def _vanishing_stop(studio):
     await _fake_stop(studio, None)
-    real = studio.stop_button
+    real = studio.chat.stop_button
 
     class SeenThenGone:
         """The Stop locator, whose ``count`` sees the button and then lets the page finish."""
@@ -635,13 +635,13 @@ async def _vanishing_stop(studio):
         def __getattr__(self, name):
             return getattr(real, name)
 
-    studio.stop_button = SeenThenGone()
+    studio.chat.stop_button = SeenThenGone()
     try:
         started = time.monotonic()
         assert await studio.stop_generation() is False
         assert time.monotonic() - started < 1.0
     finally:
-        studio.stop_button = real
+        studio.chat.stop_button = real
 
 
 async def test_stop_still_shown_after_the_settle_time_is_clicked(stream_worker, client, sim):

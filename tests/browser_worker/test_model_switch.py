@@ -45,8 +45,8 @@ async def test_a_refused_switch_is_a_422_with_a_snapshot_and_the_old_model_comes
     assert (status.state, status.model, status.message) == ("ready", "gemini-2.5-flash", "ready on gemini-2.5-flash")
     studio = stream_worker.studio
     assert await studio.current_model() == "gemini-2.5-flash"
-    assert (await studio.read_prefs())["promptModel"] == "models/gemini-2.5-flash"
-    assert await studio.temporary_chat_active()
+    assert (await studio.navigation.read_prefs())["promptModel"] == "models/gemini-2.5-flash"
+    assert await studio.chat.temporary_chat_active()
 
 
 async def test_after_a_refused_switch_the_previous_and_another_model_answer(stream_worker, client, sim):
@@ -79,7 +79,7 @@ async def test_when_the_previous_model_is_refused_too_the_worker_stays_on_the_pa
     await stream_worker._idle.wait()
     status = await client.status()
     assert (status.state, status.model, status.message) == ("ready", "gemini-2.0-flash", "ready on gemini-2.0-flash")
-    assert await stream_worker.studio.temporary_chat_active()
+    assert await stream_worker.studio.chat.temporary_chat_active()
     fallback = await client.run("fallback #sim:words=3", model="gemini-2.0-flash")
     assert fallback.error is None, fallback.error
     assert sim.inspect("requests/last")["model"] == "gemini-2.0-flash"

@@ -60,7 +60,7 @@ async def test_after_a_large_prompt_the_next_job_gets_a_fresh_document_with_an_e
     assert len(sim.inspect("requests/last")["prompt"]) > LARGE_PROMPT_CHARS
     facts = await page_facts(dom_worker)
     assert facts == {"mark": None, "prompt": [""], "turns": 0}
-    assert await dom_worker.studio.temporary_chat_active()
+    assert await dom_worker.studio.chat.temporary_chat_active()
     assert (await client.status()).state == "ready"
     after = await client.run("an ordinary question #sim:words=4", model=MODEL)
     assert after.error is None and after.content.strip(), after.error
