@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from playwright.async_api import Locator, Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from browser_worker import selectors as S
 from browser_worker.errors import PageBroken
+from browser_worker.mapping.thinking import ThinkingPlan
 from browser_worker.page import scripts
 from browser_worker.page.overlays import Overlays
 from browser_worker.page.switch import Switch
@@ -171,25 +171,21 @@ class RunSettingsPanel:
     # ------------------------------------------------------------------ thinking
 
     @translated
-    async def apply_thinking(self, plan: Any) -> None:
-        """Drive the thinking controls from a ``thinking.ThinkingPlan`` and read them back."""
-        level = getattr(plan, "level", None)
-        if level:
-            await self._select_level(str(level))
+    async def apply_thinking(self, plan: ThinkingPlan) -> None:
+        """Drive the thinking controls to the plan and read them back."""
+        if plan.level:
+            await self._select_level(plan.level)
             return
-        main = getattr(plan, "main_toggle", None)
-        if main is not None:
-            state = await self.thinking.set(bool(main))
-            if main is False or state is False:
+        if plan.main_toggle is not None:
+            state = await self.thinking.set(plan.main_toggle)
+            if plan.main_toggle is False or state is False:
                 return
-        manual = getattr(plan, "manual_budget", None)
-        if manual is None:
+        if plan.manual_budget is None:
             return
-        if await self.manual_budget.set(bool(manual)) is None:
+        if await self.manual_budget.set(plan.manual_budget) is None:
             return
-        budget = getattr(plan, "budget", None)
-        if manual and budget:
-            await self._set_budget(int(budget))
+        if plan.manual_budget and plan.budget:
+            await self._set_budget(plan.budget)
 
     async def _set_budget(self, budget: int) -> None:
         field = self.page.locator(S.THINKING_BUDGET_INPUT)

@@ -18,6 +18,7 @@ from playwright.async_api import Page
 
 from browser_worker import selectors as S
 from browser_worker.errors import BrowserGone
+from browser_worker.mapping.thinking import ThinkingPlan
 from browser_worker.page import scripts
 from browser_worker.page.answer import AnswerReader, DomState
 from browser_worker.page.chat import ChatControls
@@ -183,7 +184,7 @@ class StudioPage:
     async def set_google_search(self, want: bool) -> bool | None:
         return await self.run_settings.set_google_search(want)
 
-    async def apply_thinking(self, plan: Any) -> None:
+    async def apply_thinking(self, plan: ThinkingPlan) -> None:
         await self.run_settings.apply_thinking(plan)
 
     def declarations_unchanged(self, digest: str | None) -> bool:
