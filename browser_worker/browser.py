@@ -19,8 +19,8 @@ from typing import Any
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 
 from shared.browsers import browser_kind
+from shared.ca import spki_hash
 from shared.settings import Settings
-from stream_proxy.ca import spki_hash
 
 log = logging.getLogger(__name__)
 

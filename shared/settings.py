@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.ca import CERT_FILE
 from shared.wire import endpoints
 
 VERSION = "0.1.0"
@@ -212,7 +213,7 @@ class Settings(BaseSettings):
     @property
     def ca_cert_path(self) -> Path:
         """The per-install CA certificate (mitmproxy's confdir is ``certs_dir``)."""
-        return self.certs_dir / "mitmproxy-ca-cert.pem"
+        return self.certs_dir / CERT_FILE
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,35 +1,22 @@
 """The per-install certificate authority that the stream proxy signs its host certificates with.
 
-mitmproxy keeps its CA in its ``confdir`` (``settings.certs_dir``): ``mitmproxy-ca.pem`` (private
-key + certificate) and ``mitmproxy-ca-cert.pem`` (certificate only, the file a browser trusts).
-``ensure_ca`` creates them through mitmproxy's own cert store when they are missing, with the
-folder at 0700 and every file holding the key at 0600. ``spki_hash`` gives the value Chromium's
-``--ignore-certificate-errors-spki-list`` expects.
-
-The browser worker imports these two functions; neither needs a running proxy.
+``ensure_ca`` creates it in mitmproxy's ``confdir`` (``settings.certs_dir``) through mitmproxy's own
+cert store when it is missing, with the folder at 0700 and every file holding the key at 0600. The
+file names and the SPKI pin, which the browser worker needs too, are in ``shared/ca.py``.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
-import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from shared.ca import BASENAME, CERT_FILE, KEY_FILES, spki_hash
 
-#: mitmproxy's file-name prefix inside ``confdir``.
-BASENAME = "mitmproxy"
 #: Matches mitmproxy's ``key_size`` option default, which the proxy leaves alone.
 KEY_SIZE = 2048
-
-CERT_FILE = f"{BASENAME}-ca-cert.pem"
-#: Files that contain the CA's private key.
-KEY_FILES = (f"{BASENAME}-ca.pem", f"{BASENAME}-ca.p12")
 
 
 @contextlib.contextmanager
@@ -61,15 +48,6 @@ def ensure_ca(certs_dir: Path) -> Path:
             if path.exists():
                 os.chmod(path, 0o600)
     return certs_dir / CERT_FILE
-
-
-def spki_hash(cert_path: Path) -> str:
-    """Base64 of the SHA-256 of the certificate's SubjectPublicKeyInfo (Chromium's SPKI pin format)."""
-    cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
 
 
 def ca_info(certs_dir: Path) -> dict[str, str]:

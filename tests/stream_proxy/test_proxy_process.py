@@ -26,8 +26,8 @@ import pytest
 from aiohttp import web
 
 from shared import protocol
+from shared.ca import spki_hash
 from shared.errors import StreamProxyShutdown
-from stream_proxy.ca import spki_hash
 from tests.requirements import needs
 
 REPO = Path(__file__).resolve().parents[2]
