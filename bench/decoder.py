@@ -1,4 +1,4 @@
-"""Benchmark of the incremental GenerateContent decoder (``stream_proxy.decoder``).
+"""Benchmark of the incremental GenerateContent decoder (``shared/wire/decoder.py``).
 
 Run ``python -m bench.decoder`` (``--quick`` for a short run, ``--json FILE`` to save the rows).
 
@@ -25,7 +25,8 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from stream_proxy.decoder import Content, Reasoning, ResponseDecoder
+from shared.protocol import Content, Reasoning
+from shared.wire.decoder import ResponseDecoder
 
 MB = 1_000_000
 PIECE = 4096

@@ -6,8 +6,9 @@ body of the first GenerateContent response the browser received at or after
 ``since``, in the same wire format (same status, any ``Content-Encoding``),
 streamed as it arrives. The simulator serves one (``--helper-port``).
 
-The body is decoded with the stream proxy's own decoder, so the events are the
-ones the proxy would have published. ``HelperClient.events`` ends with the
+The body is decoded with the decoder the stream proxy uses
+(``shared/wire/decoder.py``), so the events are the ones the proxy would have
+published, keyed ``helper``. ``HelperClient.events`` ends with the
 body's ``Done``, or with ``HelperLost`` when the helper cannot give the answer:
 unreachable, a refusal of its own (a status ≥ 400 without the wire's
 ``application/json+protobuf`` type), or a body that breaks off or is not in the
@@ -17,7 +18,6 @@ wire format. The caller then carries on from the page.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -25,8 +25,7 @@ import aiohttp
 
 from shared import protocol
 from shared.wire import endpoints
-from stream_proxy.decoder import Error, Event, ResponseDecoder
-from stream_proxy.messages import to_message
+from shared.wire.decoder import Event, ResponseDecoder
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,7 @@ class HelperClient:
                     text = (await resp.content.read(300)).decode("utf-8", "replace")
                     yield HelperLost(f"the helper answered HTTP {resp.status}: {text.strip()}")
                     return
-                decoder = ResponseDecoder(resp.status, resp.headers.get("Content-Encoding"))
+                decoder = ResponseDecoder(resp.status, resp.headers.get("Content-Encoding"), stream_id="helper")
                 async for chunk in resp.content.iter_any():
                     for event in decoder.feed(chunk):
                         yield _message(event)
@@ -89,7 +88,7 @@ class HelperClient:
             yield HelperLost(f"the helper failed: {exc or type(exc).__name__}")
 
 
-def _message(event: Event) -> protocol.Message | HelperLost:
-    if isinstance(event, Error) and event.kind in UNREADABLE:
+def _message(event: Event) -> Event | HelperLost:
+    if isinstance(event, protocol.Error) and event.kind in UNREADABLE:
         return HelperLost(f"the helper's body is unusable: {event.message}")
-    return to_message(event, "helper", time.time())
+    return event

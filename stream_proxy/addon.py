@@ -44,9 +44,7 @@ from OpenSSL import SSL
 from shared import protocol
 from shared.errors import StreamProxyShutdown
 from shared.settings import VERSION, parse_resolve
-from shared.wire import endpoints
-from stream_proxy import decoder
-from stream_proxy.messages import to_message
+from shared.wire import decoder, endpoints
 from stream_proxy.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -194,7 +192,7 @@ class StreamTap:
         stream that breaks off from now on too (its connection is about to be cut by this proxy)."""
         self.shutting_down = True
         for tap in list(self._taps.values()):
-            self._emit(tap, _shutdown_events())
+            self._emit(tap, _shutdown_events(tap.flow_id))
         self._taps.clear()
         self.idle.set()
 
@@ -278,7 +276,7 @@ class StreamTap:
             return
         tap.mark("response_headers_s")
         tap.decoder = decoder.ResponseDecoder(
-            flow.response.status_code, flow.response.headers.get("content-encoding")
+            flow.response.status_code, flow.response.headers.get("content-encoding"), stream_id=flow.id
         )
 
         def on_chunk(chunk: bytes) -> bytes:
@@ -299,7 +297,7 @@ class StreamTap:
         if tap.decoder is None:  # a response made without streaming (e.g. by another addon)
             assert flow.response is not None
             tap.decoder = decoder.ResponseDecoder(
-                flow.response.status_code, flow.response.headers.get("content-encoding")
+                flow.response.status_code, flow.response.headers.get("content-encoding"), stream_id=flow.id
             )
             self._emit(tap, tap.decoder.feed(flow.response.raw_content or b""))
         self._emit(tap, tap.decoder.close())
@@ -311,17 +309,14 @@ class StreamTap:
         reason = failure_reason(flow.error.msg) if flow.error else "connection error"
         if self.shutting_down:
             log.warning("GenerateContent %s cut by the shutdown (%s)", flow.id, reason)
-            self._emit(tap, _shutdown_events())
+            self._emit(tap, _shutdown_events(tap.flow_id))
             return
         if tap.decoder is None:
-            events: list[decoder.Event] = [
-                decoder.Error("aborted", None, f"GenerateContent failed before a response: {reason}"),
-                decoder.Done(),
-            ]
+            events = _failure(tap.flow_id, "aborted", f"GenerateContent failed before a response: {reason}")
         else:
             events = [
-                decoder.Error(ev.kind, ev.status, f"{ev.message}: {reason}")
-                if isinstance(ev, decoder.Error) and ev.kind == "aborted"
+                ev.model_copy(update={"message": f"{ev.message}: {reason}"})
+                if isinstance(ev, protocol.Error) and ev.kind == "aborted"
                 else ev
                 for ev in tap.decoder.close()
             ]
@@ -334,19 +329,24 @@ class StreamTap:
         for event in events:
             if tap.done:
                 return
-            extra: dict[str, Any] = {}
-            if isinstance(event, decoder.Done):
+            if isinstance(event, protocol.Done):
                 tap.done = True
                 tap.mark("total_s")
-                extra["timings"] = tap.timings
+                event = event.model_copy(update={"timings": dict(tap.timings)})
                 log.info("GenerateContent %s done %s", tap.flow_id, tap.timings)
             else:
                 tap.mark("first_event_s")
-            self.publisher.publish(to_message(event, tap.flow_id, time.time(), **extra))
+            self.publisher.publish(event)
 
 
-def _shutdown_events() -> list[decoder.Event]:
-    return [decoder.Error(StreamProxyShutdown.kind, None, SHUTDOWN_MESSAGE), decoder.Done()]
+def _failure(flow_id: str, kind: str, message: str) -> list[decoder.Event]:
+    """``error`` + ``done`` for a flow that ends without the decoder's say."""
+    now = time.time()
+    return [protocol.Error(id=flow_id, ts=now, kind=kind, message=message), protocol.Done(id=flow_id, ts=now)]
+
+
+def _shutdown_events(flow_id: str) -> list[decoder.Event]:
+    return _failure(flow_id, StreamProxyShutdown.kind, SHUTDOWN_MESSAGE)
 
 
 def _is_ip(host: str) -> bool:

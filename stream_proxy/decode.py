@@ -10,6 +10,10 @@ Usage::
 original types are printed: ``reasoning``, ``content``, ``tool_call``, ``usage``, ``finish``,
 ``error`` and ``done``.
 
+Each line is the ``shared.protocol`` message the decoder yields (``shared/wire/decoder.py``), the one
+the stream proxy publishes, with its ``type`` and the fields the decoder set: not its ``id`` and
+``ts``, nor the protocol's defaults the decoder leaves alone (``call_id``, ``timings``, ...).
+
 Exit status: 0 for a well-formed body, 1 when the decoder reported an error (the error line is
 printed), 2 for bad usage.
 """
@@ -20,11 +24,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import orjson
 
-from stream_proxy.decoder import Error, Event, Grounding, ResponseDecoder
+from shared import protocol
+from shared.wire.decoder import Event, ResponseDecoder
 
 _PROG = "python -m stream_proxy.decode"
 
@@ -70,6 +75,11 @@ def decode_file(data: bytes, offsets: Sequence[int] = (), gzip: bool = False) ->
     return events
 
 
+def event_fields(event: Event) -> dict[str, Any]:
+    """One output line's object: the event's ``type`` and the fields the decoder set, but ``id`` and ``ts``."""
+    return {"type": event.type, **event.model_dump(exclude_unset=True, exclude={"id", "ts"})}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _Parser(prog=_PROG, description="Decode a GenerateContent response body into JSON lines.")
     parser.add_argument("--split-at", metavar="N,N,...", default="", help="byte offsets of FILE to cut at")
@@ -87,11 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     events = decode_file(data, offsets, gzip=args.gzip)
     out = sys.stdout.buffer
     for event in events:
-        if isinstance(event, Grounding) and not args.grounding:
+        if isinstance(event, protocol.Grounding) and not args.grounding:
             continue
-        out.write(orjson.dumps(event.to_dict()) + b"\n")
+        out.write(orjson.dumps(event_fields(event)) + b"\n")
     out.flush()
-    return 1 if any(isinstance(e, Error) for e in events) else 0
+    return 1 if any(isinstance(e, protocol.Error) for e in events) else 0
 
 
 if __name__ == "__main__":

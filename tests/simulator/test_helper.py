@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from aistudio_sim.helper import SINCE_MARGIN_S
-from stream_proxy.decoder import ResponseDecoder
+from shared.wire.decoder import ResponseDecoder
 from tests.simulator.conftest import SimProcess
 from tests.simulator.test_server import GENERATE, ORIGIN, generate_body
 

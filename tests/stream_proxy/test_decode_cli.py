@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.stream_proxy.test_decoder import EXPECTED, FIXTURES, FUNCTION_CALL, ROOT, TEXT, THINKING
+from stream_proxy.decode import event_fields
+from tests.shared.wire.test_decoder import EXPECTED, FIXTURES, FUNCTION_CALL, ROOT, TEXT, THINKING
 
 FIXTURE_NAMES = [TEXT, THINKING, FUNCTION_CALL]
 
@@ -30,7 +31,7 @@ def lines(result: subprocess.CompletedProcess[bytes]) -> list[dict[str, Any]]:
 
 
 def expected_lines(name: str) -> list[dict[str, Any]]:
-    return [event.to_dict() for event in EXPECTED[name]]
+    return [event_fields(event) for event in EXPECTED[name]]
 
 
 def boundaries(name: str) -> str:
@@ -65,6 +66,18 @@ def test_cli_gzip_file_split_anywhere_gives_the_same_lines(name: str, tmp_path: 
         result = run_cli("--gzip", *extra, path)
         assert result.returncode == 0, result.stderr
         assert json.dumps(lines(result)) == json.dumps(expected_lines(name))
+
+
+def test_cli_lines_hold_the_type_and_the_decoded_fields_only() -> None:
+    """The function-call fixture's lines, spelled out: no id, ts or protocol defaults the decoder did not set."""
+    out = lines(run_cli(FIXTURES / FUNCTION_CALL))
+    assert out[0] == {"type": "reasoning", "text": EXPECTED[FUNCTION_CALL][0].text}
+    assert out[2] == {"type": "tool_call", "name": "get_weather", "arguments": {"city": "Tokyo", "unit": "celsius", "days": [1, 2, 3]}}
+    assert out[3:] == [
+        {"type": "finish", "reason": "tool_calls"},
+        {"type": "usage", "prompt_tokens": 88, "completion_tokens": 71, "reasoning_tokens": 43, "total_tokens": 202},
+        {"type": "done"},
+    ]
 
 
 def test_cli_output_keeps_unicode_unescaped() -> None:

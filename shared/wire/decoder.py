@@ -2,18 +2,23 @@
 
 The module does no I/O and imports neither mitmproxy nor asyncio::
 
-    decoder = ResponseDecoder(status=200, content_encoding="gzip")
+    decoder = ResponseDecoder(status=200, content_encoding="gzip", stream_id=flow_id)
     events = decoder.feed(chunk) + ...  + decoder.close()
 
 ``feed()`` takes the response body as it arrives (transfer framing removed, still content-encoded)
 and returns the events completed by that chunk; ``close()`` is called once, when the transport ends,
-and returns the final events. Neither raises: every problem becomes an :class:`Error` event.
+and returns the final events. Neither raises: every problem becomes an ``Error`` event.
+
+The events are the socket protocol's own messages (``shared.protocol``: ``Reasoning``, ``Content``,
+``ToolCall``, ``Grounding``, ``Usage``, ``Finish``, ``Error``, ``Done``), ready to publish: each
+carries the decoder's ``stream_id`` (a flow id for the proxy, ``helper`` for the worker's helper
+tier) and the ``clock()`` time it was completed at.
 
 Event order
 -----------
-* While the body streams: :class:`Reasoning`, :class:`Content` and :class:`ToolCall`, exactly in wire
+* While the body streams: ``Reasoning``, ``Content`` and ``ToolCall``, exactly in wire
   order (every part of every candidate of every event; empty texts are not emitted).
-* :class:`Grounding` right after the parts of a candidate that carries Google Search grounding
+* ``Grounding`` right after the parts of a candidate that carries Google Search grounding
   metadata (see below).
 * After a well-formed body (the top-level array closed; see :attr:`ResponseDecoder.complete`),
   ``close()`` returns ``Finish``, then ``Usage`` (the last usage seen on the wire; left out when no
@@ -57,9 +62,9 @@ from __future__ import annotations
 
 import json
 import re
-import zlib
-from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from shared import answer
 
@@ -68,29 +73,12 @@ try:  # orjson is the fast path; the stdlib parser is the fallback
 except ImportError:  # pragma: no cover - orjson is a project dependency
     orjson = None  # type: ignore[assignment]
 
-try:
-    import brotli
-except ImportError:  # pragma: no cover - optional codec
-    brotli = None
-
-try:
-    import zstandard
-except ImportError:  # pragma: no cover - optional codec
-    zstandard = None  # type: ignore[assignment]
+from shared import protocol
+from shared.wire.codecs import ContentDecoder, DecodingError
 
 __all__ = [
-    "Content",
-    "ContentDecoder",
-    "DecodingError",
-    "Done",
-    "Error",
     "Event",
-    "Finish",
-    "Grounding",
-    "Reasoning",
     "ResponseDecoder",
-    "ToolCall",
-    "Usage",
     "decode_args",
     "decode_value",
     "finish_reason",
@@ -98,102 +86,29 @@ __all__ = [
 ]
 
 
-class DecodingError(ValueError):
-    """Raised for an unknown or corrupt content encoding or an undecodable argument value."""
+#: The events the decoder yields: the protocol's stream events, minus ``stream_started`` (the proxy's own).
+Event = (
+    protocol.Reasoning
+    | protocol.Content
+    | protocol.ToolCall
+    | protocol.Grounding
+    | protocol.Usage
+    | protocol.Finish
+    | protocol.Error
+    | protocol.Done
+)
 
 
-# --------------------------------------------------------------------------------------------
-# Events
-# --------------------------------------------------------------------------------------------
-
-
-class _EventMixin:
-    __slots__ = ()
-    type: ClassVar[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return ``{"type": ..., **fields}``, ready for JSON."""
-        out: dict[str, Any] = {"type": self.type}
-        for f in fields(self):  # type: ignore[arg-type]
-            out[f.name] = getattr(self, f.name)
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class Reasoning(_EventMixin):
-    """A delta of thought text (a part whose index 12 is truthy)."""
-
-    type: ClassVar[str] = "reasoning"
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Content(_EventMixin):
-    """A delta of answer text."""
-
-    type: ClassVar[str] = "content"
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCall(_EventMixin):
-    """One function call; ``arguments`` is the decoded object, keys in wire order."""
-
-    type: ClassVar[str] = "tool_call"
-    name: str
-    arguments: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Grounding(_EventMixin):
-    """Google Search sources new in this response: ``{"uri", "title", "domain"}`` each, and search queries."""
-
-    type: ClassVar[str] = "grounding"
-    sources: list[dict[str, Any]]
-    queries: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class Usage(_EventMixin):
-    """Token usage from the last event that carried one; ``None`` where the wire has null/absent."""
-
-    type: ClassVar[str] = "usage"
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    reasoning_tokens: int | None
-    total_tokens: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Finish(_EventMixin):
-    """End of a well-formed answer; ``reason`` is an OpenAI ``finish_reason``."""
-
-    type: ClassVar[str] = "finish"
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Error(_EventMixin):
-    """A fatal problem.
+class Failure(NamedTuple):
+    """A fatal problem, before it becomes an ``Error`` event.
 
     ``kind`` is one of ``quota``, ``rate_limit``, ``permission``, ``upstream_status``, ``protocol``,
     ``aborted``; ``status`` is an HTTP status (``None`` for protocol/aborted).
     """
 
-    type: ClassVar[str] = "error"
     kind: str
     status: int | None
     message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Done(_EventMixin):
-    """The last event of every response."""
-
-    type: ClassVar[str] = "done"
-
-
-Event = Reasoning | Content | ToolCall | Grounding | Usage | Finish | Error | Done
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,8 +147,8 @@ def _quota_kind(text: str) -> str:
     return "rate_limit" if "too many requests" in text.lower() else "quota"
 
 
-def _status_element_error(element: Any) -> Error:
-    """Turn a JSPB ``google.rpc.Status`` (``[code, message, details?]``) into an :class:`Error`."""
+def _status_element_error(element: Any) -> Failure:
+    """Turn a JSPB ``google.rpc.Status`` (``[code, message, details?]``) into a :class:`Failure`."""
     code: Any = element[0] if isinstance(element, list) and element else None
     message: Any = element[1] if isinstance(element, list) and len(element) > 1 else None
     if isinstance(code, str):
@@ -247,7 +162,7 @@ def _status_element_error(element: Any) -> Error:
     else:
         kind = "upstream_status"
     status = _GRPC_STATUS.get(code, 502) if isinstance(code, int) else 502
-    return Error(kind, status, message[:_MESSAGE_LIMIT])
+    return Failure(kind, status, message[:_MESSAGE_LIMIT])
 
 
 def _find_status_message(data: Any, level: int = 0) -> str | None:
@@ -273,7 +188,7 @@ def _find_status_message(data: Any, level: int = 0) -> str | None:
     return None
 
 
-def _http_status_error(status: int, body: bytes) -> Error:
+def _http_status_error(status: int, body: bytes) -> Failure:
     text = body.decode("utf-8", "replace")
     payload = text.strip()
     if payload.startswith(")]}'"):
@@ -290,7 +205,7 @@ def _http_status_error(status: int, body: bytes) -> Error:
         kind = "permission"
     else:
         kind = "upstream_status"
-    return Error(kind, status, message[:_MESSAGE_LIMIT])
+    return Failure(kind, status, message[:_MESSAGE_LIMIT])
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,134 +324,6 @@ def grounding_metadata(candidate: Any) -> tuple[list[dict[str, Any]], list[str]]
 
 
 # --------------------------------------------------------------------------------------------
-# Content-Encoding
-# --------------------------------------------------------------------------------------------
-
-
-class _ZlibDecoder:
-    """gzip (possibly several members) or zlib-wrapped/raw deflate."""
-
-    def __init__(self, wbits: int, raw_fallback: bool = False) -> None:
-        self._wbits = wbits
-        # deflate: zlib-wrapped per RFC 9110, but some servers send raw deflate. Keep the first bytes
-        # until the 2-byte zlib header has been checked, and restart as raw deflate if it fails.
-        self._head: bytearray | None = bytearray() if raw_fallback else None
-        self._obj = zlib.decompressobj(wbits)
-
-    def decode(self, data: bytes) -> bytes:
-        out = []
-        head = self._head
-        if head is not None:
-            head += data
-            if len(head) >= 2:
-                self._head = None
-        while data:
-            try:
-                out.append(self._obj.decompress(data))
-            except zlib.error as exc:
-                if head is not None:
-                    data = bytes(head)
-                    self._head = head = None
-                    self._wbits = -zlib.MAX_WBITS
-                    self._obj = zlib.decompressobj(self._wbits)
-                    continue
-                raise DecodingError(f"corrupt compressed body: {exc}") from exc
-            if self._obj.eof and self._obj.unused_data:
-                data = self._obj.unused_data
-                self._obj = zlib.decompressobj(self._wbits)
-            else:
-                break
-        return b"".join(out)
-
-    def flush(self) -> bytes:
-        try:
-            return self._obj.flush()
-        except zlib.error as exc:  # pragma: no cover - zlib rarely raises here
-            raise DecodingError(f"corrupt compressed body: {exc}") from exc
-
-
-class _BrotliDecoder:
-    def __init__(self) -> None:
-        if brotli is None:
-            raise DecodingError("Content-Encoding 'br' needs the brotli package")
-        self._obj = brotli.Decompressor()
-
-    def decode(self, data: bytes) -> bytes:
-        if not data:
-            return b""
-        try:
-            out: bytes = self._obj.process(data)
-            return out
-        except brotli.error as exc:
-            raise DecodingError(f"corrupt brotli body: {exc}") from exc
-
-    def flush(self) -> bytes:
-        return b""
-
-
-class _ZstdDecoder:
-    def __init__(self) -> None:
-        if zstandard is None:
-            raise DecodingError("Content-Encoding 'zstd' needs the zstandard package")
-        self._obj = zstandard.ZstdDecompressor().decompressobj()
-
-    def decode(self, data: bytes) -> bytes:
-        out = []
-        while data:
-            try:
-                out.append(self._obj.decompress(data))
-            except zstandard.ZstdError as exc:
-                raise DecodingError(f"corrupt zstd body: {exc}") from exc
-            if self._obj.eof and self._obj.unused_data:  # next frame
-                data = self._obj.unused_data
-                self._obj = zstandard.ZstdDecompressor().decompressobj()
-            else:
-                break
-        return b"".join(out)
-
-    def flush(self) -> bytes:
-        return b""
-
-
-def _codec(name: str) -> _ZlibDecoder | _BrotliDecoder | _ZstdDecoder:
-    if name in ("gzip", "x-gzip"):
-        return _ZlibDecoder(16 + zlib.MAX_WBITS)
-    if name == "deflate":
-        return _ZlibDecoder(zlib.MAX_WBITS, raw_fallback=True)
-    if name == "br":
-        return _BrotliDecoder()
-    if name == "zstd":
-        return _ZstdDecoder()
-    raise DecodingError(f"unsupported Content-Encoding {name!r}")
-
-
-class ContentDecoder:
-    """Incremental ``Content-Encoding`` decoder: ``decode(bytes)`` per chunk, ``flush()`` at the end.
-
-    Supports gzip, x-gzip, deflate, br, zstd and identity; a comma-separated list is undone in
-    reverse order. An unknown coding raises :class:`DecodingError` from the constructor, corrupt
-    data raises it from ``decode``/``flush``.
-    """
-
-    def __init__(self, encoding: str | None = None) -> None:
-        names = [c.strip().lower() for c in (encoding or "").split(",")]
-        self._codecs = [_codec(c) for c in reversed(names) if c and c != "identity"]
-
-    def decode(self, data: bytes) -> bytes:
-        for codec in self._codecs:
-            if not data:
-                break
-            data = codec.decode(data)
-        return data
-
-    def flush(self) -> bytes:
-        data = b""
-        for codec in self._codecs:
-            data = (codec.decode(data) if data else b"") + codec.flush()
-        return data
-
-
-# --------------------------------------------------------------------------------------------
 # Response decoder
 # --------------------------------------------------------------------------------------------
 
@@ -584,14 +371,24 @@ def _loads(data: bytes | bytearray) -> Any:
 class ResponseDecoder:
     """Incremental decoder of one ``GenerateContent`` response body; see the module docstring."""
 
-    def __init__(self, status: int = 200, content_encoding: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int = 200,
+        content_encoding: str | None = None,
+        *,
+        stream_id: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.status = status
-        self._pending_error: Error | None = None
+        #: The ``id`` of every event: a flow id (the proxy) or a request id; empty where none is needed.
+        self.stream_id = stream_id
+        self._clock = clock
+        self._pending_error: Failure | None = None
         try:
             self._content: ContentDecoder | None = ContentDecoder(content_encoding)
         except DecodingError as exc:
             self._content = None
-            self._pending_error = Error("protocol", None, str(exc))
+            self._pending_error = Failure("protocol", None, str(exc))
         self._http_error = status >= 400
         self._buf = bytearray()
         self._received = 0
@@ -646,7 +443,7 @@ class ResponseDecoder:
         try:
             data = self._content.decode(chunk)
         except DecodingError as exc:
-            self._fail(out, Error("protocol", None, str(exc)))
+            self._fail(out, Failure("protocol", None, str(exc)))
             return out
         if data:
             self._buf += data
@@ -670,7 +467,7 @@ class ResponseDecoder:
         try:
             tail = self._content.flush()
         except DecodingError as exc:
-            self._fail(out, Error("protocol", None, str(exc)))
+            self._fail(out, Failure("protocol", None, str(exc)))
             return out
         if tail:
             self._buf += tail
@@ -678,17 +475,24 @@ class ResponseDecoder:
             if self._phase == _FINISHED:
                 return out
         if self._phase == _AFTER:
-            out.append(Finish(finish_reason(self._finish, self._tool_calls)))
+            self._emit(out, protocol.Finish, reason=finish_reason(self._finish, self._tool_calls))
             if self._usage is not None:
                 # [prompt, candidates|null, total, cached, details, null x4, thoughts]
                 u = [v if type(v) is int else None for v in self._usage[:10]] + [None] * 10
-                out.append(Usage(u[0], completion_tokens=u[1], reasoning_tokens=u[9], total_tokens=u[2]))
-            out.append(Done())
+                self._emit(
+                    out,
+                    protocol.Usage,
+                    prompt_tokens=u[0],
+                    completion_tokens=u[1],
+                    reasoning_tokens=u[9],
+                    total_tokens=u[2],
+                )
+            self._emit(out, protocol.Done)
             self._finished()
         else:
             self._fail(
                 out,
-                Error(
+                Failure(
                     "aborted",
                     None,
                     f"response body ended before its top-level array closed ({self._received} bytes received)",
@@ -698,18 +502,21 @@ class ResponseDecoder:
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _emit(self, out: list[Event], event_type: type[Event], **fields: Any) -> None:
+        out.append(event_type(id=self.stream_id, ts=self._clock(), **fields))
+
     def _finished(self) -> None:
         self._phase = _FINISHED
         self._buf = bytearray()
         self._pos = 0
 
-    def _fail(self, out: list[Event], error: Error) -> None:
-        out.append(error)
-        out.append(Done())
+    def _fail(self, out: list[Event], failure: Failure) -> None:
+        self._emit(out, protocol.Error, kind=failure.kind, status=failure.status, message=failure.message)
+        self._emit(out, protocol.Done)
         self._finished()
 
     def _protocol(self, out: list[Event], message: str) -> None:
-        self._fail(out, Error("protocol", None, message))
+        self._fail(out, Failure("protocol", None, message))
 
     def _buffer_error_body(self, chunk: bytes, final: bool = False) -> None:
         data = chunk
@@ -926,7 +733,7 @@ class ResponseDecoder:
         queries = [q for q in dict.fromkeys(found[1]) if q not in self._queries]
         self._queries.update(queries)
         if sources or queries:
-            out.append(Grounding(sources, queries))
+            self._emit(out, protocol.Grounding, sources=sources, queries=queries)
 
     def _event(self, ev: list[Any], out: list[Event]) -> None:
         if not ev:
@@ -947,12 +754,14 @@ class ResponseDecoder:
                             name = call[0] if call else None
                             if type(name) is not str:
                                 raise DecodingError(f"function call without a name: {call!r:.100}")
-                            out.append(ToolCall(name, decode_args(call[1] if len(call) > 1 else None)))
+                            arguments = decode_args(call[1] if len(call) > 1 else None)
+                            self._emit(out, protocol.ToolCall, name=name, arguments=arguments)
                             self._tool_calls = True
                         elif n > 1:
                             text = part[1]
                             if type(text) is str and text:
-                                out.append(Reasoning(text) if n > 12 and part[12] else Content(text))
+                                delta = protocol.Reasoning if n > 12 and part[12] else protocol.Content
+                                self._emit(out, delta, text=text)
                 if len(cand) > 1 and cand[1] is not None:
                     self._finish = cand[1]
                 if len(cand) > GROUNDING_SLOTS[0]:

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from stream_proxy.decoder import Content, Done, Finish, Grounding, Reasoning, Usage, grounding_metadata
+from shared.wire.decoder import grounding_metadata
+from stream_proxy.decode import event_fields
+from tests.shared.wire.events import Content, Done, Finish, Grounding, Reasoning, Usage
+from tests.shared.wire.test_decoder import body, decode, every
 from tests.stream_proxy.test_decode_cli import lines, run_cli
-from tests.stream_proxy.test_decoder import body, decode, every
 
 USAGE = [5, 7, 12]
 
@@ -161,9 +163,9 @@ def test_grounding_on_a_thought_only_candidate_is_still_read() -> None:
     assert events[:2] == [Reasoning("hmm"), Grounding([PARIS_SOURCE], [])]
 
 
-def test_grounding_to_dict_shape() -> None:
-    """to_dict gives the type, the sources and the queries, ready for JSON lines."""
-    assert Grounding([PARIS_SOURCE], ["q"]).to_dict() == {
+def test_grounding_line_shape() -> None:
+    """The CLI's line for a grounding event: the type, the sources and the queries."""
+    assert event_fields(Grounding([PARIS_SOURCE], ["q"])) == {
         "type": "grounding",
         "sources": [PARIS_SOURCE],
         "queries": ["q"],
@@ -189,4 +191,4 @@ def test_cli_grounding_flag_prints_the_sources(tmp_path: Path, slot: int) -> Non
     path.write_bytes(answer_body(slot))
     result = run_cli("--grounding", "--split-at", "17,40", path)
     assert result.returncode == 0, result.stderr
-    assert json.dumps(lines(result)) == json.dumps([e.to_dict() for e in EXPECTED])
+    assert json.dumps(lines(result)) == json.dumps([event_fields(e) for e in EXPECTED])

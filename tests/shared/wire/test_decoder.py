@@ -1,4 +1,4 @@
-"""Tests for the pure GenerateContent response decoder (stream_proxy.decoder)."""
+"""Tests for the pure GenerateContent response decoder (shared/wire/decoder.py) and its codecs."""
 
 from __future__ import annotations
 
@@ -17,25 +17,13 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream_proxy.decoder import (
-    Content,
-    ContentDecoder,
-    DecodingError,
-    Done,
-    Error,
-    Event,
-    Finish,
-    Reasoning,
-    ResponseDecoder,
-    ToolCall,
-    Usage,
-    decode_args,
-    decode_value,
-    finish_reason,
-)
+from shared import protocol
+from shared.wire.codecs import ContentDecoder, DecodingError
+from shared.wire.decoder import Event, ResponseDecoder, decode_args, decode_value, finish_reason
 from tests.fixtures import FIXTURES_DIR
+from tests.shared.wire.events import Content, Done, Error, Finish, Reasoning, ToolCall, Usage, make_decoder
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = FIXTURES_DIR
 
 TEXT = "generate_content_text.stream"
@@ -108,7 +96,7 @@ def every(data: bytes, size: int) -> list[bytes]:
 
 
 def decode(pieces: Iterable[bytes], status: int = 200, encoding: str | None = None) -> list[Event]:
-    decoder = ResponseDecoder(status=status, content_encoding=encoding)
+    decoder = make_decoder(status=status, content_encoding=encoding)
     events: list[Event] = []
     for piece in pieces:
         events += decoder.feed(piece)
@@ -123,7 +111,7 @@ def typed(value: Any) -> str:
 def assert_same_events(actual: list[Event], expected: list[Event]) -> None:
     assert actual == expected
     for a, e in zip(actual, expected, strict=True):
-        if isinstance(e, ToolCall):
+        if isinstance(e, protocol.ToolCall):
             assert typed(a.arguments) == typed(e.arguments)
 
 
@@ -172,13 +160,13 @@ def test_fixture_decodes_to_the_readme_results_however_it_is_fed(name: str, feed
 def test_text_fixture_yields_three_content_deltas_and_no_reasoning() -> None:
     """The text fixture's answer arrives as the three deltas the README lists."""
     events = decode([fixture_bytes(TEXT)])
-    deltas = [e.text for e in events if isinstance(e, Content)]
+    deltas = [e.text for e in events if isinstance(e, protocol.Content)]
     assert deltas[:2] == ["Hello! ", "The capital of France is **Paris**.\n"]
     assert "".join(deltas) == (
         "Hello! The capital of France is **Paris**.\n"
         'Fun fact: the café "Le Procope" opened in 1686 — it still serves coffee ☕.'
     )
-    assert not [e for e in events if isinstance(e, Reasoning | ToolCall)]
+    assert not [e for e in events if isinstance(e, protocol.Reasoning | protocol.ToolCall)]
 
 
 def test_thinking_fixture_emits_reasoning_before_content_and_skips_the_signature_part() -> None:
@@ -186,16 +174,16 @@ def test_thinking_fixture_emits_reasoning_before_content_and_skips_the_signature
     events = decode([fixture_bytes(THINKING)])
     kinds = [e.type for e in events]
     assert kinds == ["reasoning", "reasoning", "content", "content", "finish", "usage", "done"]
-    assert "".join(e.text for e in events if isinstance(e, Reasoning)) == (
+    assert "".join(e.text for e in events if isinstance(e, protocol.Reasoning)) == (
         "**Breaking down the multiplication**\n\nThe user wants 17 × 23. "
         "I'll split it: 17 × 20 = 340 and 17 × 3 = 51, so the total is 391.\n"
     )
-    assert "".join(e.text for e in events if isinstance(e, Content)) == "17 × 23 = **391**."
+    assert "".join(e.text for e in events if isinstance(e, protocol.Content)) == "17 × 23 = **391**."
 
 
 def test_function_call_fixture_keeps_both_calls_with_key_order_and_number_types() -> None:
     """Both calls are emitted once, in order, with wire key order, ints as ints and floats as floats."""
-    calls = [e for e in decode(every(fixture_bytes(FUNCTION_CALL), 3)) if isinstance(e, ToolCall)]
+    calls = [e for e in decode(every(fixture_bytes(FUNCTION_CALL), 3)) if isinstance(e, protocol.ToolCall)]
     assert [c.name for c in calls] == ["book_flight", "get_weather"]
     args = calls[0].arguments
     assert list(args) == list(BOOK_FLIGHT_ARGS)
@@ -238,7 +226,7 @@ def test_undecodable_call_arguments_end_the_response_with_a_protocol_error() -> 
     call = [None] * 10 + [["f", [[["k", [None] * 8]]]]]
     events = decode([body(event([call]))])
     assert [e.type for e in events] == ["error", "done"]
-    assert isinstance(events[0], Error) and events[0].kind == "protocol"
+    assert isinstance(events[0], protocol.Error) and events[0].kind == "protocol"
 
 
 def test_integer_beyond_64_bits_in_arguments_survives() -> None:
@@ -312,7 +300,7 @@ def test_any_tool_call_turns_the_finish_reason_into_tool_calls() -> None:
 def test_finish_waits_for_the_end_of_the_body() -> None:
     """finishReason is not reported until close(): the trailer may still follow."""
     data = fixture_bytes(TEXT)
-    decoder = ResponseDecoder()
+    decoder = make_decoder()
     events = decoder.feed(data)
     assert [e.type for e in events] == ["content"] * 3
     assert decoder.complete and not decoder.done
@@ -333,7 +321,7 @@ def test_usage_is_the_last_one_seen_and_reported_once() -> None:
         Usage(prompt_tokens=5, completion_tokens=3, reasoning_tokens=None, total_tokens=10),
         Done(),
     ]
-    assert sum(isinstance(e, Usage) for e in events) == 1
+    assert sum(isinstance(e, protocol.Usage) for e in events) == 1
 
 
 def test_no_usage_on_the_wire_means_no_usage_event() -> None:
@@ -365,33 +353,24 @@ def test_anti_xssi_prefix_is_tolerated(size: int) -> None:
     assert_same_events(decode(every(data, size)), EXPECTED[THINKING])
 
 
-def test_event_to_dict_shapes() -> None:
-    """to_dict gives the type and the fields, ready for JSON lines."""
-    assert Reasoning("r").to_dict() == {"type": "reasoning", "text": "r"}
-    assert Content("c").to_dict() == {"type": "content", "text": "c"}
-    assert ToolCall("f", {"a": 1}).to_dict() == {"type": "tool_call", "name": "f", "arguments": {"a": 1}}
-    assert Usage(1, 2, None, 3).to_dict() == {
-        "type": "usage",
-        "prompt_tokens": 1,
-        "completion_tokens": 2,
-        "reasoning_tokens": None,
-        "total_tokens": 3,
-    }
-    assert Finish("stop").to_dict() == {"type": "finish", "reason": "stop"}
-    assert Error("quota", 429, "m").to_dict() == {
-        "type": "error",
-        "kind": "quota",
-        "status": 429,
-        "message": "m",
-    }
-    assert Done().to_dict() == {"type": "done"}
+def test_events_are_protocol_messages_keyed_to_the_stream_and_stamped_by_the_clock() -> None:
+    """Every event is the protocol's own message, with the decoder's stream id and its clock's time."""
+    ticks = iter(range(100))
+    decoder = ResponseDecoder(stream_id="flow-1", clock=lambda: float(next(ticks)))
+    events = decoder.feed(fixture_bytes(TEXT)) + decoder.close()
+    assert [type(e) for e in events] == [
+        protocol.Content, protocol.Content, protocol.Content, protocol.Finish, protocol.Usage, protocol.Done
+    ]
+    assert [(e.id, e.ts) for e in events] == [("flow-1", float(i)) for i in range(6)]
+    for e in events:  # each survives a trip through the socket protocol unchanged
+        assert protocol.decode_body(protocol.encode(e)[protocol.HEADER.size :]) == e
 
 
-def test_decoder_module_imports_neither_mitmproxy_nor_asyncio() -> None:
-    """The decoder stays a pure module."""
+def test_decoder_module_imports_no_io_library() -> None:
+    """The decoder stays a pure module: no mitmproxy, aiohttp or Playwright behind it."""
     code = (
-        "import sys, stream_proxy.decoder;"
-        "bad = [m for m in ('mitmproxy', 'asyncio') if m in sys.modules];"
+        "import sys, shared.wire.decoder;"
+        "bad = [m for m in ('mitmproxy', 'aiohttp', 'playwright') if m in sys.modules];"
         "sys.exit(', '.join(bad) or None)"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
@@ -426,7 +405,7 @@ def test_error_element_without_events_is_reported() -> None:
 
 def test_input_after_a_fatal_error_is_ignored() -> None:
     """Once Error and Done are out, feed() and close() return nothing."""
-    decoder = ResponseDecoder()
+    decoder = make_decoder()
     assert decoder.feed(b'[[],[7,"no"]') == [Error("permission", 403, "no"), Done()]
     assert decoder.feed(b'],[[[[[[null,"late"]],"model"]]]]') == []
     assert decoder.close() == []
@@ -446,7 +425,7 @@ def test_input_after_a_fatal_error_is_ignored() -> None:
 )  # fmt: skip
 def test_http_error_status_reports_one_error_at_close(status: int, payload: bytes, expected: Error) -> None:
     """A status >= 400 buffers the body and reports it, classified, when the transport ends."""
-    decoder = ResponseDecoder(status=status)
+    decoder = make_decoder(status=status)
     assert [decoder.feed(p) for p in every(payload, 4)] == [[] for _ in every(payload, 4)]
     assert decoder.close() == [expected, Done()]
 
@@ -454,7 +433,7 @@ def test_http_error_status_reports_one_error_at_close(status: int, payload: byte
 def test_http_error_message_is_truncated_to_500_characters() -> None:
     """Long error bodies are cut to 500 characters."""
     events = decode([b"x" * 5000], status=502)
-    assert isinstance(events[0], Error) and events[0].message == "x" * 500
+    assert isinstance(events[0], protocol.Error) and events[0].message == "x" * 500
 
 
 def test_http_error_body_is_content_decoded() -> None:
@@ -471,7 +450,7 @@ def test_body_that_ends_before_the_top_level_array_closes_is_aborted(cut: int) -
     events = decode(every(data[:cut], 7))
     assert events[-2].kind == "aborted" and events[-2].status is None  # type: ignore[union-attr]
     assert events[-1] == Done()
-    assert not [e for e in events if isinstance(e, Finish | Usage)]
+    assert not [e for e in events if isinstance(e, protocol.Finish | protocol.Usage)]
     if cut < 0:
         assert [e.type for e in events] == ["content"] * 3 + ["error", "done"]
 
@@ -672,7 +651,7 @@ def test_random_bodies_split_anywhere_decode_like_the_whole_body(
     raw, expected, arguments = case
     whole = decode([raw])
     assert_same_events(whole, expected)
-    assert [typed(e.arguments) for e in whole if isinstance(e, ToolCall)] == [typed(a) for a in arguments]
+    assert [typed(e.arguments) for e in whole if isinstance(e, protocol.ToolCall)] == [typed(a) for a in arguments]
     offsets = data.draw(st.lists(st.integers(0, len(raw)), max_size=20))
     assert_same_events(decode(split(raw, offsets)), expected)
     size = data.draw(st.integers(1, 64))
@@ -685,12 +664,12 @@ def test_consumed_bytes_are_dropped_so_the_buffer_stays_one_event_long() -> None
     events = [event([[None, f"word{i:04d} " + "x" * 80]]) for i in range(2000)]
     data = body(*events)
     largest = max(len(json.dumps(e)) for e in events)
-    decoder = ResponseDecoder()
+    decoder = make_decoder()
     out: list[Event] = []
     peak = 0
     for piece in every(data, 13):
         out += decoder.feed(piece)
         peak = max(peak, decoder.buffered)
     out += decoder.close()
-    assert len(data) > 200_000 and sum(isinstance(e, Content) for e in out) == 2000
+    assert len(data) > 200_000 and sum(isinstance(e, protocol.Content) for e in out) == 2000
     assert peak <= largest + 13 + 8, (peak, largest)
