@@ -16,6 +16,11 @@ Who talks to whom:
   ``done``; and ``status``.
 * ``api_server`` serves ``api.sock`` for control (``ping``).
 
+The stream events from ``reasoning`` to ``done`` are one vocabulary from the wire
+to the API: the GenerateContent decoder (``shared/wire/decoder.py``) yields these
+very messages, the proxy publishes them as they come, and the worker passes them
+on under the request id.
+
 Every server answers ``ping`` with ``pong``. This module is sans-IO apart from
 the small asyncio helpers at the end (``serve``, ``connect``, ``Connection``,
 ``ReconnectingClient``).
