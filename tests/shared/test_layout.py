@@ -3,6 +3,10 @@
 The services, the simulator (demo mode), the stack harness and the benchmarks must all run from a copy
 of the repository that has no ``tests/`` folder, so every Python file outside it is parsed and its
 imports checked, and the programs that the scripts and configs start are checked the same way.
+
+The packages depend on each other one way only: ``shared`` imports none of the three processes, and the
+browser worker never imports the stream proxy (AI Studio's wire format, codecs and hosts and the CA pin
+they both need live in ``shared/wire/`` and ``shared/ca.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import ast
 import re
 import subprocess
 import tomllib
+from collections.abc import Iterator
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -112,3 +117,31 @@ def test_no_file_points_at_the_old_homes_of_the_simulator_or_the_stack_harness()
         offenders += [f"{path.relative_to(PROJECT_ROOT)}:{n}: {line.strip()[:120]}"
                       for n, line in enumerate(text.splitlines(), 1) if OLD_HOMES.search(line)]
     assert not offenders, "aistudio_sim/, aistudio_sim/stack.py and aistudio_sim/processes.py moved:\n" + "\n".join(offenders)
+
+
+def imported_modules(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line, module)`` for every absolute ``import``/``from ... import`` in one file, function-level ones too."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module
+
+
+def imports_of(package: str, forbidden: str) -> list[str]:
+    """``file:line module`` for each import of ``forbidden`` (or a submodule) anywhere in ``package``."""
+    return [f"{path.relative_to(PROJECT_ROOT)}:{line} {module}"
+            for path in sorted((PROJECT_ROOT / package).rglob("*.py"))
+            for line, module in imported_modules(path)
+            if module == forbidden or module.startswith(forbidden + ".")]
+
+
+def test_the_browser_worker_never_imports_the_stream_proxy() -> None:
+    """The wire format, codecs, hosts and CA pin the worker needs live in ``shared``, not ``stream_proxy``."""
+    assert imports_of("browser_worker", "stream_proxy") == []
+
+
+def test_shared_imports_none_of_the_three_processes() -> None:
+    """``shared`` is what the processes import; it imports none of them."""
+    assert [hit for process in ("api_server", "browser_worker", "stream_proxy") for hit in imports_of("shared", process)] == []
