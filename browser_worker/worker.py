@@ -24,12 +24,12 @@ from browser_worker.browser import BrowserSession, active_profile
 from browser_worker.errors import BrowserGone, PageUnreachable, caused_by_navigation
 from browser_worker.feed import ProxyFeed
 from browser_worker.helper import HelperClient
+from browser_worker.job import JobRunner
 from browser_worker.mapping import models as models_mod
 from browser_worker.page.studio import StudioPage
-from browser_worker.runner import JobRunner
 from browser_worker.snapshots import PageJournal, write_snapshot
 from shared import answer, protocol
-from shared.errors import Cancelled, LoginRequired, ServiceError, UpstreamError, WorkerUnavailable
+from shared.errors import Cancelled, LoginRequired, ServiceError, WorkerUnavailable
 from shared.logging import request_id as request_id_var
 from shared.settings import VERSION, Settings
 from shared.wire import endpoints
@@ -47,8 +47,6 @@ MAX_BACKOFF_S = 30.0
 # After the job is done or cancelled, saving cookies and closing the browser get this long in all,
 # so a SIGTERM ends the process within SHUTDOWN_GRACE_S + 5 s + this (a hung browser is left to die with us).
 SHUTDOWN_CLEANUP_S = 15.0
-#: Failures that a vanished stream proxy can cause (the browser lost its HTTP proxy).
-RETRY_KINDS = frozenset({"upstream", "timeout"})
 
 
 @dataclass
@@ -553,25 +551,13 @@ class Worker:
         await self._emit_to(pending, protocol.JobAccepted(id=pending.id, ts=time.time()))
         self._set_state("busy", f"running {pending.id}")
         log.info("job %s: model %s, %d messages", pending.id, pending.job.model, len(pending.job.messages))
-        error: ServiceError | None = None
         start = time.monotonic()
-        for attempt in (1, 2):
-            error = await self._attempt(runner, pending, timings)
-            if not (
-                attempt == 1
-                and error is not None
-                and error.kind in RETRY_KINDS
-                and runner.retryable
-                and not pending.cancel.is_set()
-            ):
-                break
-            log.warning("job %s: %s while the stream proxy was away; running it once more", pending.id, error.message)
+        outcome = await runner.run(
+            pending.id, pending.job, lambda m: self._emit_to(pending, m), pending.cancel, timings
+        )
+        if outcome.retried:
             self.counts["retried"] += 1
-            try:
-                await runner.stop_and_clear()
-            except ServiceError as exc:
-                error = exc
-                break
+        error = outcome.error
         session = self.session
         lost = session is not None and session.lost.is_set()
         if error is not None and (lost or isinstance(error, BrowserGone)):
@@ -595,17 +581,6 @@ class Worker:
                 await self._snapshot(pending.id, error)
             await self._fail(pending, error, timings)
         await self._clean_up(runner, error)
-
-    async def _attempt(self, runner: JobRunner, pending: PendingJob, timings: dict[str, float]) -> ServiceError | None:
-        """One run of the job; the typed error, or None on success."""
-        try:
-            await runner.run(pending.id, pending.job, lambda m: self._emit_to(pending, m), pending.cancel, timings)
-            return None
-        except ServiceError as exc:
-            return exc
-        except Exception as exc:
-            log.exception("job %s failed unexpectedly", pending.id)
-            return UpstreamError(f"internal worker error: {type(exc).__name__}: {exc}")
 
     async def _snapshot(self, request_id: str, error: ServiceError) -> None:
         secrets: list[str] = []
@@ -642,7 +617,7 @@ class Worker:
             self._page_lost("login required")
             return
         try:
-            await runner.stop_and_clear(finished=error is None)
+            await runner.clear(finished=error is None)
         except LoginRequired:
             self._set_state("login_required", LOGIN_MESSAGE)
             self._page_lost("login required")

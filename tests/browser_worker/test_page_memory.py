@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from browser_worker import selectors as S
+from browser_worker.job import LARGE_PROMPT_CHARS
 from browser_worker.page.studio import StudioPage
-from browser_worker.runner import LARGE_PROMPT_CHARS
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
