@@ -258,3 +258,50 @@ def test_tool_list_content_is_joined_text():
     """A tool message with list content shows its text items."""
     plan = build_prompt([{"role": "tool", "tool_call_id": "x", "content": [{"type": "text", "text": "r"}]}])
     assert plan.text == "Tool:\nTool result (tool_call_id=x):\nr\n"
+
+
+def test_catalog_lists_functions_that_follow_a_search_tool():
+    """A Google Search tool is skipped without hiding the function tools after it."""
+    tools = [{"type": "google_search"}, {"type": "function", "function": {"name": "ping"}}]
+    assert tool_catalog(tools) == "Available Tools Catalog:\n- Function: ping"
+
+
+def test_prompt_catalog_names_the_function_tool_choice_forces():
+    """``build_prompt`` passes ``tool_choice`` on: a forced function is recommended in the catalog."""
+    plan = build_prompt(
+        [{"role": "user", "content": "find it"}],
+        tools=[SEARCH_TOOL],
+        tool_choice={"type": "function", "function": {"name": "search"}},
+        emulated_tools=True,
+    )
+    assert plan.text == (
+        "Available Tools Catalog:\n- Function: search\n"
+        '  Parameter Schema: {"type": "object"}\n'
+        "Recommended function to use: search\n---\nUser:\nfind it\n"
+    )
+
+
+@pytest.mark.parametrize("name", ["", None, 5])
+def test_tool_choice_without_a_usable_name_forces_nothing(name):
+    """A named ``tool_choice`` whose name is empty or not a string names no function."""
+    assert chosen_function({"type": "function", "function": {"name": name}}) is None
+
+
+def test_only_assistant_tool_calls_are_rendered():
+    """``tool_calls`` belong to assistant messages; on another role they are not printed."""
+    call = {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    plan = build_prompt([{"role": "user", "content": "hi", "tool_calls": [call]}])
+    assert plan.text == "User:\nhi\n"
+
+
+def test_tool_call_without_arguments_shows_empty_object():
+    """A call whose ``arguments`` are missing shows ``{}``, like empty arguments."""
+    message = {"role": "assistant", "tool_calls": [{"id": "a", "type": "function", "function": {"name": "f"}}]}
+    assert build_prompt([message]).text == "Assistant:\nRequest function call: f\nParameters:\n{}\n"
+
+
+def test_tool_list_content_joins_its_text_items_with_newlines():
+    """Several text items of a tool result are joined with ``\\n``."""
+    content = [{"type": "text", "text": "line 1"}, {"type": "text", "text": "line 2"}]
+    plan = build_prompt([{"role": "tool", "tool_call_id": "x", "content": content}])
+    assert plan.text == "Tool:\nTool result (tool_call_id=x):\nline 1\nline 2\n"

@@ -79,6 +79,7 @@ def test_plan_for_every_family_and_effort(kind, effort, expected):
         ("gemini-2.5-flash-lite", "budget_flash"),
         ("gemini-flash-latest", "budget_flash"),
         ("gemini-flash-lite-latest", "budget_flash"),
+        ("models/gemini-flash-latest", "budget_flash"),
         ("gemini-2.0-flash", "none"),
         ("gemma-3-27b-it", "none"),
         ("gemini-robotics-er-1.5-preview", "none"),
@@ -137,3 +138,14 @@ def test_absent_effort_on_level_models_uses_the_default_level():
 def test_plans_are_hashable_for_caching():
     """A plan can key the page object's settings cache."""
     assert len({plan_thinking("gemini-2.5-pro", "high"), plan_thinking("gemini-2.5-pro", 32768)}) == 1
+
+
+@pytest.mark.parametrize("effort", ["extreme", True, 2.0, -5])
+def test_invalid_effort_message_names_the_value_and_what_is_accepted(effort):
+    """The 400's message quotes the refused value and lists the accepted ones."""
+    with pytest.raises(ValueError) as caught:
+        normalize_effort(effort)
+    assert str(caught.value) == (
+        f"invalid reasoning_effort {effort!r}: expected one of none, minimal, low, medium, high, "
+        "-1 (no limit), 0 (off) or a positive integer budget"
+    )
