@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tomllib
 from collections import Counter
 from pathlib import Path
 
@@ -41,7 +42,10 @@ def main() -> int:
     parser.add_argument("--root", type=Path, default=Path("mutants"))
     parser.add_argument("--survivors", action="store_true", help="list surviving mutants by module")
     args = parser.parse_args()
-    metas = sorted(args.root.rglob("*.py.meta"))
+    # Only the files the configuration mutates today (a moved module leaves its old results behind).
+    config = tomllib.loads(Path("pyproject.toml").read_text())["tool"]["mutmut"]
+    wanted = set(config["only_mutate"])
+    metas = sorted(m for m in args.root.rglob("*.py.meta") if m.relative_to(args.root).as_posix()[:-5] in wanted)
     if not metas:
         print(f"no mutmut results under {args.root}/: run `make mutation` first", file=sys.stderr)
         return 1
