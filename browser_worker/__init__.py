@@ -1,0 +1,27 @@
+"""The browser worker: one real browser on the AI Studio page, serving OpenAI jobs over ``worker.sock``.
+
+Its wings, from the process down to the page:
+
+* ``__main__.py`` — ``python -m browser_worker`` (serve until SIGTERM) and
+  ``python -m browser_worker login`` (save a Google login).
+* ``worker.py`` — ``Worker``: the socket server and the job queue; runs one job
+  at a time on the supervisor's page, reports its outcome, pushes ``WorkerStatus``.
+* ``supervisor.py`` — ``Supervisor``: the browser's life (launch, start-up,
+  relaunch after a crash, login wait, cookie refresh) and the public seam to
+  its page (``page_lock``, ``studio``, ``runner``, ``wait_ready``, ``hand_back``).
+* ``job/`` — one job on the page, stage by stage: plan → apply settings →
+  submit → capture → finish → clear (``job/__init__.py`` maps it).
+* ``mapping/`` — pure: what a request means for the page (the prompt text,
+  function declarations, emulated tools, the thinking plan, the model list).
+* ``page/`` — ``StudioPage``: the AI Studio page, a facade over one object per
+  page region; the only code that touches Playwright's page (``page/__init__.py``
+  maps it).
+* ``feed.py`` — capture tier 1: the subscription to the stream proxy's events
+  and the per-job ``FlowWatch``.
+* ``helper.py`` — capture tier 2: the answer's body from ``HELPER_ENDPOINT``.
+* ``browser.py`` — ``BrowserSession``: Playwright, the browser, its one context
+  and page. ``auth.py`` — saved logins, cookie refresh, the interactive login.
+* ``errors.py`` — the worker's error types and the one reading of AI Studio's
+  error texts. ``snapshots.py`` — the failed page, kept for diagnosis.
+* ``selectors.py`` — every selector, URL path and page constant.
+"""

@@ -112,6 +112,12 @@ def error_from_quota_signal(signal: protocol.QuotaSignal) -> QuotaExceeded:
     return QuotaExceeded(signal.message)
 
 
+def is_empty_exchange(ev: protocol.Error) -> bool:
+    """The flow's error says its body ended with nothing received (``0 bytes``, the decoder's words):
+    an aborted exchange such as a preflight, not the answer's failure."""
+    return "0 bytes" in ev.message
+
+
 def caused_by_navigation(error: ServiceError) -> bool:
     """The error is what a navigation of the page causes (its scripts lost their context)."""
     return any(marker in error.message for marker in NAVIGATION_ERRORS)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from browser_worker.errors import is_empty_exchange
 from shared import protocol
 from shared.wire import endpoints
 
@@ -69,7 +70,7 @@ class FlowWatch:
             return
         if self.flow_id is None or getattr(msg, "id", None) != self.flow_id:
             return
-        if isinstance(msg, protocol.Error) and not self._received and "0 bytes" in msg.message:
+        if isinstance(msg, protocol.Error) and not self._received and is_empty_exchange(msg):
             # An empty, aborted exchange (e.g. a preflight): wait for the real flow instead.
             log.info("ignoring empty flow %s: %s", msg.id, msg.message)
             self.flow_id = None

@@ -43,7 +43,8 @@ from browser_worker.feed import FeedLost, FlowWatch
 from browser_worker.helper import HelperClient, HelperLost
 from browser_worker.job.prefix import remainder_after
 from browser_worker.mapping import emulated as emulated_mod
-from browser_worker.page.studio import DomState, StudioPage
+from browser_worker.page.answer import DomState
+from browser_worker.page.studio import StudioPage
 from shared import answer, protocol
 from shared.errors import LoginRequired, UpstreamTimeout
 

@@ -29,7 +29,8 @@ from browser_worker.job.capture import AnswerCapture, Emit, Sent
 from browser_worker.job.finish import finish
 from browser_worker.job.settings import Change, settings_diff, structured_output, wanted_settings
 from browser_worker.mapping import declarations, prompt
-from browser_worker.page.studio import RunSettings, StudioPage
+from browser_worker.page.run_settings import RunSettings
+from browser_worker.page.studio import StudioPage
 from shared import protocol
 from shared.deadlines import completion_timeout_s
 from shared.errors import (

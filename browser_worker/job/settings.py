@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from browser_worker.mapping import declarations, thinking
-from browser_worker.page.studio import RunSettings
+from browser_worker.page.run_settings import RunSettings
 from shared import protocol
 from shared.errors import InvalidRequest
 from shared.settings import Settings

@@ -180,7 +180,7 @@ async def start_worker(settings: Settings, *, ready: bool = True) -> AsyncIterat
     try:
         if ready:
             async with asyncio.timeout(60):
-                await worker.ready.wait()
+                await worker.supervisor.ready.wait()
         yield worker
     finally:
         await worker.close()

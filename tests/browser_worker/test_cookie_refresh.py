@@ -25,12 +25,12 @@ async def test_a_new_browser_cookie_reaches_the_profile_while_the_worker_runs(
     profile.chmod(0o600)
     settings = worker_settings(simulator, work_dir / "refresh", profile, cookie_refresh_interval_s=1)
     async with start_worker(settings) as worker:
-        assert worker.session is not None and worker.session.context is not None
-        await worker.session.context.add_cookies(
+        assert worker.supervisor.session is not None and worker.supervisor.session.context is not None
+        await worker.supervisor.session.context.add_cookies(
             [{"name": "ROTATED", "value": "v2", "domain": ".google.com", "path": "/", "secure": True}]
         )
         async with asyncio.timeout(10):  # the refresh runs every second
             while "ROTATED" not in {c["name"] for c in json.loads(profile.read_text())["cookies"]}:
                 await asyncio.sleep(0.1)  # polling the file the worker writes
-        assert worker.state == "ready"
+        assert worker.supervisor.state == "ready"
         assert oct(os.stat(profile).st_mode & 0o777) == "0o600"

@@ -98,11 +98,11 @@ async def test_stream_and_dom_tiers_give_the_same_text(dom_worker, stream_worker
 async def test_missing_function_calling_ui_degrades_and_falls_back_to_emulated_tools(dom_worker, client, sim):
     """A self-test miss is named in the status; tools are then emulated in the prompt."""
     tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
-    await dom_worker.studio.page.evaluate(
+    await dom_worker.supervisor.studio.page.evaluate(
         "() => document.querySelector('[data-test-id=\"functionCallingTooltip\"]').remove()"
     )
     try:
-        result_test = await dom_worker.run_self_test()
+        result_test = await dom_worker.supervisor.run_self_test()
         status = await client.status()
         assert result_test["function_calling"] is False
         assert status.state == "degraded" and "function_calling" in status.message
@@ -111,8 +111,8 @@ async def test_missing_function_calling_ui_degrades_and_falls_back_to_emulated_t
         assert "Available Tools Catalog:" in sim.inspect("requests/last")["prompt"]
         assert [c.name for c in result.of(protocol.ToolCall)] == ["lookup"]
     finally:
-        await dom_worker.reload_page()
-        await dom_worker.run_self_test()
+        await dom_worker.supervisor.reload_page()
+        await dom_worker.supervisor.run_self_test()
     assert (await client.status()).state == "ready"
 
 

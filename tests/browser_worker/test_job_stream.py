@@ -44,16 +44,14 @@ async def ended_request(sim, timeout: float = 5.0) -> dict:
 
 @contextlib.contextmanager
 def overridden(worker, **changes):
-    """Run with some settings changed on the live worker and its runner."""
-    old = worker.settings
-    worker.settings = old.model_copy(update=changes)
-    worker.runner.settings = worker.settings
+    """Run with some settings changed for the live worker's job runner (the one that reads them)."""
+    runner = worker.supervisor.runner
+    old = runner.settings
+    runner.settings = old.model_copy(update=changes)
     try:
         yield
     finally:
-        worker.settings = old
-        if worker.runner is not None:
-            worker.runner.settings = old
+        runner.settings = old
 
 
 # ------------------------------------------------------------------ answers and events
@@ -300,7 +298,7 @@ async def test_injected_overlays_and_first_use_dialogs_do_not_break_a_job(stream
         inject_overlays=["transparent_backdrop", "tooltip", "survey_iframe", "welcome_dialog", "cookie_banner"],
         first_use_dialogs=True,
     )
-    await stream_worker.reload_page()
+    await stream_worker.supervisor.reload_page()
     result = await client.run("overlay #sim:words=4")
     assert result.error is None, result.error
     assert result.content == sim.inspect("requests/last")["response"]["answer_text"]
@@ -380,7 +378,7 @@ async def test_client_disconnect_stops_the_generation(stream_worker, sim):
     assert last["ended"] == "client_closed"
     assert last["last_byte_at"] - left_at < 1.0
     async with asyncio.timeout(30):
-        await stream_worker._idle.wait()
+        await stream_worker.wait_idle()
     assert stream_worker.counts["cancelled"] >= 1
 
 
@@ -434,7 +432,7 @@ async def test_failure_writes_a_redacted_snapshot(stream_worker, client, sim):
     folder = folders[-1]
     assert {p.name for p in folder.iterdir()} >= {"screenshot.png", "page.html", "console.txt", "network.txt"}
     assert oct(folder.stat().st_mode & 0o777) == "0o700"
-    cookies = json.loads(stream_worker.profile.read_text())["cookies"]
+    cookies = json.loads(stream_worker.supervisor.profile.read_text())["cookies"]
     html = (folder / "page.html").read_text()
     for cookie in cookies:
         assert cookie["value"] not in html
@@ -493,15 +491,15 @@ async def test_a_warm_repeat_job_sets_no_control(stream_worker, client, sim):
     job = dict(model="gemini-2.5-flash", temperature=0.6, top_p=0.85, max_output_tokens=777, stop=["<X>"])
     first = await client.run("warm one #sim:words=3", **job)
     assert first.error is None, first.error
-    await stream_worker._idle.wait()
-    with counted_setters(stream_worker.studio) as calls:
+    await stream_worker.wait_idle()
+    with counted_setters(stream_worker.supervisor.studio) as calls:
         second = await client.run("warm two #sim:words=3", **job)
     assert second.error is None, second.error
     assert calls == []
     config = sim.inspect("requests/last")["generation_config"]
     assert config["temperature"] == pytest.approx(0.6)
     assert config["max_output_tokens"] == 777
-    current = await stream_worker.studio.read_run_settings()
+    current = await stream_worker.supervisor.studio.read_run_settings()
     assert current.model == "gemini-2.5-flash"
     assert current.temperature == pytest.approx(0.6) and current.top_p == pytest.approx(0.85)
     assert current.max_tokens == 777 and current.stops == ("<X>",)
@@ -521,14 +519,14 @@ async def test_a_repeated_response_schema_is_not_pasted_again(stream_worker, cli
     rank = {"type": "object", "properties": {"rank": {"type": "integer"}}, "required": ["rank"]}
     job = dict(model="gemini-2.5-flash", temperature=0.6, top_p=0.85, max_output_tokens=777, stop=["<X>"])
     assert (await client.run("json one", response_format=fmt(city), **job)).error is None
-    await stream_worker._idle.wait()
-    with counted_setters(stream_worker.studio) as calls:
+    await stream_worker.wait_idle()
+    with counted_setters(stream_worker.supervisor.studio) as calls:
         again = await client.run("json two", response_format=fmt(city), **job)
     assert again.error is None, again.error
     assert calls == []
     assert "city" in sent_schema()["properties"]
-    await stream_worker._idle.wait()
-    with counted_setters(stream_worker.studio) as calls:
+    await stream_worker.wait_idle()
+    with counted_setters(stream_worker.supervisor.studio) as calls:
         other = await client.run("json three", response_format=fmt(rank), **job)
     assert other.error is None, other.error
     assert calls == ["set_structured_output"]
@@ -541,8 +539,8 @@ async def test_only_the_changed_control_is_set_and_read_back(stream_worker, clie
     """A repeat job with one different value calls only that setter, and the page sends the new value."""
     job = dict(model="gemini-2.5-flash", temperature=0.6, top_p=0.85, max_output_tokens=777, stop=["<X>"])
     assert (await client.run("base #sim:words=3", **job)).error is None
-    await stream_worker._idle.wait()
-    with counted_setters(stream_worker.studio) as calls:
+    await stream_worker.wait_idle()
+    with counted_setters(stream_worker.supervisor.studio) as calls:
         result = await client.run("changed #sim:words=3", **{**job, "temperature": 1.25})
     assert result.error is None, result.error
     assert calls == ["set_temperature"]
@@ -551,7 +549,7 @@ async def test_only_the_changed_control_is_set_and_read_back(stream_worker, clie
 
 async def test_dom_watcher_does_not_wake_per_chunk_while_the_stream_is_live(stream_worker, client, sim):
     """60 chunks 20 ms apart through the stream tier: the DOM watcher wakes a few times, not per chunk."""
-    studio = stream_worker.studio
+    studio = stream_worker.supervisor.studio
     original = studio.wait_dom_change
     woken: list[bool] = []
 
@@ -593,10 +591,10 @@ FAKE_STOP_JS = """
 @contextlib.asynccontextmanager
 async def page_to_ourselves(worker):
     """The worker idle (the last job's clean-up over) and its page lock held by the test."""
-    await worker._idle.wait()
-    async with worker._page_lock:
-        yield worker.studio
-        await worker.studio.page.evaluate("() => document.getElementById('fake-stop')?.remove()")
+    await worker.wait_idle()
+    async with worker.supervisor.page_lock:
+        yield worker.supervisor.studio
+        await worker.supervisor.studio.page.evaluate("() => document.getElementById('fake-stop')?.remove()")
 
 
 async def _fake_stop(studio, remove_after_ms, remove_on_click=False):

@@ -40,10 +40,10 @@ async def test_a_refused_switch_is_a_422_with_a_snapshot_and_the_old_model_comes
     assert {"error.txt", "screenshot.png", "page.html"} <= {p.name for p in folders[0].iterdir()}
     assert REFUSED in (folders[0] / "error.txt").read_text()
 
-    await stream_worker._idle.wait()
+    await stream_worker.wait_idle()
     status = await client.status()
     assert (status.state, status.model, status.message) == ("ready", "gemini-2.5-flash", "ready on gemini-2.5-flash")
-    studio = stream_worker.studio
+    studio = stream_worker.supervisor.studio
     assert await studio.current_model() == "gemini-2.5-flash"
     assert (await studio.navigation.read_prefs())["promptModel"] == "models/gemini-2.5-flash"
     assert await studio.chat.temporary_chat_active()
@@ -76,10 +76,10 @@ async def test_when_the_previous_model_is_refused_too_the_worker_stays_on_the_pa
     sim.config(page_unknown_models=[REFUSED, "gemini-2.5-flash"], default_model="gemini-2.0-flash")
     assert (await client.run("refused #sim:words=3", model=REFUSED)).error.kind == "model_switch"
 
-    await stream_worker._idle.wait()
+    await stream_worker.wait_idle()
     status = await client.status()
     assert (status.state, status.model, status.message) == ("ready", "gemini-2.0-flash", "ready on gemini-2.0-flash")
-    assert await stream_worker.studio.chat.temporary_chat_active()
+    assert await stream_worker.supervisor.studio.chat.temporary_chat_active()
     fallback = await client.run("fallback #sim:words=3", model="gemini-2.0-flash")
     assert fallback.error is None, fallback.error
     assert sim.inspect("requests/last")["model"] == "gemini-2.0-flash"

@@ -37,15 +37,15 @@ async def mark_document(worker, client) -> None:
     """Be on MODEL (a switch would load a new document), then mark the current document."""
     warm = await client.run("warm up #sim:words=2", model=MODEL)
     assert warm.error is None, warm.error
-    await worker._idle.wait()
-    async with worker._page_lock:
-        await worker.studio.page.evaluate(MARK_JS)
+    await worker.wait_idle()
+    async with worker.supervisor.page_lock:
+        await worker.supervisor.studio.page.evaluate(MARK_JS)
 
 
 async def page_facts(worker) -> dict:
-    await worker._idle.wait()  # Done is sent before the clean-up; wait for the page to be handed back
-    async with worker._page_lock:
-        return await worker.studio.page.evaluate(READ_JS, S.PROMPT_TEXTAREA)
+    await worker.wait_idle()  # Done is sent before the clean-up; wait for the page to be handed back
+    async with worker.supervisor.page_lock:
+        return await worker.supervisor.studio.page.evaluate(READ_JS, S.PROMPT_TEXTAREA)
 
 
 async def test_after_a_large_prompt_the_next_job_gets_a_fresh_document_with_an_empty_prompt_box(
@@ -60,7 +60,7 @@ async def test_after_a_large_prompt_the_next_job_gets_a_fresh_document_with_an_e
     assert len(sim.inspect("requests/last")["prompt"]) > LARGE_PROMPT_CHARS
     facts = await page_facts(dom_worker)
     assert facts == {"mark": None, "prompt": [""], "turns": 0}
-    assert await dom_worker.studio.chat.temporary_chat_active()
+    assert await dom_worker.supervisor.studio.chat.temporary_chat_active()
     assert (await client.status()).state == "ready"
     after = await client.run("an ordinary question #sim:words=4", model=MODEL)
     assert after.error is None and after.content.strip(), after.error
@@ -77,9 +77,9 @@ async def test_after_an_ordinary_prompt_the_same_document_gets_a_new_chat(dom_wo
 
 async def test_collect_garbage_works_through_chromiums_devtools_protocol(dom_worker):
     """The worker's Chromium accepts HeapProfiler.collectGarbage."""
-    await dom_worker._idle.wait()
-    async with dom_worker._page_lock:
-        assert await dom_worker.studio.collect_garbage() is True
+    await dom_worker.wait_idle()
+    async with dom_worker.supervisor.page_lock:
+        assert await dom_worker.supervisor.studio.collect_garbage() is True
 
 
 async def test_collect_garbage_does_nothing_on_firefox():

@@ -21,7 +21,7 @@ from browser_worker.job.settings import (
     wants_url_context,
 )
 from browser_worker.mapping.thinking import ThinkingPlan
-from browser_worker.page.studio import RunSettings
+from browser_worker.page.run_settings import RunSettings
 from shared import protocol
 from shared.errors import InvalidRequest
 from shared.settings import Settings

@@ -40,7 +40,7 @@ async def test_finished_jobs_are_not_kept_while_the_connection_stays_open(stream
         for job_id in ids:
             events = await run_on(conn, job_id, f"{mark} #sim:words=3")
             assert not any(isinstance(e, protocol.Error) for e in events), events
-        await stream_worker._idle.wait()  # Done comes before the clean-up; wait for the job to end
+        await stream_worker.wait_idle()  # Done comes before the clean-up; wait for the job to end
         gc.collect()
         assert [o.id for o in gc.get_objects() if isinstance(o, PendingJob)] == []
         assert [o for o in gc.get_objects() if isinstance(o, protocol.Job) and mark in str(o.messages)] == []
@@ -55,9 +55,9 @@ async def test_playwright_keeps_no_request_that_carried_a_prompt(stream_worker, 
     for i in range(2):
         result = await client.run(f"{mark} {i} #sim:words=3", model=MODEL)
         assert result.error is None, result.error
-    await stream_worker._idle.wait()
+    await stream_worker.wait_idle()
     gc.collect()
     kept = [r for r in gc.get_objects() if isinstance(r, PlaywrightRequest) and mark in (r.post_data or "")]
     assert kept == []
-    posts = [line for line in stream_worker.journal.network if " -> POST " in line and "GenerateContent" in line]
-    assert len(posts) >= 2, list(stream_worker.journal.network)
+    posts = [line for line in stream_worker.supervisor.journal.network if " -> POST " in line and "GenerateContent" in line]
+    assert len(posts) >= 2, list(stream_worker.supervisor.journal.network)

@@ -292,4 +292,4 @@ async def test_unreachable_ai_studio_keeps_serving_and_retries(work_dir):
                 await conn.close()
         assert status.state == "starting"
         assert "retrying" in status.message
-        assert not worker.ready.is_set()
+        assert not worker.supervisor.ready.is_set()
