@@ -12,15 +12,8 @@ from __future__ import annotations
 
 import zlib
 
-try:
-    import brotli
-except ImportError:  # pragma: no cover - optional codec
-    brotli = None
-
-try:
-    import zstandard
-except ImportError:  # pragma: no cover - optional codec
-    zstandard = None  # type: ignore[assignment]
+import brotli
+import zstandard
 
 __all__ = ["ContentDecoder", "DecodingError"]
 
@@ -72,8 +65,6 @@ class _ZlibDecoder:
 
 class _BrotliDecoder:
     def __init__(self) -> None:
-        if brotli is None:
-            raise DecodingError("Content-Encoding 'br' needs the brotli package")
         self._obj = brotli.Decompressor()
 
     def decode(self, data: bytes) -> bytes:
@@ -91,8 +82,6 @@ class _BrotliDecoder:
 
 class _ZstdDecoder:
     def __init__(self) -> None:
-        if zstandard is None:
-            raise DecodingError("Content-Encoding 'zstd' needs the zstandard package")
         self._obj = zstandard.ZstdDecompressor().decompressobj()
 
     def decode(self, data: bytes) -> bytes:

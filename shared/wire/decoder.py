@@ -53,7 +53,7 @@ The body is ``[[event, event, ...](, error)?]``. A byte scanner keeps ``depth`` 
 inside a string, and jumps between interesting bytes with ``re``/``bytes.find`` (runs of brackets are
 handled as one token), so the cost is linear in the body size however it is split. Each complete event
 (the bytes from the ``[`` opening depth 3 to the ``]`` closing back to depth 2) is parsed exactly once
-with ``orjson`` (``json`` as fallback); the bytes stay bytes until then, so UTF-8 sequences split
+with ``orjson`` (``json`` for integers beyond 64 bits); the bytes stay bytes until then, so UTF-8 sequences split
 between reads are harmless. Consumed bytes are dropped. Whitespace between tokens and a leading
 ``)]}'`` anti-XSSI prefix are tolerated.
 """
@@ -66,14 +66,9 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from shared import answer
+import orjson
 
-try:  # orjson is the fast path; the stdlib parser is the fallback
-    import orjson
-except ImportError:  # pragma: no cover - orjson is a project dependency
-    orjson = None  # type: ignore[assignment]
-
-from shared import protocol
+from shared import answer, protocol
 from shared.wire.codecs import ContentDecoder, DecodingError
 
 __all__ = [
@@ -360,12 +355,10 @@ _QUOTE, _OPEN, _CLOSE, _COMMA, _BACKSLASH = b'"[],\\'
 
 
 def _loads(data: bytes | bytearray) -> Any:
-    if orjson is not None:
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass  # retry with json: it also accepts integers beyond 64 bits
-    return json.loads(data)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)  # it also accepts integers beyond 64 bits
 
 
 class ResponseDecoder:
