@@ -145,3 +145,32 @@ def test_the_browser_worker_never_imports_the_stream_proxy() -> None:
 def test_shared_imports_none_of_the_three_processes() -> None:
     """``shared`` is what the processes import; it imports none of them."""
     assert [hit for process in ("api_server", "browser_worker", "stream_proxy") for hit in imports_of("shared", process)] == []
+
+
+#: browser_worker is kept in small pieces (issue 16): the pool multiplies it, and it should multiply a clear design.
+MAX_FILE_LINES = 500
+MAX_FUNCTION_LINES = 80
+
+
+def oversized(path: Path) -> list[str]:
+    """The file itself when it is longer than MAX_FILE_LINES, and each function longer than MAX_FUNCTION_LINES."""
+    source = path.read_text()
+    found = [f"{path}: {source.count(chr(10))} lines"] if source.count("\n") > MAX_FILE_LINES else []
+    for node in ast.walk(ast.parse(source, str(path))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            length = (node.end_lineno or node.lineno) - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                found.append(f"{path}:{node.lineno} {node.name}: {length} lines")
+    return found
+
+
+def test_the_size_check_sees_a_long_function(tmp_path: Path) -> None:
+    long = tmp_path / "long.py"
+    long.write_text("def f():\n" + "    x = 1\n" * MAX_FUNCTION_LINES)
+    assert oversized(long) == [f"{long}:1 f: {MAX_FUNCTION_LINES + 1} lines"]
+
+
+def test_browser_worker_files_and_functions_stay_small() -> None:
+    files = sorted((PROJECT_ROOT / "browser_worker").rglob("*.py"))
+    assert files
+    assert [problem for path in files for problem in oversized(path)] == []
