@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from browser_worker.errors import BrowserGone, DeclarationsRejected, PageBroken
@@ -83,6 +83,26 @@ class Attempt:
         return not self.emitted and not self.flow_seen and self.feed_trouble
 
 
+@dataclass
+class JobRun:
+    """One attempt at a job: what its stages share. ``emit`` notes that something reached the client."""
+
+    request_id: str
+    job: protocol.Job
+    client: Emit
+    timings: dict[str, float]
+    attempt: Attempt = field(default_factory=Attempt)
+    start: float = field(default_factory=time.monotonic)
+
+    async def emit(self, msg: protocol.Message) -> None:
+        self.attempt.emitted = True
+        await self.client(msg)
+
+    def took(self, stage: str) -> None:
+        """Record the time from the attempt's start to the end of ``stage`` (ms)."""
+        self.timings[stage] = _ms(self.start)
+
+
 @dataclass(frozen=True)
 class Prepared:
     """What the settings stage decided: tools emulated in the prompt, or native function calling."""
@@ -124,80 +144,49 @@ class JobRunner:
         self, request_id: str, job: protocol.Job, emit: Emit, cancel: asyncio.Event, timings: dict[str, float]
     ) -> Outcome:
         """Run the job, emitting its events; the outcome says how it ended (the caller reports an error)."""
-        attempt = Attempt()
-        error = await self._attempt(request_id, job, emit, cancel, timings, attempt)
-        if error is None or error.kind not in RETRY_KINDS or not attempt.retryable or cancel.is_set():
+        first = JobRun(request_id, job, emit, timings)
+        error = await self._attempt(first, cancel)
+        if error is None or error.kind not in RETRY_KINDS or not first.attempt.retryable or cancel.is_set():
             return Outcome(error)
         log.warning("job %s: %s while the stream proxy was away; running it once more", request_id, error.message)
         try:
             await self.clear()
         except ServiceError as exc:
             return Outcome(exc, retried=True)
-        return Outcome(await self._attempt(request_id, job, emit, cancel, timings, Attempt()), retried=True)
+        return Outcome(await self._attempt(JobRun(request_id, job, emit, timings), cancel), retried=True)
 
-    async def _attempt(
-        self,
-        request_id: str,
-        job: protocol.Job,
-        emit: Emit,
-        cancel: asyncio.Event,
-        timings: dict[str, float],
-        attempt: Attempt,
-    ) -> ServiceError | None:
+    async def _attempt(self, run: JobRun, cancel: asyncio.Event) -> ServiceError | None:
         """One run of the job; the typed error, or None on success."""
         try:
-            await self._run_once(request_id, job, emit, cancel, timings, attempt)
+            await self._run_once(run, cancel)
             return None
         except ServiceError as exc:
             return exc
         except Exception as exc:
-            log.exception("job %s failed unexpectedly", request_id)
+            log.exception("job %s failed unexpectedly", run.request_id)
             return UpstreamError(f"internal worker error: {type(exc).__name__}: {exc}")
 
-    async def _run_once(
-        self,
-        request_id: str,
-        job: protocol.Job,
-        emit: Emit,
-        cancel: asyncio.Event,
-        timings: dict[str, float],
-        attempt: Attempt,
-    ) -> None:
+    async def _run_once(self, run: JobRun, cancel: asyncio.Event) -> None:
         """Plan, then the page's stages under the completion timeout, racing the cancel event."""
-        start = time.monotonic()
+        job = run.job
         model = self._resolve_model(job.model)
         plan = prompt.build_prompt(job.messages, tools=job.tools, tool_choice=job.tool_choice)
         limit = completion_timeout_s(self.settings, len(plan.text))
-
-        async def tracked(msg: protocol.Message) -> None:
-            attempt.emitted = True
-            await emit(msg)
-
         try:
             async with asyncio.TaskGroup() as tg:
-                watcher = tg.create_task(_raise_when_set(cancel), name=f"cancel-{request_id}")
-                stages = self._stages(request_id, job, model, plan, tracked, timings, start, attempt, limit)
-                tg.create_task(_then_cancel(stages, watcher), name=f"job-{request_id}")
+                watcher = tg.create_task(_raise_when_set(cancel), name=f"cancel-{run.request_id}")
+                stages = self._stages(run, model, plan, limit)
+                tg.create_task(_then_cancel(stages, watcher), name=f"job-{run.request_id}")
         except* ServiceError as group:
             raise _leaf(group) from None
         except* TimeoutError:
             raise UpstreamTimeout(f"no complete answer within {limit:.0f} s", retry_after=None) from None
 
-    async def _stages(
-        self,
-        request_id: str,
-        job: protocol.Job,
-        model: str,
-        plan: prompt.PromptPlan,
-        emit: Emit,
-        timings: dict[str, float],
-        start: float,
-        attempt: Attempt,
-        limit: float,
-    ) -> None:
+    async def _stages(self, run: JobRun, model: str, plan: prompt.PromptPlan, limit: float) -> None:
+        job = run.job
         async with asyncio.timeout(limit):
             # Before anything that may navigate (a model switch loads the page through the proxy).
-            await self._wait_for_proxy(attempt)
+            await self._wait_for_proxy(run.attempt)
             prepared = await self._apply_settings(model, job)
             if prepared.emulated:
                 plan = prompt.build_prompt(
@@ -205,14 +194,14 @@ class JobRunner:
                 )
             if not plan.text.strip() and not job.attachments:
                 raise InvalidRequest("the conversation has no text to send")
-            timings["settings"] = _ms(start)
+            run.took("settings")
             if job.attachments:
                 await self.studio.upload([a.path for a in job.attachments])
             self.filled_chars = max(self.filled_chars, len(plan.text))
             run_enabled = await self.studio.fill_prompt(plan.text)
-            timings["fill"] = _ms(start)
-            sent = await self._submit_and_capture(request_id, emit, run_enabled, prepared, timings, start, attempt)
-            await finish(request_id, plan.text, emit, sent)
+            run.took("fill")
+            sent = await self._submit_and_capture(run, run_enabled, prepared)
+            await finish(run.request_id, plan.text, run.emit, sent)
 
     async def _wait_for_proxy(self, attempt: Attempt) -> None:
         """The browser's traffic goes through the stream proxy: give a restarting proxy a moment."""
@@ -335,17 +324,9 @@ class JobRunner:
 
     # ------------------------------------------------------------------ submit and capture
 
-    async def _submit_and_capture(
-        self,
-        request_id: str,
-        emit: Emit,
-        run_enabled: bool,
-        prepared: Prepared,
-        timings: dict[str, float],
-        start: float,
-        attempt: Attempt,
-    ) -> Sent:
+    async def _submit_and_capture(self, run: JobRun, run_enabled: bool, prepared: Prepared) -> Sent:
         """Submit with the feed's watch open (its flow starts after the submit), then capture."""
+        attempt = run.attempt
         await self._wait_for_proxy(attempt)
         watch_cm = self.feed.watch(time.time()) if self.feed is not None else contextlib.nullcontext()
         with watch_cm as watch:
@@ -355,11 +336,11 @@ class JobRunner:
                 watch.since = submit_wall
             toast_before = (await self.studio.dom_state()).toast
             await self.studio.submit(run_enabled)
-            timings["submit"] = _ms(start)
+            run.took("submit")
             capture = AnswerCapture(
-                request_id,
+                run.request_id,
                 self.studio,
-                emit,
+                run.emit,
                 silence_s=self.settings.silence_timeout_ms / 1000,
                 watch=watch if live else None,
                 helper=self.helper,
@@ -375,7 +356,7 @@ class JobRunner:
                     attempt.flow_seen = watch.flow_id is not None
                     attempt.feed_trouble = watch.was_lost or not live
         if sent.first_event_at is not None:
-            timings["first_event"] = (sent.first_event_at - start) * 1000
+            run.timings["first_event"] = (sent.first_event_at - run.start) * 1000
         return sent
 
     # ------------------------------------------------------------------ clear
