@@ -10,7 +10,7 @@ from aiohttp import web
 
 from api_server.app import create_app
 from api_server.lifecycle import drain
-from shared import protocol
+from shared import channel
 from shared.process import run_process
 from shared.settings import VERSION, Settings
 
@@ -18,7 +18,7 @@ log = logging.getLogger("api_server")
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
-    async def handle(conn: protocol.Connection) -> None:
+    async def handle(conn: channel.Connection) -> None:
         async for _msg in conn:  # ping is answered by serve(); nothing else is spoken here
             pass
 
@@ -29,7 +29,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     site = web.TCPSite(runner, settings.api_host, settings.api_port)
     await site.start()
     path = settings.api_socket
-    server = await protocol.serve(path, handle, process="api_server", version=VERSION)
+    server = await channel.serve(path, handle, process="api_server", version=VERSION)
     log.info("serving http://%s:%d and %s", settings.api_host, settings.api_port, path)
     await stop.wait()
     log.info("shutdown: draining requests")

@@ -29,8 +29,9 @@ from typing import Any
 from urllib.parse import unquote, unquote_to_bytes, urlparse
 
 from api_server.remote_fetch import RemoteFetcher
+from shared.channel import ensure_private_dir
 from shared.errors import InvalidRequest
-from shared.protocol import Attachment, ensure_private_dir
+from shared.protocol import Attachment
 
 log = logging.getLogger(__name__)
 

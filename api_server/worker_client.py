@@ -1,6 +1,6 @@
 """The API server's side of ``worker.sock``: one reconnecting connection.
 
-``WorkerClient`` keeps the connection up (``shared.protocol.ReconnectingClient``),
+``WorkerClient`` keeps the connection up (``shared.channel.ReconnectingClient``),
 remembers the last ``WorkerStatus``, answers ``status()`` by asking the worker,
 and hands every stream event to a sink (the request queue). The worker may
 start slowly or restart: callers wait with ``wait_usable()``.
@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from shared import protocol
+from shared import channel, protocol
 from shared.errors import WorkerUnavailable
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class WorkerClient:
         self._status_changed = asyncio.Condition()
         self._disconnected = asyncio.Event()
         self._disconnected.set()
-        self._client = protocol.ReconnectingClient(
+        self._client = channel.ReconnectingClient(
             path,
             on_message=self._on_message,
             on_connect=self._on_connect,
@@ -71,7 +71,7 @@ class WorkerClient:
                 with contextlib.suppress(ConnectionError):
                     await self._client.send(protocol.StatusRequest())
 
-    async def _on_connect(self, conn: protocol.Connection) -> None:
+    async def _on_connect(self, conn: channel.Connection) -> None:
         self._disconnected.clear()
         await conn.send(protocol.StatusRequest())
 

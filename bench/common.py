@@ -274,9 +274,8 @@ class ProxyTap:
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> ProxyTap:
-        from shared import protocol
-
-        self._conn = await protocol.connect(self.path)
+        from shared import channel, protocol
+        self._conn = await channel.connect(self.path)
         await self._conn.send(protocol.Subscribe())
         self._task = asyncio.create_task(self._collect(), name="proxy-tap")
         return self
@@ -330,9 +329,9 @@ async def direct_job(path: Path, request_id: str, prompt: str, *, model: str = P
     The worker's per-job timings travel in ``Done.timings`` to the API server, which does not pass
     them on to HTTP clients; this is the only way to read them without changing the worker or the API.
     """
-    from shared import protocol
+    from shared import channel, protocol
 
-    conn = await protocol.connect(path)
+    conn = await channel.connect(path)
     out = DirectJob(request_id=request_id, sent_at=time.time(), messages=[], timings={})
     try:
         async with asyncio.timeout(timeout):

@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from browser_worker.errors import is_empty_exchange
-from shared import protocol
+from shared import channel, protocol
 from shared.wire import endpoints
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class ProxyFeed:
         self.path = path
         self.on_change = on_change
         self._watches: list[FlowWatch] = []
-        self.client = protocol.ReconnectingClient(
+        self.client = channel.ReconnectingClient(
             path,
             on_message=self._on_message,
             on_connect=self._on_connect,
@@ -134,7 +134,7 @@ class ProxyFeed:
         if conn is not None:
             await conn.close()
 
-    async def _on_connect(self, conn: protocol.Connection) -> None:
+    async def _on_connect(self, conn: channel.Connection) -> None:
         await conn.send(protocol.Subscribe())
         if self.on_change is not None:
             asyncio.get_running_loop().call_soon(self.on_change)

@@ -22,7 +22,7 @@ from typing import Any
 from browser_worker.errors import BrowserGone
 from browser_worker.feed import ProxyFeed
 from browser_worker.supervisor import Supervisor
-from shared import answer, protocol
+from shared import answer, channel, protocol
 from shared.errors import Cancelled, ServiceError, WorkerUnavailable
 from shared.logging import request_id as request_id_var
 from shared.settings import VERSION, Settings
@@ -38,7 +38,7 @@ SHUTDOWN_CLEANUP_S = 15.0
 class PendingJob:
     id: str
     job: protocol.Job
-    conn: protocol.Connection
+    conn: channel.Connection
     received: float = field(default_factory=time.monotonic)
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     client_gone: bool = False
@@ -87,11 +87,11 @@ class Worker:
         self.supervisor = Supervisor(settings, feed=self.feed, on_change=self._push_status)
         self.counts: collections.Counter[str] = collections.Counter()
         self.current: PendingJob | None = None
-        self.clients: set[protocol.Connection] = set()
+        self.clients: set[channel.Connection] = set()
         self.queue = JobQueue()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._server: protocol.SocketServer | None = None
+        self._server: channel.SocketServer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._closing = False
         self._background: set[asyncio.Task[Any]] = set()
@@ -103,7 +103,7 @@ class Worker:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        self._server = await protocol.serve(
+        self._server = await channel.serve(
             self.settings.worker_socket,
             self._handle,
             max_frame=self.settings.max_frame_bytes,
@@ -219,14 +219,14 @@ class Worker:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
-    async def _send_quietly(self, conn: protocol.Connection, msg: protocol.Message) -> None:
+    async def _send_quietly(self, conn: channel.Connection, msg: protocol.Message) -> None:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
                 await conn.send(msg)
 
     # ------------------------------------------------------------------ socket
 
-    async def _handle(self, conn: protocol.Connection) -> None:
+    async def _handle(self, conn: channel.Connection) -> None:
         self.clients.add(conn)
         try:
             async for msg in conn:
@@ -249,7 +249,7 @@ class Worker:
                     pending.client_gone = True
                     pending.cancel.set()
 
-    def _unfinished_jobs(self, conn: protocol.Connection) -> list[PendingJob]:
+    def _unfinished_jobs(self, conn: channel.Connection) -> list[PendingJob]:
         """The jobs ``conn`` sent that are queued or running. Nothing else refers to a job, so a
         finished one (its messages: the whole prompt) is freed at once, not when the API server's
         long-lived connection closes."""

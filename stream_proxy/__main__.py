@@ -19,7 +19,7 @@ import logging
 import sys
 from typing import Any
 
-from shared import protocol
+from shared import channel
 from shared.process import run_process
 from shared.settings import VERSION, Settings, SettingsError, load_settings
 from stream_proxy.ca import ca_info
@@ -44,7 +44,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         log.info("STREAM_PORT=0: interception is off; serving %s only", settings.proxy_socket.name)
 
     path = settings.proxy_socket
-    server = await protocol.serve(
+    server = await channel.serve(
         path, publisher.handle, max_frame=settings.max_frame_bytes, process="stream_proxy", version=VERSION
     )
     log.info("serving events on %s", path)

@@ -41,7 +41,7 @@ from mitmproxy import ctx, exceptions, http, tls
 from mitmproxy.proxy import server_hooks
 from OpenSSL import SSL
 
-from shared import protocol
+from shared import channel, protocol
 from shared.errors import StreamProxyShutdown
 from shared.settings import VERSION, parse_resolve
 from shared.wire import decoder, endpoints
@@ -173,7 +173,7 @@ class StreamTap:
     async def running(self) -> None:
         if ctx.options.aisp_socket and self._server is None:
             self._socket_path = Path(ctx.options.aisp_socket)
-            self._server = await protocol.serve(
+            self._server = await channel.serve(
                 self._socket_path, self.publisher.handle, process="stream_proxy", version=VERSION
             )
             log.info("serving stream events on %s", self._socket_path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from shared import protocol
+from shared import channel, protocol
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +23,13 @@ class Publisher:
 
     def __init__(self, max_buffer: int = DEFAULT_MAX_BUFFER) -> None:
         self.max_buffer = max_buffer
-        self._subscribers: list[protocol.Connection] = []
+        self._subscribers: list[channel.Connection] = []
 
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
-    async def handle(self, conn: protocol.Connection) -> None:
+    async def handle(self, conn: channel.Connection) -> None:
         """Serve one connection: ``subscribe`` adds it to the subscribers until it closes."""
         try:
             async for msg in conn:
@@ -57,13 +57,13 @@ class Publisher:
                 self._drop(conn, "refused a message")
         return sent
 
-    def _drop(self, conn: protocol.Connection, why: str) -> None:
+    def _drop(self, conn: channel.Connection, why: str) -> None:
         if self._remove(conn):
             log.warning("subscriber dropped: it %s (%d left)", why, len(self._subscribers))
         # abort, not close: close would first try to flush what the peer never read
         conn.writer.transport.abort()
 
-    def _remove(self, conn: protocol.Connection) -> bool:
+    def _remove(self, conn: channel.Connection) -> bool:
         if conn in self._subscribers:
             self._subscribers.remove(conn)
             return True

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from aistudio_sim.processes import alive, descendants, pick_free_port
-from shared import protocol
+from shared import channel, protocol
 from tests.conftest import PROJECT_ROOT
 
 PROGRAMS = ("stream_proxy", "browser_worker", "api_server")
@@ -101,7 +101,7 @@ def supervisor(short_socket_dir: Path) -> Iterator[Supervisor]:
 
 
 def ping(sock: Path) -> protocol.Pong:
-    return asyncio.run(protocol.ping(sock, timeout=10))
+    return asyncio.run(channel.ping(sock, timeout=10))
 
 
 def answers_ping(sock: Path) -> bool:

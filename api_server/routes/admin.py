@@ -10,7 +10,7 @@ from aiohttp import web
 
 from api_server.app_keys import CLIENT_KEYS, QUEUE, SETTINGS, STATE, WORKER
 from api_server.openapi import openapi_document
-from shared import answer, protocol
+from shared import answer, channel, protocol
 from shared.errors import InvalidRequest, NotFound, WorkerUnavailable
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ async def health(request: web.Request) -> web.Response:
         components["stream_proxy"] = {"state": "disabled", "message": f"STREAM_PORT=0: answers come from {source}"}
     else:
         try:
-            pong = await protocol.ping(settings.proxy_socket, timeout=2.0)
+            pong = await channel.ping(settings.proxy_socket, timeout=2.0)
             components["stream_proxy"] = {"state": "ok", "pid": pong.pid, "version": pong.version}
         except (OSError, TimeoutError, protocol.FrameError) as exc:
             components["stream_proxy"] = {"state": "down", "message": f"{type(exc).__name__}: {exc}".rstrip(": ")}

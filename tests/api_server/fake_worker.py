@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared import protocol
+from shared import channel, protocol
 
 MODELS = [
     protocol.ModelInfo(id="gemini-2.5-pro", display_name="Gemini 2.5 Pro", description="Strong reasoning",
@@ -119,7 +119,7 @@ class FakeWorker:
         self.cancelled: list[str] = []
         self.status_requests = 0
         self._server: asyncio.Server | None = None
-        self._conns: set[protocol.Connection] = set()
+        self._conns: set[channel.Connection] = set()
         self._cancel_events: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Condition()
@@ -127,7 +127,7 @@ class FakeWorker:
     # ---- lifecycle
 
     async def start(self) -> FakeWorker:
-        self._server = await protocol.serve(self.path, self._handle, process="fake_worker", version="test")
+        self._server = await channel.serve(self.path, self._handle, process="fake_worker", version="test")
         return self
 
     async def stop(self) -> None:
@@ -193,7 +193,7 @@ class FakeWorker:
             capture="stream",
         )
 
-    async def _handle(self, conn: protocol.Connection) -> None:
+    async def _handle(self, conn: channel.Connection) -> None:
         self._conns.add(conn)
         try:
             async for msg in conn:
@@ -215,7 +215,7 @@ class FakeWorker:
             self._conns.discard(conn)
             await self._notify()
 
-    async def _run(self, conn: protocol.Connection, submit: protocol.JobSubmit) -> None:
+    async def _run(self, conn: channel.Connection, submit: protocol.JobSubmit) -> None:
         req_id = submit.id
         cancel = self._cancel_events[req_id]
         steps = self.script_fn(submit) if self.script_fn else list(self.script)

@@ -162,13 +162,13 @@ async def test_health_is_503_when_the_stream_proxy_is_down(ready: TestClient) ->
 @pytest.mark.parametrize("settings_overrides", [{"stream_port": 3120}])
 async def test_health_pings_the_stream_proxy(ready: TestClient, settings: Any) -> None:
     """A proxy answering ping on proxy.sock counts as healthy."""
-    from shared import protocol
 
-    async def idle(conn: protocol.Connection) -> None:
+    from shared import channel
+    async def idle(conn: channel.Connection) -> None:
         async for _ in conn:
             pass
 
-    server = await protocol.serve(settings.proxy_socket, idle, process="stream_proxy", version="t")
+    server = await channel.serve(settings.proxy_socket, idle, process="stream_proxy", version="t")
     try:
         resp = await ready.get("/health")
         assert resp.status == 200 and (await resp.json())["components"]["stream_proxy"]["state"] == "ok"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
-from shared import protocol
+from shared import channel
 from tests.api_server.conftest import pick_free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +24,7 @@ async def wait_until_serving(url: str, sock: Path, proc: asyncio.subprocess.Proc
             try:
                 async with session.get(url) as resp:
                     if resp.status == 200:
-                        await protocol.ping(sock, timeout=2)
+                        await channel.ping(sock, timeout=2)
                         return
             except (aiohttp.ClientError, OSError):
                 pass
@@ -43,7 +43,7 @@ async def test_sigterm_exits_zero_and_removes_the_socket(short_dir: Path) -> Non
     sock = short_dir / "run" / "api.sock"
     try:
         await wait_until_serving(f"http://127.0.0.1:{port}/api/info", sock, proc)
-        pong = await protocol.ping(sock)
+        pong = await channel.ping(sock)
         assert pong.process == "api_server" and pong.pid == proc.pid
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(20):

@@ -26,7 +26,7 @@ import pytest
 import pytest_asyncio
 
 from browser_worker.worker import Worker
-from shared import protocol
+from shared import channel, protocol
 from shared.settings import Settings
 from tests.conftest import pick_free_port
 from tests.requirements import skip_unless
@@ -95,7 +95,7 @@ class ProxyProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"stream_proxy exited: {self.log_path.read_text()[-2000:]}")
             try:
-                asyncio.run(protocol.ping(self.socket, timeout=1))
+                asyncio.run(channel.ping(self.socket, timeout=1))
                 return
             except (OSError, TimeoutError, ConnectionError):
                 time.sleep(0.1)  # waiting for a subprocess to come up, not for the UI
@@ -240,7 +240,7 @@ class WorkerClient:
         ``on_event(event)`` (async) runs for every event before the next one is read."""
         job_id = f"req-{uuid.uuid4().hex[:8]}"
         msgs = messages if messages is not None else [{"role": "user", "content": prompt}]
-        conn = await protocol.connect(self.path)
+        conn = await channel.connect(self.path)
         events: list[protocol.Message] = []
         started = time.time()
         try:
@@ -263,7 +263,7 @@ class WorkerClient:
         return JobResult(events=events, started=started, ended=time.time())
 
     async def status(self) -> protocol.WorkerStatus:
-        conn = await protocol.connect(self.path)
+        conn = await channel.connect(self.path)
         try:
             await conn.send(protocol.StatusRequest())
             while True:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shared import protocol
+from shared import channel, protocol
 from tests.browser_worker.conftest import JobResult
 from tests.fixtures import FIXTURES_DIR as FIXTURES
 
@@ -365,7 +365,7 @@ async def test_losing_the_event_channel_mid_answer_continues_from_the_page(strea
 
 async def test_client_disconnect_stops_the_generation(stream_worker, sim):
     """An API connection that closes mid-answer cancels the job and stops the simulator's stream."""
-    conn = await protocol.connect(stream_worker.settings.worker_socket)
+    conn = await channel.connect(stream_worker.settings.worker_socket)
     job = protocol.Job(model="gemini-2.5-pro", messages=[{"role": "user", "content": "x #sim:words=600 #sim:delay_ms=40"}])
     await conn.send(protocol.JobSubmit(id="req-gone", job=job))
     async with asyncio.timeout(30):

@@ -11,14 +11,14 @@ import pytest
 from playwright._impl._network import Request as PlaywrightRequest
 
 from browser_worker.worker import PendingJob
-from shared import protocol
+from shared import channel, protocol
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 MODEL = "gemini-2.0-flash"
 
 
-async def run_on(conn: protocol.Connection, job_id: str, prompt: str) -> list[protocol.Message]:
+async def run_on(conn: channel.Connection, job_id: str, prompt: str) -> list[protocol.Message]:
     """One job on an open connection (the API server keeps one for all its jobs); its events."""
     job = protocol.Job(model=MODEL, messages=[{"role": "user", "content": prompt}], stream=True)
     await conn.send(protocol.JobSubmit(id=job_id, job=job))
@@ -34,7 +34,7 @@ async def run_on(conn: protocol.Connection, job_id: str, prompt: str) -> list[pr
 async def test_finished_jobs_are_not_kept_while_the_connection_stays_open(stream_worker):
     """Neither the job nor its messages outlive it, though the connection that sent it is still open."""
     mark = f"retention-{uuid.uuid4().hex[:8]}"
-    conn = await protocol.connect(stream_worker.settings.worker_socket)
+    conn = await channel.connect(stream_worker.settings.worker_socket)
     try:
         ids = [f"req-{mark}-{i}" for i in range(2)]
         for job_id in ids:

@@ -22,7 +22,7 @@ import pytest
 import pytest_asyncio
 
 from browser_worker.auth import interactive_login
-from shared import protocol
+from shared import channel, protocol
 from tests.browser_worker.conftest import REPO_ROOT, WorkerClient, resolve_value, worker_settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -54,11 +54,11 @@ class WorkerProcess:
                 await conn.close()
         raise AssertionError("status stream closed")
 
-    async def connect(self) -> protocol.Connection:
+    async def connect(self) -> channel.Connection:
         async with asyncio.timeout(20):
             while True:
                 try:
-                    return await protocol.connect(self.socket)
+                    return await channel.connect(self.socket)
                 except OSError:
                     if self.process.poll() is not None:
                         raise AssertionError(f"worker exited: {self.log.read_text()[-3000:]}") from None
@@ -180,7 +180,7 @@ async def test_socket_is_served_before_login_and_says_how_to_log_in(signed_out):
     worker_proc = signed_out
     conn = await worker_proc.connect()
     await conn.close()
-    pong = await protocol.ping(worker_proc.socket)
+    pong = await channel.ping(worker_proc.socket)
     assert pong.process == "browser_worker"
     status = await worker_proc.wait_for_state("login_required")
     assert "make login" in status.message
@@ -281,7 +281,7 @@ async def test_unreachable_ai_studio_keeps_serving_and_retries(work_dir):
         client = WorkerClient(settings.worker_socket)
         async with asyncio.timeout(30):
             status = await client.status()
-            conn = await protocol.connect(settings.worker_socket)
+            conn = await channel.connect(settings.worker_socket)
             try:
                 await conn.send(protocol.StatusRequest())
                 async for msg in conn:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared import channel as c
 from shared import protocol as p
 
 EXAMPLES: list[p.Message] = [
@@ -139,7 +140,7 @@ def test_arbitrary_bytes_never_crash_the_decoder_with_anything_but_frame_error(b
         pass
 
 
-async def echo_handler(conn: p.Connection) -> None:
+async def echo_handler(conn: c.Connection) -> None:
     async for msg in conn:
         await conn.send(msg)
 
@@ -147,11 +148,11 @@ async def echo_handler(conn: p.Connection) -> None:
 async def test_server_socket_is_private_and_answers_ping(short_socket_dir: Path):
     """The socket file is 0600 in a 0700 dir, and ping is answered with the process identity."""
     path = short_socket_dir / "run" / "t.sock"
-    server = await p.serve(path, echo_handler, process="unit", version="9")
+    server = await c.serve(path, echo_handler, process="unit", version="9")
     try:
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
         assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
-        pong = await p.ping(path)
+        pong = await c.ping(path)
         assert (pong.process, pong.version, pong.pid) == ("unit", "9", os.getpid())
     finally:
         await server.aclose()
@@ -160,9 +161,9 @@ async def test_server_socket_is_private_and_answers_ping(short_socket_dir: Path)
 async def test_garbage_and_oversized_frames_close_only_that_connection(short_socket_dir: Path):
     """A bad client gets a fault and is dropped; a good client keeps being served."""
     path = short_socket_dir / "t.sock"
-    server = await p.serve(path, echo_handler, max_frame=1024, process="unit")
+    server = await c.serve(path, echo_handler, max_frame=1024, process="unit")
     try:
-        good = await p.connect(path)
+        good = await c.connect(path)
         for bad_bytes in (p.HEADER.pack(5) + b"junk!", p.HEADER.pack(10**6)):
             reader, writer = await asyncio.open_unix_connection(str(path))
             writer.write(bad_bytes)
@@ -184,25 +185,25 @@ async def test_reconnecting_client_comes_back_after_the_server_restarts(short_so
     received: asyncio.Queue[p.Message] = asyncio.Queue()
     connects = 0
 
-    async def on_connect(conn: p.Connection) -> None:
+    async def on_connect(conn: c.Connection) -> None:
         nonlocal connects
         connects += 1
         await conn.send(p.Subscribe())
 
-    async def publisher(conn: p.Connection) -> None:
+    async def publisher(conn: c.Connection) -> None:
         msg = await conn.recv()
         assert isinstance(msg, p.Subscribe)
         await conn.send(p.Content(id="e", ts=0.0, text=f"hello {connects}"))
         await conn.recv()  # hold the connection open until one side closes it
 
-    client = p.ReconnectingClient(path, on_message=received.put, on_connect=on_connect, max_backoff=0.1)
+    client = c.ReconnectingClient(path, on_message=received.put, on_connect=on_connect, max_backoff=0.1)
     task = asyncio.create_task(client.run())
     try:
-        server = await p.serve(path, publisher)
+        server = await c.serve(path, publisher)
         assert (await asyncio.wait_for(received.get(), 5)).text == "hello 1"
         await asyncio.wait_for(server.aclose(), 5)  # also drops the client's connection
         assert not path.exists()
-        server = await p.serve(path, publisher)
+        server = await c.serve(path, publisher)
         assert (await asyncio.wait_for(received.get(), 5)).text == "hello 2"
         await asyncio.wait_for(server.aclose(), 5)
     finally:

@@ -18,7 +18,7 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.test import taddons, tflow, tutils
 from OpenSSL import SSL
 
-from shared import protocol
+from shared import channel, protocol
 from shared.errors import StreamProxyShutdown
 from shared.wire.decoder import ResponseDecoder
 from stream_proxy import addon as addon_module
@@ -472,15 +472,15 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> Non
 async def event_socket(short_socket_dir: Path):
     publisher = Publisher(max_buffer=64 * 1024)
     path = short_socket_dir / "proxy.sock"
-    server = await protocol.serve(path, publisher.handle, process="stream_proxy", version="test")
+    server = await channel.serve(path, publisher.handle, process="stream_proxy", version="test")
     yield publisher, path
     server.close()
     await publisher.close()
 
 
-async def subscribe(path: Path) -> protocol.Connection:
+async def subscribe(path: Path) -> channel.Connection:
     """Connect and subscribe; the pong proves the subscription is registered (same read loop)."""
-    conn = await protocol.connect(path)
+    conn = await channel.connect(path)
     await conn.send(protocol.Subscribe())
     await conn.send(protocol.Ping(nonce="sync"))
     assert isinstance(await conn.recv(), protocol.Pong)

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from aistudio_sim import wire
-from shared import protocol
+from shared import channel, protocol
 from tests.requirements import needs
 from tests.stream_proxy.conftest import StreamFixture, load_stream
 from tests.stream_proxy.h2_upstream import H2Upstream, Reply
@@ -70,7 +70,7 @@ async def proxy(short_socket_dir: Path, free_port: int, upstream: H2Upstream) ->
 
 
 @pytest.fixture
-async def sub(proxy: ProxyProcess) -> AsyncIterator[protocol.Connection]:
+async def sub(proxy: ProxyProcess) -> AsyncIterator[channel.Connection]:
     conn = await subscribe(proxy.socket)
     yield conn
     await conn.close()
@@ -146,7 +146,7 @@ async def chromium(proxy: ProxyProcess) -> AsyncIterator[Browser]:
 # --------------------------------------------------------------------------- helpers
 
 
-async def until_pong(sub: protocol.Connection) -> list[protocol.Message]:
+async def until_pong(sub: channel.Connection) -> list[protocol.Message]:
     """Everything published before a ping sent now: once the client has seen the end of its
     response, mitmproxy has run the flow's last hook, so nothing of that flow may follow."""
     await sub.send(protocol.Ping(nonce="after"))
@@ -229,7 +229,7 @@ async def test_h2_client_gets_the_gzip_body_byte_identical_while_events_stream(
 
 
 async def collect_until_done(
-    sub: protocol.Connection, flows: dict[str, list[protocol.Message]], flow_id: str | None = None
+    sub: channel.Connection, flows: dict[str, list[protocol.Message]], flow_id: str | None = None
 ) -> str:
     """Sort messages into ``flows`` by flow id until ``flow_id`` (or the next flow started) is done."""
     while True:
@@ -285,7 +285,7 @@ async def test_two_streams_multiplexed_on_one_h2_connection_keep_their_own_event
 
 
 async def wait_until_cut(
-    reply: Reply, sub: protocol.Connection, ready: Callable[[], Awaitable[None]] | None = None
+    reply: Reply, sub: channel.Connection, ready: Callable[[], Awaitable[None]] | None = None
 ) -> tuple[protocol.StreamStarted, list[protocol.Message]]:
     """Take ``stream_started`` and the first event, wait for ``ready`` (the client's side), release
     the reply's ending, return the rest."""

@@ -25,7 +25,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from shared import protocol
+from shared import channel, protocol
 from shared.ca import spki_hash
 from shared.errors import StreamProxyShutdown
 from tests.requirements import needs
@@ -213,9 +213,9 @@ def resolve_to(upstream: Upstream, *hosts: str) -> str:
     return ",".join(f"{host}=127.0.0.1:{upstream.port}" for host in hosts)
 
 
-async def subscribe(path: Path) -> protocol.Connection:
+async def subscribe(path: Path) -> channel.Connection:
     """Subscribe on ``proxy.sock``; the pong proves the subscription is registered."""
-    conn = await protocol.connect(path)
+    conn = await channel.connect(path)
     await conn.send(protocol.Subscribe())
     await conn.send(protocol.Ping(nonce="sync"))
     async with asyncio.timeout(10):
@@ -223,14 +223,14 @@ async def subscribe(path: Path) -> protocol.Connection:
     return conn
 
 
-async def next_event(conn: protocol.Connection) -> protocol.Message:
+async def next_event(conn: channel.Connection) -> protocol.Message:
     async with asyncio.timeout(20):
         msg = await conn.recv()
     assert msg is not None, "proxy.sock closed"
     return msg
 
 
-async def events_until_done(conn: protocol.Connection) -> list[protocol.Message]:
+async def events_until_done(conn: channel.Connection) -> list[protocol.Message]:
     out = []
     while True:
         msg = await next_event(conn)
@@ -502,7 +502,7 @@ async def test_process_creates_a_private_ca_answers_ping_and_exits_zero_on_sigte
     assert mode(proxy.certs / "mitmproxy-ca.pem") == 0o600
     assert mode(proxy.socket) == 0o600
     assert mode(proxy.socket.parent) == 0o700
-    pong = await protocol.ping(proxy.socket)
+    pong = await channel.ping(proxy.socket)
     assert pong.process == "stream_proxy"
     assert pong.pid == proxy.proc.pid
 
@@ -573,7 +573,7 @@ async def test_upstream_proxy_url_maps_to_mitmproxy_upstream_mode():
 async def test_stream_port_zero_serves_the_socket_without_a_proxy(proxy_launcher):
     """``STREAM_PORT=0`` turns interception off: the socket still answers ping and SIGTERM exits 0."""
     proxy = await proxy_launcher(0)
-    pong = await protocol.ping(proxy.socket)
+    pong = await channel.ping(proxy.socket)
     assert pong.process == "stream_proxy"
     assert "interception is off" in proxy.output
     assert await proxy.terminate() == 0
