@@ -1,8 +1,7 @@
 """OpenAI ``messages`` → the one prompt text typed into AI Studio (docs/aistudio.md §3.5).
 
-Pure: no page, no I/O. ``build_prompt`` returns the text plus references to the
-image, audio and file parts it met, so the worker can pair them with the Job's
-uploaded attachments.
+Pure: no page, no I/O. ``build_prompt`` returns the text; image, audio and file
+parts are the job's attachments (the API server made them so), uploaded beside it.
 
 The format (docs/aistudio.md §3.5):
 
@@ -34,8 +33,8 @@ An empty conversation gives the empty string; the caller decides what to do.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 from browser_worker.mapping.declarations import is_google_search_tool
 
@@ -46,30 +45,11 @@ SYSTEM_ROLES = frozenset({"system", "developer"})
 GENERIC_TOOL_CHOICES = frozenset({"auto", "none", "no", "off", "required", "any"})
 ROLE_LABELS = {"user": "User", "assistant": "Assistant", "tool": "Tool"}
 
-AttachmentKind = Literal["image", "audio", "file"]
-
-
-@dataclass(frozen=True)
-class AttachmentRef:
-    """One image, audio or file content part, where it was found and what it points at."""
-
-    message_index: int
-    part_index: int
-    kind: AttachmentKind
-    #: ``image_url.url`` (http(s)/data:/file:// URL or path), ``input_audio.data``, or ``file.file_data``/``file_id``.
-    source: str
-    detail: str | None = None
-    #: ``input_audio.format`` (e.g. ``wav``), when given.
-    format: str | None = None
-    filename: str | None = None
-
-
 @dataclass(frozen=True)
 class PromptPlan:
-    """The prompt text to type and the attachment parts it refers to, in order."""
+    """The prompt text to type (the job's attachments are uploaded beside it, not referred to in it)."""
 
     text: str
-    attachment_refs: tuple[AttachmentRef, ...] = field(default_factory=tuple)
 
 
 def build_prompt(
@@ -83,12 +63,10 @@ def build_prompt(
     catalog = tool_catalog(tools, tool_choice) if emulated_tools and tools else ""
     system: str | None = None
     turns: list[str] = []
-    refs: list[AttachmentRef] = []
-    for index, message in enumerate(messages):
+    for message in messages:
         role = str(message.get("role") or "user")
         content = message.get("content")
-        texts, found = _read_content(content, index)
-        refs.extend(found)
+        texts = _read_content(content)
         if role in SYSTEM_ROLES:
             if system is None:
                 system = "\n".join(texts).strip()
@@ -102,7 +80,7 @@ def build_prompt(
         sections.append(f"System Instructions:\n{system}")
     sections.extend(turns)
     text = SEPARATOR.join(sections) + "\n" if sections else ""
-    return PromptPlan(text, tuple(refs))
+    return PromptPlan(text)
 
 
 def tool_catalog(tools: list[dict[str, Any]], tool_choice: str | dict[str, Any] | None = None) -> str:
@@ -200,49 +178,31 @@ def _render_call(call: dict[str, Any]) -> str:
     return f"Request function call: {name}\nParameters:\n{pretty}"
 
 
-def _read_content(content: Any, message_index: int) -> tuple[list[str], list[AttachmentRef]]:
-    """Text pieces (including image detail lines) and attachment parts of one message's content."""
+def _read_content(content: Any) -> list[str]:
+    """The text pieces of one message's content: its text parts and each image's detail line.
+
+    Image, audio and file parts carry no text: the API server turned them into the job's
+    attachments, which the page uploads beside the prompt.
+    """
     if isinstance(content, str):
-        return [content], []
+        return [content]
     if not isinstance(content, list):
-        return [], []
+        return []
     texts: list[str] = []
-    refs: list[AttachmentRef] = []
-    for part_index, part in enumerate(content):
+    for part in content:
         if isinstance(part, str):
             texts.append(part)
             continue
         if not isinstance(part, dict):
             continue
         kind = part.get("type")
-        if kind in ("text", "input_text"):
+        if kind == "text":
             text = part.get("text")
             if isinstance(text, str):
                 texts.append(text)
-        elif kind in ("image_url", "input_image"):
+        elif kind == "image_url":
             image = part.get("image_url")
-            url = image.get("url") if isinstance(image, dict) else image
-            detail = image.get("detail") if isinstance(image, dict) else part.get("detail")
-            if isinstance(url, str) and url:
-                refs.append(AttachmentRef(message_index, part_index, "image", url, detail=detail))
+            detail = image.get("detail") if isinstance(image, dict) else None
             if detail:
                 texts.append(f"[Image Details: detail={detail}]")
-        elif kind == "input_audio":
-            audio = part.get("input_audio")
-            if isinstance(audio, dict) and isinstance(audio.get("data"), str):
-                refs.append(
-                    AttachmentRef(
-                        message_index, part_index, "audio", audio["data"], format=audio.get("format")
-                    )
-                )
-        elif kind == "file":
-            file = part.get("file")
-            if isinstance(file, dict):
-                source = file.get("file_data") or file.get("file_id") or file.get("url")
-                if isinstance(source, str) and source:
-                    refs.append(
-                        AttachmentRef(
-                            message_index, part_index, "file", source, filename=file.get("filename")
-                        )
-                    )
-    return texts, refs
+    return texts

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from browser_worker.mapping.prompt import AttachmentRef, build_prompt, chosen_function, tool_catalog
+from browser_worker.mapping.prompt import build_prompt, chosen_function, tool_catalog
 from tests.fixtures import FIXTURES_DIR
 
 CASES = json.loads((FIXTURES_DIR / "prompt_serialization.json").read_text(encoding="utf-8"))["cases"]
@@ -24,7 +24,6 @@ def test_fixture_case_matches_recommended_text_byte_for_byte(case):
         case["messages"], tools=case.get("tools"), tool_choice=case.get("tool_choice"), emulated_tools=True
     )
     assert plan.text == case["expected_recommended"]
-    assert plan.attachment_refs == ()
 
 
 def test_tool_result_is_printed_once():
@@ -193,14 +192,10 @@ def test_image_parts_become_refs_with_message_index_and_detail_line():
     ]
     plan = build_prompt(messages)
     assert plan.text == "System Instructions:\ns\n---\nUser:\nlook\n[Image Details: detail=high]\n"
-    assert plan.attachment_refs == (
-        AttachmentRef(1, 1, "image", "data:image/png;base64,AAAA", detail="high"),
-        AttachmentRef(1, 2, "image", "https://example.com/a.jpg"),
-    )
 
 
-def test_audio_and_file_parts_become_refs_across_messages():
-    """Audio and file parts are collected with their message and part indexes."""
+def test_audio_and_file_parts_add_no_text():
+    """Audio and file parts are attachments, uploaded beside the prompt: they add no text of their own."""
     messages = [
         {
             "role": "user",
@@ -220,19 +215,14 @@ def test_audio_and_file_parts_become_refs_across_messages():
     ]
     plan = build_prompt(messages)
     assert plan.text == "Assistant:\nheard\n---\nUser:\nand this\n"
-    assert plan.attachment_refs == (
-        AttachmentRef(0, 0, "audio", "UklG", format="wav"),
-        AttachmentRef(2, 1, "file", "data:application/pdf;base64,JVBE", filename="a.pdf"),
-    )
 
 
-def test_image_only_message_adds_no_turn_but_keeps_its_ref():
-    """A message with only an image adds no text but its attachment is still reported."""
+def test_image_only_message_adds_no_turn():
+    """A message with only an image (an attachment, uploaded beside the prompt) adds no text."""
     plan = build_prompt(
         [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "/tmp/x.png"}}]}]
     )
     assert plan.text == ""
-    assert [ref.source for ref in plan.attachment_refs] == ["/tmp/x.png"]
 
 
 def test_assistant_tool_calls_without_text_and_several_calls():
