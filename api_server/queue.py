@@ -145,7 +145,7 @@ class RequestQueue:
         if self.closed:
             raise WorkerUnavailable("The server is shutting down.", retry_after=5)
         if len(self._waiting) >= self.limit:
-            raise QueueFull(f"The request queue is full ({self.limit} waiting); retry later.", retry_after=5)
+            raise QueueFull(f"The request queue is full ({self.limit} waiting); retry later.")
         self._waiting.append(ticket)
         self._tickets[ticket.id] = ticket
         log.info("queued %s at position %d", ticket.id, len(self))
@@ -191,7 +191,7 @@ class RequestQueue:
     def cancel(self, req_id: str, error: ServiceError) -> Ticket | None:
         """Abort a queued or running ticket; None when unknown."""
         ticket = self._tickets.get(req_id)
-        if ticket is None or ticket.state in ("done", "draining"):
+        if ticket is None or ticket.state == "draining":  # a "done" ticket has already left _tickets
             return None
         if ticket.state == "queued" and ticket in self._waiting:
             self._waiting.remove(ticket)

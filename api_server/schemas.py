@@ -329,7 +329,6 @@ class _Refused(ValueError):
     def __init__(self, param: str, message: str) -> None:
         super().__init__(message)
         self.param = param
-        self.message = message
 
 
 # --------------------------------------------------------------------------- parsing
@@ -337,7 +336,7 @@ class _Refused(ValueError):
 
 def model_id(requested: str) -> str:
     """``models/x`` / ``aistudio/x`` -> ``x``: the part after the last ``/``."""
-    return requested.rsplit("/", 1)[-1].strip()
+    return requested.rpartition("/")[2].strip()
 
 
 def _param_from_loc(body: Any, loc: tuple[Any, ...]) -> str:
@@ -362,15 +361,9 @@ def _param_from_loc(body: Any, loc: tuple[Any, ...]) -> str:
 
 
 def _describe(err: dict[str, Any], param: str) -> str:
-    kind = err.get("type", "")
-    if kind == "missing":
+    if err["type"] == "missing":
         return f"Missing required parameter: '{param}'."
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
-        return f"Invalid value for '{param}': {err.get('msg', 'invalid')}."
-    if kind == "json_invalid":
-        return f"Invalid JSON in '{param}'."
-    msg = str(err.get("msg", "invalid value"))
-    msg = msg.removeprefix("Value error, ")
+    msg = str(err["msg"]).removeprefix("Value error, ")
     return f"Invalid value for '{param}': {msg}."
 
 
@@ -381,21 +374,20 @@ def parse_chat_request(body: Any) -> ChatCompletionRequest:
     try:
         return ChatCompletionRequest.model_validate(body)
     except ValidationError as exc:
-        errors = cast(list[dict[str, Any]], exc.errors(include_url=False))  # pydantic's TypedDict, read as a dict
+        errors = cast(list[dict[str, Any]], exc.errors())  # pydantic's TypedDict, read as a dict
         # an unsupported-parameter refusal wins over generic errors
         for err in errors:
             cause = (err.get("ctx") or {}).get("error")
             if isinstance(cause, _Refused):
-                raise InvalidRequest(cause.message, param=cause.param, code="unsupported_parameter") from None
+                raise InvalidRequest(str(cause), param=cause.param, code="unsupported_parameter") from None
         err = _most_specific(errors)
-        loc = tuple(err.get("loc", ()))
-        if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
-            key = str((err.get("ctx") or {}).get("discriminator", "")).strip("'")
-            loc = (*loc, key) if key else loc
-        param = _param_from_loc(body, loc) or None
-        raise InvalidRequest(_describe(err, param or "body"), param=param, code="invalid_value") from None
+        loc = tuple(err["loc"])
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = (*loc, str(err["ctx"]["discriminator"]).strip("'"))  # name the tag field itself
+        param = _param_from_loc(body, loc)  # never empty: every error is under a top-level field
+        raise InvalidRequest(_describe(err, param), param=param, code="invalid_value") from None
 
 
 def _most_specific(errors: list[dict[str, Any]]) -> dict[str, Any]:
     """Among union alternatives' errors pick the deepest (the one closest to the bad value)."""
-    return max(errors, key=lambda e: (len(e.get("loc", ())), e.get("type") != "missing"))
+    return max(errors, key=lambda e: (len(e["loc"]), e["type"] != "missing"))

@@ -118,6 +118,8 @@ class FakeWorker:
         self.submitted: list[protocol.JobSubmit] = []
         self.cancelled: list[str] = []
         self.status_requests = 0
+        #: False: a ``job_cancel`` is recorded but the job goes on (a worker that never confirms the stop).
+        self.honour_cancel = True
         self._server: asyncio.Server | None = None
         self._conns: set[channel.Connection] = set()
         self._cancel_events: dict[str, asyncio.Event] = {}
@@ -208,7 +210,7 @@ class FakeWorker:
                     task.add_done_callback(self._tasks.discard)
                 elif isinstance(msg, protocol.JobCancel):
                     self.cancelled.append(msg.id)
-                    if msg.id in self._cancel_events:
+                    if self.honour_cancel and msg.id in self._cancel_events:
                         self._cancel_events[msg.id].set()
                 await self._notify()
         finally:

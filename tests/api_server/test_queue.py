@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
+from api_server import queue as queue_module
 from api_server.app_keys import QUEUE, WORKER
 from api_server.lifecycle import drain
-from api_server.queue import RequestQueue
+from api_server.queue import Abort, RequestQueue, Ticket
+from shared import protocol
+from shared.errors import Cancelled, QueueFull, WorkerUnavailable
 from shared.settings import Settings
 from tests.api_server.fake_worker import DISCONNECT, HANG, FakeWorker, Sleep, Wait, content, error, finish
+
+if TYPE_CHECKING:
+    from api_server.worker_client import WorkerClient
 
 BODY: dict[str, Any] = {"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -231,7 +239,8 @@ async def test_connection_lost_mid_job_fails_it_and_the_next_job_runs(ready: Tes
     resp = await post(ready, "lost")
     assert resp.status == 503
     err = (await resp.json())["error"]
-    assert err["code"] == "worker_connection_lost" and "lost" in err["message"]
+    assert err["code"] == "worker_connection_lost" and resp.headers["Retry-After"] == "5"
+    assert err["message"] == "The connection to the browser worker was lost during generation; retry the request."
     again = await ready.post("/v1/chat/completions", json=BODY)
     assert again.status == 200
     assert (await again.json())["choices"][0]["message"]["content"] == "ok"
@@ -316,3 +325,120 @@ async def test_a_long_prompt_gets_the_time_the_worker_gives_it(ready: TestClient
     resp = await ready.post("/v1/chat/completions", json=body)
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["choices"][0]["message"]["content"] == "late"
+
+
+# ---- the queue's own bookkeeping, without a dispatcher or a worker
+
+
+def ticket(req_id: str, **fields: Any) -> Ticket:
+    job = protocol.Job(model="gemini-2.5-pro", messages=[{"role": "user", "content": req_id}])
+    return Ticket(id=req_id, job=job, stream=False, **fields)
+
+
+def bare_queue(limit: int = 5) -> RequestQueue:
+    return RequestQueue(limit, cast("WorkerClient", None))
+
+
+async def test_enqueue_refuses_beyond_the_limit_and_while_shutting_down(caplog: pytest.LogCaptureFixture) -> None:
+    """queue_limit counts waiting requests: one more is 429 queue_full (Retry-After 5 s); after shutdown
+    began a new request is 503 with Retry-After 5 s."""
+    caplog.set_level(logging.INFO, logger="api_server.queue")
+    q = bare_queue(limit=1)
+    q.enqueue(ticket("a"))
+    with pytest.raises(QueueFull) as full:
+        q.enqueue(ticket("b"))
+    assert (full.value.message, full.value.retry_after) == ("The request queue is full (1 waiting); retry later.", 5)
+    q.closed = True
+    with pytest.raises(WorkerUnavailable) as closing:
+        q.enqueue(ticket("c"))
+    assert (closing.value.message, closing.value.retry_after) == ("The server is shutting down.", 5)
+    assert [t.id for t in q.active()] == ["a"] and len(q) == 1 and q.get("b") is None
+    assert caplog.messages == ["queued a at position 1"]
+
+
+async def test_cancel_takes_a_queued_request_out_at_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A cancelled queued request leaves the listing immediately and its handler gets the error; cancelling
+    it again (before its handler finished) is harmless; an unknown id is not found."""
+    caplog.set_level(logging.INFO, logger="api_server.queue")
+    q = bare_queue()
+    a, b = ticket("a"), ticket("b")
+    q.enqueue(a)
+    q.enqueue(b)
+    error = Cancelled("cancelled")
+    assert q.cancel("a", error) is a
+    assert [t.id for t in q.active()] == ["b"] and len(q) == 1
+    assert q.cancel("a", error) is a
+    assert [item.error for item in (a.inbox.get_nowait(), a.inbox.get_nowait()) if isinstance(item, Abort)] == [
+        error, error]
+    assert q.cancel("nope", error) is None
+    q.finish(a)
+    assert a.state == "done" and a.released.is_set() and q.get("a") is None and q.cancel("a", error) is None
+    assert "removed a from the queue" in caplog.messages
+
+
+async def test_snapshot_hides_other_owners_but_keeps_positions() -> None:
+    """/v1/queue shows a client key only its own requests; ``position`` still counts every request and
+    ``age_s`` is in seconds, to the millisecond."""
+    q = bare_queue()
+    mine, theirs, mine_too = ticket("m1", owner="k1"), ticket("t", owner="k2"), ticket("m2", owner="k1")
+    for t in (mine, theirs, mine_too):
+        q.enqueue(t)
+    mine_too.created = time.monotonic() - 1.2341111
+    rows = q.snapshot(lambda t: t.owner == "k1")
+    assert [(r["id"], r["position"], r["state"]) for r in rows] == [("m1", 0, "queued"), ("m2", 2, "queued")]
+    age = rows[1]["age_s"]
+    assert isinstance(age, float) and age == round(age, 3) and 1.234 <= age < 1.3
+
+
+async def test_close_runs_the_cleanup_once_even_when_it_fails(caplog: pytest.LogCaptureFixture) -> None:
+    """A failing attachment cleanup is logged, never raised, and never run twice."""
+    calls: list[str] = []
+
+    def cleanup() -> None:
+        calls.append("cleanup")
+        raise OSError("busy")
+
+    t = ticket("c", cleanup=cleanup)
+    t.close()
+    t.close()
+    assert calls == ["cleanup"] and t.state == "done" and t.released.is_set()
+    assert caplog.messages == ["cleaning up after c failed"]
+
+
+async def test_events_for_unknown_requests_are_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    """A late worker event for a request that already left goes nowhere (logged at debug level)."""
+    caplog.set_level(logging.DEBUG, logger="api_server.queue")
+    q = bare_queue()
+    a = ticket("a")
+    q.enqueue(a)
+    q.deliver(protocol.Content(id="gone", ts=0.0, text="late"))
+    q.deliver(protocol.Content(id="a", ts=0.0, text="hi"))
+    assert a.inbox.get_nowait() == protocol.Content(id="a", ts=0.0, text="hi") and a.inbox.empty()
+    assert "dropping content for unknown request gone" in caplog.messages
+
+
+async def test_a_worker_that_never_confirms_the_stop_holds_the_slot_until_the_drain_timeout(
+        ready: TestClient, fake: FakeWorker, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """After job_cancel the page may still be generating: the next job waits for the worker's confirmation,
+    or for CANCEL_DRAIN_S, then runs."""
+    monkeypatch.setattr(queue_module, "CANCEL_DRAIN_S", 1.0)
+    caplog.set_level(logging.INFO, logger="api_server.queue")
+    fake.honour_cancel = False
+    fake.script_fn = lambda s: [HANG] if label(s) == "stuck" else [content("next"), finish()]
+    a = post(ready, "stuck")
+    await fake.wait_submitted(1)
+    b = post(ready, "next")
+    await queued(ready, "next")
+    stuck = sid(ready, "stuck")
+    assert (await ready.post(f"/v1/cancel/{stuck}")).status == 200
+    assert (await a).status == 499
+    await queue_of(ready).wait_for(lambda q: q.running is not None and q.running.state == "draining")
+    assert (await ready.post(f"/v1/cancel/{stuck}")).status == 404  # already being stopped
+    assert [label(s) for s in fake.submitted] == ["stuck"]
+    async with asyncio.timeout(10):
+        assert (await b).status == 200
+    assert [label(s) for s in fake.submitted] == ["stuck", "next"] and fake.cancelled == [stuck]
+    for line in (f"submitted {stuck} to the worker", f"stopping {stuck} in the worker (job_cancel)",
+                 f"no confirmation that {stuck} stopped (TimeoutError); moving on"):
+        assert line in caplog.messages

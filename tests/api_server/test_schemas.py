@@ -186,3 +186,38 @@ def test_tool_choice_required_without_a_function_is_refused(tools: Any) -> None:
     with pytest.raises(InvalidRequest) as info:
         parse_chat_request(body(tool_choice="required", **extra))
     assert info.value.param == "tool_choice"
+
+
+@pytest.mark.parametrize(
+    ("data", "param", "code", "message"),
+    [
+        ([1, 2], None, "invalid_body", "The request body must be a JSON object."),
+        ({"messages": USER}, "model", "invalid_value", "Missing required parameter: 'model'."),
+        (body(messages=[USER[0], {"role": "assistant", "tool_calls": [{"type": "function", "function": {}}]}]),
+         "messages.1.tool_calls.0.function.name", "invalid_value",
+         "Missing required parameter: 'messages.1.tool_calls.0.function.name'."),
+        (body(stop=[""]), "stop", "invalid_value", "Invalid value for 'stop': stop sequences must be non-empty strings."),
+        (body(messages=[USER[0], {"role": "assistant", "tool_calls": [{"function": {"arguments": 5}}]}]),
+         "messages.1.tool_calls.0.function.arguments", "invalid_value",  # a wrong value beats a missing sibling
+         "Invalid value for 'messages.1.tool_calls.0.function.arguments': Input should be a valid string."),
+        (body(temperature=3), "temperature", "invalid_value",
+         "Invalid value for 'temperature': Input should be less than or equal to 2."),
+        (body(messages=[{"content": "x"}]), "messages.0.role", "invalid_value",
+         "Invalid value for 'messages.0.role': Unable to extract tag using discriminator 'role'."),
+        (body(n=2), "n", "unsupported_parameter", "n > 1 is not supported: AI Studio returns one choice per request"),
+        (body(top_logprobs=0), "top_logprobs", "unsupported_parameter", "top_logprobs is not supported by AI Studio"),
+    ],
+)
+def test_error_message_code_and_param(data: Any, param: str | None, code: str, message: str) -> None:
+    """Each 400 carries the OpenAI error fields: a message naming the parameter (the missing one, or the bad
+    value with the reason), ``param`` and ``code``."""
+    err = refused(data)
+    assert (err.param, err.code, err.message) == (param, code, message)
+
+
+def test_unknown_tag_names_the_tag_and_the_allowed_ones() -> None:
+    """An unknown ``role`` / part ``type`` is reported on the tag field, quoting the value and the allowed tags."""
+    err = refused(body(messages=[{"role": "robot", "content": "x"}]))
+    assert err.param == "messages.0.role"
+    assert err.message.startswith("Invalid value for 'messages.0.role': Input tag 'robot'")
+    assert "'system', 'developer', 'user', 'assistant', 'tool', 'function'" in err.message
