@@ -213,7 +213,7 @@ class RequestQueue:
         req_id = getattr(msg, "id", None)
         ticket = self._tickets.get(req_id) if req_id else None
         if ticket is None:
-            log.debug("dropping %s for unknown request %s", getattr(msg, "type", type(msg).__name__), req_id)
+            log.debug("dropping %s for unknown request %s", type(msg).__name__, req_id)
             return
         if isinstance(msg, protocol.Error | protocol.Done):
             ticket.terminal.set()

@@ -303,16 +303,29 @@ async def test_waiting_behind_a_long_job_is_not_a_timeout(ready: TestClient, fak
     assert resp.status == 200 and (await resp.json())["choices"][0]["message"]["content"] == "b"
 
 
-async def test_waiting_job_fails_when_the_worker_turns_out_logged_out(ready: TestClient, fake: FakeWorker) -> None:
-    """A job waiting for a starting worker gets 503 login_required once the worker reports it."""
+@pytest.mark.parametrize(("state", "reason", "code", "message", "retry_after"), [
+    ("login_required", "no saved login", "login_required", "no saved login", "60"),
+    ("login_required", "", "login_required", "The browser worker needs a Google login: run `make login`.", "60"),
+    ("down", "page crashed", "worker_unavailable", "The browser worker is down: page crashed.", "30"),
+    ("down", "", "worker_unavailable", "The browser worker is down: no reason.", "30"),
+])
+async def test_waiting_job_fails_when_the_worker_turns_out_logged_out_or_down(
+        ready: TestClient, fake: FakeWorker, state: str, reason: str, code: str, message: str,
+        retry_after: str) -> None:
+    """A job waiting for a starting worker gets 503 once the worker reports login_required (Retry-After 60 s)
+    or down (30 s), with the worker's reason; the queue goes on serving once the worker is ready."""
     await fake.set_state("starting")
     await ready.app[WORKER].status()  # type: ignore[index]
     task = post(ready, "lo")
     await queued(ready, "lo")
-    await fake.set_state("login_required", "no saved login")
+    await fake.set_state(state, reason)
     resp = await task
-    assert resp.status == 503 and (await resp.json())["error"]["code"] == "login_required"
+    assert resp.status == 503 and resp.headers["Retry-After"] == retry_after
+    err = (await resp.json())["error"]
+    assert (err["code"], err["message"]) == (code, message)
     assert not fake.submitted
+    await fake.set_state("ready")
+    assert (await ready.post("/v1/chat/completions", json=BODY)).status == 200
 
 
 @pytest.mark.parametrize("settings_overrides", [{"response_completion_timeout_ms": 1000}])
@@ -412,9 +425,11 @@ async def test_events_for_unknown_requests_are_dropped(caplog: pytest.LogCapture
     a = ticket("a")
     q.enqueue(a)
     q.deliver(protocol.Content(id="gone", ts=0.0, text="late"))
+    q.deliver(protocol.Pong(process="browser_worker", pid=1, version="1"))  # no id at all
     q.deliver(protocol.Content(id="a", ts=0.0, text="hi"))
     assert a.inbox.get_nowait() == protocol.Content(id="a", ts=0.0, text="hi") and a.inbox.empty()
-    assert "dropping content for unknown request gone" in caplog.messages
+    assert caplog.messages == ["queued a at position 1", "dropping Content for unknown request gone",
+                               "dropping Pong for unknown request None"]
 
 
 async def test_a_worker_that_never_confirms_the_stop_holds_the_slot_until_the_drain_timeout(
