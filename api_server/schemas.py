@@ -339,25 +339,21 @@ def model_id(requested: str) -> str:
     return requested.rpartition("/")[2].strip()
 
 
-def _param_from_loc(body: Any, loc: tuple[Any, ...]) -> str:
+def _param_from_loc(body: Any, loc: tuple[Any, ...], field: str | None) -> str:
     """Turn a pydantic error location into a dotted request path.
 
-    Pydantic puts union tags and member names (``user``, ``list[...]``) in the
-    location; walking the body alongside it keeps only real keys and indices.
+    Pydantic puts union tags and member names (``user``, ``str``, ``list[...]``) in
+    the location; walking the body alongside it keeps only real keys and indices
+    (pydantic's indices are always within their list). ``field`` ends the path: a
+    missing field, or the tag field of a tagged union (present or not).
     """
     parts: list[str] = []
     cur: Any = body
-    for i, elem in enumerate(loc):
-        last = i == len(loc) - 1
-        if isinstance(elem, int) and isinstance(cur, list) and 0 <= elem < len(cur):
+    for elem in loc:
+        if isinstance(cur, list) and isinstance(elem, int) or isinstance(cur, dict) and elem in cur:
             parts.append(str(elem))
             cur = cur[elem]
-        elif isinstance(elem, str) and isinstance(cur, dict) and elem in cur:
-            parts.append(elem)
-            cur = cur[elem]
-        elif last and isinstance(cur, dict) and isinstance(elem, str) and not elem.startswith(("list[", "dict[")):
-            parts.append(elem)  # a missing field
-    return ".".join(parts)
+    return ".".join([*parts, field] if field else parts)
 
 
 def _describe(err: dict[str, Any], param: str) -> str:
@@ -370,7 +366,7 @@ def _describe(err: dict[str, Any], param: str) -> str:
 def parse_chat_request(body: Any) -> ChatCompletionRequest:
     """Validate a decoded JSON body; raise ``InvalidRequest`` naming the parameter."""
     if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.", param=None, code="invalid_body")
+        raise InvalidRequest("The request body must be a JSON object.", code="invalid_body")
     try:
         return ChatCompletionRequest.model_validate(body)
     except ValidationError as exc:
@@ -381,10 +377,12 @@ def parse_chat_request(body: Any) -> ChatCompletionRequest:
             if isinstance(cause, _Refused):
                 raise InvalidRequest(str(cause), param=cause.param, code="unsupported_parameter") from None
         err = _most_specific(errors)
-        loc = tuple(err["loc"])
-        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            loc = (*loc, str(err["ctx"]["discriminator"]).strip("'"))  # name the tag field itself
-        param = _param_from_loc(body, loc)  # never empty: every error is under a top-level field
+        loc, field = tuple(err["loc"]), None
+        if err["type"] == "missing":
+            loc, field = loc[:-1], str(loc[-1])
+        elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            field = str(err["ctx"]["discriminator"]).strip("'")
+        param = _param_from_loc(body, loc, field)  # never empty: every error is under a top-level field
         raise InvalidRequest(_describe(err, param), param=param, code="invalid_value") from None
 
 

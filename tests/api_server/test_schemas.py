@@ -90,6 +90,9 @@ def test_full_openai_request_is_accepted() -> None:
         (body(stop=["a"] * 17), "stop"),
         (body(stop=[""]), "stop"),
         (body(stop=5), "stop"),
+        (body(stop={"a": 1}), "stop"),  # not "stop.str": the union member's name is no part of the request
+        (body(messages=[{"role": "user", "content": {"a": 1}}]), "messages.0.content"),
+        (body(tool_choice={}), "tool_choice.type"),
         (body(reasoning_effort="extreme"), "reasoning_effort"),
         (body(reasoning_effort=-2), "reasoning_effort"),
         (body(reasoning_effort=True), "reasoning_effort"),
