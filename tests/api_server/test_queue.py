@@ -128,6 +128,7 @@ async def test_cancel_running_request_sends_job_cancel(ready: TestClient, fake: 
     await fake.wait_cancelled(running)
     assert (await a).status == 499
     assert (await b).status == 200
+    assert (await ready.post(f"/v1/cancel/{running}")).status == 404  # it is over: nothing left to cancel
 
 
 async def test_cancel_unknown_request_is_404(ready: TestClient) -> None:
