@@ -458,3 +458,34 @@ async def test_a_worker_that_never_confirms_the_stop_holds_the_slot_until_the_dr
     for line in (f"submitted {stuck} to the worker", f"stopping {stuck} in the worker (job_cancel)",
                  f"no confirmation that {stuck} stopped (TimeoutError); moving on"):
         assert line in caplog.messages
+
+
+async def test_a_submission_that_hits_a_lost_connection_waits_at_the_head(
+        ready: TestClient, fake: FakeWorker, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """When the worker connection breaks as a job is being submitted, the job never reached the worker: it
+    goes back to the head of the queue (ahead of later requests) and is submitted once the worker is back."""
+    caplog.set_level(logging.WARNING, logger="api_server.queue")
+    worker = ready.app[WORKER]  # type: ignore[index]
+    real_send = worker.send
+    broken: list[str] = []
+    broke = asyncio.Event()
+
+    async def send_breaking_once(msg: protocol.Message) -> None:
+        if isinstance(msg, protocol.JobSubmit) and not broken:
+            broken.append(msg.id)
+            broke.set()
+            asyncio.ensure_future(fake.drop_connections())  # the socket goes away right after this send failed
+            raise ConnectionError("connection reset")
+        await real_send(msg)
+
+    monkeypatch.setattr(worker, "send", send_breaking_once)
+    first = post(ready, "first")
+    await broke.wait()
+    second = post(ready, "second")
+    async with asyncio.timeout(10):
+        responses = await asyncio.gather(first, second)
+    assert [r.status for r in responses] == [200, 200]
+    assert [label(s) for s in fake.submitted] == ["first", "second"] and fake.submitted[0].id == broken[0]
+    assert [r.getMessage() for r in caplog.records if r.name == "api_server.queue"] == [
+        f"worker connection lost before submitting {broken[0]}; it waits at the head"]
