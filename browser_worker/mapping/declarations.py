@@ -169,7 +169,7 @@ class _SchemaCleaner:
         for branch in cleaned:
             base = _merge_all_of(base, branch)
         result = _overlay(base, self.clean(rest, refs, depth + 1))
-        if len(real) < len(branches) or base.get("nullable"):
+        if len(real) < len(branches):
             result["nullable"] = True
         return _ordered(result)
 
@@ -191,14 +191,13 @@ class _SchemaCleaner:
         properties = node.get("properties")
         if isinstance(properties, dict):
             out["properties"] = {
-                str(name): self.clean(sub if sub is not True else {}, refs, depth + 1)
-                for name, sub in properties.items()
+                str(name): self.clean(sub, refs, depth + 1) for name, sub in properties.items()
             }
         items = node.get("items")
         if isinstance(items, list):
             items = items[0] if items else None
         if isinstance(items, dict) or items is True:
-            out["items"] = self.clean(items if isinstance(items, dict) else {}, refs, depth + 1)
+            out["items"] = self.clean(items, refs, depth + 1)
 
         if kind is None:
             if "properties" in out:
@@ -306,8 +305,6 @@ def _overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
             result["properties"] = {**result["properties"], **value}
         elif key in ("required", "propertyOrdering") and isinstance(result.get(key), list):
             result[key] = list(dict.fromkeys([*result[key], *value]))
-        elif key == "nullable":
-            result["nullable"] = result.get("nullable", False) or value
         else:
             result[key] = value
     return _ordered(result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -10,6 +11,8 @@ from hypothesis import strategies as st
 
 from browser_worker.mapping.declarations import (
     ALLOWED_KEYS,
+    MAX_DEPTH,
+    MAX_REF_DEPTH,
     clean_schema,
     declarations_digest,
     declarations_json,
@@ -404,3 +407,194 @@ def test_output_never_contains_a_non_whitelisted_key(schema):
         for key in ("required", "propertyOrdering"):
             if key in node:
                 assert set(node[key]) <= set(node["properties"])
+
+
+def test_keys_beside_a_ref_are_merged_with_its_target():
+    """Sibling ``properties``/``required``/``propertyOrdering`` unite with the target's; other keys win."""
+    defs = {
+        "A": {
+            "type": "object",
+            "description": "target",
+            "properties": {"a": {"type": "string"}},
+            "required": ["a"],
+            "propertyOrdering": ["a"],
+        },
+        "B": {"type": "integer"},
+        "Plain": {"type": "object", "properties": {"a": {"type": "string"}}},
+    }
+    sibling = {
+        "description": "beside",
+        "properties": {"b": {"$ref": "#/$defs/B"}},
+        "required": ["b"],
+        "propertyOrdering": ["b"],
+    }
+    assert clean_schema({"$defs": defs, "$ref": "#/$defs/A", **sibling}) == {
+        "type": "object",
+        "description": "beside",
+        "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+        "required": ["a", "b"],
+        "propertyOrdering": ["a", "b"],
+    }
+    assert clean_schema({"$defs": defs, "$ref": "#/$defs/Plain", **sibling}) == {
+        "type": "object",
+        "description": "beside",
+        "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+        "required": ["b"],
+        "propertyOrdering": ["b"],
+    }
+
+
+def test_json_pointer_refs_follow_escapes_and_list_indices():
+    """``~1`` is ``/``, ``~0`` is ``~``, digits index lists; anything unresolvable is an object."""
+    root = {
+        "Xdefs": {"a/b~c": {"type": "string"}, "list": [{"type": "integer"}, {"type": "boolean"}]},
+        "properties": {
+            "escaped": {"$ref": "#/Xdefs/a~1b~0c"},
+            "first": {"$ref": "#/Xdefs/list/0"},
+            "second": {"$ref": "#/Xdefs/list/1"},
+            "past_end": {"$ref": "#/Xdefs/list/2"},
+            "not_an_index": {"$ref": "#/Xdefs/list/x"},
+            "not_a_schema": {"$ref": "#/Xdefs/a~1b~0c/type"},
+            "itself": {"$ref": "#"},
+            "itself_slash": {"$ref": "#/"},
+        },
+    }
+    properties = clean_schema(root)["properties"]
+    assert properties["escaped"] == {"type": "string"}
+    assert properties["first"] == {"type": "integer"}
+    assert properties["second"] == {"type": "boolean"}
+    for name in ("past_end", "not_an_index", "not_a_schema"):
+        assert properties[name] == {"type": "object"}, name
+    # "#" is the root itself: expanded once, then its own "#" is a cycle cut to an object.
+    for name in ("itself", "itself_slash"):
+        assert properties[name]["type"] == "object"
+        assert properties[name]["properties"]["escaped"] == {"type": "string"}
+        assert properties[name]["properties"][name] == {"type": "object"}
+
+
+def test_null_branches_are_recognised_in_every_form():
+    """``{"type": "null"}`` and ``{"type": ["null"]}`` are null branches; ``true`` and a nullable type are not."""
+    assert clean_schema({"anyOf": [{"type": ["null"]}, {"type": "string"}]}) == {
+        "type": "string",
+        "nullable": True,
+    }
+    assert clean_schema({"anyOf": [{"type": ["string", "null"]}, {"type": "integer"}]}) == {
+        "type": "string",
+        "nullable": True,
+    }
+    assert clean_schema({"anyOf": [True, {"type": "string"}]}) == {}
+
+
+def test_all_of_unites_property_ordering_and_drops_enums_on_non_strings():
+    """allOf merges ``propertyOrdering``; an enum merged onto a non-string type is dropped."""
+    merged = clean_schema(
+        {
+            "allOf": [
+                {"properties": {"a": {"type": "string"}}, "propertyOrdering": ["a"]},
+                {"properties": {"b": {"type": "string"}}, "propertyOrdering": ["b"]},
+            ]
+        }
+    )
+    assert merged["propertyOrdering"] == ["a", "b"]
+    assert clean_schema({"allOf": [{"type": "integer"}, {"enum": ["a", "b"]}]}) == {"type": "integer"}
+
+
+def test_counts_and_bounds_are_checked_exactly():
+    """Counts are non-negative integers (0 kept); infinite bounds are dropped; draft-4 steps by one."""
+    assert clean_schema({"type": "array", "minItems": 0, "maxItems": -1}) == {"type": "array", "minItems": 0}
+    assert clean_schema({"type": "string", "minLength": 1.5, "maxLength": 2.0}) == {
+        "type": "string",
+        "maxLength": 2,
+    }
+    assert clean_schema({"type": "number", "maximum": float("inf"), "minimum": -2.5}) == {
+        "type": "number",
+        "minimum": -2.5,
+    }
+    assert clean_schema(
+        {"type": "integer", "minimum": 5, "exclusiveMinimum": True, "maximum": 9, "exclusiveMaximum": True}
+    ) == {"type": "integer", "minimum": 6, "maximum": 8}
+
+
+def test_empty_or_false_items_give_no_items():
+    """``items: []`` and ``items: false`` say nothing usable about the elements."""
+    assert clean_schema({"type": "array", "items": []}) == {"type": "array"}
+    assert clean_schema({"type": "array", "items": False}) == {"type": "array"}
+    assert clean_schema({"items": False}) == {}
+
+
+def _chain(levels, leaf):
+    """``levels`` nested objects, each holding the next under property ``p``; ``leaf`` at the bottom."""
+    node = leaf
+    for _ in range(levels):
+        node = {"type": "object", "properties": {"p": node}}
+    return node
+
+
+def _leaf(schema):
+    while "properties" in schema:
+        schema = schema["properties"]["p"]
+    return schema
+
+
+@pytest.mark.parametrize(
+    ("wrap", "extra"),
+    [
+        (lambda chain: chain, 0),
+        (lambda chain: {"type": "array", "items": chain}, 1),
+        (lambda chain: {"anyOf": [chain]}, 1),
+        (lambda chain: {"allOf": [chain]}, 1),
+        (lambda chain: {"$defs": {"C": chain}, "$ref": "#/$defs/C"}, 1),
+        (lambda chain: {"anyOf": [{"type": "object"}], "properties": {"p": chain}}, 2),
+        (
+            lambda chain: {
+                "$defs": {"O": {"type": "object"}},
+                "$ref": "#/$defs/O",
+                "properties": {"p": chain},
+            },
+            2,
+        ),
+    ],
+)
+def test_nesting_is_cut_exactly_beyond_max_depth(wrap, extra):
+    """A node at depth ``MAX_DEPTH`` is kept, one deeper is cut to an object (every way of nesting counts one)."""
+    kept = clean_schema(wrap(_chain(MAX_DEPTH - extra, {"type": "string"})))
+    cut = clean_schema(wrap(_chain(MAX_DEPTH - extra + 1, {"type": "string"})))
+    inner = (lambda s: s["items"]) if extra == 1 and "items" in kept else (lambda s: s)
+    assert _leaf(inner(kept)) == {"type": "string"}
+    assert _leaf(inner(cut)) == {"type": "object"}
+
+
+@pytest.mark.parametrize(("refs", "expected"), [(MAX_REF_DEPTH, "string"), (MAX_REF_DEPTH + 1, "object")])
+def test_ref_chain_is_cut_exactly_beyond_max_ref_depth(refs, expected):
+    """``MAX_REF_DEPTH`` nested refs are expanded; one more is cut to an object."""
+    defs = {f"D{i}": {"$ref": f"#/$defs/D{i + 1}"} for i in range(refs - 1)}
+    defs[f"D{refs - 1}"] = {"type": "string"}
+    assert clean_schema({"$defs": defs, "$ref": "#/$defs/D0"}) == {"type": expected}
+
+
+def test_to_declarations_skips_other_tools_and_keeps_going():
+    """Google Search and non-function tools are skipped without ending the list; typed shapes decide."""
+    function = {"type": "function", "function": {"name": "f", "parameters": {"type": "string"}}}
+    assert to_declarations(
+        [{"type": "google_search"}, {"type": "custom", "name": "c"}, {"type": "code_interpreter"}, function]
+    ) == [{"name": "f", "description": "", "parameters": {"type": "string"}}]
+    no_parameters = {
+        "type": "function",
+        "function": {"name": "g", "parameters": {"type": "object", "properties": {}}},
+    }
+    assert to_declarations([no_parameters]) == [{"name": "g", "description": ""}]
+
+
+def test_digest_and_dialog_text_keep_non_ascii_text():
+    """The digest hashes compact, sorted, UTF-8 JSON; the dialog text keeps non-ASCII characters as is."""
+    declarations = [{"name": "f", "description": "Grüße"}]
+    expected = hashlib.sha256('[{"description":"Grüße","name":"f"}]'.encode()).hexdigest()
+    assert declarations_digest(declarations) == expected
+    assert '"Grüße"' in declarations_json(declarations)
+
+
+def test_any_of_ignores_every_branch_after_the_first():
+    """anyOf/oneOf take the first non-null branch only; later branches add nothing."""
+    branches = [{"type": "null"}, {"type": "string"}, {"type": "integer", "description": "later"}]
+    for combinator in ("anyOf", "oneOf"):
+        assert clean_schema({combinator: branches}) == {"type": "string", "nullable": True}
