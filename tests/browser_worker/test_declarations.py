@@ -598,3 +598,19 @@ def test_any_of_ignores_every_branch_after_the_first():
     branches = [{"type": "null"}, {"type": "string"}, {"type": "integer", "description": "later"}]
     for combinator in ("anyOf", "oneOf"):
         assert clean_schema({combinator: branches}) == {"type": "string", "nullable": True}
+
+
+def test_property_ordering_names_only_existing_properties():
+    """``propertyOrdering`` loses names that are not properties, like ``required``."""
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}, "propertyOrdering": ["a", "zzz"]}
+    assert clean_schema(schema)["propertyOrdering"] == ["a"]
+
+
+def test_keys_beside_a_combinator_resolve_their_own_refs():
+    """Properties next to ``anyOf`` may use ``$ref`` like any other."""
+    schema = {
+        "$defs": {"B": {"type": "integer"}},
+        "anyOf": [{"type": "object"}],
+        "properties": {"b": {"$ref": "#/$defs/B"}},
+    }
+    assert clean_schema(schema) == {"type": "object", "properties": {"b": {"type": "integer"}}}
