@@ -33,8 +33,9 @@ def write_demo_profile(state_dir: Path, path: Path, email: str | None = None) ->
     write_storage_state(path, session)
 
 
-async def serve(host: str, port: int, config: SimConfig, demo_profile: Path | None,
-                helper_port: int | None = None) -> None:
+async def serve(
+    host: str, port: int, config: SimConfig, demo_profile: Path | None, helper_port: int | None = None
+) -> None:
     cert, key = ensure_certificate(config.state_dir)
     app = create_app(config)
     if demo_profile is not None:
@@ -46,8 +47,9 @@ async def serve(host: str, port: int, config: SimConfig, demo_profile: Path | No
     real_port = runner.addresses[0][1]
     helper_runner: web.AppRunner | None = None
     if helper_port is not None:
-        helper_runner = web.AppRunner(create_helper_app(app[STATE]), handle_signals=False,
-                                      access_log=None, shutdown_timeout=2.0)
+        helper_runner = web.AppRunner(
+            create_helper_app(app[STATE]), handle_signals=False, access_log=None, shutdown_timeout=2.0
+        )
         await helper_runner.setup()
         await web.TCPSite(helper_runner, host, helper_port).start()
     stop = asyncio.Event()
@@ -68,27 +70,32 @@ async def serve(host: str, port: int, config: SimConfig, demo_profile: Path | No
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=os.environ.get("SIM_LOG_LEVEL", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("SIM_LOG_LEVEL", "WARNING"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if argv and argv[0] == "demo-profile":
         parser = argparse.ArgumentParser(prog="python -m aistudio_sim demo-profile")
         parser.add_argument("path", type=Path)
         parser.add_argument("--state-dir", type=Path, default=_default_state_dir())
-        parser.add_argument("--email", default=None,
-                            help="account to sign in (default: the demo account)")
+        parser.add_argument("--email", default=None, help="account to sign in (default: the demo account)")
         args = parser.parse_args(argv[1:])
         write_demo_profile(args.state_dir, args.path, args.email)
         return 0
-    parser = argparse.ArgumentParser(prog="python -m aistudio_sim",
-                                     description="AI Studio simulator (HTTPS)")
+    parser = argparse.ArgumentParser(prog="python -m aistudio_sim", description="AI Studio simulator (HTTPS)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9443, help="0 picks a free port")
     parser.add_argument("--state-dir", type=Path, default=_default_state_dir())
     parser.add_argument("--static-dir", type=Path, default=None)
     parser.add_argument("--write-demo-profile", type=Path, default=None, metavar="PATH")
-    parser.add_argument("--helper-port", type=int, default=None, metavar="PORT",
-                        help="also serve the stream helper (GET /getStreamResponse) over plain "
-                             "HTTP on this port; 0 picks a free one")
+    parser.add_argument(
+        "--helper-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="also serve the stream helper (GET /getStreamResponse) over plain "
+        "HTTP on this port; 0 picks a free one",
+    )
     args = parser.parse_args(argv)
     config = SimConfig(state_dir=args.state_dir)
     if args.static_dir is not None:

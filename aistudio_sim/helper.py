@@ -139,8 +139,7 @@ SIM: web.AppKey[SimState] = web.AppKey("sim")
 
 
 def _error(status: int, message: str) -> web.Response:
-    return web.Response(body=orjson.dumps({"error": message}), status=status,
-                        content_type="application/json")
+    return web.Response(body=orjson.dumps({"error": message}), status=status, content_type="application/json")
 
 
 def _float(query: Mapping[str, str], name: str) -> float | None:

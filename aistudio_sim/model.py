@@ -21,30 +21,99 @@ from . import wire
 _METHODS = ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"]
 
 
-def _model(mid: str, version: str, display: str, description: str, input_limit: int,
-           output_limit: int, methods: list[str] | None = None, top_k: int = 64) -> list[Any]:
-    return [f"models/{mid}", None, version, display, f"[simulated] {description}", input_limit,
-            output_limit, methods or _METHODS, 1, 0.95, top_k]
+def _model(
+    mid: str,
+    version: str,
+    display: str,
+    description: str,
+    input_limit: int,
+    output_limit: int,
+    methods: list[str] | None = None,
+    top_k: int = 64,
+) -> list[Any]:
+    return [
+        f"models/{mid}",
+        None,
+        version,
+        display,
+        f"[simulated] {description}",
+        input_limit,
+        output_limit,
+        methods or _METHODS,
+        1,
+        0.95,
+        top_k,
+    ]
 
 
 MODELS: list[list[Any]] = [
-    _model("gemini-2.5-pro", "2.5", "Gemini 2.5 Pro",
-           "Strong reasoning and coding model with adaptive thinking.", 1048576, 65536),
-    _model("gemini-2.5-flash", "2.5", "Gemini 2.5 Flash",
-           "Fast, cost-efficient hybrid reasoning model.", 1048576, 65536),
-    _model("gemini-2.5-flash-lite", "2.5", "Gemini 2.5 Flash-Lite",
-           "Smallest and most cost-efficient 2.5 model.", 1048576, 65536),
-    _model("gemini-3-pro-preview", "3.0", "Gemini 3 Pro Preview",
-           "Preview of the next-generation Pro model.", 1048576, 65536),
-    _model("gemini-3-flash-preview", "3.0", "Gemini 3 Flash Preview",
-           "Preview of the next-generation Flash model.", 1048576, 65536),
-    _model("gemini-2.0-flash", "2.0", "Gemini 2.0 Flash",
-           "Previous-generation multimodal workhorse model.", 1048576, 8192, top_k=40),
-    _model("gemma-3-27b-it", "001", "Gemma 3 27B", "Open-weights instruction-tuned model.",
-           131072, 8192, ["generateContent", "countTokens"]),
-    _model("gemini-2.5-flash-preview-tts", "2.5", "Gemini 2.5 Flash Preview TTS",
-           "Text-to-speech preview model (audio output only).", 8192, 16384,
-           ["countTokens", "generateContent"]),
+    _model(
+        "gemini-2.5-pro",
+        "2.5",
+        "Gemini 2.5 Pro",
+        "Strong reasoning and coding model with adaptive thinking.",
+        1048576,
+        65536,
+    ),
+    _model(
+        "gemini-2.5-flash",
+        "2.5",
+        "Gemini 2.5 Flash",
+        "Fast, cost-efficient hybrid reasoning model.",
+        1048576,
+        65536,
+    ),
+    _model(
+        "gemini-2.5-flash-lite",
+        "2.5",
+        "Gemini 2.5 Flash-Lite",
+        "Smallest and most cost-efficient 2.5 model.",
+        1048576,
+        65536,
+    ),
+    _model(
+        "gemini-3-pro-preview",
+        "3.0",
+        "Gemini 3 Pro Preview",
+        "Preview of the next-generation Pro model.",
+        1048576,
+        65536,
+    ),
+    _model(
+        "gemini-3-flash-preview",
+        "3.0",
+        "Gemini 3 Flash Preview",
+        "Preview of the next-generation Flash model.",
+        1048576,
+        65536,
+    ),
+    _model(
+        "gemini-2.0-flash",
+        "2.0",
+        "Gemini 2.0 Flash",
+        "Previous-generation multimodal workhorse model.",
+        1048576,
+        8192,
+        top_k=40,
+    ),
+    _model(
+        "gemma-3-27b-it",
+        "001",
+        "Gemma 3 27B",
+        "Open-weights instruction-tuned model.",
+        131072,
+        8192,
+        ["generateContent", "countTokens"],
+    ),
+    _model(
+        "gemini-2.5-flash-preview-tts",
+        "2.5",
+        "Gemini 2.5 Flash Preview TTS",
+        "Text-to-speech preview model (audio output only).",
+        8192,
+        16384,
+        ["countTokens", "generateContent"],
+    ),
 ]
 
 MODEL_IDS = frozenset(m[0].split("/", 1)[1] for m in MODELS)
@@ -101,10 +170,19 @@ class Directives:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "echo": self.echo, "think": self.think, "chunks": self.chunks,
-            "delay_ms": self.delay_ms, "ttfb_ms": self.ttfb_ms, "words": self.words,
-            "tools": self.tools, "error": self.error, "ctrl_tokens": self.ctrl_tokens,
-            "json": self.json, "variant": self.variant, "search": self.search, "hold": self.hold,
+            "echo": self.echo,
+            "think": self.think,
+            "chunks": self.chunks,
+            "delay_ms": self.delay_ms,
+            "ttfb_ms": self.ttfb_ms,
+            "words": self.words,
+            "tools": self.tools,
+            "error": self.error,
+            "ctrl_tokens": self.ctrl_tokens,
+            "json": self.json,
+            "variant": self.variant,
+            "search": self.search,
+            "hold": self.hold,
             "problems": self.problems,
         }
 
@@ -260,6 +338,7 @@ def _last_line(prompt: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # JSON schema samples (function arguments and structured output)
 
+
 def sample_from_schema(schema: Any, name: str = "value", depth: int = 0) -> Any:
     """A deterministic value valid for an OpenAPI-subset schema (the Gemini declaration keys)."""
     if not isinstance(schema, dict) or depth > 8:
@@ -287,16 +366,16 @@ def sample_from_schema(schema: Any, name: str = "value", depth: int = 0) -> Any:
         count = max(int(lo) if isinstance(lo, (int, str)) and str(lo).isdigit() else 0, 1)
         if isinstance(hi, (int, str)) and str(hi).isdigit():
             count = min(count, int(hi))
-        return [sample_from_schema(schema.get("items"), f"{name}{i + 1}", depth + 1)
-                for i in range(count)]
+        return [sample_from_schema(schema.get("items"), f"{name}{i + 1}", depth + 1) for i in range(count)]
     if kind == "object":
         props = schema.get("properties")
         if not isinstance(props, dict):
             return {}
         return {k: sample_from_schema(v, k, depth + 1) for k, v in props.items()}
     fmt = schema.get("format")
-    text = {"date": "2026-01-01", "date-time": "2026-01-01T00:00:00Z",
-            "email": "demo@example.com"}.get(str(fmt), f"{name}-sample")
+    text = {"date": "2026-01-01", "date-time": "2026-01-01T00:00:00Z", "email": "demo@example.com"}.get(
+        str(fmt), f"{name}-sample"
+    )
     lo, hi = schema.get("minLength"), schema.get("maxLength")
     if isinstance(lo, int) and len(text) < lo:
         text = text + "x" * (lo - len(text))
@@ -320,6 +399,7 @@ def invalid_for_schema(schema: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 # Plans
 
+
 @dataclass
 class HttpError:
     status: int
@@ -334,8 +414,13 @@ INTERNAL = HttpError(500, wire.CODE_INTERNAL, wire.INTERNAL_MESSAGE)
 UNAUTHENTICATED = HttpError(401, wire.CODE_UNAUTHENTICATED, wire.UNAUTHENTICATED_MESSAGE)
 NOT_FOUND = HttpError(404, wire.CODE_NOT_FOUND, wire.NOT_FOUND_MESSAGE)
 
-_HTTP_ERRORS = {"quota": QUOTA, "rate_limit": RATE_LIMIT, "permission": PERMISSION,
-                "internal": INTERNAL, "login": UNAUTHENTICATED}
+_HTTP_ERRORS = {
+    "quota": QUOTA,
+    "rate_limit": RATE_LIMIT,
+    "permission": PERMISSION,
+    "internal": INTERNAL,
+    "login": UNAUTHENTICATED,
+}
 
 
 @dataclass
@@ -359,10 +444,15 @@ class Plan:
     hold: str | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {"answer_text": self.answer_text, "thought_text": self.thought_text,
-                "calls": self.calls, "finish_reason": self.finish_reason,
-                "events": len(self.events) + (1 if self.trailer else 0), "end": self.end,
-                "grounding": self.grounding}
+        return {
+            "answer_text": self.answer_text,
+            "thought_text": self.thought_text,
+            "calls": self.calls,
+            "finish_reason": self.finish_reason,
+            "events": len(self.events) + (1 if self.trailer else 0),
+            "end": self.end,
+            "grounding": self.grounding,
+        }
 
 
 def _split(text: str, n: int) -> list[str]:
@@ -377,7 +467,7 @@ def _split(text: str, n: int) -> list[str]:
             lo, hi = len(tokens) * i // n, len(tokens) * (i + 1) // n
             pieces.append("".join(tokens[lo:hi]))
         return [p for p in pieces if p]
-    return [text[len(text) * i // n: len(text) * (i + 1) // n] for i in range(n)]
+    return [text[len(text) * i // n : len(text) * (i + 1) // n] for i in range(n)]
 
 
 DEFAULT_THOUGHT_WORDS = 24
@@ -411,12 +501,20 @@ def _cut_words(text: str, limit: int) -> tuple[str, bool]:
     return text[: matches[limit - 1].end()], True
 
 
-def plan_response(request: wire.GenerateRequest, d: Directives, *, request_id: str,
-                  chunk_delay_ms: int, call_offset: int = 0,
-                  quota_exhausted: bool = False, grounding_index: int = 7) -> Plan:
+def plan_response(
+    request: wire.GenerateRequest,
+    d: Directives,
+    *,
+    request_id: str,
+    chunk_delay_ms: int,
+    call_offset: int = 0,
+    quota_exhausted: bool = False,
+    grounding_index: int = 7,
+) -> Plan:
     """Decide the response for one request. Deterministic in its arguments."""
-    plan = Plan(ttfb_ms=d.ttfb_ms or 0,
-                delay_ms=chunk_delay_ms if d.delay_ms is None else d.delay_ms, hold=d.hold)
+    plan = Plan(
+        ttfb_ms=d.ttfb_ms or 0, delay_ms=chunk_delay_ms if d.delay_ms is None else d.delay_ms, hold=d.hold
+    )
     if quota_exhausted:
         plan.http_error = QUOTA
         return plan
@@ -432,16 +530,19 @@ def plan_response(request: wire.GenerateRequest, d: Directives, *, request_id: s
     plan.calls, undeclared = _calls(request, d, call_offset)
     plan.finish_reason = wire.FINISH_STOP
     if undeclared:
-        plan.answer_text = (f"[simulated {request.model_id}] Function {', '.join(undeclared)} "
-                            "is not declared in this request.")
+        plan.answer_text = (
+            f"[simulated {request.model_id}] Function {', '.join(undeclared)} "
+            "is not declared in this request."
+        )
     elif not plan.calls:
         plan.answer_text, plan.finish_reason = _answer(request, d)
     plan.events = _events(request, d, plan, signature_seed=request_id + request.prompt)
     if d.search is not None and request.tools.google_search and plan.events:
         sources, queries = search_results(request.prompt, d.search)
         plan.grounding = {"index": grounding_index, "sources": sources, "queries": queries}
-        wire.add_grounding(plan.events[-1], wire.grounding_metadata(sources, queries, plan.answer_text),
-                           grounding_index)
+        wire.add_grounding(
+            plan.events[-1], wire.grounding_metadata(sources, queries, plan.answer_text), grounding_index
+        )
 
     if d.error == "inline":
         plan.end = "inline"
@@ -458,9 +559,14 @@ def search_results(prompt: str, n: int) -> tuple[list[dict[str, Any]], list[str]
     """(sources, queries) of a simulated Google Search: n `https://example.com/...` pages, one query."""
     query = " ".join(_DIRECTIVE_TOKEN_RE.sub(" ", _last_line(prompt)).split())[:100] or "simulated search"
     slug = "-".join(re.findall(r"[a-z0-9]+", query.lower()))[:40] or "search"
-    sources = [{"uri": f"https://example.com/search/{slug}/{i}",
-                "title": f"Simulated result {i} for {query}",
-                "domain": "example.com"} for i in range(1, n + 1)]
+    sources = [
+        {
+            "uri": f"https://example.com/search/{slug}/{i}",
+            "title": f"Simulated result {i} for {query}",
+            "domain": "example.com",
+        }
+        for i in range(1, n + 1)
+    ]
     return sources, [query]
 
 
@@ -475,8 +581,9 @@ def _thoughts(request: wire.GenerateRequest, d: Directives) -> str:
     return text[0].upper() + text[1:] + ".\n" if text else ""
 
 
-def _calls(request: wire.GenerateRequest, d: Directives,
-           call_offset: int) -> tuple[list[dict[str, Any]], list[str]]:
+def _calls(
+    request: wire.GenerateRequest, d: Directives, call_offset: int
+) -> tuple[list[dict[str, Any]], list[str]]:
     """(calls, undeclared names). Any undeclared name turns the answer into text."""
     undeclared = [t["name"] for t in d.tools if request.tools.declaration(t["name"]) is None]
     if undeclared:
@@ -488,8 +595,7 @@ def _calls(request: wire.GenerateRequest, d: Directives,
             decl = request.tools.declaration(t["name"])
             args = sample_from_schema(decl.parameters if decl else None, t["name"])
         variant = d.variant or wire.ARG_VARIANTS[(call_offset + i) % len(wire.ARG_VARIANTS)]
-        calls.append({"name": t["name"], "args": args if isinstance(args, dict) else {},
-                      "variant": variant})
+        calls.append({"name": t["name"], "args": args if isinstance(args, dict) else {}, "variant": variant})
     return calls, []
 
 
@@ -501,8 +607,10 @@ def _answer(request: wire.GenerateRequest, d: Directives) -> tuple[str, int]:
     if d.echo:
         return request.prompt, wire.FINISH_STOP
     if d.ctrl_tokens:
-        answer = ("I will read the file first.\nRequest function call: "
-                  "read_file{files:[{path:<ctrl46>temp.txt<ctrl46>}]}")
+        answer = (
+            "I will read the file first.\nRequest function call: "
+            "read_file{files:[{path:<ctrl46>temp.txt<ctrl46>}]}"
+        )
     elif wants_json == "invalid":
         answer = invalid_for_schema(config.response_schema)
     elif wants_json == "valid":
@@ -513,8 +621,11 @@ def _answer(request: wire.GenerateRequest, d: Directives) -> tuple[str, int]:
         answer = deterministic_words(d.words, seed)
         answer = answer + "." if answer else ""
     else:
-        answer = (f"[simulated {request.model_id}] You said: {_last_line(request.prompt)[:60]}. "
-                  + deterministic_words(8, seed) + ".")
+        answer = (
+            f"[simulated {request.model_id}] You said: {_last_line(request.prompt)[:60]}. "
+            + deterministic_words(8, seed)
+            + "."
+        )
     answer = _cut_stop(answer, config.stop_sequences)
     if config.max_output_tokens is not None:
         answer, was_cut = _cut_words(answer, config.max_output_tokens)
@@ -523,8 +634,9 @@ def _answer(request: wire.GenerateRequest, d: Directives) -> tuple[str, int]:
     return answer, wire.FINISH_STOP
 
 
-def _events(request: wire.GenerateRequest, d: Directives, plan: Plan, *,
-            signature_seed: str) -> list[list[Any]]:
+def _events(
+    request: wire.GenerateRequest, d: Directives, plan: Plan, *, signature_seed: str
+) -> list[list[Any]]:
     """Thought events, then calls or answer deltas (+ signature), with running usage."""
     prompt_tokens = count_tokens(request.prompt)
     thinking = bool(plan.thought_text)
@@ -533,10 +645,13 @@ def _events(request: wire.GenerateRequest, d: Directives, plan: Plan, *,
     answer_tokens = thought_tokens = 0
 
     def add(part: list[Any], finish_reason: int | None = None, final: bool = False) -> None:
-        events.append(wire.event(
-            [part],
-            wire.usage(prompt_tokens, answer_tokens, thought_tokens, final=final, thinking=thinking),
-            finish_reason))
+        events.append(
+            wire.event(
+                [part],
+                wire.usage(prompt_tokens, answer_tokens, thought_tokens, final=final, thinking=thinking),
+                finish_reason,
+            )
+        )
 
     if thinking:
         n = max(1, min(8, math.ceil(count_words(plan.thought_text) / 12)))
@@ -547,8 +662,11 @@ def _events(request: wire.GenerateRequest, d: Directives, plan: Plan, *,
         for i, call in enumerate(plan.calls):
             answer_tokens += 8 + len(json.dumps(call["args"])) // 8
             last = i == len(plan.calls) - 1
-            add(wire.function_call_part(call["name"], wire.encode_args(call["args"], call["variant"])),
-                finish if last else None, final=last)
+            add(
+                wire.function_call_part(call["name"], wire.encode_args(call["args"], call["variant"])),
+                finish if last else None,
+                final=last,
+            )
         return events
     answer = plan.answer_text
     pieces = _split(answer, d.chunks or max(1, min(20, math.ceil(len(answer) / 30))))

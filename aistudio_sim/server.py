@@ -39,8 +39,7 @@ NEW_CHAT_URL = f"{ORIGIN}/prompts/new_chat"
 SIGNIN_URL = f"https://{ACCOUNTS_HOST}/v3/signin/identifier"
 RPC_PREFIX = "/$rpc/google.internal.alkali.applications.makersuite.v1.MakerSuiteService/"
 JSPB_CONTENT_TYPE = "application/json+protobuf; charset=UTF-8"
-CORS_ALLOW_HEADERS = ("content-type", "x-goog-api-key", "x-goog-authuser", "authorization",
-                      "x-user-agent")
+CORS_ALLOW_HEADERS = ("content-type", "x-goog-api-key", "x-goog-authuser", "authorization", "x-user-agent")
 DEFAULT_STATIC_DIR = Path(__file__).parent / "static"
 
 
@@ -89,8 +88,10 @@ def _jspb(body: bytes, status: int = 200) -> web.Response:
 
 page_routes = web.RouteTableDef()
 
-_MISSING_INDEX = ("<!doctype html><html><head><meta charset='utf-8'><title>Google AI Studio</title>"
-                  "</head><body><p>AI Studio simulator: static/index.html is missing.</p></body></html>")
+_MISSING_INDEX = (
+    "<!doctype html><html><head><meta charset='utf-8'><title>Google AI Studio</title>"
+    "</head><body><p>AI Studio simulator: static/index.html is missing.</p></body></html>"
+)
 
 
 def _static_file(request: web.Request, name: str) -> Path | None:
@@ -118,9 +119,11 @@ async def _serve_page(request: web.Request) -> web.StreamResponse:
     session = _session(request)
     if session is None:
         state.log("page_redirect_login", path=request.path_qs)
-        return _redirect(signin_redirect_url(f"{ORIGIN}{request.path_qs}"
-                                             if request.path.startswith("/prompts/")
-                                             else NEW_CHAT_URL))
+        return _redirect(
+            signin_redirect_url(
+                f"{ORIGIN}{request.path_qs}" if request.path.startswith("/prompts/") else NEW_CHAT_URL
+            )
+        )
     state.log("page_load", path=request.path_qs, account=session.email)
     path = _static_file(request, "index.html")
     if path is None:
@@ -154,8 +157,9 @@ async def favicon(request: web.Request) -> web.StreamResponse:
 @page_routes.route("*", "/_/MakerSuite/jserror")
 async def jserror(request: web.Request) -> web.StreamResponse:
     state = _state(request)
-    state.jserrors.append({"at": time.time(), "error": request.query.get("error", ""),
-                           "query": dict(request.query)})
+    state.jserrors.append(
+        {"at": time.time(), "error": request.query.get("error", ""), "query": dict(request.query)}
+    )
     return web.Response(status=204)
 
 
@@ -189,8 +193,9 @@ async def _login_page(request: web.Request) -> web.StreamResponse:
         return _file_response(path)
     error = "Wrong email or password." if request.query.get("error") else ""
     cont = _safe_continue(request.query.get("continue"))
-    return web.Response(text=_FALLBACK_LOGIN.format(error=error, cont=html.escape(cont)),
-                        content_type="text/html")
+    return web.Response(
+        text=_FALLBACK_LOGIN.format(error=error, cont=html.escape(cont)), content_type="text/html"
+    )
 
 
 @accounts_routes.get("/v3/signin/{tail:.*}")
@@ -210,11 +215,11 @@ async def signin_submit(request: web.Request) -> web.StreamResponse:
     email = str(form.get("email", "")).strip()
     password = str(form.get("password", ""))
     cont = _safe_continue(str(form.get("continue", "")) or request.query.get("continue"))
-    if not state.accounts.check_password(email, password,
-                                         accept_any_email=state.config["accept_any_email"]):
+    if not state.accounts.check_password(email, password, accept_any_email=state.config["accept_any_email"]):
         state.log("login_failed", account=email.lower())
         return _redirect(
-            f"/v3/signin/identifier?continue={quote(cont, safe='')}&error=invalid_credentials", 303)
+            f"/v3/signin/identifier?continue={quote(cont, safe='')}&error=invalid_credentials", 303
+        )
     session = state.accounts.create_session(email)
     state.log("login", account=session.email)
     resp = _redirect(cont)
@@ -224,8 +229,15 @@ async def signin_submit(request: web.Request) -> web.StreamResponse:
 
 def _set_session_cookies(resp: web.StreamResponse, session: Session) -> None:
     for name, value in session.cookies.items():
-        resp.set_cookie(name, value, domain=".google.com", path="/", secure=True,
-                        httponly=name not in HTTP_ONLY_EXEMPT, samesite="None")
+        resp.set_cookie(
+            name,
+            value,
+            domain=".google.com",
+            path="/",
+            secure=True,
+            httponly=name not in HTTP_ONLY_EXEMPT,
+            samesite="None",
+        )
 
 
 @accounts_routes.get("/Logout")
@@ -254,14 +266,20 @@ rpc_routes = web.RouteTableDef()
 
 @rpc_routes.route("OPTIONS", "/{path:.*}")
 async def rpc_preflight(request: web.Request) -> web.StreamResponse:
-    requested = [h.strip().lower() for h in
-                 request.headers.get("Access-Control-Request-Headers", "").split(",") if h.strip()]
+    requested = [
+        h.strip().lower()
+        for h in request.headers.get("Access-Control-Request-Headers", "").split(",")
+        if h.strip()
+    ]
     allowed = list(CORS_ALLOW_HEADERS) + [h for h in requested if h not in CORS_ALLOW_HEADERS]
-    return web.Response(status=204, headers={
-        "Access-Control-Allow-Methods": "POST, OPTIONS",
-        "Access-Control-Allow-Headers": ", ".join(allowed),
-        "Access-Control-Max-Age": "600",
-    })
+    return web.Response(
+        status=204,
+        headers={
+            "Access-Control-Allow-Methods": "POST, OPTIONS",
+            "Access-Control-Allow-Headers": ", ".join(allowed),
+            "Access-Control-Max-Age": "600",
+        },
+    )
 
 
 @rpc_routes.post("/{path:.*}")
@@ -269,7 +287,7 @@ async def rpc(request: web.Request) -> web.StreamResponse:
     path = "/" + request.match_info["path"]
     if not path.startswith(RPC_PREFIX):
         raise web.HTTPNotFound()
-    method = path[len(RPC_PREFIX):]
+    method = path[len(RPC_PREFIX) :]
     state = _state(request)
     session = _session(request)
     if method == "GenerateContent":
@@ -277,8 +295,7 @@ async def rpc(request: web.Request) -> web.StreamResponse:
     if session is None:
         await request.read()
         state.log("rpc_unauthenticated", method=method)
-        return _jspb(wire.status_body(wire.CODE_UNAUTHENTICATED, wire.UNAUTHENTICATED_MESSAGE),
-                     401)
+        return _jspb(wire.status_body(wire.CODE_UNAUTHENTICATED, wire.UNAUTHENTICATED_MESSAGE), 401)
     if method == "ListModels":
         state.log("list_models", account=session.email)
         return _jspb(wire.list_models_body(model.MODELS))
@@ -289,8 +306,7 @@ async def rpc(request: web.Request) -> web.StreamResponse:
         await request.read()
         state.log("rpc", method=method, account=session.email)
         return _jspb(b"[]")
-    return _jspb(wire.status_body(12, f"Method {method} is not implemented by the simulator."),
-                 501)
+    return _jspb(wire.status_body(12, f"Method {method} is not implemented by the simulator."), 501)
 
 
 def _count_tokens_text(body: bytes) -> str:
@@ -329,6 +345,7 @@ async def on_prepare(request: web.Request, response: web.StreamResponse) -> None
 # ---------------------------------------------------------------------------------------------
 # GenerateContent
 
+
 async def generate_content(request: web.Request, session: Session | None) -> web.StreamResponse:
     state = _state(request)
     body = await request.read()
@@ -348,10 +365,13 @@ async def generate_content(request: web.Request, session: Session | None) -> web
     try:
         req = wire.parse_generate_request(body)
     except wire.RequestParseError as exc:
-        record.update(status=400, ended="error", error=str(exc), raw_body=body.decode("utf-8",
-                                                                                      "replace"))
-        return _mirrored(mirror, _jspb(wire.status_body(
-            wire.CODE_INVALID_ARGUMENT, f"{wire.INVALID_ARGUMENT_MESSAGE} {exc}"), 400))
+        record.update(status=400, ended="error", error=str(exc), raw_body=body.decode("utf-8", "replace"))
+        return _mirrored(
+            mirror,
+            _jspb(
+                wire.status_body(wire.CODE_INVALID_ARGUMENT, f"{wire.INVALID_ARGUMENT_MESSAGE} {exc}"), 400
+            ),
+        )
     directives = model.parse_directives(req.prompt)
     record.update(
         model=req.model_id,
@@ -364,18 +384,30 @@ async def generate_content(request: web.Request, session: Session | None) -> web
     )
     if session is None:
         record.update(status=401, ended="error")
-        return _mirrored(mirror, _jspb(
-            wire.status_body(wire.CODE_UNAUTHENTICATED, wire.UNAUTHENTICATED_MESSAGE), 401))
+        return _mirrored(
+            mirror, _jspb(wire.status_body(wire.CODE_UNAUTHENTICATED, wire.UNAUTHENTICATED_MESSAGE), 401)
+        )
     exhausted = {e.lower() for e in state.config["quota_exhausted_accounts"]}
     plan = model.plan_response(
-        req, directives, request_id=record["id"], chunk_delay_ms=state.config["chunk_delay_ms"],
-        call_offset=state.call_counter, quota_exhausted=session.email in exhausted,
-        grounding_index=state.config["grounding_index"])
+        req,
+        directives,
+        request_id=record["id"],
+        chunk_delay_ms=state.config["chunk_delay_ms"],
+        call_offset=state.call_counter,
+        quota_exhausted=session.email in exhausted,
+        grounding_index=state.config["grounding_index"],
+    )
     state.call_counter += len(plan.calls)
     record["response"] = plan.summary()
-    log.info("%s %s account=%s end=%s http_error=%s directives=%s", record["id"], req.model_id,
-             session.email, plan.end, plan.http_error and plan.http_error.status,
-             {k: v for k, v in directives.to_json().items() if v not in (None, False, [])})
+    log.info(
+        "%s %s account=%s end=%s http_error=%s directives=%s",
+        record["id"],
+        req.model_id,
+        session.email,
+        plan.end,
+        plan.http_error and plan.http_error.status,
+        {k: v for k, v in directives.to_json().items() if v not in (None, False, [])},
+    )
     writer = _StreamWriter(request, record, mirror)
     if plan.ttfb_ms and not await writer.pause(plan.ttfb_ms):
         return writer.gone()
@@ -642,6 +674,7 @@ async def sim_sessions_create(request: web.Request) -> web.StreamResponse:
 
 # ---------------------------------------------------------------------------------------------
 # Factory
+
 
 async def _on_shutdown(app: web.Application) -> None:
     app[SHUTTING_DOWN].set()

@@ -182,8 +182,14 @@ class Stack:
         text, n = re.subn(r"(-m aistudio_sim\b[^\n]*--helper-port )\d+", rf"\g<1>{self.helper_port}", text)
         if n != 1:
             raise StackError("supervisord.conf: the simulator's --helper-port was not found")
-        for folder in (self.run_dir, self.log_dir, self.sim_state, self.auth_dir, self.data_dir,
-                       self.attachments_dir):
+        for folder in (
+            self.run_dir,
+            self.log_dir,
+            self.sim_state,
+            self.auth_dir,
+            self.data_dir,
+            self.attachments_dir,
+        ):
             if folder is not None:
                 folder.mkdir(mode=0o700, exist_ok=True)
         self.conf_path.write_text(text)
@@ -194,24 +200,42 @@ class Stack:
         """Start supervisord and the simulator; return once ``/health`` is 200 and every program is RUNNING."""
         self._write_config()
         subprocess.run(
-            [sys.executable, "-m", "aistudio_sim", "demo-profile", str(self.profile_path),
-             "--state-dir", str(self.sim_state)],
-            cwd=PROJECT_ROOT, env=self.env, check=True, capture_output=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "aistudio_sim",
+                "demo-profile",
+                str(self.profile_path),
+                "--state-dir",
+                str(self.sim_state),
+            ],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(self.conf_path)],
-            env=self.env, cwd=PROJECT_ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=self.env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             self._wait(lambda: self._ctl_ok("pid"), "supervisord's control socket", 30)
             out = self.ctl("start", "simulator")
             if "started" not in out and "already started" not in out:
-                raise StackError(f"supervisorctl start simulator: {out.strip()}\n{self.log_tail('simulator')}")
+                raise StackError(
+                    f"supervisorctl start simulator: {out.strip()}\n{self.log_tail('simulator')}"
+                )
             self.wait_healthy(self.health_timeout)
             # /health can turn 200 before supervisord's startsecs have passed; "started" means both agree.
-            self._wait(lambda: all(self.states().get(p) == "RUNNING" for p in (*PROGRAMS, "simulator")),
-                       "supervisord to report every program RUNNING", 30)
+            self._wait(
+                lambda: all(self.states().get(p) == "RUNNING" for p in (*PROGRAMS, "simulator")),
+                "supervisord to report every program RUNNING",
+                30,
+            )
         except BaseException:
             self._force_stop()
             raise
@@ -244,8 +268,10 @@ class Stack:
                 problems.append(f"supervisord had already exited with {self.proc.returncode}")
             survivors = sorted(pid for pid in self._tree if alive(pid))
             if survivors:
-                problems.append("processes outlived supervisord: "
-                                + "; ".join(f"{pid} {' '.join(cmdline(pid))[:120]}" for pid in survivors))
+                problems.append(
+                    "processes outlived supervisord: "
+                    + "; ".join(f"{pid} {' '.join(cmdline(pid))[:120]}" for pid in survivors)
+                )
             log = self.supervisord_log()[log_offset:]
             for program in PROGRAMS:
                 if not re.search(rf"stopped: {program} \(exit status 0\)", log):
@@ -276,8 +302,10 @@ class Stack:
         deadline = time.monotonic() + timeout
         while not condition():
             if self.proc is not None and self.proc.poll() is not None:
-                raise StackError(f"supervisord exited ({self.proc.returncode}) while waiting for {what}\n"
-                                 + self.supervisord_log()[-3000:])
+                raise StackError(
+                    f"supervisord exited ({self.proc.returncode}) while waiting for {what}\n"
+                    + self.supervisord_log()[-3000:]
+                )
             if time.monotonic() > deadline:
                 raise StackError(f"timed out after {timeout:.0f}s waiting for {what}")
             time.sleep(0.2)  # polling an outside condition with a deadline
@@ -288,16 +316,25 @@ class Stack:
         """Run ``supervisorctl -c <copy> args...``; return its stdout."""
         proc = subprocess.run(
             [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(self.conf_path), *args],
-            env=self.env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout,
+            env=self.env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         return proc.stdout
 
     def _ctl_ok(self, *args: str) -> bool:
         try:
-            return subprocess.run(
-                [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(self.conf_path), *args],
-                env=self.env, capture_output=True, timeout=30,
-            ).returncode == 0
+            return (
+                subprocess.run(
+                    [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(self.conf_path), *args],
+                    env=self.env,
+                    capture_output=True,
+                    timeout=30,
+                ).returncode
+                == 0
+            )
         except subprocess.TimeoutExpired:
             return False
 
@@ -378,16 +415,20 @@ class Stack:
         status, body = self.health()
         while status != 200:
             if self.proc is not None and self.proc.poll() is not None:
-                raise StackError(f"supervisord exited ({self.proc.returncode}) before /health was 200\n"
-                                 + self._diagnostics(status, body))
+                raise StackError(
+                    f"supervisord exited ({self.proc.returncode}) before /health was 200\n"
+                    + self._diagnostics(status, body)
+                )
             if time.monotonic() > deadline:
                 raise StackError(f"/health not 200 within {timeout:.0f}s\n" + self._diagnostics(status, body))
             if self.proc is not None and time.monotonic() > next_state_check:
                 next_state_check = time.monotonic() + 2
                 fatal = [p for p, state in self.states().items() if state == "FATAL"]
                 if fatal:
-                    raise StackError(f"{', '.join(fatal)} FATAL (gave up restarting) before /health was 200\n"
-                                     + self._diagnostics(status, body))
+                    raise StackError(
+                        f"{', '.join(fatal)} FATAL (gave up restarting) before /health was 200\n"
+                        + self._diagnostics(status, body)
+                    )
             time.sleep(0.25)  # polling an outside condition with a deadline
             status, body = self.health()
         return body
@@ -395,8 +436,10 @@ class Stack:
     def _diagnostics(self, status: int, body: Any) -> str:
         shown = json.dumps(body, indent=1) if not isinstance(body, str) else body
         tails = "\n".join(f"=== {p}\n{self.log_tail(p, 30)}" for p in ("simulator", *PROGRAMS))
-        return (f"/health: {status} {shown}\nsupervisorctl status:\n{self.ctl('status', timeout=20)}\n{tails}"
-                f"\n(logs in {self.log_dir})")
+        return (
+            f"/health: {status} {shown}\nsupervisorctl status:\n{self.ctl('status', timeout=20)}\n{tails}"
+            f"\n(logs in {self.log_dir})"
+        )
 
     # ---- simulator
 

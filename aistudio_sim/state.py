@@ -16,8 +16,14 @@ from .helper import MirrorBook
 SESSION_COOKIES = ("SID", "SAPISID", "HSID", "SSID", "APISID", "__Secure-1PSID", "__Secure-3PSID")
 HTTP_ONLY_EXEMPT = frozenset({"SAPISID"})
 
-OVERLAYS = ("transparent_backdrop", "tooltip", "survey_iframe", "post_upload_dialog",
-            "welcome_dialog", "cookie_banner")
+OVERLAYS = (
+    "transparent_backdrop",
+    "tooltip",
+    "survey_iframe",
+    "post_upload_dialog",
+    "welcome_dialog",
+    "cookie_banner",
+)
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "new_chat_resets_function_calling": False,
@@ -114,10 +120,13 @@ class AccountStore:
         self._accounts_path = state_dir / "accounts.json"
         self._sessions_path = state_dir / "sessions.json"
         if not self._accounts_path.exists():
-            _write_private_json(self._accounts_path, {
-                "accounts": [{"email": "demo@example.com", "password": "demo"}],
-                "accept_any_email": False,
-            })
+            _write_private_json(
+                self._accounts_path,
+                {
+                    "accounts": [{"email": "demo@example.com", "password": "demo"}],
+                    "accept_any_email": False,
+                },
+            )
         data = json.loads(self._accounts_path.read_text())
         self.accounts: dict[str, str] = {a["email"].lower(): a["password"] for a in data["accounts"]}
         self.demo_email: str = data["accounts"][0]["email"].lower()
@@ -135,13 +144,16 @@ class AccountStore:
         if mtime == self._loaded_mtime:
             return
         raw = json.loads(self._sessions_path.read_text())
-        self.sessions = {sid: Session(s["email"], s["cookies"], s["created_at"])
-                         for sid, s in raw.get("sessions", {}).items()}
+        self.sessions = {
+            sid: Session(s["email"], s["cookies"], s["created_at"])
+            for sid, s in raw.get("sessions", {}).items()
+        }
         self._loaded_mtime = mtime
 
     def _save(self) -> None:
-        _write_private_json(self._sessions_path,
-                            {"sessions": {sid: s.to_json() for sid, s in self.sessions.items()}})
+        _write_private_json(
+            self._sessions_path, {"sessions": {sid: s.to_json() for sid, s in self.sessions.items()}}
+        )
         self._loaded_mtime = self._sessions_path.stat().st_mtime_ns
 
     def check_password(self, email: str, password: str, *, accept_any_email: bool) -> bool:
@@ -167,8 +179,9 @@ class AccountStore:
         if sid not in self.sessions:
             self._load_sessions()
         session = self.sessions.get(sid)
-        if session is None or not secrets.compare_digest(session.cookies["SAPISID"],
-                                                         cookies.get("SAPISID", "")):
+        if session is None or not secrets.compare_digest(
+            session.cookies["SAPISID"], cookies.get("SAPISID", "")
+        ):
             return None
         return session
 
@@ -198,16 +211,18 @@ def storage_state(session: Session) -> dict[str, Any]:
     """A Playwright `storage_state` holding the session cookies."""
     cookies = []
     for name in SESSION_COOKIES:
-        cookies.append({
-            "name": name,
-            "value": session.cookies[name],
-            "domain": ".google.com",
-            "path": "/",
-            "expires": -1,
-            "httpOnly": name not in HTTP_ONLY_EXEMPT,
-            "secure": True,
-            "sameSite": "None",
-        })
+        cookies.append(
+            {
+                "name": name,
+                "value": session.cookies[name],
+                "domain": ".google.com",
+                "path": "/",
+                "expires": -1,
+                "httpOnly": name not in HTTP_ONLY_EXEMPT,
+                "secure": True,
+                "sameSite": "None",
+            }
+        )
     return {"cookies": cookies, "origins": []}
 
 

@@ -19,6 +19,7 @@ import orjson
 # ---------------------------------------------------------------------------------------------
 # JSON helpers
 
+
 def dumps(value: Any) -> bytes:
     """Compact JSON, UTF-8, no ASCII escaping: what the wire looks like."""
     return orjson.dumps(value)
@@ -51,8 +52,7 @@ def status_body(code: int, message: str) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # Function-call arguments ("type-length" encoding, docs/aistudio.md §4.5)
 
-ARG_VARIANTS = ("canonical", "bare_pairs", "extra_wrapping", "deep_wrapping", "outer_wrapper",
-                "null_as_zero")
+ARG_VARIANTS = ("canonical", "bare_pairs", "extra_wrapping", "deep_wrapping", "outer_wrapper", "null_as_zero")
 """Encoder variants. `canonical` is the documented form; the others reproduce what real traffic shows:
 * `bare_pairs`: an object inside an array is a bare pair list `[[k,v],…]` (no length-5 wrapper);
 * `extra_wrapping`: an object inside an array is its pair list wrapped in two single-element lists;
@@ -126,8 +126,9 @@ def function_call_part(name: str, encoded_args: list[Any]) -> list[Any]:
     return [None] * 10 + [[name, encoded_args]]
 
 
-def usage(prompt_tokens: int, answer_tokens: int, thought_tokens: int, *, final: bool,
-          thinking: bool) -> list[Any]:
+def usage(
+    prompt_tokens: int, answer_tokens: int, thought_tokens: int, *, final: bool, thinking: bool
+) -> list[Any]:
     """Usage metadata with running totals; the candidate count is null until the final event."""
     result = [
         prompt_tokens,
@@ -154,8 +155,11 @@ def grounding_metadata(sources: list[dict[str, Any]], queries: list[str], answer
     confidences]…], null, webSearchQueries:[str…]]`. One support spans the whole answer."""
     chips = "".join(f'<a class="chip">{html.escape(q)}</a>' for q in queries)
     chunks = [[[s["uri"], s["title"], s["domain"]]] for s in sources]
-    supports = ([[[0, 0, len(answer), answer], list(range(len(sources))), [0.9] * len(sources)]]
-                if sources and answer else [])
+    supports = (
+        [[[0, 0, len(answer), answer], list(range(len(sources))), [0.9] * len(sources)]]
+        if sources and answer
+        else []
+    )
     return [[f'<div class="container">{chips}</div>'], chunks, supports, None, list(queries)]
 
 
@@ -164,7 +168,7 @@ def add_grounding(ev: list[Any], metadata: list[Any], index: int = 7) -> list[An
     candidate = ev[0][0]
     while len(candidate) < index:
         candidate.append(None)
-    candidate[index:index + 1] = [metadata]
+    candidate[index : index + 1] = [metadata]
     return ev
 
 
@@ -206,6 +210,7 @@ class BodyFramer:
 # ---------------------------------------------------------------------------------------------
 # ListModels / CountTokens (docs/aistudio.md §4.8, §4.9)
 
+
 def list_models_body(models: list[list[Any]]) -> bytes:
     return dumps([models])
 
@@ -216,6 +221,7 @@ def count_tokens_body(n: int) -> bytes:
 
 # ---------------------------------------------------------------------------------------------
 # GenerateContent request (built by the simulator page; README.md contract)
+
 
 class RequestParseError(ValueError):
     """The GenerateContent request body does not follow the contract."""
@@ -229,8 +235,7 @@ class Attachment:
     sha256: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "mime_type": self.mime_type, "size": self.size,
-                "sha256": self.sha256}
+        return {"name": self.name, "mime_type": self.mime_type, "size": self.size, "sha256": self.sha256}
 
 
 @dataclass
@@ -240,8 +245,7 @@ class ThinkingConfig:
     level: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"include_thoughts": self.include_thoughts, "budget": self.budget,
-                "level": self.level}
+        return {"include_thoughts": self.include_thoughts, "budget": self.budget, "level": self.level}
 
 
 @dataclass
@@ -393,8 +397,12 @@ def _attachment(inline: list[Any]) -> Attachment:
     except ValueError:
         raise RequestParseError("inline data is not valid base64") from None
     name = _get(inline, 2)
-    return Attachment(name=name if isinstance(name, str) else None, mime_type=mime, size=len(raw),
-                      sha256=hashlib.sha256(raw).hexdigest())
+    return Attachment(
+        name=name if isinstance(name, str) else None,
+        mime_type=mime,
+        size=len(raw),
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )
 
 
 def _parse_generation_config(config: Any) -> GenerationConfig:
@@ -445,11 +453,13 @@ def _parse_tools(tools: Any) -> Tools:
             for decl in decls:
                 if not isinstance(decl, list) or not isinstance(_get(decl, 0), str):
                     raise RequestParseError("a function declaration must be [name, description, params]")
-                result.function_declarations.append(FunctionDeclaration(
-                    name=decl[0],
-                    description=_get(decl, 1),
-                    parameters=_maybe_json(_get(decl, 2)),
-                ))
+                result.function_declarations.append(
+                    FunctionDeclaration(
+                        name=decl[0],
+                        description=_get(decl, 1),
+                        parameters=_maybe_json(_get(decl, 2)),
+                    )
+                )
         if _get(tool, 3) is not None:
             result.google_search = True
         if _get(tool, 7) is not None:

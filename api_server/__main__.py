@@ -23,8 +23,9 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
             pass
 
     app = create_app(settings)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None,
-                           shutdown_timeout=settings.shutdown_grace_s + 5)
+    runner = web.AppRunner(
+        app, handler_cancellation=True, access_log=None, shutdown_timeout=settings.shutdown_grace_s + 5
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.api_host, settings.api_port)
     await site.start()

@@ -17,7 +17,9 @@ from api_server.worker_client import WorkerClient
 from shared.settings import Settings
 
 
-def create_app(settings: Settings, *, connect_worker: bool = True, fetch_remote: bool = True) -> web.Application:
+def create_app(
+    settings: Settings, *, connect_worker: bool = True, fetch_remote: bool = True
+) -> web.Application:
     """Build the app; ``connect_worker=False`` leaves the worker socket alone (tests of pure routes)."""
     app = web.Application(
         middlewares=[error_middleware, guard_middleware, cors_middleware, auth_middleware],

@@ -35,8 +35,16 @@ from shared.protocol import Attachment
 
 log = logging.getLogger(__name__)
 
-AUDIO_MIME = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg",
-              "m4a": "audio/mp4", "aac": "audio/aac", "webm": "audio/webm", "pcm16": "audio/L16"}
+AUDIO_MIME = {
+    "wav": "audio/wav",
+    "mp3": "audio/mpeg",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "m4a": "audio/mp4",
+    "aac": "audio/aac",
+    "webm": "audio/webm",
+    "pcm16": "audio/L16",
+}
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -48,8 +56,11 @@ def parse_data_url(url: str, param: str) -> tuple[bytes, str]:
     """``data:<mime>[;base64],<payload>`` -> (bytes, mime type)."""
     head, sep, payload = url.partition(",")
     if not sep or not head.startswith("data:"):
-        raise InvalidRequest(f"Invalid data URL in '{param}': expected data:<mime>;base64,<data>.",
-                             param=param, code="invalid_attachment")
+        raise InvalidRequest(
+            f"Invalid data URL in '{param}': expected data:<mime>;base64,<data>.",
+            param=param,
+            code="invalid_attachment",
+        )
     meta = head[5:].split(";")
     mime = meta[0] or "text/plain"
     if "base64" in meta[1:]:
@@ -67,10 +78,15 @@ def decode_base64(data: str, param: str) -> bytes:
     try:
         decoded = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidRequest(f"Invalid base64 data in '{param}'.", param=param, code="invalid_attachment") from None
+        raise InvalidRequest(
+            f"Invalid base64 data in '{param}'.", param=param, code="invalid_attachment"
+        ) from None
     if not decoded:
-        raise InvalidRequest(f"Empty base64 data in '{param}': an attachment needs content.", param=param,
-                             code="invalid_attachment")
+        raise InvalidRequest(
+            f"Empty base64 data in '{param}': an attachment needs content.",
+            param=param,
+            code="invalid_attachment",
+        )
     return decoded
 
 
@@ -135,8 +151,11 @@ class AttachmentCollector:
     def _copy(self, source: Path, mime: str | None, hint: str | None, param: str) -> Attachment:
         size = source.stat().st_size
         if size > self.max_bytes:
-            raise InvalidRequest(f"Attachment '{source.name}' is larger than {self.max_bytes} bytes.",
-                                 param=param, code="attachment_too_large")
+            raise InvalidRequest(
+                f"Attachment '{source.name}' is larger than {self.max_bytes} bytes.",
+                param=param,
+                code="attachment_too_large",
+            )
         mime = mime or mimetypes.guess_type(source.name)[0] or "application/octet-stream"
         ensure_private_dir(self.folder)
         name = self._name(hint or source.name, mime)
@@ -149,13 +168,17 @@ class AttachmentCollector:
 
     async def _fetch(self, url: str, param: str) -> Attachment:
         if self.fetcher is None:
-            raise InvalidRequest(f"Remote attachment URLs are disabled (REMOTE_ATTACHMENTS=off); refused '{param}'.",
-                                 param=param, code="attachment_fetch_failed")
+            raise InvalidRequest(
+                f"Remote attachment URLs are disabled (REMOTE_ATTACHMENTS=off); refused '{param}'.",
+                param=param,
+                code="attachment_fetch_failed",
+            )
         data, mime, hint = await self.fetcher.fetch(url, param, self.max_bytes)
         return self._write(data, mime, hint)
 
-    async def _from_url(self, url: str, param: str, *, name: str | None = None,
-                        mime: str | None = None) -> Attachment:
+    async def _from_url(
+        self, url: str, param: str, *, name: str | None = None, mime: str | None = None
+    ) -> Attachment:
         """Any supported reference: data:, file:, an absolute path, http(s)."""
         if url.startswith("data:"):
             data, found = parse_data_url(url, param)
@@ -167,8 +190,12 @@ class AttachmentCollector:
             return await self._fetch(url, param)
         if not _SCHEME.match(url):  # a local path, absolute or not: confine() answers for every kind
             return self._copy(confine(url, self.attachments_dir, param), mime, name, param)
-        raise InvalidRequest(f"Unsupported attachment reference in '{param}': use a data:, file:, "
-                             "http(s) URL or an absolute path.", param=param, code="invalid_attachment")
+        raise InvalidRequest(
+            f"Unsupported attachment reference in '{param}': use a data:, file:, "
+            "http(s) URL or an absolute path.",
+            param=param,
+            code="invalid_attachment",
+        )
 
     # ---- walking the request
 
@@ -198,10 +225,13 @@ class AttachmentCollector:
                 if data.startswith("data:"):
                     await self._from_url(data, f"{param}.data", name=name, mime=mime)
                 else:
-                    self._write(decode_base64(data, f"{param}.data"), mime or "application/octet-stream", name)
+                    self._write(
+                        decode_base64(data, f"{param}.data"), mime or "application/octet-stream", name
+                    )
             else:
-                raise InvalidRequest(f"'{param}' needs one of url, path or data.", param=param,
-                                     code="invalid_attachment")
+                raise InvalidRequest(
+                    f"'{param}' needs one of url, path or data.", param=param, code="invalid_attachment"
+                )
         return out, self.attachments
 
     async def _part(self, part: dict[str, Any], param: str) -> dict[str, Any]:
@@ -215,8 +245,11 @@ class AttachmentCollector:
                 if image.get("detail") is not None:
                     placeholder["detail"] = image["detail"]
                 return {"type": "image_url", "image_url": placeholder}
-            raise InvalidRequest(f"Unsupported image URL in '{param}.image_url.url'.",
-                                 param=f"{param}.image_url.url", code="invalid_attachment")
+            raise InvalidRequest(
+                f"Unsupported image URL in '{param}.image_url.url'.",
+                param=f"{param}.image_url.url",
+                code="invalid_attachment",
+            )
         if kind == "input_audio":
             audio = part.get("input_audio") or {}
             fmt = str(audio.get("format", "wav")).lower()
@@ -228,8 +261,11 @@ class AttachmentCollector:
             filename = spec.get("filename")
             file_data = spec.get("file_data")
             if not file_data:
-                raise InvalidRequest(f"'{param}.file' needs file_data: uploaded file ids are not supported.",
-                                     param=f"{param}.file.file_data", code="invalid_attachment")
+                raise InvalidRequest(
+                    f"'{param}.file' needs file_data: uploaded file ids are not supported.",
+                    param=f"{param}.file.file_data",
+                    code="invalid_attachment",
+                )
             if file_data.startswith("data:"):
                 att = await self._from_url(file_data, f"{param}.file.file_data", name=filename)
             else:

@@ -145,8 +145,15 @@ class FailedAuthLimiter:
     out for ``lockout_s`` (every key-checked request answers 429 then, a right key included, so guessing gets
     no signal). Bounded: at most ``max_addresses`` addresses are tracked (the stalest are forgotten)."""
 
-    def __init__(self, limit: int, lockout_s: float, *, window_s: float = 60.0, max_addresses: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limit: int,
+        lockout_s: float,
+        *,
+        window_s: float = 60.0,
+        max_addresses: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.limit = limit
         self.lockout_s = lockout_s
         self.window_s = window_s
@@ -174,8 +181,13 @@ class FailedAuthLimiter:
         recent.append(now)
         if len(recent) >= self.limit:
             self._locked_until[address] = now + self.lockout_s
-            log.warning("%d failed key attempts from %s within %.0f s: refusing it for %.0f s", len(recent),
-                        address, self.window_s, self.lockout_s)
+            log.warning(
+                "%d failed key attempts from %s within %.0f s: refusing it for %.0f s",
+                len(recent),
+                address,
+                self.window_s,
+                self.lockout_s,
+            )
             recent = []
         else:
             self._failures[address] = recent  # re-inserted: the dict is ordered stalest first

@@ -55,7 +55,6 @@ CONTEXT_MARGIN = 1.1
 DISCONNECT_POLL_S = 1.0
 
 
-
 def tools_to_send(tools: list[dict[str, Any]] | None, tool_choice: Any) -> list[dict[str, Any]] | None:
     """The tools the page gets: with ``tool_choice: "none"`` no function is declared at all.
 
@@ -67,6 +66,7 @@ def tools_to_send(tools: list[dict[str, Any]] | None, tool_choice: Any) -> list[
     if tool_choice == "none":
         tools = [t for t in tools if t.get("type") != "function"]
     return tools or None
+
 
 class KeepAlive:
     """Marker: nothing happened for a while (send an SSE comment)."""
@@ -208,12 +208,18 @@ class ChatService:
                 continue
             name = tool.function.name
             if name in seen:
-                raise InvalidRequest(f"Function {name!r} is declared more than once in tools.",
-                                     param=f"tools.{i}.function.name", code="invalid_value")
+                raise InvalidRequest(
+                    f"Function {name!r} is declared more than once in tools.",
+                    param=f"tools.{i}.function.name",
+                    code="invalid_value",
+                )
             seen.add(name)
             if tool.function.parameters:
-                check_schema(tool.function.parameters, f"tools.{i}.function.parameters",
-                             f"the parameters of function {name!r}")
+                check_schema(
+                    tool.function.parameters,
+                    f"tools.{i}.function.parameters",
+                    f"the parameters of function {name!r}",
+                )
 
     # ---- running
 
@@ -223,15 +229,28 @@ class ChatService:
         if status is None:
             return  # not connected (yet): the request waits for the worker
         if status.state == "login_required":
-            raise LoginRequired(status.message or "The browser worker needs a Google login: run `make login`.")
+            raise LoginRequired(
+                status.message or "The browser worker needs a Google login: run `make login`."
+            )
         if status.state == "down":
             raise WorkerUnavailable(f"The browser worker is down: {status.message or 'no reason given'}.")
 
-    def submit(self, req_id: str, prepared: Prepared, *, owner: str | None = None,
-               client_request_id: str | None = None) -> Ticket:
+    def submit(
+        self,
+        req_id: str,
+        prepared: Prepared,
+        *,
+        owner: str | None = None,
+        client_request_id: str | None = None,
+    ) -> Ticket:
         """Queue the job (``QueueFull``/``WorkerUnavailable`` when refused)."""
-        ticket = Ticket(id=req_id, job=prepared.job, stream=bool(prepared.request.stream), owner=owner,
-                        client_request_id=client_request_id)
+        ticket = Ticket(
+            id=req_id,
+            job=prepared.job,
+            stream=bool(prepared.request.stream),
+            owner=owner,
+            client_request_id=client_request_id,
+        )
         ticket.cleanup = prepared.collector.cleanup
         try:
             self.refuse_if_worker_cannot_serve()

@@ -56,14 +56,20 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     origin = allowed_origin(request)
     if origin is None:
-        return error_response(PermissionDenied(
-            "This origin may not use this server (see CORS_ORIGINS).", code="cors_origin_not_allowed"))
+        return error_response(
+            PermissionDenied(
+                "This origin may not use this server (see CORS_ORIGINS).", code="cors_origin_not_allowed"
+            )
+        )
     asked = [h.strip().lower() for h in request.headers.get("Access-Control-Request-Headers", "").split(",")]
-    return web.Response(status=204, headers={
-        "Access-Control-Allow-Methods": ALLOWED_METHODS,
-        "Access-Control-Allow-Headers": ", ".join(h for h in asked if _ALLOWED_HEADER.match(h)),
-        "Access-Control-Max-Age": MAX_AGE_S,
-    })
+    return web.Response(
+        status=204,
+        headers={
+            "Access-Control-Allow-Methods": ALLOWED_METHODS,
+            "Access-Control-Allow-Headers": ", ".join(h for h in asked if _ALLOWED_HEADER.match(h)),
+            "Access-Control-Max-Age": MAX_AGE_S,
+        },
+    )
 
 
 async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -29,6 +29,7 @@ IN_PLACE_ONE = ("not", "if", "then", "else")
 
 def check_schema(schema: Any, param: str, what: str) -> None:
     """Raise ``InvalidRequest`` (param ``param``) unless ``schema`` is usable; ``what`` names it in the text."""
+
     def refuse(reason: str) -> InvalidRequest:
         return InvalidRequest(f"Invalid JSON schema in {what}: {reason}", param=param, code="invalid_value")
 
@@ -41,7 +42,8 @@ def check_schema(schema: Any, param: str, what: str) -> None:
     except jsonschema.SchemaError as exc:
         raise refuse(exc.message) from None
     spec = referencing.jsonschema.specification_with(
-        validator_cls.META_SCHEMA.get("$schema", ""), default=referencing.jsonschema.DRAFT202012)
+        validator_cls.META_SCHEMA.get("$schema", ""), default=referencing.jsonschema.DRAFT202012
+    )
     resolver = referencing.Registry().with_resource("", spec.create_resource(schema)).resolver()
     for ref in _refs(schema):
         try:

@@ -24,11 +24,17 @@ def to_tools(body: Any) -> tuple[Any, bool]:
     if not isinstance(body, dict) or ("functions" not in body and "function_call" not in body):
         return body, False
     if "functions" in body and "tools" in body:
-        raise InvalidRequest("Give either 'tools' or the deprecated 'functions', not both.", param="functions",
-                             code="invalid_value")
+        raise InvalidRequest(
+            "Give either 'tools' or the deprecated 'functions', not both.",
+            param="functions",
+            code="invalid_value",
+        )
     if "function_call" in body and "tool_choice" in body:
-        raise InvalidRequest("Give either 'tool_choice' or the deprecated 'function_call', not both.",
-                             param="function_call", code="invalid_value")
+        raise InvalidRequest(
+            "Give either 'tool_choice' or the deprecated 'function_call', not both.",
+            param="function_call",
+            code="invalid_value",
+        )
     out = {k: v for k, v in body.items() if k not in ("functions", "function_call")}
     functions = body.get("functions")
     if functions is not None:
@@ -43,15 +49,19 @@ def to_tools(body: Any) -> tuple[Any, bool]:
 
 def _check_functions(functions: Any) -> None:
     if not isinstance(functions, list) or not functions:
-        raise InvalidRequest("'functions' must be a non-empty array of function definitions.", param="functions",
-                             code="invalid_value")
+        raise InvalidRequest(
+            "'functions' must be a non-empty array of function definitions.",
+            param="functions",
+            code="invalid_value",
+        )
     try:
         _FUNCTIONS.validate_python(functions, strict=True)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         param = ".".join(["functions", *(str(p) for p in err.get("loc", ()))])
-        raise InvalidRequest(f"Invalid value for '{param}': {err.get('msg')}.", param=param,
-                             code="invalid_value") from None
+        raise InvalidRequest(
+            f"Invalid value for '{param}': {err.get('msg')}.", param=param, code="invalid_value"
+        ) from None
 
 
 def _tool_choice(function_call: Any, functions: list[dict[str, Any]] | None) -> Any:
@@ -59,11 +69,17 @@ def _tool_choice(function_call: Any, functions: list[dict[str, Any]] | None) -> 
         return function_call
     name = function_call.get("name") if isinstance(function_call, dict) else None
     if not isinstance(name, str) or not name:
-        raise InvalidRequest("'function_call' must be \"none\", \"auto\" or {\"name\": \"<function>\"}.",
-                             param="function_call", code="invalid_value")
+        raise InvalidRequest(
+            '\'function_call\' must be "none", "auto" or {"name": "<function>"}.',
+            param="function_call",
+            code="invalid_value",
+        )
     if name not in {f.get("name") for f in functions or [] if isinstance(f, dict)}:
-        raise InvalidRequest(f"function_call names function {name!r}, which is not in functions.",
-                             param="function_call", code="invalid_value")
+        raise InvalidRequest(
+            f"function_call names function {name!r}, which is not in functions.",
+            param="function_call",
+            code="invalid_value",
+        )
     return {"type": "function", "function": {"name": name}}
 
 

@@ -104,8 +104,11 @@ async def drain(app: web.Application) -> None:
             async with asyncio.timeout(grace):
                 await queue.wait_for(lambda q: len(q) == 0)
     if len(queue):
-        count = queue.fail_all(WorkerUnavailable("The server is shutting down; retry shortly.", retry_after=5,
-                                                 code="shutting_down"))
+        count = queue.fail_all(
+            WorkerUnavailable(
+                "The server is shutting down; retry shortly.", retry_after=5, code="shutting_down"
+            )
+        )
         log.info("shutdown: ended %d remaining request(s) with 503", count)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(FAIL_FLUSH_S):

@@ -35,9 +35,12 @@ log = logging.getLogger(__name__)
 _SANE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 #: What this server offers, named in the 404 of every other path.
-OFFERED = "POST /v1/chat/completions, GET /v1/models, GET /v1/models/{model}, GET /v1/queue, POST /v1/cancel/{id}"
+OFFERED = (
+    "POST /v1/chat/completions, GET /v1/models, GET /v1/models/{model}, GET /v1/queue, POST /v1/cancel/{id}"
+)
 
 REASONS = {499: "Client Closed Request"}
+
 
 def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
@@ -154,13 +157,14 @@ def _host_name(host: str) -> str:
     """The name part of a Host header value, lower case, without port or IPv6 brackets."""
     host = host.strip().lower()
     if host.startswith("["):
-        return host[1:host.find("]")] if "]" in host else host
+        return host[1 : host.find("]")] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _is_json(content_type: str) -> bool:
-    return content_type == "application/json" or (content_type.startswith("application/")
-                                                  and content_type.endswith("+json"))
+    return content_type == "application/json" or (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    )
 
 
 @web.middleware
@@ -183,8 +187,11 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
 def _refuse_locked_out(request: web.Request) -> None:
     left = request.app[AUTH_LIMITER].retry_after(request.remote or "")
     if left is not None:
-        raise RateLimited("Too many failed key attempts from this address; try again later.",
-                          retry_after=left, code="too_many_failed_auth")
+        raise RateLimited(
+            "Too many failed key attempts from this address; try again later.",
+            retry_after=left,
+            code="too_many_failed_auth",
+        )
 
 
 def _failed(request: web.Request, err: AuthenticationFailed) -> AuthenticationFailed:
@@ -198,12 +205,18 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if path == "/api/keys" or path.startswith("/api/keys/"):
         admin = request.app[SETTINGS].admin_key
         if admin is None:
-            raise PermissionDenied("Key management is disabled: set ADMIN_KEY to enable /api/keys.",
-                                   code="admin_key_not_configured")
+            raise PermissionDenied(
+                "Key management is disabled: set ADMIN_KEY to enable /api/keys.",
+                code="admin_key_not_configured",
+            )
         _refuse_locked_out(request)
         if not same_secret(presented_key(request), admin.get_secret_value()):
-            raise _failed(request, AuthenticationFailed(
-                "Invalid or missing admin key (send Authorization: Bearer <ADMIN_KEY>)."))
+            raise _failed(
+                request,
+                AuthenticationFailed(
+                    "Invalid or missing admin key (send Authorization: Bearer <ADMIN_KEY>)."
+                ),
+            )
     elif path.startswith("/v1/") or path == "/v1":
         store = request.app[CLIENT_KEYS]
         request[CALLER] = EVERYONE
@@ -214,7 +227,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             if not (admin is not None and same_secret(key, admin.get_secret_value())):
                 key_id = store.identify(key)
                 if key_id is None:
-                    raise _failed(request, AuthenticationFailed(
-                        "Invalid or missing API key (send Authorization: Bearer <key> or x-api-key)."))
+                    raise _failed(
+                        request,
+                        AuthenticationFailed(
+                            "Invalid or missing API key (send Authorization: Bearer <key> or x-api-key)."
+                        ),
+                    )
                 request[CALLER] = Caller(key_id)
     return await handler(request)

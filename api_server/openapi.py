@@ -67,27 +67,42 @@ def _completion_schema() -> dict[str, Any]:
         "properties": {
             "id": {"type": "string"},
             "type": {"type": "string", "enum": ["function"]},
-            "function": {"type": "object", "properties": {"name": {"type": "string"},
-                                                           "arguments": {"type": "string"}}},
+            "function": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "arguments": {"type": "string"}},
+            },
         },
     }
     annotation = {
         "type": "object",
         "properties": {
             "type": {"type": "string", "enum": ["url_citation"]},
-            "url_citation": {"type": "object", "properties": {
-                "url": {"type": "string"}, "title": {"type": "string"},
-                "start_index": {"type": "integer"}, "end_index": {"type": "integer"}}},
+            "url_citation": {
+                "type": "object",
+                "properties": {
+                    "url": {"type": "string"},
+                    "title": {"type": "string"},
+                    "start_index": {"type": "integer"},
+                    "end_index": {"type": "integer"},
+                },
+            },
         },
     }
     grounding = {
         "type": "object",
         "description": "Extension: the Google Search grounding data as AI Studio sent it",
         "properties": {
-            "sources": {"type": "array", "items": {"type": "object", "properties": {
-                "uri": {"type": "string"},
-                "title": {"type": "string", "nullable": True},
-                "domain": {"type": "string", "nullable": True}}}},
+            "sources": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "uri": {"type": "string"},
+                        "title": {"type": "string", "nullable": True},
+                        "domain": {"type": "string", "nullable": True},
+                    },
+                },
+            },
             "queries": {"type": "array", "items": {"type": "string"}},
         },
     }
@@ -100,35 +115,59 @@ def _completion_schema() -> dict[str, Any]:
             "created": {"type": "integer"},
             "model": {"type": "string"},
             "system_fingerprint": {"type": "string"},
-            "choices": {"type": "array", "items": {
+            "choices": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "index": {"type": "integer"},
+                        "finish_reason": {
+                            "type": "string",
+                            "enum": ["stop", "length", "tool_calls", "content_filter"],
+                        },
+                        "message": {
+                            "type": "object",
+                            "properties": {
+                                "role": {"type": "string"},
+                                "content": {"type": "string", "nullable": True},
+                                "reasoning_content": {"type": "string"},
+                                "tool_calls": {"type": "array", "items": tool_call},
+                                "annotations": {
+                                    "type": "array",
+                                    "items": annotation,
+                                    "description": "Google Search sources as OpenAI url_citation "
+                                    "annotations (start_index/end_index are 0)",
+                                },
+                                "grounding": grounding,
+                            },
+                        },
+                    },
+                },
+            },
+            "usage": {
                 "type": "object",
                 "properties": {
-                    "index": {"type": "integer"},
-                    "finish_reason": {"type": "string",
-                                      "enum": ["stop", "length", "tool_calls", "content_filter"]},
-                    "message": {"type": "object", "properties": {
-                        "role": {"type": "string"},
-                        "content": {"type": "string", "nullable": True},
-                        "reasoning_content": {"type": "string"},
-                        "tool_calls": {"type": "array", "items": tool_call},
-                        "annotations": {"type": "array", "items": annotation,
-                                        "description": "Google Search sources as OpenAI url_citation "
-                                                       "annotations (start_index/end_index are 0)"},
-                        "grounding": grounding,
-                    }},
+                    "prompt_tokens": {"type": "integer"},
+                    "completion_tokens": {"type": "integer"},
+                    "total_tokens": {"type": "integer"},
+                    "prompt_tokens_details": {
+                        "type": "object",
+                        "properties": {
+                            "cached_tokens": {"type": "integer"},
+                            "audio_tokens": {"type": "integer"},
+                        },
+                    },
+                    "completion_tokens_details": {
+                        "type": "object",
+                        "properties": {
+                            "reasoning_tokens": {"type": "integer"},
+                            "audio_tokens": {"type": "integer"},
+                            "accepted_prediction_tokens": {"type": "integer"},
+                            "rejected_prediction_tokens": {"type": "integer"},
+                        },
+                    },
                 },
-            }},
-            "usage": {"type": "object", "properties": {
-                "prompt_tokens": {"type": "integer"},
-                "completion_tokens": {"type": "integer"},
-                "total_tokens": {"type": "integer"},
-                "prompt_tokens_details": {"type": "object", "properties": {
-                    "cached_tokens": {"type": "integer"}, "audio_tokens": {"type": "integer"}}},
-                "completion_tokens_details": {"type": "object", "properties": {
-                    "reasoning_tokens": {"type": "integer"}, "audio_tokens": {"type": "integer"},
-                    "accepted_prediction_tokens": {"type": "integer"},
-                    "rejected_prediction_tokens": {"type": "integer"}}},
-            }},
+            },
         },
     }
 
@@ -153,8 +192,10 @@ def _model_schema() -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     ref = {"$ref": "#/components/schemas/Error"}
-    return {str(c): {"description": "OpenAI-style error", "content": {"application/json": {"schema": ref}}}
-            for c in codes}
+    return {
+        str(c): {"description": "OpenAI-style error", "content": {"application/json": {"schema": ref}}}
+        for c in codes
+    }
 
 
 def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -173,62 +214,120 @@ def _document() -> dict[str, Any]:
     any_object = {"type": "object"}
     security: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
     paths: dict[str, Any] = {
-        "/v1/chat/completions": {"post": {
-            "operationId": "createChatCompletion",
-            "security": security,
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}}},
-            "responses": {
-                "200": {"description": "A completion, or an SSE stream of chunks when stream is true",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletion"}},
-                                    "text/event-stream": {"schema": {"type": "string"}}}},
-                **_errors(400, 401, 404, 413, 429, 499, 502, 503, 504),
-            },
-        }},
-        "/v1/models": {"get": {
-            "operationId": "listModels", "security": security,
-            "responses": {"200": _ok({"type": "object", "properties": {
-                "object": {"type": "string"},
-                "data": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}}}}),
-                **_errors(401, 503)},
-        }},
-        "/v1/models/{model_id}": {"get": {
-            "operationId": "retrieveModel", "security": security,
-            "parameters": [{"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": _ok({"$ref": "#/components/schemas/Model"}), **_errors(401, 404, 503)},
-        }},
-        "/v1/queue": {"get": {
-            "operationId": "listQueue", "security": security,
-            "responses": {"200": _ok(any_object), **_errors(401)},
-        }},
-        "/v1/cancel/{req_id}": {"post": {
-            "operationId": "cancelRequest", "security": security,
-            "parameters": [{"name": "req_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": _ok(any_object), **_errors(401, 404)},
-        }},
-        "/health": {"get": {
-            "operationId": "health",
-            "responses": {"200": _ok(any_object), "503": _ok(any_object, "Some component is unhealthy")},
-        }},
+        "/v1/chat/completions": {
+            "post": {
+                "operationId": "createChatCompletion",
+                "security": security,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "A completion, or an SSE stream of chunks when stream is true",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletion"}},
+                            "text/event-stream": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **_errors(400, 401, 404, 413, 429, 499, 502, 503, 504),
+                },
+            }
+        },
+        "/v1/models": {
+            "get": {
+                "operationId": "listModels",
+                "security": security,
+                "responses": {
+                    "200": _ok(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "object": {"type": "string"},
+                                "data": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}},
+                            },
+                        }
+                    ),
+                    **_errors(401, 503),
+                },
+            }
+        },
+        "/v1/models/{model_id}": {
+            "get": {
+                "operationId": "retrieveModel",
+                "security": security,
+                "parameters": [
+                    {"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _ok({"$ref": "#/components/schemas/Model"}), **_errors(401, 404, 503)},
+            }
+        },
+        "/v1/queue": {
+            "get": {
+                "operationId": "listQueue",
+                "security": security,
+                "responses": {"200": _ok(any_object), **_errors(401)},
+            }
+        },
+        "/v1/cancel/{req_id}": {
+            "post": {
+                "operationId": "cancelRequest",
+                "security": security,
+                "parameters": [
+                    {"name": "req_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _ok(any_object), **_errors(401, 404)},
+            }
+        },
+        "/health": {
+            "get": {
+                "operationId": "health",
+                "responses": {"200": _ok(any_object), "503": _ok(any_object, "Some component is unhealthy")},
+            }
+        },
         "/api/info": {"get": {"operationId": "info", "responses": {"200": _ok(any_object)}}},
         "/api/keys": {
-            "get": {"operationId": "listKeys", "security": security,
-                    "responses": {"200": _ok(any_object), **_errors(401, 403)}},
-            "post": {"operationId": "createKey", "security": security,
-                     "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                         "type": "object", "properties": {"label": {"type": "string", "maxLength": 200}}}}}},
-                     "responses": {"201": _ok(any_object), **_errors(400, 401, 403)}},
-            "delete": {"operationId": "deleteKey", "security": security,
-                       "parameters": [{"name": "id", "in": "query", "required": False,
-                                       "schema": {"type": "string"}}],
-                       "responses": {"200": _ok(any_object), **_errors(400, 401, 403, 404)}},
+            "get": {
+                "operationId": "listKeys",
+                "security": security,
+                "responses": {"200": _ok(any_object), **_errors(401, 403)},
+            },
+            "post": {
+                "operationId": "createKey",
+                "security": security,
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"label": {"type": "string", "maxLength": 200}},
+                            }
+                        }
+                    },
+                },
+                "responses": {"201": _ok(any_object), **_errors(400, 401, 403)},
+            },
+            "delete": {
+                "operationId": "deleteKey",
+                "security": security,
+                "parameters": [
+                    {"name": "id", "in": "query", "required": False, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _ok(any_object), **_errors(400, 401, 403, 404)},
+            },
         },
         "/openapi.json": {"get": {"operationId": "openapi", "responses": {"200": _ok(any_object)}}},
     }
     return {
         "openapi": "3.0.3",
-        "info": {"title": "aistudio-proxy", "version": VERSION,
-                 "description": "OpenAI-compatible API for Google AI Studio, driven through its web page."},
+        "info": {
+            "title": "aistudio-proxy",
+            "version": VERSION,
+            "description": "OpenAI-compatible API for Google AI Studio, driven through its web page.",
+        },
         "paths": paths,
         "components": {
             "schemas": schemas,

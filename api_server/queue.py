@@ -114,15 +114,17 @@ class RequestQueue:
         for pos, t in enumerate(self.active()):
             if not visible(t):
                 continue
-            rows.append({
-                "id": t.id,
-                "client_request_id": t.client_request_id,
-                "position": pos,
-                "model": t.job.model,
-                "stream": t.stream,
-                "age_s": round(now - t.created, 3),
-                "state": t.state,
-            })
+            rows.append(
+                {
+                    "id": t.id,
+                    "client_request_id": t.client_request_id,
+                    "position": pos,
+                    "model": t.job.model,
+                    "stream": t.stream,
+                    "age_s": round(now - t.created, 3),
+                    "state": t.state,
+                }
+            )
         return rows
 
     async def _notify(self) -> None:
@@ -224,9 +226,13 @@ class RequestQueue:
         ticket = self.running
         if ticket is not None and not ticket.terminal.is_set():
             ticket.terminal.set()
-            ticket.abort(WorkerUnavailable(
-                "The connection to the browser worker was lost during generation; retry the request.",
-                code="worker_connection_lost", retry_after=5))
+            ticket.abort(
+                WorkerUnavailable(
+                    "The connection to the browser worker was lost during generation; retry the request.",
+                    code="worker_connection_lost",
+                    retry_after=5,
+                )
+            )
 
     # ---- dispatcher
 
@@ -244,12 +250,17 @@ class RequestQueue:
                 continue  # it left (or the queue changed) while we waited
             if status.state == "login_required":
                 self._waiting.popleft()
-                ticket.abort(LoginRequired(status.message or "The browser worker needs a Google login: run "
-                                           "`make login`."))
+                ticket.abort(
+                    LoginRequired(
+                        status.message or "The browser worker needs a Google login: run `make login`."
+                    )
+                )
                 continue
             if status.state == "down":
                 self._waiting.popleft()
-                ticket.abort(WorkerUnavailable(f"The browser worker is down: {status.message or 'no reason'}."))
+                ticket.abort(
+                    WorkerUnavailable(f"The browser worker is down: {status.message or 'no reason'}.")
+                )
                 continue
             self._waiting.popleft()
             self.running = ticket

@@ -58,8 +58,14 @@ def is_public(ip: IPAddress) -> bool:
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
             return is_public(embedded)
-    return ip.is_global and not (ip.is_multicast or ip.is_private or ip.is_reserved or ip.is_loopback
-                                 or ip.is_link_local or ip.is_unspecified)
+    return ip.is_global and not (
+        ip.is_multicast
+        or ip.is_private
+        or ip.is_reserved
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_unspecified
+    )
 
 
 class _Refused(Exception):
@@ -73,8 +79,12 @@ class CheckedResolver(AbstractResolver):
         self.inner = DefaultResolver()
         self.allow = allow
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET,
-                      ) -> list[ResolveResult]:
+    async def resolve(
+        self,
+        host: str,
+        port: int = 0,
+        family: socket.AddressFamily = socket.AF_INET,
+    ) -> list[ResolveResult]:
         results = await self.inner.resolve(host, port, family)
         for result in results:
             if not self.allow(ipaddress.ip_address(result["host"])):
@@ -88,8 +98,14 @@ class CheckedResolver(AbstractResolver):
 class RemoteFetcher:
     """One aiohttp session whose connections only reach addresses ``allow`` accepts."""
 
-    def __init__(self, *, allow: AddressPolicy = is_public, max_redirects: int = MAX_REDIRECTS,
-                 timeout_s: float = TIMEOUT_S, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(
+        self,
+        *,
+        allow: AddressPolicy = is_public,
+        max_redirects: int = MAX_REDIRECTS,
+        timeout_s: float = TIMEOUT_S,
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
         self.allow = allow
         self.max_redirects = max_redirects
         self.timeout_s = timeout_s
@@ -101,8 +117,9 @@ class RemoteFetcher:
         self.session = aiohttp.ClientSession(connector=connector, trust_env=False)
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.session is not None:
             await self.session.close()
             self.session = None
@@ -149,4 +166,3 @@ class RemoteFetcher:
                 mime = resp.content_type or mimetypes.guess_type(url.path)[0] or "application/octet-stream"
                 return bytes(data), mime, url.name or None
         raise _Refused(f"more than {self.max_redirects} redirects")
-

@@ -29,8 +29,16 @@ from shared.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
 
-CONTENT_FILTER_REASONS = {"safety", "recitation", "blocklist", "prohibited_content", "spii",
-                          "image_safety", "content_filter", "language"}
+CONTENT_FILTER_REASONS = {
+    "safety",
+    "recitation",
+    "blocklist",
+    "prohibited_content",
+    "spii",
+    "image_safety",
+    "content_filter",
+    "language",
+}
 
 
 def finish_reason(raw: str | None, has_tool_calls: bool, legacy_functions: bool = False) -> str:
@@ -83,8 +91,16 @@ class CompletionBuilder:
     """``legacy_functions``: the request used ``functions``; the answer has one ``function_call`` (a second
     call from the model is dropped, as the legacy API has no parallel calls) instead of ``tool_calls``."""
 
-    def __init__(self, *, req_id: str, model: str, created: int, fingerprint: str,
-                 prompt_messages: list[dict[str, Any]], legacy_functions: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        req_id: str,
+        model: str,
+        created: int,
+        fingerprint: str,
+        prompt_messages: list[dict[str, Any]],
+        legacy_functions: bool = False,
+    ) -> None:
         self.id = f"chatcmpl-{req_id}"
         self.req_id = req_id
         self.model = model
@@ -112,7 +128,9 @@ class CompletionBuilder:
         if not self._role_sent:
             delta = {"role": "assistant", **delta}
             self._role_sent = True
-        return self._envelope(choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}])
+        return self._envelope(
+            choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+        )
 
     def _envelope(self, **fields: Any) -> dict[str, Any]:
         """The fields every ``chat.completion.chunk`` of this stream shares, plus ``fields``."""
@@ -136,13 +154,20 @@ class CompletionBuilder:
         if isinstance(event, protocol.ToolCall):
             index = len(self.tool_calls)
             if self.legacy_functions and index:
-                log.info("%s: dropping call %d (%s): the legacy functions API has one call", self.req_id,
-                         index, event.name)
+                log.info(
+                    "%s: dropping call %d (%s): the legacy functions API has one call",
+                    self.req_id,
+                    index,
+                    event.name,
+                )
                 return []
             call = {
                 "id": event.call_id or tool_call_id(self.req_id, index),
                 "type": "function",
-                "function": {"name": event.name, "arguments": json.dumps(event.arguments, ensure_ascii=False)},
+                "function": {
+                    "name": event.name,
+                    "arguments": json.dumps(event.arguments, ensure_ascii=False),
+                },
             }
             self.tool_calls.append(call)
             if self.legacy_functions:
@@ -152,7 +177,11 @@ class CompletionBuilder:
             self._grounding(event)
             return []
         if isinstance(event, protocol.Usage):
-            if not event.estimated and event.prompt_tokens is not None and event.completion_tokens is not None:
+            if (
+                not event.estimated
+                and event.prompt_tokens is not None
+                and event.completion_tokens is not None
+            ):
                 self.wire_usage = event
             return []
         if isinstance(event, protocol.Finish):
@@ -172,8 +201,10 @@ class CompletionBuilder:
         """``{"annotations": [...], "grounding": {...}}`` for the sources so far, or ``{}`` without any."""
         if not self.sources and not self.queries:
             return {}
-        return {"annotations": [url_citation(s) for s in self.sources],
-                "grounding": {"sources": list(self.sources), "queries": list(self.queries)}}
+        return {
+            "annotations": [url_citation(s) for s in self.sources],
+            "grounding": {"sources": list(self.sources), "queries": list(self.queries)},
+        }
 
     def start_chunk(self) -> dict[str, Any]:
         """The chunk that opens a stream: the assistant role, empty content."""
@@ -205,7 +236,9 @@ class CompletionBuilder:
             # The wire counts thoughts apart from the answer (candidates); OpenAI's completion_tokens
             # include the reasoning tokens, which completion_tokens_details then breaks out.
             prompt = w.prompt_tokens or 0
-            reasoning_tokens = w.reasoning_tokens if w.reasoning_tokens is not None else estimate_tokens(reasoning)
+            reasoning_tokens = (
+                w.reasoning_tokens if w.reasoning_tokens is not None else estimate_tokens(reasoning)
+            )
             completion = (w.completion_tokens or 0) + reasoning_tokens
             source = "wire"
         else:
@@ -220,8 +253,12 @@ class CompletionBuilder:
             "total_tokens": prompt + completion,
             # OpenAI's detail objects in full; AI Studio reports no cached, audio or prediction tokens.
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": reasoning_tokens, "audio_tokens": 0,
-                                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": reasoning_tokens,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
         }, source
 
     def completion(self, content_override: str | None = None) -> dict[str, Any]:
@@ -245,7 +282,9 @@ class CompletionBuilder:
             "created": self.created,
             "model": self.model,
             "system_fingerprint": self.fingerprint,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": self.finish_reason}],
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": self.finish_reason}
+            ],
             "usage": usage,
         }
 
@@ -272,7 +311,8 @@ def check_tool_choice(tool_choice: Any, tool_calls: list[dict[str, Any]]) -> Non
         if not tool_calls:
             raise UpstreamError(
                 "tool_choice is 'required' but the model answered without calling a function.",
-                param="tool_choice", code="tool_choice_not_followed",
+                param="tool_choice",
+                code="tool_choice_not_followed",
             )
         return
     if isinstance(tool_choice, dict):
@@ -282,7 +322,8 @@ def check_tool_choice(tool_choice: Any, tool_calls: list[dict[str, Any]]) -> Non
             got = ", ".join(called) if called else "no function"
             raise UpstreamError(
                 f"tool_choice names function {wanted!r} but the model called {got}.",
-                param="tool_choice", code="tool_choice_not_followed",
+                param="tool_choice",
+                code="tool_choice_not_followed",
             )
 
 
@@ -299,7 +340,9 @@ def check_response_format(response_format: dict[str, Any] | None, text: str) -> 
     try:
         value = json.loads(candidate)
     except ValueError as exc:
-        raise UpstreamError(f"The model's answer is not valid JSON ({exc}).", code="invalid_json_output") from None
+        raise UpstreamError(
+            f"The model's answer is not valid JSON ({exc}).", code="invalid_json_output"
+        ) from None
     if kind == "json_object":
         if not isinstance(value, dict):
             raise UpstreamError("The model's answer is JSON but not an object.", code="invalid_json_output")
@@ -311,9 +354,12 @@ def check_response_format(response_format: dict[str, Any] | None, text: str) -> 
             validator_cls(schema).validate(value)
         except jsonschema.ValidationError as exc:
             where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-            raise UpstreamError(f"The model's answer violates the JSON schema at {where}: {exc.message}",
-                                code="invalid_json_output") from None
+            raise UpstreamError(
+                f"The model's answer violates the JSON schema at {where}: {exc.message}",
+                code="invalid_json_output",
+            ) from None
         except jsonschema.SchemaError as exc:
-            raise UpstreamError(f"The response_format schema is invalid: {exc.message}",
-                                code="invalid_json_output") from None
+            raise UpstreamError(
+                f"The response_format schema is invalid: {exc.message}", code="invalid_json_output"
+            ) from None
     return candidate

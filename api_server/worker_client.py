@@ -105,8 +105,9 @@ class WorkerClient:
     async def status(self, timeout: float = 3.0) -> protocol.WorkerStatus:
         """A fresh status from the worker; ``WorkerUnavailable`` when not connected or silent."""
         if not self.connected:
-            raise WorkerUnavailable("The browser worker is not connected (starting or restarting).",
-                                    retry_after=5)
+            raise WorkerUnavailable(
+                "The browser worker is not connected (starting or restarting).", retry_after=5
+            )
         async with self._status_changed:
             seq = self._status_seq
             try:
@@ -117,8 +118,9 @@ class WorkerClient:
                 if self.status_msg is not None and self.connected:
                     log.debug("worker slow to answer a status request; using the last status")
                     return self.status_msg
-                raise WorkerUnavailable("The browser worker did not answer a status request.",
-                                        retry_after=5) from None
+                raise WorkerUnavailable(
+                    "The browser worker did not answer a status request.", retry_after=5
+                ) from None
             except ConnectionError:
                 raise WorkerUnavailable("The browser worker connection was lost.", retry_after=5) from None
             if self.status_msg is None:
@@ -133,7 +135,9 @@ class WorkerClient:
         """Wait until connected and past ``starting`` (``login_required``/``down`` count: the caller decides)."""
         async with self._status_changed:
             await self._status_changed.wait_for(
-                lambda: self.connected and self.status_msg is not None and self.status_msg.state in USABLE_STATES
+                lambda: (
+                    self.connected and self.status_msg is not None and self.status_msg.state in USABLE_STATES
+                )
             )
             assert self.status_msg is not None
             return self.status_msg

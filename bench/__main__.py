@@ -58,10 +58,22 @@ def cpu_pressure() -> float | None:
 
 
 def machine_info() -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
-                if line.startswith("model name")), platform.processor() or "unknown")
-    mem_kb = next((int(line.split()[1]) for line in _read("/proc/meminfo").splitlines()
-                   if line.startswith("MemTotal:")), 0)
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in _read("/proc/cpuinfo").splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    mem_kb = next(
+        (
+            int(line.split()[1])
+            for line in _read("/proc/meminfo").splitlines()
+            if line.startswith("MemTotal:")
+        ),
+        0,
+    )
     info: dict[str, Any] = {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -77,8 +89,13 @@ def machine_info() -> dict[str, Any]:
         except importlib.metadata.PackageNotFoundError:
             info[package] = None
     try:
-        info["git_commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                            cwd=Path(__file__).resolve().parents[1], timeout=10).stdout.strip()
+        info["git_commit"] = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         info["git_commit"] = None
     return info
@@ -113,23 +130,34 @@ def run_decoder(quick: bool) -> BenchResult:
     incremental = [r for r in rows if r["decoder"] == "incremental"]
     naive = [r for r in rows if r["decoder"] == "naive"]
     for row in incremental:
-        result.add(f"incremental, {row['size_bytes'] / 1e6:.0f} MB body (x{row['repeats']})", "MB/s", spread(row))
+        result.add(
+            f"incremental, {row['size_bytes'] / 1e6:.0f} MB body (x{row['repeats']})", "MB/s", spread(row)
+        )
     for row in naive:
-        result.add(f"baseline: naive, {row['size_bytes'] / 1e6:.2g} MB body (x{row['repeats']})", "MB/s", spread(row))
+        result.add(
+            f"baseline: naive, {row['size_bytes'] / 1e6:.2g} MB body (x{row['repeats']})", "MB/s", spread(row)
+        )
     if len(incremental) > 1:
         big = incremental[-1]
         result.add("incremental: 10 MB / 1 MB time (wall)", "x", [float(big["time_ratio"])])
         result.add("incremental: 10 MB / 1 MB time (CPU)", "x", [float(big["cpu_ratio"])])
     if len(naive) > 1:
         big = naive[-1]
-        result.add(f"baseline: naive {big['size_bytes'] / naive[0]['size_bytes']:.0f}x body, time ratio (CPU)",
-                   "x", [float(big["cpu_ratio"])])
+        result.add(
+            f"baseline: naive {big['size_bytes'] / naive[0]['size_bytes']:.0f}x body, time ratio (CPU)",
+            "x",
+            [float(big["cpu_ratio"])],
+        )
     if incremental and naive:
         same = [r for r in naive if r["size_bytes"] == incremental[0]["size_bytes"]] or naive[:1]
-        result.add(f"speed-up over naive at {same[0]['size_bytes'] / 1e6:.2g} MB", "x",
-                   [float(incremental[0]["median_mb_s"]) / float(same[0]["median_mb_s"])])
-    result.notes.append("MB/s of the decompressed body fed as 4 KiB gzip pieces; min/median/max as bench.decoder "
-                        "reports them")
+        result.add(
+            f"speed-up over naive at {same[0]['size_bytes'] / 1e6:.2g} MB",
+            "x",
+            [float(incremental[0]["median_mb_s"]) / float(same[0]["median_mb_s"])],
+        )
+    result.notes.append(
+        "MB/s of the decompressed body fed as 4 KiB gzip pieces; min/median/max as bench.decoder reports them"
+    )
     return result
 
 
@@ -166,17 +194,24 @@ def format_table(results: list[BenchResult]) -> str:
         if res.error:
             lines.append((res.name, f"CRASHED: {res.error}"[:90], "", "", "", "", "crash"))
         for m in res.metrics:
-            lines.append((
-                res.name, m.name, _fmt(m.median, m.unit),
-                _fmt(min(m.samples), m.unit) if m.samples else "-",
-                _fmt(max(m.samples), m.unit) if m.samples else "-",
-                _target(m), m.verdict,
-            ))
+            lines.append(
+                (
+                    res.name,
+                    m.name,
+                    _fmt(m.median, m.unit),
+                    _fmt(min(m.samples), m.unit) if m.samples else "-",
+                    _fmt(max(m.samples), m.unit) if m.samples else "-",
+                    _target(m),
+                    m.verdict,
+                )
+            )
     widths = [max(len(row[i]) for row in [head, *lines]) for i in range(len(head))]
     right = {2, 3, 4}
 
     def render(row: tuple[str, ...]) -> str:
-        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
         return " | ".join(cells).rstrip()
 
     out = [render(head), "-+-".join("-" * w for w in widths)]
@@ -197,8 +232,11 @@ def format_table(results: list[BenchResult]) -> str:
 
 def _timed(name: str, fn: Callable[[], BenchResult]) -> BenchResult:
     load, pressure = loadavg(), cpu_pressure()
-    print(f"[bench] {name} ... (load {' '.join(map(str, load))}, cpu pressure {pressure}%)", file=sys.stderr,
-          flush=True)
+    print(
+        f"[bench] {name} ... (load {' '.join(map(str, load))}, cpu pressure {pressure}%)",
+        file=sys.stderr,
+        flush=True,
+    )
     t0 = time.monotonic()
     try:
         result = fn()
@@ -228,8 +266,13 @@ def run_stack_benches(selected: list[str], quick: bool, problems: list[str]) -> 
     except Exception as exc:  # noqa: BLE001
         problems.append(f"the demo stack did not start: {exc}")
         return [BenchResult(name, error="the demo stack did not start") for name in selected]
-    print(f"[bench] stack ready in {time.monotonic() - t0:.1f} s ({stack.base_url})", file=sys.stderr, flush=True)
+    print(
+        f"[bench] stack ready in {time.monotonic() - t0:.1f} s ({stack.base_url})",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
+
         async def idle_readings() -> list[dict[str, float]]:
             import aiohttp
 
@@ -275,7 +318,9 @@ def run_stack_benches(selected: list[str], quick: bool, problems: list[str]) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run, not for numbers)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer repetitions (a smoke run, not for numbers)"
+    )
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {','.join(ALL)}")
     parser.add_argument("--json", type=Path, default=RESULTS_PATH, help="where to write the raw results")
     args = parser.parse_args(argv)
@@ -311,8 +356,10 @@ def main(argv: list[str] | None = None) -> int:
         "benchmarks": [r.to_json() for r in results],
     }
     args.json.write_text(json.dumps(document, indent=1, ensure_ascii=False, default=str) + "\n")
-    print(f"\nraw samples: {args.json}  ({document['duration_s']:.0f} s, load {load_start} -> {loadavg()}, "
-          f"cpu pressure {pressure_start}% -> {cpu_pressure()}%, {machine['cores']} cores, {machine['cpu']})")
+    print(
+        f"\nraw samples: {args.json}  ({document['duration_s']:.0f} s, load {load_start} -> {loadavg()}, "
+        f"cpu pressure {pressure_start}% -> {cpu_pressure()}%, {machine['cores']} cores, {machine['cpu']})"
+    )
     crashed = any(r.error for r in results) or any("did not start" in p for p in problems)
     return 1 if crashed else 0
 

@@ -40,8 +40,13 @@ LARGE = f"{LARGE_PROMPT_BYTES / MB:g} MB"
 def chromium_rss(worker_pid: int) -> dict[str, float]:
     """VmRSS in MiB of the worker's Chromium processes: ``total``, ``renderer``, and ``driver`` (Node);
     ``worker``: the worker's own Python process."""
-    out = {"total": 0.0, "renderer": 0.0, "driver": 0.0, "processes": 0.0,
-           "worker": rss_bytes(worker_pid) / MIB if worker_pid else 0.0}
+    out = {
+        "total": 0.0,
+        "renderer": 0.0,
+        "driver": 0.0,
+        "processes": 0.0,
+        "worker": rss_bytes(worker_pid) / MIB if worker_pid else 0.0,
+    }
     for pid in descendants(worker_pid) if worker_pid else ():
         line = " ".join(cmdline(pid))  # Chromium's helpers rewrite their argv into one string
         exe = Path(line.split(" ", 1)[0]).name.lower()
@@ -56,7 +61,9 @@ def chromium_rss(worker_pid: int) -> dict[str, float]:
     return out
 
 
-async def _settled_readings(session: aiohttp.ClientSession, stack: Any, count: int = 3) -> list[dict[str, float]]:
+async def _settled_readings(
+    session: aiohttp.ClientSession, stack: Any, count: int = 3
+) -> list[dict[str, float]]:
     await wait_idle(session, stack.base_url, timeout=120)
     await asyncio.sleep(1)  # let the page finish what it does after "ready" before reading memory
     worker = await asyncio.to_thread(stack.pid, "browser_worker")
@@ -79,8 +86,9 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
     after_each: list[dict[str, float]] = []
     async with aiohttp.ClientSession() as session:
         await wait_idle(session, base, timeout=120)
-        warm = await stream_chat(session, base, f"bench-chmem-warmup-{nonce()}", "warm up #sim:words=3",
-                                 model=PLAIN_MODEL)
+        warm = await stream_chat(
+            session, base, f"bench-chmem-warmup-{nonce()}", "warm up #sim:words=3", model=PLAIN_MODEL
+        )
         if warm.error:
             errors.append(f"warm-up: {warm.error}")
         idle = await _settled_readings(session, stack)
@@ -88,8 +96,14 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
             tag = nonce()
             rid = f"bench-chmem-large-{i}-{tag}"
             large_ids.append(rid)
-            ex = await stream_chat(session, base, rid, make_prompt(LARGE_PROMPT_BYTES, tag, seed=100 + i),
-                                   model=PLAIN_MODEL, timeout=300)
+            ex = await stream_chat(
+                session,
+                base,
+                rid,
+                make_prompt(LARGE_PROMPT_BYTES, tag, seed=100 + i),
+                model=PLAIN_MODEL,
+                timeout=300,
+            )
             if ex.error or not ex.text:
                 errors.append(f"{LARGE} job {i + 1}: {ex.error or 'no answer'}")
             after_each += await _settled_readings(session, stack, count=1)
@@ -99,7 +113,9 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
             tag = nonce()
             rid = f"bench-chmem-small-{i}-{tag}"
             small_ids.append(rid)
-            ex = await stream_chat(session, base, rid, f"ordinary question {tag} #sim:words=20", model=PLAIN_MODEL)
+            ex = await stream_chat(
+                session, base, rid, f"ordinary question {tag} #sim:words=20", model=PLAIN_MODEL
+            )
             if ex.error or not ex.text:
                 errors.append(f"small job {i + 1}: {ex.error or 'no answer'}")
         small_seconds = time.monotonic() - t0
@@ -112,17 +128,26 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
     def clean_ups(ids: list[str]) -> list[float]:
         return [round((readies[r] - answered[r]) * 1000, 1) for r in ids if r in answered and r in readies]
 
-    phases = (("idle", idle), (f"after {large_jobs} x {LARGE} prompts", after_large),
-              (f"then after {small_jobs} small jobs", after_small))
+    phases = (
+        ("idle", idle),
+        (f"after {large_jobs} x {LARGE} prompts", after_large),
+        (f"then after {small_jobs} small jobs", after_small),
+    )
     for label, samples in phases:
         result.add(f"chromium tree RSS: {label}", "MiB", [s["total"] for s in samples])
     for label, samples in phases:
         result.add(f"  renderer RSS: {label}", "MiB", [s["renderer"] for s in samples])
-    result.add(f"  chromium tree RSS right after each {LARGE} job (n={len(after_each)})", "MiB",
-               [s["total"] for s in after_each])
+    result.add(
+        f"  chromium tree RSS right after each {LARGE} job (n={len(after_each)})",
+        "MiB",
+        [s["total"] for s in after_each],
+    )
     if idle and after_small:
-        result.add("  still held after the small jobs (minus idle)", "MiB",
-                   [min(s["total"] for s in after_small) - min(s["total"] for s in idle)])
+        result.add(
+            "  still held after the small jobs (minus idle)",
+            "MiB",
+            [min(s["total"] for s in after_small) - min(s["total"] for s in idle)],
+        )
     for label, samples in phases:
         result.add(f"  playwright driver (Node) RSS: {label}", "MiB", [s["driver"] for s in samples])
     for label, samples in phases:
@@ -131,11 +156,20 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
         result.add(f"  api_server RSS: {label}", "MiB", [s["api_server"] for s in samples])
     result.add(f"clean-up after a {LARGE} job (answer complete -> page ready)", "ms", clean_ups(large_ids))
     result.add("clean-up after a small job (answer complete -> page ready)", "ms", clean_ups(small_ids))
-    result.notes.append("VmRSS summed over the worker's Chromium processes (shared pages counted once per "
-                        "process); Pss of every process is in the memory benchmark")
+    result.notes.append(
+        "VmRSS summed over the worker's Chromium processes (shared pages counted once per "
+        "process); Pss of every process is in the memory benchmark"
+    )
     if errors:
         result.notes.append(f"{len(errors)} job(s) failed: " + "; ".join(errors[:3]))
-    result.raw = {"idle": idle, "after_each_large": after_each, "after_large": after_large,
-                  "after_small": after_small, "large_ids": large_ids, "small_ids": small_ids,
-                  "small_jobs_seconds": small_seconds, "errors": errors}
+    result.raw = {
+        "idle": idle,
+        "after_each_large": after_each,
+        "after_large": after_large,
+        "after_small": after_small,
+        "large_ids": large_ids,
+        "small_ids": small_ids,
+        "small_jobs_seconds": small_seconds,
+        "errors": errors,
+    }
     return result

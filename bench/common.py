@@ -189,7 +189,12 @@ async def stream_chat(
 
 
 async def plain_chat(
-    session: aiohttp.ClientSession, base_url: str, request_id: str, prompt: str, *, timeout: float = 300.0,
+    session: aiohttp.ClientSession,
+    base_url: str,
+    request_id: str,
+    prompt: str,
+    *,
+    timeout: float = 300.0,
     model: str = PLAIN_MODEL,
 ) -> tuple[int, str, float, float]:
     """A non-streaming chat completion: (status, answer text or error body, sent_at, answered_at)."""
@@ -275,6 +280,7 @@ class ProxyTap:
 
     async def __aenter__(self) -> ProxyTap:
         from shared import channel, protocol
+
         self._conn = await channel.connect(self.path)
         await self._conn.send(protocol.Subscribe())
         self._task = asyncio.create_task(self._collect(), name="proxy-tap")
@@ -322,8 +328,9 @@ class DirectJob:
         return None
 
 
-async def direct_job(path: Path, request_id: str, prompt: str, *, model: str = PLAIN_MODEL,
-                     timeout: float = 120.0, **job: Any) -> DirectJob:
+async def direct_job(
+    path: Path, request_id: str, prompt: str, *, model: str = PLAIN_MODEL, timeout: float = 120.0, **job: Any
+) -> DirectJob:
     """Submit one job as a second protocol client of the worker and collect ``Done.timings``.
 
     The worker's per-job timings travel in ``Done.timings`` to the API server, which does not pass
@@ -336,8 +343,14 @@ async def direct_job(path: Path, request_id: str, prompt: str, *, model: str = P
     try:
         async with asyncio.timeout(timeout):
             out.sent_at = time.time()
-            await conn.send(protocol.JobSubmit(id=request_id, job=protocol.Job(
-                model=model, messages=[{"role": "user", "content": prompt}], stream=True, **job)))
+            await conn.send(
+                protocol.JobSubmit(
+                    id=request_id,
+                    job=protocol.Job(
+                        model=model, messages=[{"role": "user", "content": prompt}], stream=True, **job
+                    ),
+                )
+            )
             async for msg in conn:
                 if getattr(msg, "id", None) != request_id:
                     continue
@@ -372,10 +385,14 @@ def process_groups(stack: Any) -> dict[str, list[int]]:
     """The stack's processes grouped as in the memory benchmark, plus the simulator."""
     from aistudio_sim.processes import cmdline, descendants
 
-    groups: dict[str, list[int]] = {"api_server": sorted(stack.tree("api_server")),
-                                    "stream_proxy": sorted(stack.tree("stream_proxy")),
-                                    "simulator": sorted(stack.tree("simulator")),
-                                    "browser_worker": [], "chromium": [], "playwright driver": []}
+    groups: dict[str, list[int]] = {
+        "api_server": sorted(stack.tree("api_server")),
+        "stream_proxy": sorted(stack.tree("stream_proxy")),
+        "simulator": sorted(stack.tree("simulator")),
+        "browser_worker": [],
+        "chromium": [],
+        "playwright driver": [],
+    }
     worker = stack.pid("browser_worker")
     if worker:
         groups["browser_worker"] = [worker]

@@ -79,41 +79,71 @@ async def run_first_token(stack: Any, quick: bool = False) -> BenchResult:
     async with aiohttp.ClientSession() as session:
         for i in range(2):  # select the model and settle the settings; not counted
             await wait_idle(session, base)
-            await stream_chat(session, base, f"bench-warmup-{i}-{nonce()}", "warm up #sim:words=3",
-                              model=PLAIN_MODEL, **WARM_PARAMS)
+            await stream_chat(
+                session,
+                base,
+                f"bench-warmup-{i}-{nonce()}",
+                "warm up #sim:words=3",
+                model=PLAIN_MODEL,
+                **WARM_PARAMS,
+            )
         # warm API and direct samples alternate, so both see the same machine load
         for i in range(max(n_warm, n_direct)):
             if i < n_warm:
                 await wait_idle(session, base)
                 tag = nonce()
-                ex = await stream_chat(session, base, f"bench-warm-{i}-{tag}", f"warm {tag} #sim:words=12",
-                                       model=PLAIN_MODEL, **WARM_PARAMS)
+                ex = await stream_chat(
+                    session,
+                    base,
+                    f"bench-warm-{i}-{tag}",
+                    f"warm {tag} #sim:words=12",
+                    model=PLAIN_MODEL,
+                    **WARM_PARAMS,
+                )
                 warm.append((tag, ex))
             if i < n_direct:
                 await wait_idle(session, base)
                 tag = nonce()
-                job = await direct_job(stack.run_dir / "worker.sock", f"bench-direct-{i}-{tag}",
-                                       f"direct {tag} #sim:words=12", model=PLAIN_MODEL,
-                                       temperature=WARM_PARAMS["temperature"], top_p=WARM_PARAMS["top_p"],
-                                       max_output_tokens=WARM_PARAMS["max_tokens"], stop=WARM_PARAMS["stop"])
+                job = await direct_job(
+                    stack.run_dir / "worker.sock",
+                    f"bench-direct-{i}-{tag}",
+                    f"direct {tag} #sim:words=12",
+                    model=PLAIN_MODEL,
+                    temperature=WARM_PARAMS["temperature"],
+                    top_p=WARM_PARAMS["top_p"],
+                    max_output_tokens=WARM_PARAMS["max_tokens"],
+                    stop=WARM_PARAMS["stop"],
+                )
                 direct.append((tag, job))
         for i in range(n_changed):
             await wait_idle(session, base)
             tag = nonce()
             model = OTHER_MODEL if i % 2 == 0 else PLAIN_MODEL
             params = CHANGED_PARAMS[i % len(CHANGED_PARAMS)]
-            ex = await stream_chat(session, base, f"bench-changed-{i}-{tag}", f"changed {tag} #sim:words=12",
-                                   model=model, **params)
+            ex = await stream_chat(
+                session,
+                base,
+                f"bench-changed-{i}-{tag}",
+                f"changed {tag} #sim:words=12",
+                model=model,
+                **params,
+            )
             changed.append((tag, ex))
         for i in range(n_direct_changed):  # the worker's own timings when everything changes
             await wait_idle(session, base)
             tag = nonce()
             model = OTHER_MODEL if i % 2 == 0 else PLAIN_MODEL
             params = CHANGED_PARAMS[(i + 1) % len(CHANGED_PARAMS)]
-            job = await direct_job(stack.run_dir / "worker.sock", f"bench-direct-changed-{i}-{tag}",
-                                   f"direct changed {tag} #sim:words=12", model=model,
-                                   temperature=params["temperature"], top_p=params["top_p"],
-                                   max_output_tokens=params["max_tokens"], stop=params["stop"])
+            job = await direct_job(
+                stack.run_dir / "worker.sock",
+                f"bench-direct-changed-{i}-{tag}",
+                f"direct changed {tag} #sim:words=12",
+                model=model,
+                temperature=params["temperature"],
+                top_p=params["top_p"],
+                max_output_tokens=params["max_tokens"],
+                stop=params["stop"],
+            )
             direct_changed.append((tag, job))
     records = await asyncio.to_thread(stack.sim_requests)
     submitted = log_times(stack.log_dir / "api_server.log", r"submitted (\S+) to the worker")
@@ -149,10 +179,15 @@ async def run_first_token(stack: Any, quick: bool = False) -> BenchResult:
 
     warm_rows, changed_rows, direct_rows = series(warm), series(changed), series(direct)
     direct_changed_rows = series(direct_changed)
-    result.raw = {"warm": warm_rows, "changed": changed_rows, "direct": direct_rows,
-                  "direct_changed": direct_changed_rows,
-                  "warm_params": WARM_PARAMS, "changed_params": CHANGED_PARAMS,
-                  "models": {"warm": PLAIN_MODEL, "changed": [OTHER_MODEL, PLAIN_MODEL]}}
+    result.raw = {
+        "warm": warm_rows,
+        "changed": changed_rows,
+        "direct": direct_rows,
+        "direct_changed": direct_changed_rows,
+        "warm_params": WARM_PARAMS,
+        "changed_params": CHANGED_PARAMS,
+        "models": {"warm": PLAIN_MODEL, "changed": [OTHER_MODEL, PLAIN_MODEL]},
+    }
 
     def pick(rows: list[dict[str, Any]], key: str) -> list[float]:
         return [r[key] for r in rows if r.get(key) is not None]
@@ -174,13 +209,21 @@ async def run_first_token(stack: Any, quick: bool = False) -> BenchResult:
             result.add(f"  worker timings, {label}: {name}", "ms", values)
     errors = [r for r in warm_rows + changed_rows + direct_rows + direct_changed_rows if r.get("error")]
     if errors:
-        result.notes.append(f"{len(errors)} request(s) failed: " + "; ".join(str(r["error"]) for r in errors[:3]))
+        result.notes.append(
+            f"{len(errors)} request(s) failed: " + "; ".join(str(r["error"]) for r in errors[:3])
+        )
     return result
 
 
 def _phases(rows: list[dict[str, Any]]) -> dict[str, list[float]]:
     """Split the worker's cumulative ``Done.timings`` (ms since the job started) into phases."""
-    phases: dict[str, list[float]] = {"queue": [], "settings": [], "fill": [], "submit": [], "first event": []}
+    phases: dict[str, list[float]] = {
+        "queue": [],
+        "settings": [],
+        "fill": [],
+        "submit": [],
+        "first event": [],
+    }
     for row in rows:
         t = row.get("timings") or {}
         if not {"settings", "fill", "submit", "first_event"} <= t.keys():
@@ -201,14 +244,17 @@ async def run_relay(stack: Any, quick: bool = False) -> BenchResult:
     exchanges: list[tuple[str, Any, str | None]] = []
     async with aiohttp.ClientSession() as session, ProxyTap(stack.run_dir / "proxy.sock") as tap:
         await wait_idle(session, base)
-        await stream_chat(session, base, f"bench-warmup-{nonce()}", "warm up #sim:words=3", model=PLAIN_MODEL,
-                          **WARM_PARAMS)
+        await stream_chat(
+            session, base, f"bench-warmup-{nonce()}", "warm up #sim:words=3", model=PLAIN_MODEL, **WARM_PARAMS
+        )
         for i in range(runs):
             await wait_idle(session, base)
             tag = nonce()
             seen = len(tap.order)
             prompt = f"relay {tag} #sim:words={2 * RELAY_CHUNKS} #sim:chunks={RELAY_CHUNKS} #sim:delay_ms={RELAY_DELAY_MS}"
-            ex = await stream_chat(session, base, f"bench-relay-{i}-{tag}", prompt, model=PLAIN_MODEL, **WARM_PARAMS)
+            ex = await stream_chat(
+                session, base, f"bench-relay-{i}-{tag}", prompt, model=PLAIN_MODEL, **WARM_PARAMS
+            )
             flows = tap.order[seen:]
             exchanges.append((tag, ex, flows[-1] if flows else None))
         cpu = await _cpu_per_chunk(stack, session, tap)
@@ -249,14 +295,25 @@ async def run_relay(stack: Any, quick: bool = False) -> BenchResult:
             if proxy_done:
                 tail_proxy.append(ms(proxy_done[0] - rec["ended_at"]))
                 tail_rest.append(ms(ex.done_at - proxy_done[0]))
-        raw.append({
-            "request_id": ex.request_id, "writes": writes, "client_chunks": len(times), "proxy_chunks": len(proxy_times),
-            "pacing_ms": ms(step), "per_chunk_ms": lat, "sim_to_proxy_ms": hop1, "proxy_to_client_ms": hop2,
-            "gap_minus_pacing_ms": gaps, "error": ex.error,
-        })
+        raw.append(
+            {
+                "request_id": ex.request_id,
+                "writes": writes,
+                "client_chunks": len(times),
+                "proxy_chunks": len(proxy_times),
+                "pacing_ms": ms(step),
+                "per_chunk_ms": lat,
+                "sim_to_proxy_ms": hop1,
+                "proxy_to_client_ms": hop2,
+                "gap_minus_pacing_ms": gaps,
+                "error": ex.error,
+            }
+        )
         if len(times) != writes - 1:
-            result.notes.append(f"{ex.request_id}: {len(times)} content chunks at the client for {writes - 1} "
-                                "text events (chunks merged or split)")
+            result.notes.append(
+                f"{ex.request_id}: {len(times)} content chunks at the client for {writes - 1} "
+                "text events (chunks merged or split)"
+            )
     result.raw = {"runs": raw, "chunks": RELAY_CHUNKS, "delay_ms": RELAY_DELAY_MS}
     result.add(f"per-chunk relay, sim write -> client (n={len(per_chunk)})", "ms", per_chunk, target=2)
     result.add("  of which sim write -> proxy.sock subscriber", "ms", to_proxy)
@@ -271,8 +328,10 @@ async def run_relay(stack: Any, quick: bool = False) -> BenchResult:
             result.add(f"  CPU per relayed chunk: {group}", "ms", [per])
     result.raw["cpu_while_streaming"] = cpu
     if per_chunk:
-        result.notes.append(f"relay p95 {sorted(per_chunk)[int(0.95 * (len(per_chunk) - 1))]:.2f} ms; "
-                            f"mean {statistics.fmean(per_chunk):.2f} ms")
+        result.notes.append(
+            f"relay p95 {sorted(per_chunk)[int(0.95 * (len(per_chunk) - 1))]:.2f} ms; "
+            f"mean {statistics.fmean(per_chunk):.2f} ms"
+        )
     return result
 
 
@@ -293,8 +352,9 @@ async def _cpu_per_chunk(stack: Any, session: aiohttp.ClientSession, tap: ProxyT
     tag = nonce()
     seen = len(tap.order)
     prompt = f"cpu {tag} #sim:words={2 * CPU_CHUNKS} #sim:chunks={CPU_CHUNKS} #sim:delay_ms={CPU_DELAY_MS}"
-    task = asyncio.create_task(stream_chat(session, stack.base_url, f"bench-cpu-{tag}", prompt,
-                                           model=PLAIN_MODEL, **WARM_PARAMS))
+    task = asyncio.create_task(
+        stream_chat(session, stack.base_url, f"bench-cpu-{tag}", prompt, model=PLAIN_MODEL, **WARM_PARAMS)
+    )
     before: dict[str, float] | None = None
     t0 = 0.0
     while not task.done():
@@ -310,7 +370,8 @@ async def _cpu_per_chunk(stack: Any, session: aiohttp.ClientSession, tap: ProxyT
         return {}
     used = {g: after[g] - before[g] for g in groups}
     return {
-        "chunks": chunks, "wall_s": round(wall, 3),
+        "chunks": chunks,
+        "wall_s": round(wall, 3),
         "cpu_s": {g: round(v, 3) for g, v in used.items()},
         "ms_per_chunk": {g: round(v * 1000 / chunks, 3) for g, v in used.items()},
         "share_of_one_core": {g: round(v / wall, 3) for g, v in used.items()},

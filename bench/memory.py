@@ -55,8 +55,13 @@ async def _small_load(stack: Any) -> None:
             await plain_chat(session, stack.base_url, f"bench-mem-{tag}", f"memory load {tag}")
 
 
-async def run(stack: Any, idle: list[dict[str, float]], loaded_by: list[str], quick: bool = False,
-              steps: list[tuple[str, dict[str, float]]] | None = None) -> BenchResult:
+async def run(
+    stack: Any,
+    idle: list[dict[str, float]],
+    loaded_by: list[str],
+    quick: bool = False,
+    steps: list[tuple[str, dict[str, float]]] | None = None,
+) -> BenchResult:
     """Idle readings come from the caller (taken right after start); ``steps`` are one reading after each bench."""
     result = BenchResult("memory")
     if not loaded_by:

@@ -42,8 +42,27 @@ TARGET_1MB_MS = 3000.0
 #: at ~0.31 tokens per byte, so 4 MB (~1.23 M tokens) is refused as context_length_exceeded since issue 14.10.
 LARGEST_ACCEPTED_BYTES = 3_500_000
 
-_WORDS = ("alpha", "proxy", "stream", "naïve", "café", "東京", "データ", "🚀", "λ", "x²", "≤", "—", "“quoted”",
-          "tab\there", "back\\slash", "{json: [1, 2]}", "<tag>", "&amp;", "line")
+_WORDS = (
+    "alpha",
+    "proxy",
+    "stream",
+    "naïve",
+    "café",
+    "東京",
+    "データ",
+    "🚀",
+    "λ",
+    "x²",
+    "≤",
+    "—",
+    "“quoted”",
+    "tab\there",
+    "back\\slash",
+    "{json: [1, 2]}",
+    "<tag>",
+    "&amp;",
+    "line",
+)
 
 
 def make_prompt(size: int, tag: str, seed: int = 7) -> str:
@@ -67,14 +86,19 @@ def make_prompt(size: int, tag: str, seed: int = 7) -> str:
 
 async def run(stack: Any, quick: bool = False) -> BenchResult:
     result = BenchResult("prompt_size")
-    plan = [(1 * KB, 1), (100 * KB, 1), (1 * MB, 1), (LARGEST_ACCEPTED_BYTES, 1)] if quick else \
-        [(1 * KB, 3), (100 * KB, 3), (1 * MB, 3), (LARGEST_ACCEPTED_BYTES, 2)]
+    plan = (
+        [(1 * KB, 1), (100 * KB, 1), (1 * MB, 1), (LARGEST_ACCEPTED_BYTES, 1)]
+        if quick
+        else [(1 * KB, 3), (100 * KB, 3), (1 * MB, 3), (LARGEST_ACCEPTED_BYTES, 2)]
+    )
     base = stack.base_url
     rows: list[dict[str, Any]] = []
     worker_timings: dict[int, dict[str, Any]] = {}
     async with aiohttp.ClientSession() as session, ProxyTap(stack.run_dir / "proxy.sock") as tap:
         await wait_idle(session, base, timeout=120)  # select the model first: not counted
-        await stream_chat(session, base, f"bench-size-warmup-{nonce()}", "warm up #sim:words=3", model=PLAIN_MODEL)
+        await stream_chat(
+            session, base, f"bench-size-warmup-{nonce()}", "warm up #sim:words=3", model=PLAIN_MODEL
+        )
         for size, repeats in plan:
             for i in range(repeats):
                 await wait_idle(session, base, timeout=120)
@@ -83,17 +107,25 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
                 prompt = make_prompt(size, tag, seed=size + i)
                 expected = build_prompt([{"role": "user", "content": prompt}]).text
                 seen = len(tap.order)
-                ex = await stream_chat(session, base, f"bench-size-{size}-{i}-{tag}", prompt, model=PLAIN_MODEL,
-                                       timeout=300)
-                row: dict[str, Any] = {"size": size, "request_id": ex.request_id, "error": ex.error,
-                                       "sent_at": ex.sent_at, "answered": bool(ex.text)}
+                ex = await stream_chat(
+                    session, base, f"bench-size-{size}-{i}-{tag}", prompt, model=PLAIN_MODEL, timeout=300
+                )
+                row: dict[str, Any] = {
+                    "size": size,
+                    "request_id": ex.request_id,
+                    "error": ex.error,
+                    "sent_at": ex.sent_at,
+                    "answered": bool(ex.text),
+                }
                 try:
                     rec = await asyncio.to_thread(stack.sim_inspect, "requests/last", timeout=60)
                 except Exception as exc:  # noqa: BLE001 - a missing record is reported, not fatal
                     rec = None
                     row["error"] = row["error"] or f"no simulator record: {exc}"
                 row["proxy_flows"] = {flow: [m.type for _, m in tap.flows[flow]] for flow in tap.order[seen:]}
-                started = [m for flow in tap.order[seen:] for _, m in tap.flows[flow] if m.type == "stream_started"]
+                started = [
+                    m for flow in tap.order[seen:] for _, m in tap.flows[flow] if m.type == "stream_started"
+                ]
                 if started:
                     row["proxy_has_request_ms"] = ms(started[-1].ts - ex.sent_at)
                 if rec is not None and tag in (rec.get("prompt") or ""):
@@ -101,7 +133,8 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
                     row.update(
                         to_sim_ms=ms(rec["received_at"] - ex.sent_at),
                         prompt_bytes_at_sim=len(got),
-                        byte_exact=hashlib.sha256(got).hexdigest() == hashlib.sha256(expected.encode()).hexdigest(),
+                        byte_exact=hashlib.sha256(got).hexdigest()
+                        == hashlib.sha256(expected.encode()).hexdigest(),
                     )
                     if started:
                         row["proxy_to_sim_ms"] = ms(rec["received_at"] - started[-1].ts)
@@ -112,8 +145,13 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
                 # the worker's own timings (settings, fill, submit) for this size, read over worker.sock
                 await wait_idle(session, base, timeout=120)
                 tag = nonce()
-                job = await direct_job(stack.run_dir / "worker.sock", f"bench-size-direct-{size}-{tag}",
-                                       make_prompt(size, tag, seed=size), model=PLAIN_MODEL, timeout=300)
+                job = await direct_job(
+                    stack.run_dir / "worker.sock",
+                    f"bench-size-direct-{size}-{tag}",
+                    make_prompt(size, tag, seed=size),
+                    model=PLAIN_MODEL,
+                    timeout=300,
+                )
                 worker_timings[size] = {"timings": job.timings, "error": job.error}
     submitted = log_times(stack.log_dir / "api_server.log", r"submitted (\S+) to the worker")
     for row in rows:
@@ -130,25 +168,44 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
             name = f"{label} prompt, request -> sim has it (n={len(values)})"
         result.add(name, "ms", values, target=TARGET_1MB_MS if size == 1 * MB else None)
         if size >= 1 * MB:
-            result.add(f"  {label}: client -> API submits to worker", "ms",
-                       [r["api_in_ms"] for r in mine if "api_in_ms" in r])
-            result.add(f"  {label}: request -> proxy has the browser's request", "ms",
-                       [r["proxy_has_request_ms"] for r in mine if "proxy_has_request_ms" in r])
-            result.add(f"  {label}: proxy -> sim has whole body", "ms",
-                       [r["proxy_to_sim_ms"] for r in mine if "proxy_to_sim_ms" in r])
+            result.add(
+                f"  {label}: client -> API submits to worker",
+                "ms",
+                [r["api_in_ms"] for r in mine if "api_in_ms" in r],
+            )
+            result.add(
+                f"  {label}: request -> proxy has the browser's request",
+                "ms",
+                [r["proxy_has_request_ms"] for r in mine if "proxy_has_request_ms" in r],
+            )
+            result.add(
+                f"  {label}: proxy -> sim has whole body",
+                "ms",
+                [r["proxy_to_sim_ms"] for r in mine if "proxy_to_sim_ms" in r],
+            )
             t = worker_timings.get(size, {}).get("timings") or {}
             if {"settings", "fill", "submit"} <= t.keys():
-                for phase, value in (("settings", t["settings"]), ("fill", t["fill"] - t["settings"]),
-                                     ("submit", t["submit"] - t["fill"])):
+                for phase, value in (
+                    ("settings", t["settings"]),
+                    ("fill", t["fill"] - t["settings"]),
+                    ("submit", t["submit"] - t["fill"]),
+                ):
                     result.add(f"  {label}: worker timings, {phase} (1 job over worker.sock)", "ms", [value])
     checked = [r for r in rows if "byte_exact" in r]
     exact = sum(1 for r in checked if r["byte_exact"])
-    result.add(f"prompts byte-exact at the sim ({exact}/{len(checked)})", "fraction",
-               [exact / len(checked)] if checked else [], target=1.0, op=">=")
+    result.add(
+        f"prompts byte-exact at the sim ({exact}/{len(checked)})",
+        "fraction",
+        [exact / len(checked)] if checked else [],
+        target=1.0,
+        op=">=",
+    )
     failed = [r for r in rows if r.get("error") or "to_sim_ms" not in r]
     if failed:
-        result.notes.append(f"{len(failed)} prompt(s) failed: " + "; ".join(
-            f"{_label(r['size'])}: {r.get('error')}" for r in failed[:3]))
+        result.notes.append(
+            f"{len(failed)} prompt(s) failed: "
+            + "; ".join(f"{_label(r['size'])}: {r.get('error')}" for r in failed[:3])
+        )
     return result
 
 

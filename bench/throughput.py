@@ -22,14 +22,30 @@ import aiohttp
 from bench.common import BenchResult, log_times, nonce, percentile, plain_chat, wait_idle
 
 
-async def _client(session: aiohttp.ClientSession, base: str, count: int, tags: list[str],
-                  out: list[dict[str, Any]], label: str) -> None:
+async def _client(
+    session: aiohttp.ClientSession,
+    base: str,
+    count: int,
+    tags: list[str],
+    out: list[dict[str, Any]],
+    label: str,
+) -> None:
     for _ in range(count):
         tag = nonce()
         tags.append(tag)
-        status, text, sent, done = await plain_chat(session, base, f"bench-{label}-{tag}", f"queue test {tag}")
-        out.append({"tag": tag, "status": status, "text": text, "latency_ms": round((done - sent) * 1000, 3),
-                    "sent_at": sent, "done_at": done})
+        status, text, sent, done = await plain_chat(
+            session, base, f"bench-{label}-{tag}", f"queue test {tag}"
+        )
+        out.append(
+            {
+                "tag": tag,
+                "status": status,
+                "text": text,
+                "latency_ms": round((done - sent) * 1000, 3),
+                "sent_at": sent,
+                "done_at": done,
+            }
+        )
 
 
 async def run(stack: Any, quick: bool = False) -> BenchResult:
@@ -76,8 +92,13 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
     slow = []  # the worker's log lines of any clean-up over a second, as evidence
     lines = worker_log.read_text(errors="replace").splitlines() if worker_log.exists() else []
     for rid in sorted(r for r in answered if r in readies and readies[r] - answered[r] > 1.0):
-        slow.append({"request_id": rid, "clean_up_ms": round((readies[rid] - answered[rid]) * 1000, 1),
-                     "log": [line for line in lines if f"[{rid}]" in line][-12:]})
+        slow.append(
+            {
+                "request_id": rid,
+                "clean_up_ms": round((readies[rid] - answered[rid]) * 1000, 1),
+                "log": [line for line in lines if f"[{rid}]" in line][-12:],
+            }
+        )
     seen = Counter()
     for rec in records:
         prompt = rec.get("prompt") or ""
@@ -99,7 +120,9 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
     lat = [r["latency_ms"] for r in rows]
     seq_lat = [r["latency_ms"] for r in seq_rows]
     result.add(f"requests/s, {clients} clients x {per_client} requests", "req/s", [total / wall])
-    result.add(f"baseline: requests/s, 1 client x {sequential} back to back", "req/s", [sequential / seq_wall])
+    result.add(
+        f"baseline: requests/s, 1 client x {sequential} back to back", "req/s", [sequential / seq_wall]
+    )
     result.add(f"latency, {clients} clients (median = p50)", "ms", lat)
     result.add(f"latency p95, {clients} clients", "ms", [percentile(lat, 95)] if lat else [])
     result.add(f"baseline: latency, 1 client (n={len(seq_lat)})", "ms", seq_lat)
@@ -109,11 +132,19 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
         result.add(f"  worker, {label}: ready -> next job starts", "ms", svc["idle_between"])
     result.add(f"answered exactly once ({exact}/{total})", "fraction", [exact / total], target=1.0, op=">=")
     if lost or dup or wrong:
-        result.notes.append(f"lost {len(lost)}, sent upstream more or less than once {dup[:5]}, "
-                            f"answer of another request {len(wrong)}")
-    result.raw = {"clients": clients, "per_client": per_client, "wall_s": wall, "sequential_wall_s": seq_wall,
-                  "rows": [{k: v for k, v in r.items() if k != "text"} | {"answer": r["text"][:120]} for r in rows],
-                  "sequential_rows": [{k: v for k, v in r.items() if k != "text"} for r in seq_rows],
-                  "upstream_counts": dict(seen), "slow_clean_ups": slow, "worker_service_ms": {"concurrent": conc_service,
-                                                                       "sequential": seq_service}}
+        result.notes.append(
+            f"lost {len(lost)}, sent upstream more or less than once {dup[:5]}, "
+            f"answer of another request {len(wrong)}"
+        )
+    result.raw = {
+        "clients": clients,
+        "per_client": per_client,
+        "wall_s": wall,
+        "sequential_wall_s": seq_wall,
+        "rows": [{k: v for k, v in r.items() if k != "text"} | {"answer": r["text"][:120]} for r in rows],
+        "sequential_rows": [{k: v for k, v in r.items() if k != "text"} for r in seq_rows],
+        "upstream_counts": dict(seen),
+        "slow_clean_ups": slow,
+        "worker_service_ms": {"concurrent": conc_service, "sequential": seq_service},
+    }
     return result

@@ -32,14 +32,20 @@ async def _samples(stack: Any, n: int) -> list[tuple[float, float]]:
     async with aiohttp.ClientSession() as session:
         for i in range(2):  # model and settings settle; not counted
             await wait_idle(session, stack.base_url)
-            await stream_chat(session, stack.base_url, f"bench-tier-warmup-{i}-{nonce()}", "warm up #sim:words=3",
-                              model=PLAIN_MODEL)
+            await stream_chat(
+                session,
+                stack.base_url,
+                f"bench-tier-warmup-{i}-{nonce()}",
+                "warm up #sim:words=3",
+                model=PLAIN_MODEL,
+            )
         tags: list[tuple[str, Any]] = []
         for i in range(n):
             await wait_idle(session, stack.base_url)
             tag = nonce()
-            ex = await stream_chat(session, stack.base_url, f"bench-tier-{i}-{tag}", PROMPT.format(tag=tag),
-                                   model=PLAIN_MODEL)
+            ex = await stream_chat(
+                session, stack.base_url, f"bench-tier-{i}-{tag}", PROMPT.format(tag=tag), model=PLAIN_MODEL
+            )
             tags.append((tag, ex))
     records = await asyncio.to_thread(stack.sim_requests)
     for tag, ex in tags:
@@ -73,8 +79,12 @@ async def run(stack: Any, quick: bool = False) -> BenchResult:
         "dom": await _own_stack(n, stream_port_enabled=False),
     }
     for tier, rows in series.items():
-        result.add(f"relay: simulator first byte → client first token, {tier} tier", "ms", [r for r, _ in rows])
+        result.add(
+            f"relay: simulator first byte → client first token, {tier} tier", "ms", [r for r, _ in rows]
+        )
     for tier, rows in series.items():
-        result.add(f"added first-token latency, {tier} tier", "ms", [a for _, a in rows], target=ADDED_TARGET_MS)
+        result.add(
+            f"added first-token latency, {tier} tier", "ms", [a for _, a in rows], target=ADDED_TARGET_MS
+        )
     result.raw = {tier: [{"relay_ms": r, "added_ms": a} for r, a in rows] for tier, rows in series.items()}
     return result

@@ -38,7 +38,9 @@ def login_main(argv: list[str]) -> int:
         return 2
     configure_logging("browser_worker-login", None, settings.log_level)
     try:
-        path = asyncio.run(interactive_login(settings, args.name, headless=args.headless, timeout_s=args.timeout))
+        path = asyncio.run(
+            interactive_login(settings, args.name, headless=args.headless, timeout_s=args.timeout)
+        )
     except LoginFailed as exc:
         print(f"login failed: {exc}", file=sys.stderr)
         return 1

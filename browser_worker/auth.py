@@ -111,12 +111,18 @@ async def interactive_login(
         proved = asyncio.Event()
 
         def on_response(response: Any) -> None:
-            if endpoints.LIST_MODELS_FRAGMENT in response.url and response.ok and endpoints.PAGE_HOST in page.url:
+            if (
+                endpoints.LIST_MODELS_FRAGMENT in response.url
+                and response.ok
+                and endpoints.PAGE_HOST in page.url
+            ):
                 proved.set()
 
         page.on("response", on_response)
         await page.goto(settings.aistudio_url.rstrip("/") + S.NEW_CHAT_PATH, wait_until="domcontentloaded")
-        print(f"Sign in to Google in the browser window (waiting up to {timeout_s / 60:.0f} min)...", flush=True)
+        print(
+            f"Sign in to Google in the browser window (waiting up to {timeout_s / 60:.0f} min)...", flush=True
+        )
         if on_page is not None:
             await on_page(page)
         try:

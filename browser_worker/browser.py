@@ -165,7 +165,9 @@ class BrowserSession:
         self.page = await self.context.new_page()
         self.page.on("crash", lambda _p: self.mark_lost("page crashed"))
         self.page.on("close", lambda _p: self.mark_lost("page closed"))
-        log.info("browser ready: %s (headless=%s, proxy=%s)", self.kind, self.headless, proxy_server(self.settings))
+        log.info(
+            "browser ready: %s (headless=%s, proxy=%s)", self.kind, self.headless, proxy_server(self.settings)
+        )
 
     async def _launch_camoufox(self, options: dict[str, Any]) -> Browser:
         from camoufox.async_api import AsyncCamoufox

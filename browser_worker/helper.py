@@ -70,13 +70,17 @@ class HelperClient:
             return
         headers = {"Cookie": f"SAPISID={sapisid}", "Accept-Encoding": "gzip, deflate, br, zstd"}
         try:
-            async with self._client().get(self.endpoint, params={"since": f"{since:.3f}"}, headers=headers) as resp:
+            async with self._client().get(
+                self.endpoint, params={"since": f"{since:.3f}"}, headers=headers
+            ) as resp:
                 ctype = resp.headers.get("Content-Type", "")
                 if resp.status >= 400 and not ctype.startswith(endpoints.WIRE_CONTENT_TYPE):
                     text = (await resp.content.read(300)).decode("utf-8", "replace")
                     yield HelperLost(f"the helper answered HTTP {resp.status}: {text.strip()}")
                     return
-                decoder = ResponseDecoder(resp.status, resp.headers.get("Content-Encoding"), stream_id="helper")
+                decoder = ResponseDecoder(
+                    resp.status, resp.headers.get("Content-Encoding"), stream_id="helper"
+                )
                 async for chunk in resp.content.iter_any():
                     for event in decoder.feed(chunk):
                         yield _message(event)

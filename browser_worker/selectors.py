@@ -178,7 +178,9 @@ THINKING_LEVEL_SELECT = (
     '[role="combobox"][aria-label="Thinking level"], mat-select[aria-label="Thinking level"]'
 )
 THINKING_LEVEL_VALUE = ".mat-mdc-select-value-text .mat-mdc-select-min-line"
-THINKING_LEVEL_LISTBOX = '[role="listbox"][aria-label="Thinking Level"], [role="listbox"][aria-label="Thinking level"]'
+THINKING_LEVEL_LISTBOX = (
+    '[role="listbox"][aria-label="Thinking Level"], [role="listbox"][aria-label="Thinking level"]'
+)
 THINKING_LEVEL_OPTION = '[role="option"]'
 
 STRUCTURED_TOGGLE = '[data-test-id="structuredOutputTooltip"] button[role="switch"]'

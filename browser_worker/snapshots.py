@@ -133,7 +133,11 @@ def _safe(part: str) -> str:
 
 def snapshot_dir(root: Path, request_id: str, kind: str, when: float | None = None) -> Path:
     t = time.localtime(when or time.time())
-    return root / time.strftime("%Y-%m-%d", t) / f"{time.strftime('%H%M%S', t)}_{_safe(request_id)}_{_safe(kind)}"
+    return (
+        root
+        / time.strftime("%Y-%m-%d", t)
+        / f"{time.strftime('%H%M%S', t)}_{_safe(request_id)}_{_safe(kind)}"
+    )
 
 
 def _private_mkdir(path: Path, root: Path) -> None:

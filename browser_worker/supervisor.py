@@ -58,7 +58,9 @@ class Supervisor:
         self.settings = settings
         self.feed = feed
         self.on_change = on_change
-        self.helper = HelperClient(settings.helper_endpoint, self.sapisid) if settings.helper_endpoint else None
+        self.helper = (
+            HelperClient(settings.helper_endpoint, self.sapisid) if settings.helper_endpoint else None
+        )
         self.state = "starting"
         self.message = "starting the browser"
         self.models: list[protocol.ModelInfo] = []
@@ -115,7 +117,9 @@ class Supervisor:
         self._excluded = models_mod.load_excluded_models(self.settings.excluded_models_file)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._supervise(), name="supervisor")
-            tg.create_task(refresh_loop(self.settings.cookie_refresh_interval_s, self.save_cookies), name="cookies")
+            tg.create_task(
+                refresh_loop(self.settings.cookie_refresh_interval_s, self.save_cookies), name="cookies"
+            )
 
     async def close(self) -> None:
         if self.helper is not None:
@@ -127,7 +131,10 @@ class Supervisor:
             profile = active_profile(self.settings)
             self.profile = profile
             if profile is None:
-                self.set_state("login_required", f"no saved login in {self.settings.auth_profiles_dir / 'active'}: run `make login`")
+                self.set_state(
+                    "login_required",
+                    f"no saved login in {self.settings.auth_profiles_dir / 'active'}: run `make login`",
+                )
                 await self._wait_profile_change(None)
                 continue
             try:

@@ -206,7 +206,9 @@ class Worker:
             self_test=sup.self_test,
             last_error=sup.last_error,
             counts=counts,
-            capture=answer.capture_label(stream=connected, helper=sup.helper is not None and self.feed is None),
+            capture=answer.capture_label(
+                stream=connected, helper=sup.helper is not None and self.feed is None
+            ),
             proxy_connected=connected,
             current_job=self.current.id if self.current else None,
         )
@@ -234,7 +236,9 @@ class Worker:
                     await conn.send(self.status())
                 elif isinstance(msg, protocol.JobSubmit):
                     if self._closing:
-                        await self._fail(PendingJob(msg.id, msg.job, conn), WorkerUnavailable("shutting down"), {})
+                        await self._fail(
+                            PendingJob(msg.id, msg.job, conn), WorkerUnavailable("shutting down"), {}
+                        )
                     else:
                         self.queue.put(PendingJob(msg.id, msg.job, conn))
                 elif isinstance(msg, protocol.JobCancel):
@@ -347,7 +351,9 @@ class Worker:
         """Run one job on the page, report its outcome and hand the page back; the caller holds the page lock."""
         runner = self.supervisor.runner
         if runner is None:  # the page went away while we waited for the lock
-            await self._fail(pending, BrowserGone.crashed("the page went away before the job started"), timings)
+            await self._fail(
+                pending, BrowserGone.crashed("the page went away before the job started"), timings
+            )
             return
         timings["accepted"] = _ms(pending.received)
         await self._emit_to(pending, protocol.JobAccepted(id=pending.id, ts=time.time()))
@@ -370,7 +376,9 @@ class Worker:
         await self._report(pending, error, timings)
         await self.supervisor.hand_back(runner, error)
 
-    async def _report(self, pending: PendingJob, error: ServiceError | None, timings: dict[str, float]) -> None:
+    async def _report(
+        self, pending: PendingJob, error: ServiceError | None, timings: dict[str, float]
+    ) -> None:
         """Count the outcome and tell the client: ``Done``, or ``Error`` then ``Done`` (a failed page is
         snapshotted first, a cancelled one is not)."""
         if error is None:

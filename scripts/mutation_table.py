@@ -45,7 +45,9 @@ def main() -> int:
     # Only the files the configuration mutates today (a moved module leaves its old results behind).
     config = tomllib.loads(Path("pyproject.toml").read_text())["tool"]["mutmut"]
     wanted = set(config["only_mutate"])
-    metas = sorted(m for m in args.root.rglob("*.py.meta") if m.relative_to(args.root).as_posix()[:-5] in wanted)
+    metas = sorted(
+        m for m in args.root.rglob("*.py.meta") if m.relative_to(args.root).as_posix()[:-5] in wanted
+    )
     if not metas:
         print(f"no mutmut results under {args.root}/: run `make mutation` first", file=sys.stderr)
         return 1
@@ -58,9 +60,13 @@ def main() -> int:
         counts = Counter(outcome(code) for code in codes.values())
         tested = len(codes) - counts["skipped"] - counts["not checked"]
         score = 100 * counts["killed"] / tested if tested else 0.0
-        print(f"| `{module}` | {len(codes)} | {counts['killed']} | {counts['survived']} | "
-              f"{counts['no tests']} | {score:.1f} % |")
-        survivors[module] = sorted(name for name, code in codes.items() if outcome(code) in ("survived", "no tests"))
+        print(
+            f"| `{module}` | {len(codes)} | {counts['killed']} | {counts['survived']} | "
+            f"{counts['no tests']} | {score:.1f} % |"
+        )
+        survivors[module] = sorted(
+            name for name, code in codes.items() if outcome(code) in ("survived", "no tests")
+        )
     if args.survivors:
         for module, names in survivors.items():
             print(f"\n## {module}: {len(names)}")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install everything (as scripts/install.sh), lint and type-check (ruff check, mypy; either failing fails
-# the run), then run the whole test suite.
+# Install everything (as scripts/install.sh), lint, check the formatting and type-check (ruff check,
+# ruff format --check, mypy; any failing fails the run), then run the whole test suite.
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/shared -x
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,5 +13,6 @@ if [ -f tests/e2e/node/package-lock.json ]; then
   (cd tests/e2e/node && npm ci --silent --no-audit --no-fund)
 fi
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/mypy  # files and strictness: [tool.mypy] in pyproject.toml
 exec .venv/bin/python -m pytest "$@"

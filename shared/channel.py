@@ -20,6 +20,7 @@ from shared.protocol import DEFAULT_MAX_FRAME, Fault, FrameDecoder, FrameError, 
 
 log = logging.getLogger(__name__)
 
+
 class Connection:
     """One framed connection over a stream pair."""
 

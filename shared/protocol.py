@@ -247,7 +247,25 @@ class WorkerStatus(Message):
 
 
 AnyMessage = Annotated[
-    Ping | Pong | Fault | StreamStarted | Reasoning | Content | ToolCall | Grounding | Usage | Finish | Error | Done | QuotaSignal | Subscribe | JobSubmit | JobCancel | JobAccepted | StatusRequest | WorkerStatus,
+    Ping
+    | Pong
+    | Fault
+    | StreamStarted
+    | Reasoning
+    | Content
+    | ToolCall
+    | Grounding
+    | Usage
+    | Finish
+    | Error
+    | Done
+    | QuotaSignal
+    | Subscribe
+    | JobSubmit
+    | JobCancel
+    | JobAccepted
+    | StatusRequest
+    | WorkerStatus,
     Field(discriminator="type"),
 ]
 _adapter: TypeAdapter[Any] = TypeAdapter(AnyMessage)

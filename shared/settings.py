@@ -95,7 +95,8 @@ class Settings(BaseSettings):
     # --- requests
     #: The old name without the unit, ``RESPONSE_COMPLETION_TIMEOUT``, is still read.
     response_completion_timeout_ms: int = Field(
-        300_000, ge=1_000,
+        300_000,
+        ge=1_000,
         validation_alias=AliasChoices("response_completion_timeout_ms", "response_completion_timeout"),
     )
     silence_timeout_ms: int = Field(60_000, ge=1_000)
@@ -147,7 +148,9 @@ class Settings(BaseSettings):
     def _check_helper(cls, value: str) -> str:
         url = urlsplit(value)
         if value and (url.scheme not in ("http", "https") or not url.netloc):
-            raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:3121/getStreamResponse")
+            raise ValueError(
+                "must be an http:// or https:// URL, e.g. http://127.0.0.1:3121/getStreamResponse"
+            )
         return value
 
     @field_validator("cors_origins")
@@ -157,7 +160,9 @@ class Settings(BaseSettings):
         for origin in origins:
             url = urlsplit(origin)
             if origin != "*" and (url.scheme not in ("http", "https") or not url.netloc or url.path):
-                raise ValueError(f"{origin!r} is not an origin such as https://app.example or http://localhost:3000")
+                raise ValueError(
+                    f"{origin!r} is not an origin such as https://app.example or http://localhost:3000"
+                )
         if "*" in origins and info.data.get("admin_key") is None:
             raise ValueError("'*' is allowed only together with ADMIN_KEY (API keys required)")
         return value

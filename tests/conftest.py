@@ -19,8 +19,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Under CI=true a machine without Chromium, curl or node fails the run at once instead of skipping."""
     if IN_CI and (missing := missing_tools()):
-        pytest.exit(f"CI=true but these are missing: {', '.join(missing)} (scripts/test.sh installs them)",
-                    returncode=1)
+        pytest.exit(
+            f"CI=true but these are missing: {', '.join(missing)} (scripts/test.sh installs them)",
+            returncode=1,
+        )
 
 
 @pytest.fixture

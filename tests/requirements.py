@@ -19,8 +19,11 @@ IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 def missing_tools() -> list[str]:
     """The tools the whole suite needs that this machine lacks."""
-    found = {"Chromium (/usr/bin/chromium)": CHROMIUM.exists(), "curl": shutil.which("curl") is not None,
-             "node": shutil.which("node") is not None}
+    found = {
+        "Chromium (/usr/bin/chromium)": CHROMIUM.exists(),
+        "curl": shutil.which("curl") is not None,
+        "node": shutil.which("node") is not None,
+    }
     return [name for name, ok in found.items() if not ok]
 
 

@@ -66,7 +66,10 @@ class Supervisor:
     def ctl(self, *args: str) -> str:
         proc = subprocess.run(
             [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(self.conf), *args],
-            env=self.env, capture_output=True, text=True, timeout=60,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         return proc.stdout
 

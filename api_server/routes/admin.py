@@ -54,13 +54,19 @@ async def health(request: web.Request) -> web.Response:
         healthy = False
     if settings.stream_port == 0:
         source = "the stream helper, else the DOM" if settings.helper_endpoint else "the DOM"
-        components["stream_proxy"] = {"state": "disabled", "message": f"STREAM_PORT=0: answers come from {source}"}
+        components["stream_proxy"] = {
+            "state": "disabled",
+            "message": f"STREAM_PORT=0: answers come from {source}",
+        }
     else:
         try:
             pong = await channel.ping(settings.proxy_socket, timeout=2.0)
             components["stream_proxy"] = {"state": "ok", "pid": pong.pid, "version": pong.version}
         except (OSError, TimeoutError, protocol.FrameError) as exc:
-            components["stream_proxy"] = {"state": "down", "message": f"{type(exc).__name__}: {exc}".rstrip(": ")}
+            components["stream_proxy"] = {
+                "state": "down",
+                "message": f"{type(exc).__name__}: {exc}".rstrip(": "),
+            }
             healthy = False
     body = {
         "status": "ok" if healthy else "unhealthy",
@@ -78,19 +84,23 @@ async def info(request: web.Request) -> web.Response:
     worker = request.app[WORKER]
     status = worker.status_msg
     base = f"{request.scheme}://{request.host}"
-    return web.json_response({
-        "name": "aistudio-proxy",
-        "version": state.version,
-        "base_url": f"{base}/v1",
-        "endpoints": ENDPOINTS,
-        "current_model": status.model if status else None,
-        "worker_state": status.state if status else "disconnected",
-        "queue_length": len(request.app[QUEUE]),
-        "api_key_required": request.app[CLIENT_KEYS].has_keys,
-        "capture_mode": answer.capture_label(stream=bool(settings.stream_port), helper=bool(settings.helper_endpoint)),
-        "demo_mode": settings.demo_mode,
-        "system_fingerprint": state.fingerprint,
-    })
+    return web.json_response(
+        {
+            "name": "aistudio-proxy",
+            "version": state.version,
+            "base_url": f"{base}/v1",
+            "endpoints": ENDPOINTS,
+            "current_model": status.model if status else None,
+            "worker_state": status.state if status else "disconnected",
+            "queue_length": len(request.app[QUEUE]),
+            "api_key_required": request.app[CLIENT_KEYS].has_keys,
+            "capture_mode": answer.capture_label(
+                stream=bool(settings.stream_port), helper=bool(settings.helper_endpoint)
+            ),
+            "demo_mode": settings.demo_mode,
+            "system_fingerprint": state.fingerprint,
+        }
+    )
 
 
 # --------------------------------------------------------------------------- keys
@@ -121,8 +131,9 @@ async def create_key(request: web.Request) -> web.Response:
 
 async def _delete(request: web.Request, key_id: str | None) -> web.Response:
     if not key_id:
-        raise InvalidRequest("Name the key to delete: DELETE /api/keys/{id} or a JSON body {\"id\": ...}.",
-                             param="id")
+        raise InvalidRequest(
+            'Name the key to delete: DELETE /api/keys/{id} or a JSON body {"id": ...}.', param="id"
+        )
     if not request.app[CLIENT_KEYS].delete(key_id):
         raise NotFound(f"No client key with id '{key_id}'.", param="id", code="key_not_found")
     return web.json_response({"id": key_id, "deleted": True})

@@ -43,8 +43,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     req_id = request[REQUEST_ID]
     body, legacy_functions = legacy_functions_to_tools(await read_json(request))
     prepared = await chat.prepare(req_id, body)
-    ticket = chat.submit(req_id, prepared, owner=request[CALLER].key_id,
-                         client_request_id=request.get(CLIENT_REQUEST_ID))
+    ticket = chat.submit(
+        req_id, prepared, owner=request[CALLER].key_id, client_request_id=request.get(CLIENT_REQUEST_ID)
+    )
     builder = CompletionBuilder(
         req_id=req_id,
         model=prepared.model,
@@ -56,8 +57,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     log.info("chat request %s: model=%s stream=%s", req_id, prepared.model, ticket.stream)
     try:
         if ticket.stream:
-            return await _stream(request, chat, ticket, prepared, builder,
-                                 hold_until=arrived + chat.settings.stream_header_hold_s)
+            return await _stream(
+                request,
+                chat,
+                ticket,
+                prepared,
+                builder,
+                hold_until=arrived + chat.settings.stream_header_hold_s,
+            )
         return await _whole(request, chat, ticket, prepared, builder)
     except asyncio.CancelledError:
         log.info("499: client of %s went away (%s)", req_id, ticket.state)
@@ -66,8 +73,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         request.app[QUEUE].finish(ticket)
 
 
-async def _whole(request: web.Request, chat: ChatService, ticket: Ticket, prepared: Prepared,
-                 builder: CompletionBuilder) -> web.Response:
+async def _whole(
+    request: web.Request, chat: ChatService, ticket: Ticket, prepared: Prepared, builder: CompletionBuilder
+) -> web.Response:
     try:
         async for item in chat.events(ticket, request):
             if isinstance(item, protocol.Message):
@@ -85,8 +93,15 @@ async def _whole(request: web.Request, chat: ChatService, ticket: Ticket, prepar
     )
 
 
-async def _stream(request: web.Request, chat: ChatService, ticket: Ticket, prepared: Prepared,
-                  builder: CompletionBuilder, *, hold_until: float) -> web.StreamResponse:
+async def _stream(
+    request: web.Request,
+    chat: ChatService,
+    ticket: Ticket,
+    prepared: Prepared,
+    builder: CompletionBuilder,
+    *,
+    hold_until: float,
+) -> web.StreamResponse:
     """Stream the answer; the headers wait for the first answer event (``STREAM_HEADER_HOLD_S`` at most).
 
     A failure before the headers went out raises, so the error middleware answers it like a request
@@ -124,7 +139,9 @@ async def _stream(request: web.Request, chat: ChatService, ticket: Ticket, prepa
         if not sse.prepared:
             raise  # the error middleware answers 500 naming the request id
         log.exception("stream of %s failed", ticket.id)
-        await _send_error(sse, ServiceError(f"Internal server error (request id {ticket.id}); see the server log."))
+        await _send_error(
+            sse, ServiceError(f"Internal server error (request id {ticket.id}); see the server log.")
+        )
     return sse.response
 
 
@@ -161,9 +178,11 @@ async def _models(request: web.Request) -> list[protocol.ModelInfo]:
     status = await request.app[WORKER].status()
     if status.state not in ("ready", "busy", "degraded") or not status.models:
         reason = status.message or ("no models listed yet" if not status.models else status.state)
-        raise WorkerUnavailable(f"The model list is not available: worker state is {status.state} ({reason}).",
-                                retry_after=10 if status.state != "login_required" else 60,
-                                code="login_required" if status.state == "login_required" else None)
+        raise WorkerUnavailable(
+            f"The model list is not available: worker state is {status.state} ({reason}).",
+            retry_after=10 if status.state != "login_required" else 60,
+            code="login_required" if status.state == "login_required" else None,
+        )
     return list(status.models)
 
 
@@ -182,8 +201,11 @@ async def get_model(request: web.Request) -> web.Response:
     for m in models:
         if m.id == wanted:
             return web.json_response(model_object(m, created))
-    raise NotFound(f"The model '{wanted}' does not exist. Valid models: {', '.join(m.id for m in models)}.",
-                   param="model", code="model_not_found")
+    raise NotFound(
+        f"The model '{wanted}' does not exist. Valid models: {', '.join(m.id for m in models)}.",
+        param="model",
+        code="model_not_found",
+    )
 
 
 # --------------------------------------------------------------------------- queue
@@ -204,8 +226,12 @@ async def cancel_request(request: web.Request) -> web.Response:
     if ticket is not None and not request[CALLER].may_see(ticket.owner):
         ticket = None  # another client's request: as unknown as an id that never existed
     state = ticket.state if ticket else None
-    if ticket is None or queue.cancel(req_id, Cancelled(f"Request {req_id} was cancelled through /v1/cancel.")) is None:
-        raise NotFound(f"No queued or running request with id '{req_id}'.", param="req_id",
-                       code="request_not_found")
+    if (
+        ticket is None
+        or queue.cancel(req_id, Cancelled(f"Request {req_id} was cancelled through /v1/cancel.")) is None
+    ):
+        raise NotFound(
+            f"No queued or running request with id '{req_id}'.", param="req_id", code="request_not_found"
+        )
     log.info("cancel requested for %s (%s)", req_id, state)
     return web.json_response({"id": req_id, "object": "request.cancelled", "cancelled": True, "state": state})

@@ -150,7 +150,9 @@ class AnswerCapture:
         """Capture until the answer ended; raises the typed error of a failed answer."""
         async with asyncio.TaskGroup() as tg:
             self._tg = tg
-            self._dom_task = self._spawn(self._pump_dom(not self.stream_live and self.helper is None), "pump-dom")
+            self._dom_task = self._spawn(
+                self._pump_dom(not self.stream_live and self.helper is None), "pump-dom"
+            )
             self._spawn(self._watch_sign_in(), "watch-login")
             if self.watch is not None:
                 self._spawn(self._pump_stream(self.watch), "pump-stream")
@@ -421,13 +423,17 @@ class AnswerCapture:
             for call in calls:
                 self.sent.tool_calls.append((call.name, dict(call.arguments)))
                 await self.emit(
-                    protocol.ToolCall(id=self.request_id, ts=time.time(), name=call.name, arguments=dict(call.arguments))
+                    protocol.ToolCall(
+                        id=self.request_id, ts=time.time(), name=call.name, arguments=dict(call.arguments)
+                    )
                 )
         elif self.leak is not None:
             tripped = self.leak.tripped
             rest, leaked = self.leak.close()
             if tripped:
-                log.info("native mode: text leaked a call or control token; %d call(s) parsed from it", len(leaked))
+                log.info(
+                    "native mode: text leaked a call or control token; %d call(s) parsed from it", len(leaked)
+                )
             if rest:
                 await self._emit_content(rest)
             for call in leaked:

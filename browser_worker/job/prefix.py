@@ -52,5 +52,7 @@ def remainder_after(sent: str, final: str) -> str:
         if a != b:
             break
         common += 1
-    log.warning("the raw answer does not extend the streamed text (common prefix %d of %d)", common, len(sent))
+    log.warning(
+        "the raw answer does not extend the streamed text (common prefix %d of %d)", common, len(sent)
+    )
     return final[common:] if common >= len(sent) else final[len(sent) :]

@@ -148,7 +148,9 @@ class JobRunner:
         error = await self._attempt(first, cancel)
         if error is None or error.kind not in RETRY_KINDS or not first.attempt.retryable or cancel.is_set():
             return Outcome(error)
-        log.warning("job %s: %s while the stream proxy was away; running it once more", request_id, error.message)
+        log.warning(
+            "job %s: %s while the stream proxy was away; running it once more", request_id, error.message
+        )
         try:
             await self.clear()
         except ServiceError as exc:
@@ -248,7 +250,9 @@ class JobRunner:
             # An earlier request's schema was saved: the page's settings are back at their defaults.
             current = await self.studio.read_run_settings()
         current, prepared = await self._apply_declarations(current, job)
-        wanted = wanted_settings(job, model, self.models.get(model), self.settings, native_tools=prepared.native_tools)
+        wanted = wanted_settings(
+            job, model, self.models.get(model), self.settings, native_tools=prepared.native_tools
+        )
         schema_saved = current.structured is True and self.studio.schema_unchanged(wanted.schema_digest)
         for change in settings_diff(current, wanted, schema_saved=schema_saved):
             await self._apply(change)
@@ -273,7 +277,9 @@ class JobRunner:
         self.current_model = model
         return current
 
-    async def _apply_declarations(self, current: RunSettings, job: protocol.Job) -> tuple[RunSettings, Prepared]:
+    async def _apply_declarations(
+        self, current: RunSettings, job: protocol.Job
+    ) -> tuple[RunSettings, Prepared]:
         """Native function declarations for the job's tools, or emulation when the page cannot
         (``FUNCTION_CALLING_MODE``); function calling off when the job has no tools."""
         decls = declarations.to_declarations(job.tools)
@@ -404,7 +410,9 @@ class JobRunner:
             except BrowserGone:
                 raise
             except ServiceError as exc:
-                log.warning("could not go back to model %r after the refused switch: %s", previous, exc.message)
+                log.warning(
+                    "could not go back to model %r after the refused switch: %s", previous, exc.message
+                )
         self.current_model = await self.studio.current_model()
         log.info("staying on model %s, the page's own choice, after the refused switch", self.current_model)
 

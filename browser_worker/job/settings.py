@@ -72,7 +72,9 @@ def wanted_settings(
 ) -> WantedSettings:
     """The settings ``job`` runs with on ``model`` (``native_tools``: native function calling is on,
     which rules out URL context and Google Search)."""
-    temperature = job.temperature if job.temperature is not None else (info.default_temperature if info else 1.0)
+    temperature = (
+        job.temperature if job.temperature is not None else (info.default_temperature if info else 1.0)
+    )
     top_p = job.top_p if job.top_p is not None else ((info.default_top_p if info else None) or 0.95)
     limit = output_limit(info)
     structured, schema = structured_output(job.response_format)

@@ -45,6 +45,7 @@ SYSTEM_ROLES = frozenset({"system", "developer"})
 GENERIC_TOOL_CHOICES = frozenset({"auto", "none", "no", "off", "required", "any"})
 ROLE_LABELS = {"user": "User", "assistant": "Assistant", "tool": "Tool"}
 
+
 @dataclass(frozen=True)
 class PromptPlan:
     """The prompt text to type (the job's attachments are uploaded beside it, not referred to in it)."""

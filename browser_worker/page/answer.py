@@ -46,7 +46,13 @@ class DomState:
     @property
     def done(self) -> bool:
         """docs/aistudio.md §3.6: run disabled + textarea empty + Edit visible on the model turn."""
-        return self.model_turn and self.edit_visible and self.run_disabled and self.textarea_empty and not self.stop_visible
+        return (
+            self.model_turn
+            and self.edit_visible
+            and self.run_disabled
+            and self.textarea_empty
+            and not self.stop_visible
+        )
 
     @property
     def busy(self) -> bool:

@@ -103,7 +103,9 @@ class ChatControls:
             except PlaywrightTimeout:
                 await toggle.click(force=True)
             try:
-                await self.page.wait_for_function(scripts.TEMP_CHAT_ACTIVE, arg=_TEMP_CHAT_SELECTORS, timeout=3_000)
+                await self.page.wait_for_function(
+                    scripts.TEMP_CHAT_ACTIVE, arg=_TEMP_CHAT_SELECTORS, timeout=3_000
+                )
             except PlaywrightTimeout:
                 if attempt == 2:
                     raise

@@ -34,7 +34,9 @@ class PromptComposer:
         Returns whether Run is enabled right after (``submit`` then skips its waits).
         """
         await self.textarea.wait_for(state="visible", timeout=10_000)
-        return bool(await self.textarea.evaluate(scripts.FILL_PROMPT, [text, S.RUN_BUTTON, S.STOP_GENERATING]))
+        return bool(
+            await self.textarea.evaluate(scripts.FILL_PROMPT, [text, S.RUN_BUTTON, S.STOP_GENERATING])
+        )
 
     async def clear_prompt(self) -> None:
         """Empty the prompt box without waiting for it (the page may be half broken)."""

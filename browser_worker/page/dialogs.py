@@ -37,7 +37,9 @@ class ToolDialogs:
         self.overlays = overlays
         self.run_settings = run_settings
         self.function_calling = Switch(page.locator(S.FC_TOGGLE).first, "function calling", overlays)
-        self.structured_output = Switch(page.locator(S.STRUCTURED_TOGGLE).first, "structured output", overlays)
+        self.structured_output = Switch(
+            page.locator(S.STRUCTURED_TOGGLE).first, "structured output", overlays
+        )
         self._fc_digest: str | None = None
         self._schema_digest: str | None = None
 
@@ -56,7 +58,9 @@ class ToolDialogs:
     # ------------------------------------------------------------------ function declarations (docs/aistudio.md §2.7)
 
     @translated
-    async def set_function_declarations(self, declarations: list[dict[str, Any]] | None, digest: str | None) -> None:
+    async def set_function_declarations(
+        self, declarations: list[dict[str, Any]] | None, digest: str | None
+    ) -> None:
         """No declarations: FC off. Otherwise FC on and the dialog saved, skipped when unchanged."""
         toggle = self.function_calling
         if not declarations:

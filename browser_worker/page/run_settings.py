@@ -72,10 +72,14 @@ class RunSettingsPanel:
     def __init__(self, page: Page, overlays: Overlays) -> None:
         self.page = page
         self.overlays = overlays
-        self.url_context = Switch(page.locator(S.URL_CONTEXT_TOGGLE), "URL context", overlays, timeout_ms=2_000)
+        self.url_context = Switch(
+            page.locator(S.URL_CONTEXT_TOGGLE), "URL context", overlays, timeout_ms=2_000
+        )
         self.google_search = Switch(page.locator(S.SEARCH_TOGGLE), "Google Search", overlays)
         self.thinking = Switch(page.locator(S.THINKING_MAIN_TOGGLE).first, "thinking", overlays)
-        self.manual_budget = Switch(page.locator(S.THINKING_MANUAL_TOGGLE).first, "manual thinking budget", overlays)
+        self.manual_budget = Switch(
+            page.locator(S.THINKING_MANUAL_TOGGLE).first, "manual thinking budget", overlays
+        )
 
     @translated
     async def read(self) -> RunSettings:
@@ -88,7 +92,9 @@ class RunSettingsPanel:
 
     @translated
     async def set_temperature(self, value: float) -> None:
-        await self._set_number(self.page.locator(S.TEMPERATURE_INPUT), min(max(value, 0.0), 2.0), 1e-3, "temperature")
+        await self._set_number(
+            self.page.locator(S.TEMPERATURE_INPUT), min(max(value, 0.0), 2.0), 1e-3, "temperature"
+        )
 
     @translated
     async def set_top_p(self, value: float) -> None:
@@ -193,7 +199,9 @@ class RunSettingsPanel:
         if await field.input_value() == str(budget):
             return
         page_max = await field.get_attribute("max")
-        await field.evaluate(scripts.RAISE_BUDGET_MAX, [budget, S.THINKING_SLIDER_SCOPE, S.THINKING_SLIDER_RANGE])
+        await field.evaluate(
+            scripts.RAISE_BUDGET_MAX, [budget, S.THINKING_SLIDER_SCOPE, S.THINKING_SLIDER_RANGE]
+        )
         await field.fill(str(budget))
         try:
             await expect(field).to_have_value(str(budget), timeout=3_000)

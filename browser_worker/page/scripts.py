@@ -90,7 +90,9 @@ SNAPSHOT = """
 """
 
 #: ``SNAPSHOT`` plus its own serialisation as ``key`` (what ``DOM_CHANGED`` compares against).
-DOM_STATE = "(sel) => { const s = (" + SNAPSHOT + ")(sel); return Object.assign(s, {key: JSON.stringify(s)}); }"
+DOM_STATE = (
+    "(sel) => { const s = (" + SNAPSHOT + ")(sel); return Object.assign(s, {key: JSON.stringify(s)}); }"
+)
 
 #: For ``wait_for_function``: the state once it differs from the previous ``key``, else null (keep polling).
 DOM_CHANGED = (

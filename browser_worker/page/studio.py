@@ -68,7 +68,9 @@ class StudioPage:
         await nav.wait_ready()
         prefs = await nav.read_prefs()
         if prefs.get("promptModel") != f"models/{target}":
-            raise ModelSwitchFailed(f"the page did not accept model {target!r} (it chose {prefs.get('promptModel')!r})")
+            raise ModelSwitchFailed(
+                f"the page did not accept model {target!r} (it chose {prefs.get('promptModel')!r})"
+            )
         shown = await nav.current_model()
         if shown != target:
             raise ModelSwitchFailed(f"the page shows model {shown!r} instead of {target!r}")
@@ -193,7 +195,9 @@ class StudioPage:
     def schema_unchanged(self, digest: str | None) -> bool:
         return self.dialogs.schema_unchanged(digest)
 
-    async def set_function_declarations(self, declarations: list[dict[str, Any]] | None, digest: str | None) -> None:
+    async def set_function_declarations(
+        self, declarations: list[dict[str, Any]] | None, digest: str | None
+    ) -> None:
         await self.dialogs.set_function_declarations(declarations, digest)
 
     async def set_structured_output(
@@ -216,7 +220,9 @@ class StudioPage:
     async def dom_state(self) -> DomState:
         return await self.answer.dom_state()
 
-    async def wait_dom_change(self, previous: DomState | None, timeout_ms: float, *, text: bool = True) -> DomState | None:
+    async def wait_dom_change(
+        self, previous: DomState | None, timeout_ms: float, *, text: bool = True
+    ) -> DomState | None:
         return await self.answer.wait_dom_change(previous, timeout_ms, text=text)
 
     async def read_final_answer(self) -> tuple[str, str]:

@@ -21,6 +21,7 @@ __all__ = ["ContentDecoder", "DecodingError"]
 class DecodingError(ValueError):
     """Raised for an unknown or corrupt content encoding or an undecodable argument value."""
 
+
 class _ZlibDecoder:
     """gzip (possibly several members) or zlib-wrapped/raw deflate."""
 

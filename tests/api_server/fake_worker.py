@@ -31,10 +31,22 @@ from typing import Any
 from shared import channel, protocol
 
 MODELS = [
-    protocol.ModelInfo(id="gemini-2.5-pro", display_name="Gemini 2.5 Pro", description="Strong reasoning",
-                       input_token_limit=1048576, output_token_limit=65536, thinking="budget"),
-    protocol.ModelInfo(id="gemini-2.5-flash", display_name="Gemini 2.5 Flash", description="Fast",
-                       input_token_limit=1048576, output_token_limit=65536, thinking="toggle"),
+    protocol.ModelInfo(
+        id="gemini-2.5-pro",
+        display_name="Gemini 2.5 Pro",
+        description="Strong reasoning",
+        input_token_limit=1048576,
+        output_token_limit=65536,
+        thinking="budget",
+    ),
+    protocol.ModelInfo(
+        id="gemini-2.5-flash",
+        display_name="Gemini 2.5 Flash",
+        description="Fast",
+        input_token_limit=1048576,
+        output_token_limit=65536,
+        thinking="toggle",
+    ),
 ]
 
 
@@ -88,11 +100,19 @@ def grounding(sources: list[dict[str, Any]], queries: list[str] | None = None) -
     return Event(protocol.Grounding, {"sources": sources, "queries": queries or []})
 
 
-def usage(prompt: int, completion: int, reasoning_tokens: int | None = None, *, estimated: bool = False) -> Event:
-    return Event(protocol.Usage, {"prompt_tokens": prompt, "completion_tokens": completion,
-                                  "reasoning_tokens": reasoning_tokens,
-                                  "total_tokens": prompt + completion + (reasoning_tokens or 0),
-                                  "estimated": estimated})
+def usage(
+    prompt: int, completion: int, reasoning_tokens: int | None = None, *, estimated: bool = False
+) -> Event:
+    return Event(
+        protocol.Usage,
+        {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "reasoning_tokens": reasoning_tokens,
+            "total_tokens": prompt + completion + (reasoning_tokens or 0),
+            "estimated": estimated,
+        },
+    )
 
 
 def finish(reason: str = "stop") -> Event:
@@ -100,15 +120,18 @@ def finish(reason: str = "stop") -> Event:
 
 
 def error(kind: str, message: str, status: int | None = None, retry_after: float | None = None) -> Event:
-    return Event(protocol.Error, {"kind": kind, "message": message, "status": status,
-                                  "retry_after": retry_after})
+    return Event(
+        protocol.Error, {"kind": kind, "message": message, "status": status, "retry_after": retry_after}
+    )
 
 
 DEFAULT_SCRIPT: list[Step] = [content("Hello from the fake worker."), finish("stop")]
 
 
 class FakeWorker:
-    def __init__(self, path: Path, *, state: str = "ready", models: list[protocol.ModelInfo] | None = None) -> None:
+    def __init__(
+        self, path: Path, *, state: str = "ready", models: list[protocol.ModelInfo] | None = None
+    ) -> None:
         self.path = path
         self.state = state
         self.message = ""
@@ -240,8 +263,11 @@ class FakeWorker:
                     await conn.close()
                     return
             if cancel.is_set():
-                await conn.send(protocol.Error(id=req_id, ts=time.time(), kind="cancelled",
-                                               message="stopped by job_cancel"))
+                await conn.send(
+                    protocol.Error(
+                        id=req_id, ts=time.time(), kind="cancelled", message="stopped by job_cancel"
+                    )
+                )
             await conn.send(protocol.Done(id=req_id, ts=time.time()))
         except ConnectionError:
             pass

@@ -19,7 +19,9 @@ PNG = base64.b64encode(b"\x89PNG fake").decode()
 
 
 def collector(tmp: Path, root: Path | None = None) -> AttachmentCollector:
-    return AttachmentCollector(tmp / "uploads" / "req_x", attachments_dir=root, fetcher=None, max_bytes=1 << 20)
+    return AttachmentCollector(
+        tmp / "uploads" / "req_x", attachments_dir=root, fetcher=None, max_bytes=1 << 20
+    )
 
 
 @pytest.fixture
@@ -36,11 +38,14 @@ def test_path_inside_the_folder_is_accepted(root: Path) -> None:
     assert confine(str(root / "doc.txt"), root, "p") == (root / "doc.txt").resolve()
 
 
-@pytest.mark.parametrize("make", [
-    lambda root: str(root / ".." / "secret.txt"),
-    lambda root: str(root.parent / "secret.txt"),
-    lambda root: "relative/doc.txt",
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda root: str(root / ".." / "secret.txt"),
+        lambda root: str(root.parent / "secret.txt"),
+        lambda root: "relative/doc.txt",
+    ],
+)
 def test_paths_outside_the_folder_are_refused(root: Path, make: Any) -> None:
     """'..', paths outside and relative paths are refused with attachment_path_refused."""
     with pytest.raises(InvalidRequest) as info:
@@ -66,21 +71,37 @@ def test_local_paths_are_refused_when_no_folder_is_configured(root: Path) -> Non
 async def test_inline_parts_become_files_and_placeholders(short_dir: Path, root: Path) -> None:
     """image/audio/file data is written (0600 in a 0700 folder) and replaced by attachment:<name>."""
     c = collector(short_dir, root)
-    messages = [{"role": "user", "content": [
-        {"type": "text", "text": "see"},
-        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}", "detail": "low"}},
-        {"type": "input_audio", "input_audio": {"data": PNG, "format": "mp3"}},
-        {"type": "file", "file": {"file_data": PNG, "filename": "r.pdf"}},
-    ]}]
-    out, atts = await c.collect(messages, [f"file://{root / 'doc.txt'}", {"path": str(root / "doc.txt")},
-                                           "data:text/plain;base64,aGk="])
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "see"},
+                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}", "detail": "low"}},
+                {"type": "input_audio", "input_audio": {"data": PNG, "format": "mp3"}},
+                {"type": "file", "file": {"file_data": PNG, "filename": "r.pdf"}},
+            ],
+        }
+    ]
+    out, atts = await c.collect(
+        messages,
+        [f"file://{root / 'doc.txt'}", {"path": str(root / "doc.txt")}, "data:text/plain;base64,aGk="],
+    )
     parts = out[0]["content"]
-    assert parts[1] == {"type": "image_url", "image_url": {"url": f"attachment:{atts[0].name}", "detail": "low"}}
+    assert parts[1] == {
+        "type": "image_url",
+        "image_url": {"url": f"attachment:{atts[0].name}", "detail": "low"},
+    }
     assert parts[2]["input_audio"]["data"] == f"attachment:{atts[1].name}"
     assert parts[3]["file"]["file_data"] == f"attachment:{atts[2].name}"
     assert messages[0]["content"][1]["image_url"]["url"].startswith("data:")  # the input is untouched
-    assert [a.mime_type for a in atts] == ["image/png", "audio/mpeg", "application/pdf", "text/plain",
-                                           "text/plain", "text/plain"]
+    assert [a.mime_type for a in atts] == [
+        "image/png",
+        "audio/mpeg",
+        "application/pdf",
+        "text/plain",
+        "text/plain",
+        "text/plain",
+    ]
     assert Path(atts[0].path).read_bytes() == b"\x89PNG fake" and atts[0].size == 9
     assert Path(atts[3].path).read_text() == "inside"
     assert (c.folder.stat().st_mode & 0o777) == 0o700
@@ -97,18 +118,30 @@ async def test_unsupported_reference_is_a_400_naming_the_param(short_dir: Path) 
 
 
 def chat_with_image() -> dict[str, Any]:
-    return {"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "what is this"},
-        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}]}]}
+    return {
+        "model": "gemini-2.5-pro",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this"},
+                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+                ],
+            }
+        ],
+    }
 
 
-async def test_request_folder_is_deleted_after_success(ready: TestClient, fake: FakeWorker,
-                                                       settings: Settings) -> None:
+async def test_request_folder_is_deleted_after_success(
+    ready: TestClient, fake: FakeWorker, settings: Settings
+) -> None:
     """The worker sees the attachment in the Job; the folder is gone once the answer is out."""
     resp = await ready.post("/v1/chat/completions", json=chat_with_image())
     assert resp.status == 200
     job = fake.submitted[0].job
-    assert len(job.attachments) == 1 and job.messages[0]["content"][1]["image_url"]["url"].startswith("attachment:")
+    assert len(job.attachments) == 1 and job.messages[0]["content"][1]["image_url"]["url"].startswith(
+        "attachment:"
+    )
     assert not Path(job.attachments[0].path).parent.exists()
 
 
@@ -133,26 +166,42 @@ async def test_request_folder_is_deleted_after_failure(ready: TestClient, fake: 
     assert not folder.exists()
 
 
-@pytest.mark.parametrize("make", [
-    lambda root: str(root / ".." / "secret.txt"),  # exists, outside
-    lambda root: str(root.parent / "secret.txt"),  # exists, outside
-    lambda root: str(root.parent / "missing.txt"),  # missing, outside
-    lambda root: str(root / "missing.txt"),  # missing, inside
-    lambda root: str(root),  # the folder itself
-    lambda root: "relative/doc.txt",
-    lambda root: str(root / "doc.txt") + "\x00.png",  # NUL byte (was a 500)
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda root: str(root / ".." / "secret.txt"),  # exists, outside
+        lambda root: str(root.parent / "secret.txt"),  # exists, outside
+        lambda root: str(root.parent / "missing.txt"),  # missing, outside
+        lambda root: str(root / "missing.txt"),  # missing, inside
+        lambda root: str(root),  # the folder itself
+        lambda root: "relative/doc.txt",
+        lambda root: str(root / "doc.txt") + "\x00.png",  # NUL byte (was a 500)
+    ],
+)
 def test_every_path_that_is_not_a_file_inside_the_folder_gets_one_answer(root: Path, make: Any) -> None:
     """One 400 text and code for every path that is not an existing file inside ATTACHMENTS_DIR, so the answer
     does not tell whether a file exists elsewhere."""
     with pytest.raises(InvalidRequest) as info:
         confine(make(root), root, "attachments.0")
-    assert (info.value.status, info.value.code, info.value.param) == (400, "attachment_path_refused", "attachments.0")
-    assert info.value.message == ("'attachments.0' is not a file inside the attachments folder (ATTACHMENTS_DIR).")
+    assert (info.value.status, info.value.code, info.value.param) == (
+        400,
+        "attachment_path_refused",
+        "attachments.0",
+    )
+    assert info.value.message == (
+        "'attachments.0' is not a file inside the attachments folder (ATTACHMENTS_DIR)."
+    )
 
 
-@pytest.mark.parametrize("url", ["data:image/png;base64,", "data:image/png;base64,@@not base64@@",
-                                 "data:image/png;base64,QUJD=X", "data:image/png;base64,A"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "data:image/png;base64,",
+        "data:image/png;base64,@@not base64@@",
+        "data:image/png;base64,QUJD=X",
+        "data:image/png;base64,A",
+    ],
+)
 async def test_empty_or_invalid_base64_is_a_400(short_dir: Path, url: str) -> None:
     """A data URL whose base64 is empty or invalid is refused (it was uploaded as 0 or garbage bytes)."""
     messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]
@@ -162,11 +211,14 @@ async def test_empty_or_invalid_base64_is_a_400(short_dir: Path, url: str) -> No
     assert info.value.param == "messages.0.content.0.image_url.url"
 
 
-@pytest.mark.parametrize("part", [
-    {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}},
-    {"type": "input_audio", "input_audio": {"data": "***", "format": "wav"}},
-    {"type": "file", "file": {"file_data": "data:application/pdf;base64,", "filename": "a.pdf"}},
-])
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}},
+        {"type": "input_audio", "input_audio": {"data": "***", "format": "wav"}},
+        {"type": "file", "file": {"file_data": "data:application/pdf;base64,", "filename": "a.pdf"}},
+    ],
+)
 async def test_empty_or_invalid_base64_parts_are_a_400(short_dir: Path, part: dict[str, Any]) -> None:
     """input_audio and file parts with empty or invalid base64 are refused too."""
     with pytest.raises(InvalidRequest) as info:
@@ -177,10 +229,17 @@ async def test_empty_or_invalid_base64_parts_are_a_400(short_dir: Path, part: di
 async def test_base64_with_line_breaks_and_urlsafe_letters_is_accepted(short_dir: Path) -> None:
     """MIME-style line breaks and the URL-safe alphabet are still valid base64."""
     raw = bytes(range(256))
-    wrapped = "\n".join(base64.b64encode(raw).decode()[i:i + 76] for i in range(0, 344, 76))
+    wrapped = "\n".join(base64.b64encode(raw).decode()[i : i + 76] for i in range(0, 344, 76))
     for data in (wrapped, base64.urlsafe_b64encode(raw).decode()):
         c = collector(short_dir)
-        messages, attachments = await c.collect([{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}}]}], None)
+        messages, attachments = await c.collect(
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}}],
+                }
+            ],
+            None,
+        )
         assert Path(attachments[0].path).read_bytes() == raw
         c.cleanup()

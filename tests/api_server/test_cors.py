@@ -18,8 +18,11 @@ from tests.requirements import skip_unless
 
 APP = "http://app.example:3000"
 BODY: dict[str, Any] = {"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": "hi"}]}
-PREFLIGHT = {"Origin": APP, "Access-Control-Request-Method": "POST",
-             "Access-Control-Request-Headers": "authorization, content-type, x-stainless-os, x-evil"}
+PREFLIGHT = {
+    "Origin": APP,
+    "Access-Control-Request-Method": "POST",
+    "Access-Control-Request-Headers": "authorization, content-type, x-stainless-os, x-evil",
+}
 
 
 async def test_by_default_no_origin_is_allowed(ready: TestClient, fake: FakeWorker) -> None:
@@ -34,7 +37,9 @@ async def test_by_default_no_origin_is_allowed(ready: TestClient, fake: FakeWork
 
 
 @pytest.mark.parametrize("settings_overrides", [{"cors_origins": f"{APP}, https://other.example"}])
-async def test_a_listed_origin_gets_preflights_and_headers_everywhere(ready: TestClient, fake: FakeWorker) -> None:
+async def test_a_listed_origin_gets_preflights_and_headers_everywhere(
+    ready: TestClient, fake: FakeWorker
+) -> None:
     """Preflight 204 with methods and the allowed headers only; JSON, streamed and error answers all carry the
     origin; another origin gets nothing."""
     resp = await ready.options("/v1/chat/completions", headers=PREFLIGHT)
@@ -45,7 +50,9 @@ async def test_a_listed_origin_gets_preflights_and_headers_everywhere(ready: Tes
     resp = await ready.post("/v1/chat/completions", json=BODY, headers={"Origin": APP})
     assert resp.status == 200 and resp.headers["Access-Control-Allow-Origin"] == APP
     exposed = {h.strip() for h in resp.headers["Access-Control-Expose-Headers"].split(",")}
-    assert {"x-request-id", "x-client-request-id", "retry-after"} <= exposed and "Origin" in resp.headers["Vary"]
+    assert {"x-request-id", "x-client-request-id", "retry-after"} <= exposed and "Origin" in resp.headers[
+        "Vary"
+    ]
     fake.script = [content("a"), finish()]
     resp = await ready.post("/v1/chat/completions", json={**BODY, "stream": True}, headers={"Origin": APP})
     assert resp.headers["Access-Control-Allow-Origin"] == APP and (await resp.read()).endswith(b"[DONE]\n\n")
@@ -63,7 +70,9 @@ async def test_star_is_honoured_only_while_keys_are_required(ready: TestClient, 
     """``*`` with ADMIN_KEY: no CORS while no client key exists (the server is still keyless), ``*`` after."""
     resp = await ready.options("/v1/models", headers=PREFLIGHT)
     assert resp.status == 403
-    created = await ready.post("/api/keys", json={"label": "web"}, headers={"Authorization": "Bearer admin-secret"})
+    created = await ready.post(
+        "/api/keys", json={"label": "web"}, headers={"Authorization": "Bearer admin-secret"}
+    )
     key = (await created.json())["key"]
     resp = await ready.options("/v1/models", headers=PREFLIGHT)
     assert resp.status == 204 and resp.headers["Access-Control-Allow-Origin"] == "*"
@@ -73,12 +82,17 @@ async def test_star_is_honoured_only_while_keys_are_required(ready: TestClient, 
     assert resp.status == 200 and resp.headers["Access-Control-Allow-Origin"] == "*"
 
 
-@pytest.mark.parametrize(("env", "words"), [
-    ({"CORS_ORIGINS": "*"}, "ADMIN_KEY"),
-    ({"CORS_ORIGINS": "app.example"}, "not an origin"),
-    ({"CORS_ORIGINS": "https://app.example/path"}, "not an origin"),
-])
-def test_bad_cors_origins_stop_the_start(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], words: str) -> None:
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"CORS_ORIGINS": "*"}, "ADMIN_KEY"),
+        ({"CORS_ORIGINS": "app.example"}, "not an origin"),
+        ({"CORS_ORIGINS": "https://app.example/path"}, "not an origin"),
+    ],
+)
+def test_bad_cors_origins_stop_the_start(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], words: str
+) -> None:
     """A bad CORS_ORIGINS is one settings error naming the variable."""
     monkeypatch.delenv("ADMIN_KEY", raising=False)
     for name, value in env.items():
@@ -95,7 +109,9 @@ async def test_a_real_browser_reads_answers_only_from_an_allowed_origin(short_di
     from playwright.async_api import async_playwright
 
     site = web.Application()
-    site.router.add_get("/", lambda _: web.Response(text="<html><body>page</body></html>", content_type="text/html"))
+    site.router.add_get(
+        "/", lambda _: web.Response(text="<html><body>page</body></html>", content_type="text/html")
+    )
     pages = [TestServer(site, host="127.0.0.1"), TestServer(site, host="localhost")]
     for server in pages:
         await server.start_server()
@@ -109,8 +125,11 @@ async def test_a_real_browser_reads_answers_only_from_an_allowed_origin(short_di
                 for server in pages:
                     page = await browser.new_page()
                     await page.goto(str(server.make_url("/")))
-                    results.append(await page.evaluate(FETCH_JS, [str(api.make_url("/v1/chat/completions")),
-                                                                   {**BODY, "stream": True}]))
+                    results.append(
+                        await page.evaluate(
+                            FETCH_JS, [str(api.make_url("/v1/chat/completions")), {**BODY, "stream": True}]
+                        )
+                    )
             finally:
                 await browser.close()
     for server in pages:

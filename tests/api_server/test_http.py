@@ -20,10 +20,25 @@ def assert_openai_error(body: dict[str, Any]) -> dict[str, Any]:
     return body["error"]
 
 
-@pytest.mark.parametrize("path", ["/v1/embeddings", "/v1/images/generations", "/v1/audio/speech", "/v1/files",
-                                  "/v1/fine_tuning/jobs", "/v1/batches", "/v1/assistants", "/v1/responses",
-                                  "/v1/moderations", "/v1/completions", "/v1/chat/completions/abc",
-                                  "/v1/teleport", "/nowhere", "/v2/chat/completions"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/embeddings",
+        "/v1/images/generations",
+        "/v1/audio/speech",
+        "/v1/files",
+        "/v1/fine_tuning/jobs",
+        "/v1/batches",
+        "/v1/assistants",
+        "/v1/responses",
+        "/v1/moderations",
+        "/v1/completions",
+        "/v1/chat/completions/abc",
+        "/v1/teleport",
+        "/nowhere",
+        "/v2/chat/completions",
+    ],
+)
 async def test_endpoints_not_offered_are_404_unknown_url(client: TestClient, path: str) -> None:
     """Every path this server does not offer (OpenAI endpoints included) is OpenAI's 404 invalid_request_error
     with code unknown_url, naming the endpoint and what is offered; never a 5xx that SDKs would retry."""
@@ -41,8 +56,9 @@ async def test_wrong_method_is_405_openai_style(client: TestClient) -> None:
     assert assert_openai_error(await resp.json())["code"] == "method_not_allowed"
 
 
-@pytest.mark.parametrize(("raw", "code"), [(b"", "invalid_body"), (b"{nope", "invalid_json"),
-                                           (b"[1]", "invalid_body")])
+@pytest.mark.parametrize(
+    ("raw", "code"), [(b"", "invalid_body"), (b"{nope", "invalid_json"), (b"[1]", "invalid_body")]
+)
 async def test_body_that_is_not_a_json_object_is_400(client: TestClient, raw: bytes, code: str) -> None:
     """Empty, broken or non-object bodies give 400."""
     resp = await client.post("/v1/chat/completions", data=raw, headers={"Content-Type": "application/json"})
@@ -51,7 +67,9 @@ async def test_body_that_is_not_a_json_object_is_400(client: TestClient, raw: by
 
 async def test_wrong_type_names_the_param(client: TestClient) -> None:
     """A type error is a 400 whose param is the dotted path."""
-    resp = await client.post("/v1/chat/completions", json={**BODY, "messages": [{"role": "user", "content": 1}]})
+    resp = await client.post(
+        "/v1/chat/completions", json={**BODY, "messages": [{"role": "user", "content": 1}]}
+    )
     assert resp.status == 400
     assert assert_openai_error(await resp.json())["param"] == "messages.0.content"
 
@@ -70,15 +88,20 @@ async def test_unknown_model_lists_valid_ids(ready: TestClient) -> None:
     resp = await ready.post("/v1/chat/completions", json={**BODY, "model": "gpt-4"})
     assert resp.status == 404
     err = assert_openai_error(await resp.json())
-    assert err["param"] == "model" and "gemini-2.5-pro" in err["message"] and "gemini-2.5-flash" in err["message"]
+    assert (
+        err["param"] == "model"
+        and "gemini-2.5-pro" in err["message"]
+        and "gemini-2.5-flash" in err["message"]
+    )
     ok = await ready.post("/v1/chat/completions", json={**BODY, "model": "aistudio/gemini-2.5-flash"})
     assert ok.status == 200 and (await ok.json())["model"] == "gemini-2.5-flash"
     missing = await ready.get("/v1/models/gpt-4")
     assert missing.status == 404
 
 
-async def test_unexpected_failure_is_a_500_without_traceback(client: TestClient,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_unexpected_failure_is_a_500_without_traceback(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Any unexpected exception becomes a 500 OpenAI error naming the request id."""
     from api_server.chat import ChatService
 
@@ -106,14 +129,32 @@ async def test_request_ids_are_the_servers_and_a_sane_client_id_is_echoed_apart(
 
 async def test_job_carries_every_translated_parameter(ready: TestClient, fake: FakeWorker) -> None:
     """The Job holds the resolved model, parameters, smallest output limit and the messages as given."""
-    body = {**BODY, "model": "models/gemini-2.5-pro", "temperature": 0.3, "top_p": 0.5, "max_tokens": 90,
-            "max_completion_tokens": 80, "stop": "END", "reasoning_effort": "8192", "seed": 1,
-            "tools": [{"type": "google_search"}], "tool_choice": "auto", "response_format": {"type": "text"},
-            "mcp_endpoint": "http://mcp", "user": "ignored"}
+    body = {
+        **BODY,
+        "model": "models/gemini-2.5-pro",
+        "temperature": 0.3,
+        "top_p": 0.5,
+        "max_tokens": 90,
+        "max_completion_tokens": 80,
+        "stop": "END",
+        "reasoning_effort": "8192",
+        "seed": 1,
+        "tools": [{"type": "google_search"}],
+        "tool_choice": "auto",
+        "response_format": {"type": "text"},
+        "mcp_endpoint": "http://mcp",
+        "user": "ignored",
+    }
     assert (await ready.post("/v1/chat/completions", json=body)).status == 200
     job = fake.submitted[0].job
     assert (job.model, job.temperature, job.top_p, job.max_output_tokens, job.stop, job.reasoning_effort) == (
-        "gemini-2.5-pro", 0.3, 0.5, 80, ["END"], 8192)
+        "gemini-2.5-pro",
+        0.3,
+        0.5,
+        80,
+        ["END"],
+        8192,
+    )
     assert job.tools == [{"type": "google_search"}] and job.tool_choice == "auto"
     assert job.messages == BODY["messages"] and job.stream is False
 
@@ -148,7 +189,10 @@ async def test_health_is_ok_when_everything_is(ready: TestClient) -> None:
     resp = await ready.get("/health")
     body = await resp.json()
     assert resp.status == 200 and body["status"] == "ok"
-    assert body["components"]["worker"]["state"] == "ready" and body["components"]["stream_proxy"]["state"] == "disabled"
+    assert (
+        body["components"]["worker"]["state"] == "ready"
+        and body["components"]["stream_proxy"]["state"] == "disabled"
+    )
 
 
 @pytest.mark.parametrize("settings_overrides", [{"stream_port": 3120}])
@@ -164,6 +208,7 @@ async def test_health_pings_the_stream_proxy(ready: TestClient, settings: Any) -
     """A proxy answering ping on proxy.sock counts as healthy."""
 
     from shared import channel
+
     async def idle(conn: channel.Connection) -> None:
         async for _ in conn:
             pass
@@ -195,12 +240,20 @@ async def test_stream_sends_nothing_while_queued(ready: TestClient, fake: FakeWo
     assert ": keep-alive" not in body and body.endswith("data: [DONE]\n\n") and (await first).status == 200
 
 
-@pytest.mark.parametrize(("kind", "status", "retry"), [
-    ("quota", 429, "120"), ("rate_limit", 429, "120"), ("permission", 403, None),
-    ("login_required", 503, "120"), ("upstream", 502, None), ("timeout", 504, None),
-])
-async def test_stream_failure_before_output_has_its_real_status(ready: TestClient, fake: FakeWorker, kind: str,
-                                                                status: int, retry: str | None) -> None:
+@pytest.mark.parametrize(
+    ("kind", "status", "retry"),
+    [
+        ("quota", 429, "120"),
+        ("rate_limit", 429, "120"),
+        ("permission", 403, None),
+        ("login_required", 503, "120"),
+        ("upstream", 502, None),
+        ("timeout", 504, None),
+    ],
+)
+async def test_stream_failure_before_output_has_its_real_status(
+    ready: TestClient, fake: FakeWorker, kind: str, status: int, retry: str | None
+) -> None:
     """A streamed request that fails before any output is a plain JSON error with its status and Retry-After,
     exactly as when not streaming."""
     fake.script = [error(kind, "it failed", retry_after=120 if retry else None)]
@@ -249,7 +302,9 @@ async def test_openapi_document_describes_the_chat_request(client: TestClient) -
     assert doc["openapi"].startswith("3.0")
     assert "/v1/chat/completions" in doc["paths"]
     assert "messages" in doc["components"]["schemas"]["ChatCompletionRequest"]["properties"]
-    message = doc["components"]["schemas"]["ChatCompletion"]["properties"]["choices"]["items"]["properties"]["message"]
+    message = doc["components"]["schemas"]["ChatCompletion"]["properties"]["choices"]["items"]["properties"][
+        "message"
+    ]
     assert {"annotations", "grounding"} <= set(message["properties"])
 
 
@@ -262,10 +317,16 @@ def test_app_factory_has_no_string_keys() -> None:
     assert all(isinstance(k, web.AppKey) for k in app)
 
 
-@pytest.mark.parametrize(("err", "seconds"), [
-    ("QuotaExceeded", "3600"), ("RateLimited", "60"), ("QueueFull", "5"), ("WorkerUnavailable", "30"),
-    ("LoginRequired", "60"),
-])
+@pytest.mark.parametrize(
+    ("err", "seconds"),
+    [
+        ("QuotaExceeded", "3600"),
+        ("RateLimited", "60"),
+        ("QueueFull", "5"),
+        ("WorkerUnavailable", "30"),
+        ("LoginRequired", "60"),
+    ],
+)
 def test_429_and_503_always_carry_retry_after(err: str, seconds: str) -> None:
     """Errors without their own Retry-After get the documented default."""
     from api_server.middleware import error_response
@@ -277,14 +338,18 @@ def test_429_and_503_always_carry_retry_after(err: str, seconds: str) -> None:
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_two_requests_with_one_client_id_each_get_their_own_answer(ready: TestClient, fake: FakeWorker,
-                                                                         stream: bool) -> None:
+async def test_two_requests_with_one_client_id_each_get_their_own_answer(
+    ready: TestClient, fake: FakeWorker, stream: bool
+) -> None:
     """Two requests sent at once with the same x-request-id are two requests: each gets its own answer, neither
     waits for the other beyond its turn, and each has its own server id."""
     fake.script_fn = lambda s: [content(f"answer to {s.job.messages[-1]['content']}"), finish()]
-    bodies = [{**BODY, "stream": stream, "messages": [{"role": "user", "content": who}]} for who in ("A", "B")]
-    responses = await asyncio.gather(*(ready.post("/v1/chat/completions", json=b, headers={"x-request-id": "same"})
-                                       for b in bodies))
+    bodies = [
+        {**BODY, "stream": stream, "messages": [{"role": "user", "content": who}]} for who in ("A", "B")
+    ]
+    responses = await asyncio.gather(
+        *(ready.post("/v1/chat/completions", json=b, headers={"x-request-id": "same"}) for b in bodies)
+    )
     texts = [await r.text() for r in responses]
     assert [r.status for r in responses] == [200, 200]
     assert "answer to A" in texts[0] and "answer to B" not in texts[0]
@@ -306,27 +371,43 @@ async def test_shutdown_ends_an_open_stream_with_an_error_event(ready: TestClien
     assert '"shutting_down"' in rest and rest.endswith("data: [DONE]\n\n")
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
-                                          "multipart/form-data; boundary=x", None])
-async def test_a_body_that_is_not_json_is_415(ready: TestClient, fake: FakeWorker, content_type: str | None) -> None:
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None],
+)
+async def test_a_body_that_is_not_json_is_415(
+    ready: TestClient, fake: FakeWorker, content_type: str | None
+) -> None:
     """Bodies a browser may send cross-site without a preflight (text/plain, forms) or without any type are
     refused with 415 before anything runs, even when their text is JSON."""
     import orjson
 
     headers = {"Content-Type": content_type} if content_type else {}
-    resp = await ready.post("/v1/chat/completions", data=orjson.dumps(BODY), headers=headers,
-                            skip_auto_headers=["Content-Type"])
+    resp = await ready.post(
+        "/v1/chat/completions", data=orjson.dumps(BODY), headers=headers, skip_auto_headers=["Content-Type"]
+    )
     assert resp.status == 415
     assert assert_openai_error(await resp.json())["code"] == "unsupported_media_type" and not fake.submitted
-    ok = await ready.post("/v1/chat/completions", data=orjson.dumps(BODY),
-                          headers={"Content-Type": "application/json; charset=utf-8"})
+    ok = await ready.post(
+        "/v1/chat/completions",
+        data=orjson.dumps(BODY),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
     assert ok.status == 200
 
 
-@pytest.mark.parametrize(("host", "status"), [
-    ("evil.example", 421), ("evil.example:2048", 421), ("127.0.0.1.evil.example", 421),
-    ("localhost:2048", 200), ("127.0.0.1:9", 200), ("[::1]:2048", 200), ("LOCALHOST", 200),
-])
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("evil.example", 421),
+        ("evil.example:2048", 421),
+        ("127.0.0.1.evil.example", 421),
+        ("localhost:2048", 200),
+        ("127.0.0.1:9", 200),
+        ("[::1]:2048", 200),
+        ("LOCALHOST", 200),
+    ],
+)
 async def test_only_allowed_host_names_are_answered(ready: TestClient, host: str, status: int) -> None:
     """A Host header that is not a loopback name or API_HOST is 421 (a DNS-rebinding page cannot read answers)."""
     resp = await ready.get("/v1/models", headers={"Host": host})
@@ -338,6 +419,10 @@ async def test_only_allowed_host_names_are_answered(ready: TestClient, host: str
 @pytest.mark.parametrize("settings_overrides", [{"allowed_hosts": "proxy.internal, [fd00::1]"}])
 async def test_allowed_hosts_adds_names(ready: TestClient) -> None:
     """ALLOWED_HOSTS adds names; the loopback names stay allowed."""
-    for host, status in (("proxy.internal:2048", 200), ("[fd00::1]:2048", 200), ("localhost", 200),
-                         ("other.internal", 421)):
+    for host, status in (
+        ("proxy.internal:2048", 200),
+        ("[fd00::1]:2048", 200),
+        ("localhost", 200),
+        ("other.internal", 421),
+    ):
         assert (await ready.get("/v1/models", headers={"Host": host})).status == status, host

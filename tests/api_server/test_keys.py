@@ -140,7 +140,9 @@ async def test_keyless_mode_shows_everyone_every_request(ready: TestClient, fake
 
     fake.script = [HANG]
     body = {"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": "hi"}]}
-    running = asyncio.ensure_future(ready.post("/v1/chat/completions", json=body, headers={"x-api-key": "one"}))
+    running = asyncio.ensure_future(
+        ready.post("/v1/chat/completions", json=body, headers={"x-api-key": "one"})
+    )
     await fake.wait_submitted(1)
     rows = (await (await ready.get("/v1/queue", headers={"x-api-key": "two"})).json())["data"]
     assert [r["id"] for r in rows] == [fake.submitted[0].id]
@@ -148,9 +150,12 @@ async def test_keyless_mode_shows_everyone_every_request(ready: TestClient, fake
     assert (await running).status == 499
 
 
-@pytest.mark.parametrize("settings_overrides", [{"admin_key": "admin-secret", "auth_failure_limit": 3,
-                                                 "auth_lockout_s": 300}])
-async def test_repeated_failed_keys_lock_the_address_out(ready: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    "settings_overrides", [{"admin_key": "admin-secret", "auth_failure_limit": 3, "auth_lockout_s": 300}]
+)
+async def test_repeated_failed_keys_lock_the_address_out(
+    ready: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     """After AUTH_FAILURE_LIMIT failed key checks within a minute the address gets 429 with Retry-After, even
     with a right key (no signal for guessing), on /v1 and /api/keys alike; the lockout is logged once."""
     good = await _client_key(ready, "good")

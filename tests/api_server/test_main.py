@@ -34,12 +34,26 @@ async def wait_until_serving(url: str, sock: Path, proc: asyncio.subprocess.Proc
 async def test_sigterm_exits_zero_and_removes_the_socket(short_dir: Path) -> None:
     """The process answers ping and HTTP, then exits 0 on SIGTERM and unlinks api.sock."""
     port = pick_free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RUN_DIR": str(short_dir / "run"),
-           "LOG_DIR": str(short_dir / "logs"), "API_PORT": str(port), "STREAM_PORT": "0",
-           "API_KEYS_FILE": str(short_dir / "keys.json"), "SHUTDOWN_GRACE_S": "0.5", "AISTUDIO_RESOLVE": ""}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "RUN_DIR": str(short_dir / "run"),
+        "LOG_DIR": str(short_dir / "logs"),
+        "API_PORT": str(port),
+        "STREAM_PORT": "0",
+        "API_KEYS_FILE": str(short_dir / "keys.json"),
+        "SHUTDOWN_GRACE_S": "0.5",
+        "AISTUDIO_RESOLVE": "",
+    }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "api_server", cwd=short_dir, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        sys.executable,
+        "-m",
+        "api_server",
+        cwd=short_dir,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     sock = short_dir / "run" / "api.sock"
     try:
         await wait_until_serving(f"http://127.0.0.1:{port}/api/info", sock, proc)
@@ -65,25 +79,51 @@ async def test_upload_folders_of_a_killed_server_are_removed_at_the_next_start(s
     import contextlib
 
     port = pick_free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RUN_DIR": str(short_dir / "run"),
-           "LOG_DIR": str(short_dir / "logs"), "API_PORT": str(port), "STREAM_PORT": "0",
-           "API_KEYS_FILE": str(short_dir / "keys.json"), "SHUTDOWN_GRACE_S": "0.5", "AISTUDIO_RESOLVE": ""}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "RUN_DIR": str(short_dir / "run"),
+        "LOG_DIR": str(short_dir / "logs"),
+        "API_PORT": str(port),
+        "STREAM_PORT": "0",
+        "API_KEYS_FILE": str(short_dir / "keys.json"),
+        "SHUTDOWN_GRACE_S": "0.5",
+        "AISTUDIO_RESOLVE": "",
+    }
     uploads = short_dir / "run" / "uploads"
     image = "data:image/png;base64," + base64.b64encode(b"\x89PNG" + b"x" * 5000).decode()
-    body = {"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": image}}]}]}
+    body = {
+        "model": "gemini-2.5-pro",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "look"},
+                    {"type": "image_url", "image_url": {"url": image}},
+                ],
+            }
+        ],
+    }
 
     async def start() -> asyncio.subprocess.Process:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "api_server", cwd=short_dir, env=env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            sys.executable,
+            "-m",
+            "api_server",
+            cwd=short_dir,
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         await wait_until_serving(f"http://127.0.0.1:{port}/api/info", short_dir / "run" / "api.sock", proc)
         return proc
 
     first = await start()
     try:
         async with aiohttp.ClientSession() as session:
-            pending = asyncio.ensure_future(session.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body))
+            pending = asyncio.ensure_future(
+                session.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body)
+            )
             async with asyncio.timeout(20):
                 while not (uploads.is_dir() and any(uploads.iterdir())):  # the request has written its folder
                     await asyncio.sleep(0.02)

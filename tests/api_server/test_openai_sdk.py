@@ -23,8 +23,15 @@ from tests.api_server.fake_worker import (
 )
 
 MESSAGES: list[Any] = [{"role": "user", "content": "Say hello"}]
-TOOLS: list[Any] = [{"type": "function", "function": {
-    "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+TOOLS: list[Any] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+]
 
 
 @pytest.fixture
@@ -52,10 +59,14 @@ async def test_models_are_listed_with_extra_fields(sdk: openai.AsyncOpenAI) -> N
     assert extra["thinking"] == "toggle"
 
 
-async def test_non_stream_answer_with_reasoning_and_wire_usage(sdk: openai.AsyncOpenAI, fake: FakeWorker) -> None:
+async def test_non_stream_answer_with_reasoning_and_wire_usage(
+    sdk: openai.AsyncOpenAI, fake: FakeWorker
+) -> None:
     """A whole completion has content, separate reasoning_content and the wire usage."""
     fake.script = [reasoning("Thinking..."), content("Hello!"), usage(12, 5, 3), finish("STOP")]
-    raw = await sdk.chat.completions.with_raw_response.create(model="models/gemini-2.5-pro", messages=MESSAGES)
+    raw = await sdk.chat.completions.with_raw_response.create(
+        model="models/gemini-2.5-pro", messages=MESSAGES
+    )
     assert raw.headers["x-usage-source"] == "wire" and raw.headers["x-request-id"]
     done = raw.parse()
     msg = done.choices[0].message
@@ -77,19 +88,29 @@ async def test_usage_is_estimated_when_the_wire_has_none(sdk: openai.AsyncOpenAI
 
 
 @pytest.mark.parametrize("include_usage", [False, True])
-async def test_stream_chunks_share_one_id_and_end_with_finish(sdk: openai.AsyncOpenAI, fake: FakeWorker,
-                                                             include_usage: bool) -> None:
+async def test_stream_chunks_share_one_id_and_end_with_finish(
+    sdk: openai.AsyncOpenAI, fake: FakeWorker, include_usage: bool
+) -> None:
     """Streamed chunks: one id, role first, reasoning then content, finish_reason, optional usage chunk."""
-    fake.script = [reasoning("hmm "), reasoning("ok"), content("Hel"), content("lo"), usage(4, 2, 1), finish()]
+    fake.script = [
+        reasoning("hmm "),
+        reasoning("ok"),
+        content("Hel"),
+        content("lo"),
+        usage(4, 2, 1),
+        finish(),
+    ]
     options: Any = {"include_usage": True} if include_usage else openai.omit
-    stream = await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, stream=True,
-                                               stream_options=options)
+    stream = await sdk.chat.completions.create(
+        model="gemini-2.5-pro", messages=MESSAGES, stream=True, stream_options=options
+    )
     chunks = [c async for c in stream]
     assert len({c.id for c in chunks}) == 1 and len({c.created for c in chunks}) == 1
     assert chunks[0].choices[0].delta.role == "assistant"
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    thought = "".join((c.choices[0].delta.model_extra or {}).get("reasoning_content", "")
-                      for c in chunks if c.choices)
+    thought = "".join(
+        (c.choices[0].delta.model_extra or {}).get("reasoning_content", "") for c in chunks if c.choices
+    )
     assert text == "Hello" and thought == "hmm ok"
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert finishes == ["stop"]
@@ -101,10 +122,15 @@ async def test_stream_chunks_share_one_id_and_end_with_finish(sdk: openai.AsyncO
         assert all(c.usage is None for c in chunks)
 
 
-async def test_streamed_tool_calls_are_assembled_by_the_sdk(sdk: openai.AsyncOpenAI, fake: FakeWorker) -> None:
+async def test_streamed_tool_calls_are_assembled_by_the_sdk(
+    sdk: openai.AsyncOpenAI, fake: FakeWorker
+) -> None:
     """The SDK's stream helper assembles tool_calls deltas into calls with call_ ids."""
-    fake.script = [tool_call("get_weather", {"city": "Paris"}), tool_call("get_weather", {"city": "Oslo"}, "c2"),
-                   finish()]
+    fake.script = [
+        tool_call("get_weather", {"city": "Paris"}),
+        tool_call("get_weather", {"city": "Oslo"}, "c2"),
+        finish(),
+    ]
     async with sdk.chat.completions.stream(model="gemini-2.5-pro", messages=MESSAGES, tools=TOOLS) as stream:
         async for _ in stream:
             pass
@@ -125,19 +151,24 @@ async def test_non_stream_tool_calls_have_null_content(sdk: openai.AsyncOpenAI, 
     assert done.choices[0].finish_reason == "tool_calls"
 
 
-SOURCES = [{"uri": "https://example.com/a", "title": "A", "domain": "example.com"},
-           {"uri": "https://example.com/b", "title": None, "domain": "example.com"}]
+SOURCES = [
+    {"uri": "https://example.com/a", "title": "A", "domain": "example.com"},
+    {"uri": "https://example.com/b", "title": None, "domain": "example.com"},
+]
 SEARCH: list[Any] = [{"type": "google_search"}]
 
 
-async def test_grounding_sources_reach_the_sdk_whole_and_streamed(sdk: openai.AsyncOpenAI,
-                                                                  fake: FakeWorker) -> None:
+async def test_grounding_sources_reach_the_sdk_whole_and_streamed(
+    sdk: openai.AsyncOpenAI, fake: FakeWorker
+) -> None:
     """Grounding events become message.annotations (url_citation) and the grounding extra, in both modes."""
     fake.script = [content("Answer."), grounding(SOURCES[:1], ["q"]), grounding(SOURCES), finish()]
     done = await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, tools=SEARCH)
     msg = done.choices[0].message
     assert [(a.type, a.url_citation.url) for a in msg.annotations or []] == [
-        ("url_citation", "https://example.com/a"), ("url_citation", "https://example.com/b")]
+        ("url_citation", "https://example.com/a"),
+        ("url_citation", "https://example.com/b"),
+    ]
     assert (msg.model_extra or {})["grounding"] == {"sources": SOURCES, "queries": ["q"]}
 
     async with sdk.chat.completions.stream(model="gemini-2.5-pro", messages=MESSAGES, tools=SEARCH) as stream:
@@ -183,7 +214,9 @@ async def test_sdk_authentication_error_with_a_wrong_key(ready: TestClient) -> N
         assert [m.id async for m in good.models.list()]
 
 
-async def test_error_in_the_middle_of_a_stream_raises_api_error(sdk: openai.AsyncOpenAI, fake: FakeWorker) -> None:
+async def test_error_in_the_middle_of_a_stream_raises_api_error(
+    sdk: openai.AsyncOpenAI, fake: FakeWorker
+) -> None:
     """An error after the stream started arrives as an error event the SDK raises."""
     fake.script = [content("partial "), error("upstream", "stream broke")]
     stream = await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, stream=True)
@@ -195,17 +228,24 @@ async def test_error_in_the_middle_of_a_stream_raises_api_error(sdk: openai.Asyn
     assert any(c.choices and c.choices[0].delta.content == "partial " for c in seen)
 
 
-async def test_json_schema_violation_is_502_or_a_final_error_event(sdk: openai.AsyncOpenAI,
-                                                                  fake: FakeWorker) -> None:
+async def test_json_schema_violation_is_502_or_a_final_error_event(
+    sdk: openai.AsyncOpenAI, fake: FakeWorker
+) -> None:
     """A json_schema answer that violates the schema: 502 invalid_json_output, or an error event when streaming."""
-    fmt: Any = {"type": "json_schema", "json_schema": {"name": "p", "schema": {
-        "type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}}}
+    fmt: Any = {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "p",
+            "schema": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+        },
+    }
     fake.script = [content('{"n": "three"}'), finish()]
     with pytest.raises(openai.InternalServerError) as info:
         await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, response_format=fmt)
     assert info.value.status_code == 502 and info.value.code == "invalid_json_output"  # type: ignore[attr-defined]
-    stream = await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, response_format=fmt,
-                                               stream=True)
+    stream = await sdk.chat.completions.create(
+        model="gemini-2.5-pro", messages=MESSAGES, response_format=fmt, stream=True
+    )
     with pytest.raises(openai.APIError, match="schema"):
         async for _ in stream:
             pass
@@ -242,8 +282,9 @@ async def test_an_endpoint_not_offered_is_not_retried(ready: TestClient) -> None
         sent.append(request.url.path)
 
     http = httpx.AsyncClient(event_hooks={"request": [count]})
-    client = openai.AsyncOpenAI(base_url=str(ready.make_url("/v1")), api_key="unused", max_retries=2,
-                                http_client=http)
+    client = openai.AsyncOpenAI(
+        base_url=str(ready.make_url("/v1")), api_key="unused", max_retries=2, http_client=http
+    )
     try:
         with pytest.raises(openai.NotFoundError) as info:
             await client.embeddings.create(model="text-embedding-3-small", input="hi")
@@ -253,34 +294,49 @@ async def test_an_endpoint_not_offered_is_not_retried(ready: TestClient) -> None
 
 
 @pytest.mark.parametrize("name", ["max_tokens", "max_completion_tokens", "max_output_tokens"])
-async def test_output_limit_above_the_models_is_refused(sdk: openai.AsyncOpenAI, fake: FakeWorker,
-                                                       name: str) -> None:
+async def test_output_limit_above_the_models_is_refused(
+    sdk: openai.AsyncOpenAI, fake: FakeWorker, name: str
+) -> None:
     """Any spelling of the output limit above the model's (65536 for the fake's 2.5 Pro) is a 400 naming the
     parameter and the limit, before anything runs; the limit itself is accepted."""
     with pytest.raises(openai.BadRequestError) as info:
         await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, extra_body={name: 65537})
     assert info.value.param == name and info.value.code == "invalid_value"
     assert "at most 65536" in info.value.message and not fake.submitted
-    done = await sdk.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES, extra_body={name: 65536})
+    done = await sdk.chat.completions.create(
+        model="gemini-2.5-pro", messages=MESSAGES, extra_body={name: 65536}
+    )
     assert done.choices[0].message.content and fake.submitted[0].job.max_output_tokens == 65536
 
 
-async def test_a_prompt_beyond_the_models_input_limit_is_refused_before_the_page(ready: TestClient,
-                                                                                sdk: openai.AsyncOpenAI,
-                                                                                fake: FakeWorker) -> None:
+async def test_a_prompt_beyond_the_models_input_limit_is_refused_before_the_page(
+    ready: TestClient, sdk: openai.AsyncOpenAI, fake: FakeWorker
+) -> None:
     """A prompt whose estimate is past the model's input_token_limit (with a margin) is OpenAI's 400
     context_length_exceeded naming the limit, and never reaches the worker; one within the limit runs."""
     from api_server.app_keys import WORKER
     from shared import protocol
 
-    fake.models.append(protocol.ModelInfo(id="tiny-model", display_name="Tiny", description="", thinking="none",
-                                          input_token_limit=1000, output_token_limit=100))
+    fake.models.append(
+        protocol.ModelInfo(
+            id="tiny-model",
+            display_name="Tiny",
+            description="",
+            thinking="none",
+            input_token_limit=1000,
+            output_token_limit=100,
+        )
+    )
     status = await ready.app[WORKER].status()  # type: ignore[index]
     assert "tiny-model" in [m.id for m in status.models]
     with pytest.raises(openai.BadRequestError) as info:
-        await sdk.chat.completions.create(model="tiny-model", messages=[{"role": "user", "content": "word " * 1200}])
+        await sdk.chat.completions.create(
+            model="tiny-model", messages=[{"role": "user", "content": "word " * 1200}]
+        )
     assert (info.value.code, info.value.param) == ("context_length_exceeded", "messages")
     assert "maximum context length is 1000 tokens" in info.value.message and not fake.submitted
     fake.script = [content("ok"), finish()]
-    done = await sdk.chat.completions.create(model="tiny-model", messages=[{"role": "user", "content": "word " * 900}])
+    done = await sdk.chat.completions.create(
+        model="tiny-model", messages=[{"role": "user", "content": "word " * 900}]
+    )
     assert done.choices[0].message.content == "ok" and len(fake.submitted) == 1

@@ -63,7 +63,9 @@ async def own_session(ready: TestClient) -> AsyncIterator[aiohttp.ClientSession]
 async def test_fifo_order_under_50_concurrent_clients(ready: TestClient, fake: FakeWorker) -> None:
     """Jobs reach the worker in the order they were submitted (not the queue's own listing), one at a time."""
     gate = asyncio.Event()
-    fake.script_fn = lambda s: [Wait(gate), content("x"), finish()] if label(s) == "first" else [content(label(s))]
+    fake.script_fn = lambda s: (
+        [Wait(gate), content("x"), finish()] if label(s) == "first" else [content(label(s))]
+    )
     first = post(ready, "first")
     await fake.wait_submitted(1)
     submitted = ["first"]
@@ -92,7 +94,9 @@ async def test_queue_lists_queued_and_running_requests(ready: TestClient, fake: 
     await queued(ready, "qb")
     rows = (await (await ready.get("/v1/queue")).json())["data"]
     assert [(r["id"], r["client_request_id"], r["position"], r["state"], r["stream"]) for r in rows] == [
-        (sid(ready, "qa"), "qa", 0, "running", False), (sid(ready, "qb"), "qb", 1, "queued", True)]
+        (sid(ready, "qa"), "qa", 0, "running", False),
+        (sid(ready, "qb"), "qb", 1, "queued", True),
+    ]
     assert rows[0]["model"] == "gemini-2.5-pro" and rows[0]["age_s"] >= 0
     for rid in (sid(ready, "qb"), sid(ready, "qa")):
         await ready.post(f"/v1/cancel/{rid}")
@@ -137,14 +141,17 @@ async def test_cancel_unknown_request_is_404(ready: TestClient) -> None:
     assert resp.status == 404 and (await resp.json())["error"]["param"] == "req_id"
 
 
-async def test_disconnected_queued_client_is_removed(ready: TestClient, fake: FakeWorker,
-                                                     own_session: aiohttp.ClientSession) -> None:
+async def test_disconnected_queued_client_is_removed(
+    ready: TestClient, fake: FakeWorker, own_session: aiohttp.ClientSession
+) -> None:
     """A client that goes away while queued leaves the queue and is never submitted."""
     gate = asyncio.Event()
     fake.script = [Wait(gate), content("ok"), finish()]
     a = post(ready, "da")
     await fake.wait_submitted(1)
-    b = asyncio.ensure_future(own_session.post("/v1/chat/completions", json=BODY, headers={"x-request-id": "db"}))
+    b = asyncio.ensure_future(
+        own_session.post("/v1/chat/completions", json=BODY, headers={"x-request-id": "db"})
+    )
     await queued(ready, "db")
     gone = sid(ready, "db")
     b.cancel()
@@ -156,13 +163,16 @@ async def test_disconnected_queued_client_is_removed(ready: TestClient, fake: Fa
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_disconnected_running_client_stops_the_generation(ready: TestClient, fake: FakeWorker,
-                                                                 own_session: aiohttp.ClientSession,
-                                                                 stream: bool) -> None:
+async def test_disconnected_running_client_stops_the_generation(
+    ready: TestClient, fake: FakeWorker, own_session: aiohttp.ClientSession, stream: bool
+) -> None:
     """A client that goes away while its job runs gets job_cancel sent to the worker."""
     fake.script = [content("partial"), HANG]
-    b = asyncio.ensure_future(own_session.post("/v1/chat/completions", json={**BODY, "stream": stream},
-                                               headers={"x-request-id": "gone"}))
+    b = asyncio.ensure_future(
+        own_session.post(
+            "/v1/chat/completions", json={**BODY, "stream": stream}, headers={"x-request-id": "gone"}
+        )
+    )
     await fake.wait_submitted(1)
     if stream:
         resp = await b
@@ -191,9 +201,12 @@ async def test_full_queue_answers_429_with_retry_after(ready: TestClient, fake: 
     await asyncio.gather(running, *waiting)
 
 
-@pytest.mark.parametrize(("state", "code"), [("down", "worker_unavailable"), ("login_required", "login_required")])
-async def test_worker_down_or_logged_out_answers_503(ready: TestClient, fake: FakeWorker, state: str,
-                                                     code: str) -> None:
+@pytest.mark.parametrize(
+    ("state", "code"), [("down", "worker_unavailable"), ("login_required", "login_required")]
+)
+async def test_worker_down_or_logged_out_answers_503(
+    ready: TestClient, fake: FakeWorker, state: str, code: str
+) -> None:
     """A worker reporting down/login_required fails requests at once with 503 and Retry-After."""
     fake.state = state
     await ready.app[WORKER].status()  # type: ignore[index]
@@ -234,21 +247,29 @@ async def test_queued_job_waits_for_a_starting_worker(ready: TestClient, fake: F
     assert resp.status == 200 and label(fake.submitted[0]) == "st"
 
 
-async def test_connection_lost_mid_job_fails_it_and_the_next_job_runs(ready: TestClient, fake: FakeWorker) -> None:
+async def test_connection_lost_mid_job_fails_it_and_the_next_job_runs(
+    ready: TestClient, fake: FakeWorker
+) -> None:
     """A dropped worker connection ends the running job with 503; the next job works after reconnect."""
-    fake.script_fn = lambda s: [content("partial"), DISCONNECT] if label(s) == "lost" else [content("ok"), finish()]
+    fake.script_fn = lambda s: (
+        [content("partial"), DISCONNECT] if label(s) == "lost" else [content("ok"), finish()]
+    )
     resp = await post(ready, "lost")
     assert resp.status == 503
     err = (await resp.json())["error"]
     assert err["code"] == "worker_connection_lost" and resp.headers["Retry-After"] == "5"
-    assert err["message"] == "The connection to the browser worker was lost during generation; retry the request."
+    assert (
+        err["message"]
+        == "The connection to the browser worker was lost during generation; retry the request."
+    )
     again = await ready.post("/v1/chat/completions", json=BODY)
     assert again.status == 200
     assert (await again.json())["choices"][0]["message"]["content"] == "ok"
 
 
-async def test_queue_waits_while_the_worker_restarts(ready: TestClient, fake: FakeWorker,
-                                                     settings: Settings) -> None:
+async def test_queue_waits_while_the_worker_restarts(
+    ready: TestClient, fake: FakeWorker, settings: Settings
+) -> None:
     """With the worker gone, queued jobs are kept and run on the new worker."""
     await fake.stop()
     await ready.app[WORKER].wait_disconnected()  # type: ignore[index]
@@ -259,14 +280,22 @@ async def test_queue_waits_while_the_worker_restarts(ready: TestClient, fake: Fa
         assert resp.status == 200 and label(again.submitted[0]) == "later"
 
 
-@pytest.mark.parametrize(("kind", "status", "code"), [
-    ("quota", 429, "insufficient_quota"), ("rate_limit", 429, "rate_limit_exceeded"),
-    ("upstream", 502, "upstream_error"), ("upstream_status", 502, "upstream_status"),
-    ("timeout", 504, "upstream_timeout"), ("login_required", 503, "login_required"),
-    ("model_switch", 422, "model_switch_failed"), ("permission", 403, "permission_denied"),
-])
-async def test_worker_errors_map_to_http_statuses(ready: TestClient, fake: FakeWorker, kind: str, status: int,
-                                                  code: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [
+        ("quota", 429, "insufficient_quota"),
+        ("rate_limit", 429, "rate_limit_exceeded"),
+        ("upstream", 502, "upstream_error"),
+        ("upstream_status", 502, "upstream_status"),
+        ("timeout", 504, "upstream_timeout"),
+        ("login_required", 503, "login_required"),
+        ("model_switch", 422, "model_switch_failed"),
+        ("permission", 403, "permission_denied"),
+    ],
+)
+async def test_worker_errors_map_to_http_statuses(
+    ready: TestClient, fake: FakeWorker, kind: str, status: int, code: str
+) -> None:
     """An error event becomes its typed HTTP error."""
     fake.script = [error(kind, f"{kind} happened", retry_after=60 if status == 429 else None)]
     resp = await ready.post("/v1/chat/completions", json=BODY)
@@ -277,8 +306,9 @@ async def test_worker_errors_map_to_http_statuses(ready: TestClient, fake: FakeW
         assert resp.headers["Retry-After"] == "60"
 
 
-async def test_shutdown_ends_running_jobs_with_503_and_refuses_new_ones(ready: TestClient,
-                                                                        fake: FakeWorker) -> None:
+async def test_shutdown_ends_running_jobs_with_503_and_refuses_new_ones(
+    ready: TestClient, fake: FakeWorker
+) -> None:
     """drain() waits the grace period, ends what is left with 503 and refuses new requests."""
     fake.script = [HANG]
     a = post(ready, "sd")
@@ -295,7 +325,9 @@ async def test_shutdown_ends_running_jobs_with_503_and_refuses_new_ones(ready: T
 @pytest.mark.parametrize("settings_overrides", [{"response_completion_timeout_ms": 1000}])
 async def test_waiting_behind_a_long_job_is_not_a_timeout(ready: TestClient, fake: FakeWorker) -> None:
     """A request queued behind a job running longer than the completion timeout still gets its turn."""
-    fake.script_fn = lambda s: [Sleep(1.3), content("slow"), finish()] if label(s) == "long" else [content("b")]
+    fake.script_fn = lambda s: (
+        [Sleep(1.3), content("slow"), finish()] if label(s) == "long" else [content("b")]
+    )
     a = post(ready, "long")
     await fake.wait_submitted(1)
     b = post(ready, "behind")
@@ -304,15 +336,24 @@ async def test_waiting_behind_a_long_job_is_not_a_timeout(ready: TestClient, fak
     assert resp.status == 200 and (await resp.json())["choices"][0]["message"]["content"] == "b"
 
 
-@pytest.mark.parametrize(("state", "reason", "code", "message", "retry_after"), [
-    ("login_required", "no saved login", "login_required", "no saved login", "60"),
-    ("login_required", "", "login_required", "The browser worker needs a Google login: run `make login`.", "60"),
-    ("down", "page crashed", "worker_unavailable", "The browser worker is down: page crashed.", "30"),
-    ("down", "", "worker_unavailable", "The browser worker is down: no reason.", "30"),
-])
+@pytest.mark.parametrize(
+    ("state", "reason", "code", "message", "retry_after"),
+    [
+        ("login_required", "no saved login", "login_required", "no saved login", "60"),
+        (
+            "login_required",
+            "",
+            "login_required",
+            "The browser worker needs a Google login: run `make login`.",
+            "60",
+        ),
+        ("down", "page crashed", "worker_unavailable", "The browser worker is down: page crashed.", "30"),
+        ("down", "", "worker_unavailable", "The browser worker is down: no reason.", "30"),
+    ],
+)
 async def test_waiting_job_fails_when_the_worker_turns_out_logged_out_or_down(
-        ready: TestClient, fake: FakeWorker, state: str, reason: str, code: str, message: str,
-        retry_after: str) -> None:
+    ready: TestClient, fake: FakeWorker, state: str, reason: str, code: str, message: str, retry_after: str
+) -> None:
     """A job waiting for a starting worker gets 503 once the worker reports login_required (Retry-After 60 s)
     or down (30 s), with the worker's reason; the queue goes on serving once the worker is ready."""
     await fake.set_state("starting")
@@ -353,7 +394,9 @@ def bare_queue(limit: int = 5) -> RequestQueue:
     return RequestQueue(limit, cast("WorkerClient", None))
 
 
-async def test_enqueue_refuses_beyond_the_limit_and_while_shutting_down(caplog: pytest.LogCaptureFixture) -> None:
+async def test_enqueue_refuses_beyond_the_limit_and_while_shutting_down(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """queue_limit counts waiting requests: one more is 429 queue_full (Retry-After 5 s); after shutdown
     began a new request is 503 with Retry-After 5 s."""
     caplog.set_level(logging.INFO, logger="api_server.queue")
@@ -361,7 +404,10 @@ async def test_enqueue_refuses_beyond_the_limit_and_while_shutting_down(caplog: 
     q.enqueue(ticket("a"))
     with pytest.raises(QueueFull) as full:
         q.enqueue(ticket("b"))
-    assert (full.value.message, full.value.retry_after) == ("The request queue is full (1 waiting); retry later.", 5)
+    assert (full.value.message, full.value.retry_after) == (
+        "The request queue is full (1 waiting); retry later.",
+        5,
+    )
     q.closed = True
     with pytest.raises(WorkerUnavailable) as closing:
         q.enqueue(ticket("c"))
@@ -382,8 +428,9 @@ async def test_cancel_takes_a_queued_request_out_at_once(caplog: pytest.LogCaptu
     assert q.cancel("a", error) is a
     assert [t.id for t in q.active()] == ["b"] and len(q) == 1
     assert q.cancel("a", error) is a
-    assert [item.error for item in (a.inbox.get_nowait(), a.inbox.get_nowait()) if isinstance(item, Abort)] == [
-        error, error]
+    assert [
+        item.error for item in (a.inbox.get_nowait(), a.inbox.get_nowait()) if isinstance(item, Abort)
+    ] == [error, error]
     assert q.cancel("nope", error) is None
     q.finish(a)
     assert a.state == "done" and a.released.is_set() and q.get("a") is None and q.cancel("a", error) is None
@@ -429,13 +476,16 @@ async def test_events_for_unknown_requests_are_dropped(caplog: pytest.LogCapture
     q.deliver(protocol.Pong(process="browser_worker", pid=1, version="1"))  # no id at all
     q.deliver(protocol.Content(id="a", ts=0.0, text="hi"))
     assert a.inbox.get_nowait() == protocol.Content(id="a", ts=0.0, text="hi") and a.inbox.empty()
-    assert caplog.messages == ["queued a at position 1", "dropping Content for unknown request gone",
-                               "dropping Pong for unknown request None"]
+    assert caplog.messages == [
+        "queued a at position 1",
+        "dropping Content for unknown request gone",
+        "dropping Pong for unknown request None",
+    ]
 
 
 async def test_a_worker_that_never_confirms_the_stop_holds_the_slot_until_the_drain_timeout(
-        ready: TestClient, fake: FakeWorker, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
+    ready: TestClient, fake: FakeWorker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """After job_cancel the page may still be generating: the next job waits for the worker's confirmation,
     or for CANCEL_DRAIN_S, then runs."""
     monkeypatch.setattr(queue_module, "CANCEL_DRAIN_S", 1.0)
@@ -455,14 +505,17 @@ async def test_a_worker_that_never_confirms_the_stop_holds_the_slot_until_the_dr
     async with asyncio.timeout(10):
         assert (await b).status == 200
     assert [label(s) for s in fake.submitted] == ["stuck", "next"] and fake.cancelled == [stuck]
-    for line in (f"submitted {stuck} to the worker", f"stopping {stuck} in the worker (job_cancel)",
-                 f"no confirmation that {stuck} stopped (TimeoutError); moving on"):
+    for line in (
+        f"submitted {stuck} to the worker",
+        f"stopping {stuck} in the worker (job_cancel)",
+        f"no confirmation that {stuck} stopped (TimeoutError); moving on",
+    ):
         assert line in caplog.messages
 
 
 async def test_a_submission_that_hits_a_lost_connection_waits_at_the_head(
-        ready: TestClient, fake: FakeWorker, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
+    ready: TestClient, fake: FakeWorker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """When the worker connection breaks as a job is being submitted, the job never reached the worker: it
     goes back to the head of the queue (ahead of later requests) and is submitted once the worker is back."""
     caplog.set_level(logging.WARNING, logger="api_server.queue")
@@ -475,7 +528,9 @@ async def test_a_submission_that_hits_a_lost_connection_waits_at_the_head(
         if isinstance(msg, protocol.JobSubmit) and not broken:
             broken.append(msg.id)
             broke.set()
-            asyncio.ensure_future(fake.drop_connections())  # the socket goes away right after this send failed
+            asyncio.ensure_future(
+                fake.drop_connections()
+            )  # the socket goes away right after this send failed
             raise ConnectionError("connection reset")
         await real_send(msg)
 
@@ -488,4 +543,5 @@ async def test_a_submission_that_hits_a_lost_connection_waits_at_the_head(
     assert [r.status for r in responses] == [200, 200]
     assert [label(s) for s in fake.submitted] == ["first", "second"] and fake.submitted[0].id == broken[0]
     assert [r.getMessage() for r in caplog.records if r.name == "api_server.queue"] == [
-        f"worker connection lost before submitting {broken[0]}; it waits at the head"]
+        f"worker connection lost before submitting {broken[0]}; it waits at the head"
+    ]

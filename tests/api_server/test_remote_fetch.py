@@ -19,11 +19,31 @@ from api_server.remote_fetch import FETCH_FAILED, RemoteFetcher, is_public
 from shared.errors import InvalidRequest
 
 
-@pytest.mark.parametrize("address", [
-    "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1",
-    "224.0.0.1", "240.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1", "ff02::1",
-    "::ffff:127.0.0.1", "::ffff:169.254.169.254", "::ffff:10.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "0.0.0.0",
+        "100.64.0.1",
+        "224.0.0.1",
+        "240.0.0.1",
+        "255.255.255.255",
+        "::1",
+        "::",
+        "fe80::1",
+        "fc00::1",
+        "ff02::1",
+        "::ffff:127.0.0.1",
+        "::ffff:169.254.169.254",
+        "::ffff:10.0.0.1",
+        "64:ff9b::7f00:1",
+        "2002:7f00:1::",
+    ],
+)
 def test_non_public_addresses_are_refused(address: str) -> None:
     assert not is_public(ipaddress.ip_address(address))
 
@@ -58,7 +78,9 @@ async def target() -> AsyncIterator[tuple[str, list[str]]]:
         yield f"http://127.0.0.1:{server.port}", seen
 
 
-async def fetch(fetcher: RemoteFetcher, url: str, folder: Path, max_bytes: int = 1 << 20) -> AttachmentCollector:
+async def fetch(
+    fetcher: RemoteFetcher, url: str, folder: Path, max_bytes: int = 1 << 20
+) -> AttachmentCollector:
     c = AttachmentCollector(folder, attachments_dir=None, fetcher=fetcher, max_bytes=max_bytes)
     await c.collect([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}], None)
     return c
@@ -74,7 +96,8 @@ async def refused(fetcher: RemoteFetcher, url: str, folder: Path, max_bytes: int
 
 @pytest.mark.parametrize("path", ["/cat.png", "/missing", "/to-cat"])
 async def test_loopback_is_never_fetched_and_every_refusal_reads_the_same(
-        short_dir: Path, target: tuple[str, list[str]], path: str) -> None:
+    short_dir: Path, target: tuple[str, list[str]], path: str
+) -> None:
     """127.0.0.1 and localhost (a name resolving to loopback) are refused before connecting, with one text."""
     base, seen = target
     async with RemoteFetcher() as fetcher:
@@ -113,7 +136,9 @@ async def test_failures_and_limits_read_the_same(short_dir: Path, target: tuple[
     async with RemoteFetcher(allow=lambda ip: True, max_redirects=3) as fetcher:
         for url in (base + "/missing", base + "/loop", "http://127.0.0.1:1/x"):
             assert (await refused(fetcher, url, short_dir / "u")).message == FETCH_FAILED
-        assert (await refused(fetcher, base + "/big", short_dir / "u", max_bytes=1024)).message == FETCH_FAILED
+        assert (
+            await refused(fetcher, base + "/big", short_dir / "u", max_bytes=1024)
+        ).message == FETCH_FAILED
 
 
 async def test_remote_urls_are_refused_when_off(short_dir: Path) -> None:

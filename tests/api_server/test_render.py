@@ -15,8 +15,13 @@ from shared.errors import UpstreamError
 
 
 def builder() -> CompletionBuilder:
-    return CompletionBuilder(req_id="req_1", model="m", created=1, fingerprint="fp_x",
-                             prompt_messages=[{"role": "user", "content": "Hello there, how are you?"}])
+    return CompletionBuilder(
+        req_id="req_1",
+        model="m",
+        created=1,
+        fingerprint="fp_x",
+        prompt_messages=[{"role": "user", "content": "Hello there, how are you?"}],
+    )
 
 
 def ev(cls: type[protocol.Message], **fields: object) -> protocol.Message:
@@ -57,11 +62,20 @@ def test_tool_calls_get_stable_ids_and_json_arguments() -> None:
     assert done["choices"][0]["finish_reason"] == "tool_calls"
 
 
-@pytest.mark.parametrize(("raw", "tools", "expected"), [
-    ("stop", False, "stop"), ("STOP", False, "stop"), ("MAX_TOKENS", False, "length"), ("length", False, "length"),
-    ("SAFETY", False, "content_filter"), ("RECITATION", False, "content_filter"), (None, False, "stop"),
-    ("stop", True, "tool_calls"), ("other", False, "stop"),
-])
+@pytest.mark.parametrize(
+    ("raw", "tools", "expected"),
+    [
+        ("stop", False, "stop"),
+        ("STOP", False, "stop"),
+        ("MAX_TOKENS", False, "length"),
+        ("length", False, "length"),
+        ("SAFETY", False, "content_filter"),
+        ("RECITATION", False, "content_filter"),
+        (None, False, "stop"),
+        ("stop", True, "tool_calls"),
+        ("other", False, "stop"),
+    ],
+)
 def test_finish_reasons_map_to_openai(raw: str | None, tools: bool, expected: str) -> None:
     """Gemini/worker reasons map onto stop, length, tool_calls and content_filter."""
     assert finish_reason(raw, tools) == expected
@@ -75,11 +89,18 @@ def test_wire_usage_follows_openai_arithmetic() -> None:
     b.feed(ev(protocol.Usage, prompt_tokens=11, completion_tokens=7, reasoning_tokens=3, total_tokens=21))
     usage, source = b.usage()
     assert source == "wire"
-    assert usage == {"prompt_tokens": 11, "completion_tokens": 10, "total_tokens": 21,
-                     "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-                     "completion_tokens_details": {"reasoning_tokens": 3, "audio_tokens": 0,
-                                                   "accepted_prediction_tokens": 0,
-                                                   "rejected_prediction_tokens": 0}}
+    assert usage == {
+        "prompt_tokens": 11,
+        "completion_tokens": 10,
+        "total_tokens": 21,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 3,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
 
 
 def test_estimated_usage_is_computed_here() -> None:
@@ -100,7 +121,10 @@ BARE = {"uri": "https://bare.example/", "title": None, "domain": None}
 
 
 def citation(url: str, title: str) -> dict[str, object]:
-    return {"type": "url_citation", "url_citation": {"url": url, "title": title, "start_index": 0, "end_index": 0}}
+    return {
+        "type": "url_citation",
+        "url_citation": {"url": url, "title": title, "start_index": 0, "end_index": 0},
+    }
 
 
 def test_grounding_sources_become_url_citations_and_the_grounding_extension() -> None:
@@ -110,7 +134,9 @@ def test_grounding_sources_become_url_citations_and_the_grounding_extension() ->
     assert b.feed(ev(protocol.Grounding, sources=[PARIS, OSLO, BARE], queries=["capital"])) == []
     msg = b.completion()["choices"][0]["message"]
     assert msg["annotations"] == [
-        citation(PARIS["uri"], "Paris"), citation(OSLO["uri"], "example.com"), citation(BARE["uri"], BARE["uri"]),
+        citation(PARIS["uri"], "Paris"),
+        citation(OSLO["uri"], "example.com"),
+        citation(BARE["uri"], BARE["uri"]),
     ]
     assert msg["grounding"] == {"sources": [PARIS, OSLO, BARE], "queries": ["capital"]}
     assert msg["content"] == "Paris."
@@ -120,8 +146,13 @@ def test_grounding_sources_are_deduplicated_by_uri_across_events() -> None:
     """Repeated sources and queries from later events are kept once, in first-seen order."""
     b = builder()
     b.feed(ev(protocol.Grounding, sources=[PARIS], queries=["q1"]))
-    b.feed(ev(protocol.Grounding, sources=[{**PARIS, "title": "again"}, OSLO, {"title": "no uri"}],
-              queries=["q1", "q2"]))
+    b.feed(
+        ev(
+            protocol.Grounding,
+            sources=[{**PARIS, "title": "again"}, OSLO, {"title": "no uri"}],
+            queries=["q1", "q2"],
+        )
+    )
     msg = b.completion()["choices"][0]["message"]
     assert msg["grounding"] == {"sources": [PARIS, OSLO], "queries": ["q1", "q2"]}
     assert [a["url_citation"]["url"] for a in msg["annotations"]] == [PARIS["uri"], OSLO["uri"]]
@@ -188,8 +219,13 @@ def test_json_object_violation_is_an_upstream_error(text: str) -> None:
 
 def test_json_schema_violation_names_the_path() -> None:
     """A schema violation names where it happened."""
-    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {
-        "type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"]}}}
+    fmt = {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "x",
+            "schema": {"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"]},
+        },
+    }
     assert check_response_format(fmt, '{"age": 3}') == '{"age": 3}'
     with pytest.raises(UpstreamError) as info:
         check_response_format(fmt, '{"age": "old"}')

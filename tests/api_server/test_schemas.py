@@ -25,36 +25,70 @@ def refused(data: Any) -> InvalidRequest:
 
 def test_full_openai_request_is_accepted() -> None:
     """Every documented field and message shape validates."""
-    req = parse_chat_request({
-        "model": "models/gemini-2.5-pro",
-        "messages": [
-            {"role": "system", "content": "be brief"},
-            {"role": "developer", "content": [{"type": "text", "text": "dev"}]},
-            {"role": "user", "name": "ann", "content": [
-                {"type": "text", "text": "look"},
-                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "high"}},
-                {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
-                {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
-                {"type": "file", "file": {"file_data": "data:application/pdf;base64,AAAA", "filename": "a.pdf"}},
-            ]},
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
-            {"role": "tool", "tool_call_id": "call_1", "content": "42"},
-            {"role": "function", "name": "f", "content": "42"},
-        ],
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        "temperature": 0.5, "top_p": 0.9, "max_tokens": 100, "stop": ["END"], "reasoning_effort": "low",
-        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}},
-                  {"type": "google_search"}],
-        "tool_choice": {"type": "function", "function": {"name": "f"}},
-        "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"},
-                                                                   "strict": True}},
-        "seed": 7, "parallel_tool_calls": False, "n": 1, "logprobs": False,
-        "frequency_penalty": 0.1, "presence_penalty": -0.1, "logit_bias": {"50256": -100}, "user": "u",
-        "metadata": {"k": "v"}, "store": False, "service_tier": "auto",
-        "attachments": ["data:text/plain;base64,aGk=", {"path": "/x/y.txt"}], "mcp_endpoint": "http://m",
-    })
+    req = parse_chat_request(
+        {
+            "model": "models/gemini-2.5-pro",
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "developer", "content": [{"type": "text", "text": "dev"}]},
+                {
+                    "role": "user",
+                    "name": "ann",
+                    "content": [
+                        {"type": "text", "text": "look"},
+                        {
+                            "type": "image_url",
+                            "image_url": {"url": "data:image/png;base64,AAAA", "detail": "high"},
+                        },
+                        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+                        {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+                        {
+                            "type": "file",
+                            "file": {"file_data": "data:application/pdf;base64,AAAA", "filename": "a.pdf"},
+                        },
+                    ],
+                },
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_1", "content": "42"},
+                {"role": "function", "name": "f", "content": "42"},
+            ],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "temperature": 0.5,
+            "top_p": 0.9,
+            "max_tokens": 100,
+            "stop": ["END"],
+            "reasoning_effort": "low",
+            "tools": [
+                {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}},
+                {"type": "google_search"},
+            ],
+            "tool_choice": {"type": "function", "function": {"name": "f"}},
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "x", "schema": {"type": "object"}, "strict": True},
+            },
+            "seed": 7,
+            "parallel_tool_calls": False,
+            "n": 1,
+            "logprobs": False,
+            "frequency_penalty": 0.1,
+            "presence_penalty": -0.1,
+            "logit_bias": {"50256": -100},
+            "user": "u",
+            "metadata": {"k": "v"},
+            "store": False,
+            "service_tier": "auto",
+            "attachments": ["data:text/plain;base64,aGk=", {"path": "/x/y.txt"}],
+            "mcp_endpoint": "http://m",
+        }
+    )
     assert req.include_usage and req.max_output == 100 and req.stop_list == ["END"]
     assert model_id(req.model) == "gemini-2.5-pro"
 
@@ -70,14 +104,21 @@ def test_full_openai_request_is_accepted() -> None:
         (body(messages=[{"content": "x"}]), "messages.0.role"),
         (body(messages=[{"role": "user", "content": 5}]), "messages.0.content"),
         (body(messages=[{"role": "user"}]), "messages.0.content"),
-        (body(messages=[{"role": "user", "content": [{"type": "text", "text": 5}]}]), "messages.0.content.0.text"),
+        (
+            body(messages=[{"role": "user", "content": [{"type": "text", "text": 5}]}]),
+            "messages.0.content.0.text",
+        ),
         (body(messages=[{"role": "user", "content": [{"type": "video"}]}]), "messages.0.content.0.type"),
-        (body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]),
-         "messages.0.content.0.image_url.url"),
+        (
+            body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]),
+            "messages.0.content.0.image_url.url",
+        ),
         (body(messages=[{"role": "tool", "content": "x"}]), "messages.0.tool_call_id"),
         (body(messages=[{"role": "function", "content": "x"}]), "messages.0.name"),
-        (body(messages=[USER[0], {"role": "assistant", "tool_calls": [{"type": "function"}]}]),
-         "messages.1.tool_calls.0.function"),
+        (
+            body(messages=[USER[0], {"role": "assistant", "tool_calls": [{"type": "function"}]}]),
+            "messages.1.tool_calls.0.function",
+        ),
         (body(stream="yes"), "stream"),
         (body(stream_options={"include_usage": "x"}), "stream_options.include_usage"),
         (body(temperature=2.5), "temperature"),
@@ -131,8 +172,20 @@ def test_body_that_is_not_an_object_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("minimal", "minimal"), ("LOW", "low"), ("medium", "medium"), ("high", "high"), ("none", "none"),
-     (0, 0), ("0", 0), (-1, -1), ("-1", -1), (8192, 8192), (" 1024 ", 1024), (None, None)],
+    [
+        ("minimal", "minimal"),
+        ("LOW", "low"),
+        ("medium", "medium"),
+        ("high", "high"),
+        ("none", "none"),
+        (0, 0),
+        ("0", 0),
+        (-1, -1),
+        ("-1", -1),
+        (8192, 8192),
+        (" 1024 ", 1024),
+        (None, None),
+    ],
 )
 def test_reasoning_effort_accepts_names_and_budgets(value: Any, expected: Any) -> None:
     """Names are normalised, numeric strings become integers."""
@@ -141,11 +194,18 @@ def test_reasoning_effort_accepts_names_and_budgets(value: Any, expected: Any) -
 
 @pytest.mark.parametrize(
     ("limits", "expected"),
-    [({}, None), ({"max_tokens": 50}, 50), ({"max_completion_tokens": 60}, 60), ({"max_output_tokens": 70}, 70),
-     ({"max_tokens": 50, "max_completion_tokens": 50}, 50),
-     ({"max_tokens": 500, "max_completion_tokens": 60, "max_output_tokens": 70}, 60)],
+    [
+        ({}, None),
+        ({"max_tokens": 50}, 50),
+        ({"max_completion_tokens": 60}, 60),
+        ({"max_output_tokens": 70}, 70),
+        ({"max_tokens": 50, "max_completion_tokens": 50}, 50),
+        ({"max_tokens": 500, "max_completion_tokens": 60, "max_output_tokens": 70}, 60),
+    ],
 )
-def test_output_limit_spellings_are_honoured_and_the_smallest_wins(limits: dict[str, int], expected: Any) -> None:
+def test_output_limit_spellings_are_honoured_and_the_smallest_wins(
+    limits: dict[str, int], expected: Any
+) -> None:
     """All three output-limit names map to max_output; disagreeing values resolve to the smallest."""
     assert parse_chat_request(body(**limits)).max_output == expected
 
@@ -163,19 +223,40 @@ def test_stop_absent_null_string_and_list(stop: Any, expected: Any) -> None:
 def test_ignored_parameters_are_accepted_but_still_validated() -> None:
     """Penalties, logit_bias, user, metadata, store and service_tier pass validation with their values; a value
     outside OpenAI's own range is still a 400 naming it."""
-    req = parse_chat_request(body(frequency_penalty=1, presence_penalty=-1.5, logit_bias={"1": 1}, user="x",
-                                  metadata={"a": "b"}, store=True, service_tier="default"))
-    assert (req.frequency_penalty, req.presence_penalty, req.logit_bias, req.user, req.metadata, req.store,
-            req.service_tier) == (1, -1.5, {"1": 1}, "x", {"a": "b"}, True, "default")
+    req = parse_chat_request(
+        body(
+            frequency_penalty=1,
+            presence_penalty=-1.5,
+            logit_bias={"1": 1},
+            user="x",
+            metadata={"a": "b"},
+            store=True,
+            service_tier="default",
+        )
+    )
+    assert (
+        req.frequency_penalty,
+        req.presence_penalty,
+        req.logit_bias,
+        req.user,
+        req.metadata,
+        req.store,
+        req.service_tier,
+    ) == (1, -1.5, {"1": 1}, "x", {"a": "b"}, True, "default")
     for name, bad in (("frequency_penalty", 3), ("presence_penalty", -2.5), ("metadata", {"a": 1})):
         with pytest.raises(InvalidRequest) as info:
             parse_chat_request(body(**{name: bad}))
         assert info.value.param is not None and info.value.param.startswith(name)
 
 
-@pytest.mark.parametrize(("given", "expected"), [("models/gemini-2.5-pro", "gemini-2.5-pro"),
-                                                 ("aistudio/x/gemini-2.5-flash", "gemini-2.5-flash"),
-                                                 ("gemini-2.5-pro", "gemini-2.5-pro")])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("models/gemini-2.5-pro", "gemini-2.5-pro"),
+        ("aistudio/x/gemini-2.5-flash", "gemini-2.5-flash"),
+        ("gemini-2.5-pro", "gemini-2.5-pro"),
+    ],
+)
 def test_model_prefix_is_dropped(given: str, expected: str) -> None:
     """The part after the last '/' is the model id."""
     assert model_id(given) == expected
@@ -196,19 +277,53 @@ def test_tool_choice_required_without_a_function_is_refused(tools: Any) -> None:
     [
         ([1, 2], None, "invalid_body", "The request body must be a JSON object."),
         ({"messages": USER}, "model", "invalid_value", "Missing required parameter: 'model'."),
-        (body(messages=[USER[0], {"role": "assistant", "tool_calls": [{"type": "function", "function": {}}]}]),
-         "messages.1.tool_calls.0.function.name", "invalid_value",
-         "Missing required parameter: 'messages.1.tool_calls.0.function.name'."),
-        (body(stop=[""]), "stop", "invalid_value", "Invalid value for 'stop': stop sequences must be non-empty strings."),
-        (body(messages=[USER[0], {"role": "assistant", "tool_calls": [{"function": {"arguments": 5}}]}]),
-         "messages.1.tool_calls.0.function.arguments", "invalid_value",  # a wrong value beats a missing sibling
-         "Invalid value for 'messages.1.tool_calls.0.function.arguments': Input should be a valid string."),
-        (body(temperature=3), "temperature", "invalid_value",
-         "Invalid value for 'temperature': Input should be less than or equal to 2."),
-        (body(messages=[{"content": "x"}]), "messages.0.role", "invalid_value",
-         "Invalid value for 'messages.0.role': Unable to extract tag using discriminator 'role'."),
-        (body(n=2), "n", "unsupported_parameter", "n > 1 is not supported: AI Studio returns one choice per request"),
-        (body(top_logprobs=0), "top_logprobs", "unsupported_parameter", "top_logprobs is not supported by AI Studio"),
+        (
+            body(
+                messages=[
+                    USER[0],
+                    {"role": "assistant", "tool_calls": [{"type": "function", "function": {}}]},
+                ]
+            ),
+            "messages.1.tool_calls.0.function.name",
+            "invalid_value",
+            "Missing required parameter: 'messages.1.tool_calls.0.function.name'.",
+        ),
+        (
+            body(stop=[""]),
+            "stop",
+            "invalid_value",
+            "Invalid value for 'stop': stop sequences must be non-empty strings.",
+        ),
+        (
+            body(messages=[USER[0], {"role": "assistant", "tool_calls": [{"function": {"arguments": 5}}]}]),
+            "messages.1.tool_calls.0.function.arguments",
+            "invalid_value",  # a wrong value beats a missing sibling
+            "Invalid value for 'messages.1.tool_calls.0.function.arguments': Input should be a valid string.",
+        ),
+        (
+            body(temperature=3),
+            "temperature",
+            "invalid_value",
+            "Invalid value for 'temperature': Input should be less than or equal to 2.",
+        ),
+        (
+            body(messages=[{"content": "x"}]),
+            "messages.0.role",
+            "invalid_value",
+            "Invalid value for 'messages.0.role': Unable to extract tag using discriminator 'role'.",
+        ),
+        (
+            body(n=2),
+            "n",
+            "unsupported_parameter",
+            "n > 1 is not supported: AI Studio returns one choice per request",
+        ),
+        (
+            body(top_logprobs=0),
+            "top_logprobs",
+            "unsupported_parameter",
+            "top_logprobs is not supported by AI Studio",
+        ),
     ],
 )
 def test_error_message_code_and_param(data: Any, param: str | None, code: str, message: str) -> None:

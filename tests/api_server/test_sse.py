@@ -13,7 +13,7 @@ def test_event_is_one_data_line_and_a_blank_line() -> None:
     frame = encode_event({"a": "x\ny", "b": [1]})
     assert frame.startswith(b"data: ") and frame.endswith(b"\n\n")
     assert frame.count(b"\n") == 2  # newlines inside strings are escaped by JSON
-    assert orjson.loads(frame[len(b"data: "):-2]) == {"a": "x\ny", "b": [1]}
+    assert orjson.loads(frame[len(b"data: ") : -2]) == {"a": "x\ny", "b": [1]}
 
 
 def test_non_ascii_text_is_utf8_json() -> None:

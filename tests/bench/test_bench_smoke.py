@@ -13,8 +13,15 @@ import pytest
 @pytest.mark.timeout(120)
 def test_bench_modules_import_and_quick_decoder_bench_fills_the_table() -> None:
     """Every bench module imports; the quick decoder run yields rows that the table renders."""
-    for name in ("bench.common", "bench.latency", "bench.prompt_size", "bench.throughput", "bench.memory",
-                 "bench.chromium_memory", "bench.tiers"):
+    for name in (
+        "bench.common",
+        "bench.latency",
+        "bench.prompt_size",
+        "bench.throughput",
+        "bench.memory",
+        "bench.chromium_memory",
+        "bench.tiers",
+    ):
         importlib.import_module(name)
     main = importlib.import_module("bench.__main__")
     from bench.prompt_size import make_prompt
@@ -29,5 +36,12 @@ def test_bench_modules_import_and_quick_decoder_bench_fills_the_table() -> None:
     assert all(m.samples and all(v > 0 for v in m.samples) for m in result.metrics)
     table = main.format_table([result])
     assert [c.strip() for c in table.splitlines()[0].split(" | ")] == [
-        "benchmark", "metric", "median", "min", "max", "target", "verdict"]
+        "benchmark",
+        "metric",
+        "median",
+        "min",
+        "max",
+        "target",
+        "verdict",
+    ]
     assert "decoder" in table

@@ -245,7 +245,9 @@ class WorkerClient:
         started = time.time()
         try:
             async with asyncio.timeout(timeout):
-                await conn.send(protocol.JobSubmit(id=job_id, job=protocol.Job(model=model, messages=msgs, **job)))
+                await conn.send(
+                    protocol.JobSubmit(id=job_id, job=protocol.Job(model=model, messages=msgs, **job))
+                )
                 cancelled = False
                 async for msg in conn:
                     if isinstance(msg, protocol.WorkerStatus):

@@ -212,7 +212,9 @@ def test_parser_never_raises_and_loses_no_text_without_calls(text):
 # ------------------------------------------------------------------ LeakFilter (native mode, streaming)
 
 
-LEAKED = "I will read the file first. Request function call: read_file{files:[{path:<ctrl46>temp.txt<ctrl46>}]}"
+LEAKED = (
+    "I will read the file first. Request function call: read_file{files:[{path:<ctrl46>temp.txt<ctrl46>}]}"
+)
 LEAKED_CALL = [ParsedCall("read_file", {"files": [{"path": "temp.txt"}]})]
 
 

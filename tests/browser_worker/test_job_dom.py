@@ -63,8 +63,16 @@ async def test_dom_capture_never_contradicts_the_raw_markdown(dom_worker, client
 
 async def test_dom_capture_reads_native_tool_calls(dom_worker, client, sim):
     """Native function calls are read from the rendered function-call chunks."""
-    tool = {"type": "function", "function": {"name": "lookup", "parameters": {
-        "type": "object", "properties": {"q": {"type": "string"}, "n": {"type": "integer"}}}}}
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "parameters": {
+                "type": "object",
+                "properties": {"q": {"type": "string"}, "n": {"type": "integer"}},
+            },
+        },
+    }
     result = await client.run('find #sim:tool=lookup #sim:args={"q":"tea","n":3}', tools=[tool])
     assert result.error is None, result.error
     assert [(c.name, c.arguments) for c in result.of(protocol.ToolCall)] == [("lookup", {"q": "tea", "n": 3})]
@@ -73,7 +81,12 @@ async def test_dom_capture_reads_native_tool_calls(dom_worker, client, sim):
 
 @pytest.mark.parametrize(
     ("directive", "kind"),
-    [("quota", "quota"), ("rate_limit", "rate_limit"), ("internal", "upstream"), ("permission", "permission")],
+    [
+        ("quota", "quota"),
+        ("rate_limit", "rate_limit"),
+        ("internal", "upstream"),
+        ("permission", "permission"),
+    ],
 )
 async def test_dom_capture_maps_page_errors(dom_worker, client, sim, directive, kind):
     """The quota callout and the error toast become typed errors without the proxy."""
@@ -141,12 +154,25 @@ async def test_dom_capture_streams_a_growing_paragraph_and_cancel_stops_it(dom_w
 
 async def test_dom_capture_in_native_mode_parses_a_call_leaked_as_text(dom_worker, client, sim):
     """DOM tier, function calling on, #sim:ctrl_tokens: the leaked call is parsed, no <ctrl46> passes."""
-    tool = {"type": "function", "function": {"name": "read_file", "parameters": {
-        "type": "object", "properties": {"files": {"type": "array", "items": {
-            "type": "object", "properties": {"path": {"type": "string"}}}}}}}}
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "read_file",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "files": {
+                        "type": "array",
+                        "items": {"type": "object", "properties": {"path": {"type": "string"}}},
+                    }
+                },
+            },
+        },
+    }
     result = await client.run("Read it #sim:ctrl_tokens", tools=[tool])
     assert result.error is None, result.error
     assert sim.inspect("requests/last")["tools"]["function_declarations"]
     assert "<ctrl" not in result.content and "Request function call" not in result.content
     assert [(c.name, c.arguments) for c in result.of(protocol.ToolCall)] == [
-        ("read_file", {"files": [{"path": "temp.txt"}]})]
+        ("read_file", {"files": [{"path": "temp.txt"}]})
+    ]

@@ -59,10 +59,14 @@ def served_by_helper(sim: SimProcess) -> list[str]:
     return [e["request"] for e in sim.inspect("events") if e["kind"] == "helper_serve"]
 
 
-@pytest.mark.parametrize("model", ["gemini-2.5-pro", "gemini-2.5-flash", "gemini-3-pro-preview", "gemma-3-27b-it"])
+@pytest.mark.parametrize(
+    "model", ["gemini-2.5-pro", "gemini-2.5-flash", "gemini-3-pro-preview", "gemma-3-27b-it"]
+)
 async def test_helper_tier_streams_reasoning_content_usage_finish_in_order(client, sim, model):
     """Without the proxy, the helper's body gives the exact text, thoughts and the real usage."""
-    result = await client.run("Tell me #sim:think=5 #sim:words=40 #sim:chunks=8", model=model, reasoning_effort="high")
+    result = await client.run(
+        "Tell me #sim:think=5 #sim:words=40 #sim:chunks=8", model=model, reasoning_effort="high"
+    )
     last = sim.inspect("requests/last")
     assert result.error is None, result.error
     assert result.types[0] == "job_accepted" and result.types[-3:] == ["usage", "finish", "done"]
@@ -82,7 +86,9 @@ async def test_helper_tier_gives_native_tool_calls(client, sim):
         'weather please #sim:tool=get_weather #sim:args={"city":"Oslo","days":2}', tools=[WEATHER_TOOL]
     )
     assert result.error is None, result.error
-    assert [(c.name, c.arguments) for c in result.of(protocol.ToolCall)] == [("get_weather", {"city": "Oslo", "days": 2})]
+    assert [(c.name, c.arguments) for c in result.of(protocol.ToolCall)] == [
+        ("get_weather", {"city": "Oslo", "days": 2})
+    ]
     assert result.of(protocol.Finish)[0].reason == "tool_calls"
 
 
@@ -98,8 +104,13 @@ async def test_helper_stream_and_dom_tiers_give_the_same_text(helper_worker, dom
 
 @pytest.mark.parametrize(
     ("directive", "kind"),
-    [("quota", "quota"), ("rate_limit", "rate_limit"), ("internal", "upstream"), ("permission", "permission"),
-     ("inline", "quota")],
+    [
+        ("quota", "quota"),
+        ("rate_limit", "rate_limit"),
+        ("internal", "upstream"),
+        ("permission", "permission"),
+        ("inline", "quota"),
+    ],
 )
 async def test_helper_tier_maps_upstream_errors(client, sim, directive, kind):
     """HTTP and in-stream errors come from the helper's body, typed like the stream tier's."""
@@ -156,7 +167,9 @@ async def test_an_unusable_helper_falls_back_to_the_page(simulator, demo_profile
         if where == "closed-port"
         else simulator.helper_url.replace("getStreamResponse", "nothing-here")
     )
-    settings = worker_settings(simulator, work_dir / where, demo_profile, stream_port=0, helper_endpoint=endpoint)
+    settings = worker_settings(
+        simulator, work_dir / where, demo_profile, stream_port=0, helper_endpoint=endpoint
+    )
     simulator.reset()
     async with start_worker(settings) as worker:
         result = await WorkerClient(worker.settings.worker_socket).run("Tell me #sim:words=30")
@@ -168,8 +181,13 @@ async def test_an_unusable_helper_falls_back_to_the_page(simulator, demo_profile
 async def test_calls_sent_before_the_proxy_drop_are_not_repeated_by_the_helper(proxy_and_helper_worker, sim):
     """Three parallel calls; the subscription drops after the first: the helper's replay adds the
     other two, once each."""
-    time_tool = {"type": "function", "function": {"name": "get_time", "parameters": {
-        "type": "object", "properties": {"zone": {"type": "string"}}}}}
+    time_tool = {
+        "type": "function",
+        "function": {
+            "name": "get_time",
+            "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}},
+        },
+    }
     dropped: list[int] = []
 
     async def drop_after_first_call(ev):
@@ -177,15 +195,20 @@ async def test_calls_sent_before_the_proxy_drop_are_not_repeated_by_the_helper(p
             dropped.append(1)
             await proxy_and_helper_worker.feed.drop_connection()
 
-    prompt = ('calls #sim:tool=get_weather #sim:args={"city":"Lima"} #sim:tool=get_time #sim:args={"zone":"UTC"} '
-              '#sim:tool=get_weather #sim:args={"city":"Quito"} #sim:delay_ms=150')
+    prompt = (
+        'calls #sim:tool=get_weather #sim:args={"city":"Lima"} #sim:tool=get_time #sim:args={"zone":"UTC"} '
+        '#sim:tool=get_weather #sim:args={"city":"Quito"} #sim:delay_ms=150'
+    )
     result = await WorkerClient(proxy_and_helper_worker.settings.worker_socket).run(
         prompt, tools=[WEATHER_TOOL, time_tool], on_event=drop_after_first_call
     )
     assert result.error is None, result.error
     assert dropped
     assert [(c.name, c.arguments) for c in result.of(protocol.ToolCall)] == [
-        ("get_weather", {"city": "Lima"}), ("get_time", {"zone": "UTC"}), ("get_weather", {"city": "Quito"})]
+        ("get_weather", {"city": "Lima"}),
+        ("get_time", {"zone": "UTC"}),
+        ("get_weather", {"city": "Quito"}),
+    ]
     assert served_by_helper(sim) == [sim.inspect("requests/last")["id"]]
     async with asyncio.timeout(10):
         await proxy_and_helper_worker.feed.client.connected.wait()  # type: ignore[union-attr]

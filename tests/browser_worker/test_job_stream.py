@@ -59,9 +59,17 @@ def overridden(worker, **changes):
 
 @pytest.mark.parametrize(
     "model",
-    ["gemini-2.5-pro", "gemini-2.5-flash", "gemini-3-pro-preview", "gemini-3-flash-preview", "gemini-2.0-flash"],
+    [
+        "gemini-2.5-pro",
+        "gemini-2.5-flash",
+        "gemini-3-pro-preview",
+        "gemini-3-flash-preview",
+        "gemini-2.0-flash",
+    ],
 )
-async def test_every_model_family_streams_reasoning_content_usage_finish_in_order(stream_worker, client, sim, model):
+async def test_every_model_family_streams_reasoning_content_usage_finish_in_order(
+    stream_worker, client, sim, model
+):
     """Reasoning (when the family thinks), content, usage and finish arrive in order from the wire."""
     result = await client.run("Tell me something #sim:think=6", model=model, reasoning_effort="high")
     last = sim.inspect("requests/last")
@@ -169,7 +177,9 @@ async def test_stop_sequences_reach_the_request(stream_worker, client, sim, stop
     """Stops are a trimmed set; None means the default stops (none by default) and [] means none."""
     result = await client.run("stops #sim:words=3", stop=stop)
     assert result.error is None
-    assert sorted(sim.inspect("requests/last")["generation_config"]["stop_sequences"] or []) == sorted(expected)
+    assert sorted(sim.inspect("requests/last")["generation_config"]["stop_sequences"] or []) == sorted(
+        expected
+    )
 
 
 async def test_an_answer_containing_user_colon_comes_back_whole(stream_worker, client, sim):
@@ -202,8 +212,21 @@ async def test_an_answer_containing_user_colon_comes_back_whole(stream_worker, c
         ("gemini-3-pro-preview", "low", lambda t: t["level"] == "LOW"),
         ("gemini-3-pro-preview", "high", lambda t: t["level"] == "HIGH"),
     ],
-    ids=["pro-budget", "pro-auto", "pro-none", "flash-none", "g3flash-none", "g3pro-none", "g20-none", "flash-off", "flash-budget", "g3flash-minimal", "g3flash-medium",
-         "g3pro-low", "g3pro-high"],
+    ids=[
+        "pro-budget",
+        "pro-auto",
+        "pro-none",
+        "flash-none",
+        "g3flash-none",
+        "g3pro-none",
+        "g20-none",
+        "flash-off",
+        "flash-budget",
+        "g3flash-minimal",
+        "g3flash-medium",
+        "g3pro-low",
+        "g3pro-high",
+    ],
 )
 async def test_thinking_settings_reach_the_request(stream_worker, client, sim, model, effort, check):
     """reasoning_effort becomes the right thinking control per model family."""
@@ -216,7 +239,9 @@ async def test_thinking_settings_reach_the_request(stream_worker, client, sim, m
 
 async def test_google_search_and_url_context_tools_turn_the_toggles_on(stream_worker, client, sim):
     """A google_search tool and a url_context tool switch on grounding and URL context; none turns them off."""
-    result = await client.run("search #sim:words=3", tools=[{"type": "google_search"}, {"type": "url_context"}])
+    result = await client.run(
+        "search #sim:words=3", tools=[{"type": "google_search"}, {"type": "url_context"}]
+    )
     tools = sim.inspect("requests/last")["tools"]
     assert result.error is None
     assert tools["google_search"] is True
@@ -256,7 +281,9 @@ async def test_prompt_text_is_byte_exact(stream_worker, client, sim, case_id):
     cases = {c["id"]: c for c in json.loads((FIXTURES / "prompt_serialization.json").read_text())["cases"]}
     case = cases[case_id]
     with overridden(stream_worker, function_calling_mode="emulated"):
-        result = await client.run(messages=case["messages"], tools=case.get("tools"), tool_choice=case.get("tool_choice"))
+        result = await client.run(
+            messages=case["messages"], tools=case.get("tools"), tool_choice=case.get("tool_choice")
+        )
     assert result.error is None, result.error
     assert sim.inspect("requests/last")["prompt"] == case["expected_recommended"]
 
@@ -273,9 +300,15 @@ async def test_echo_returns_a_large_prompt_byte_exact(stream_worker, client, sim
 
 @pytest.mark.parametrize(
     ("name", "mime", "size"),
-    [("pixel.png", "image/png", 68), ("notes.txt", "text/plain", 5_000), ("big.pdf", "application/pdf", 3_000_000)],
+    [
+        ("pixel.png", "image/png", 68),
+        ("notes.txt", "text/plain", 5_000),
+        ("big.pdf", "application/pdf", 3_000_000),
+    ],
 )
-async def test_attachments_are_uploaded_by_type_and_size(stream_worker, client, sim, work_dir, name, mime, size):
+async def test_attachments_are_uploaded_by_type_and_size(
+    stream_worker, client, sim, work_dir, name, mime, size
+):
     """Attachments go through the upload menu and reach the request intact."""
     data = hashlib.sha256(name.encode()).digest() * (size // 32 + 1)
     path = Path(work_dir) / name
@@ -295,7 +328,13 @@ async def test_attachments_are_uploaded_by_type_and_size(stream_worker, client, 
 async def test_injected_overlays_and_first_use_dialogs_do_not_break_a_job(stream_worker, client, sim):
     """Backdrops, tooltips, survey iframes, banners and dialogs are dismissed before submitting."""
     sim.config(
-        inject_overlays=["transparent_backdrop", "tooltip", "survey_iframe", "welcome_dialog", "cookie_banner"],
+        inject_overlays=[
+            "transparent_backdrop",
+            "tooltip",
+            "survey_iframe",
+            "welcome_dialog",
+            "cookie_banner",
+        ],
         first_use_dialogs=True,
     )
     await stream_worker.supervisor.reload_page()
@@ -351,7 +390,9 @@ async def test_losing_the_event_channel_mid_answer_continues_from_the_page(strea
             dropped.append(1)
             await stream_worker.feed.drop_connection()
 
-    result = await client.run("long #sim:words=300 #sim:chunks=30 #sim:delay_ms=30", on_event=drop_after_some_content)
+    result = await client.run(
+        "long #sim:words=300 #sim:chunks=30 #sim:delay_ms=30", on_event=drop_after_some_content
+    )
     last = sim.inspect("requests/last")
     assert result.error is None, result.error
     assert dropped
@@ -366,7 +407,9 @@ async def test_losing_the_event_channel_mid_answer_continues_from_the_page(strea
 async def test_client_disconnect_stops_the_generation(stream_worker, sim):
     """An API connection that closes mid-answer cancels the job and stops the simulator's stream."""
     conn = await channel.connect(stream_worker.settings.worker_socket)
-    job = protocol.Job(model="gemini-2.5-pro", messages=[{"role": "user", "content": "x #sim:words=600 #sim:delay_ms=40"}])
+    job = protocol.Job(
+        model="gemini-2.5-pro", messages=[{"role": "user", "content": "x #sim:words=600 #sim:delay_ms=40"}]
+    )
     await conn.send(protocol.JobSubmit(id="req-gone", job=job))
     async with asyncio.timeout(30):
         async for msg in conn:
@@ -440,15 +483,24 @@ async def test_failure_writes_a_redacted_snapshot(stream_worker, client, sim):
 
 async def test_response_format_turns_on_structured_output_with_the_schema(stream_worker, client, sim):
     """json_schema sets structured output and the cleaned schema; the answer is valid JSON; none turns it off."""
-    schema = {"type": "object", "title": "Answer", "additionalProperties": False,
-              "properties": {"city": {"type": "string"}, "rank": {"type": "integer"}}, "required": ["city"]}
+    schema = {
+        "type": "object",
+        "title": "Answer",
+        "additionalProperties": False,
+        "properties": {"city": {"type": "string"}, "rank": {"type": "integer"}},
+        "required": ["city"],
+    }
     result = await client.run(
         "json please", response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}
     )
     config = sim.inspect("requests/last")["generation_config"]
     assert result.error is None, result.error
     assert config["response_mime_type"] == "application/json"
-    sent = json.loads(config["response_schema"]) if isinstance(config["response_schema"], str) else config["response_schema"]
+    sent = (
+        json.loads(config["response_schema"])
+        if isinstance(config["response_schema"], str)
+        else config["response_schema"]
+    )
     assert sent["properties"]["city"]["type"].lower() == "string" and "title" not in sent
     assert "city" in json.loads(result.content)
     await client.run("plain again #sim:words=3")
@@ -459,9 +511,17 @@ async def test_response_format_turns_on_structured_output_with_the_schema(stream
 
 
 SETTERS = (
-    "set_temperature", "set_top_p", "set_max_output_tokens", "set_stop_sequences", "open_tools_group",
-    "set_structured_output", "set_url_context", "set_google_search", "apply_thinking",
-    "set_function_declarations", "switch_model",
+    "set_temperature",
+    "set_top_p",
+    "set_max_output_tokens",
+    "set_stop_sequences",
+    "open_tools_group",
+    "set_structured_output",
+    "set_url_context",
+    "set_google_search",
+    "apply_thinking",
+    "set_function_declarations",
+    "switch_model",
 )
 
 
@@ -475,6 +535,7 @@ def counted_setters(studio):
         async def wrapper(*args, **kwargs):
             calls.append(name)
             return await fn(*args, **kwargs)
+
         return wrapper
 
     for name, fn in originals.items():
@@ -561,7 +622,9 @@ async def test_dom_watcher_does_not_wake_per_chunk_while_the_stream_is_live(stre
 
     studio.wait_dom_change = spy
     try:
-        result = await client.run("many #sim:words=300 #sim:chunks=60 #sim:delay_ms=20", model="gemini-2.0-flash")
+        result = await client.run(
+            "many #sim:words=300 #sim:chunks=60 #sim:delay_ms=20", model="gemini-2.0-flash"
+        )
     finally:
         del studio.wait_dom_change
     assert result.error is None, result.error
@@ -672,19 +735,34 @@ async def test_each_job_logs_its_timings_once_with_the_request_id(stream_worker,
 # ------------------------------------------------------------------ native mode: a call leaked as text (docs/aistudio.md §4.7)
 
 
-READ_FILE_TOOL = {"type": "function", "function": {"name": "read_file", "parameters": {
-    "type": "object", "properties": {"files": {"type": "array", "items": {
-        "type": "object", "properties": {"path": {"type": "string"}}}}}}}}
+READ_FILE_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "read_file",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "files": {
+                    "type": "array",
+                    "items": {"type": "object", "properties": {"path": {"type": "string"}}},
+                }
+            },
+        },
+    },
+}
 
 
 async def test_native_mode_parses_a_call_leaked_as_text_and_strips_control_tokens(stream_worker, client, sim):
     """#sim:ctrl_tokens with function calling on: no <ctrl46> reaches the client; the call is a ToolCall."""
     result = await client.run("Read it #sim:ctrl_tokens", tools=[READ_FILE_TOOL])
     assert result.error is None, result.error
-    assert [d["name"] for d in sim.inspect("requests/last")["tools"]["function_declarations"]] == ["read_file"]
+    assert [d["name"] for d in sim.inspect("requests/last")["tools"]["function_declarations"]] == [
+        "read_file"
+    ]
     assert "<ctrl" not in result.content and "Request function call" not in result.content
     assert [(c.name, c.arguments) for c in result.of(protocol.ToolCall)] == [
-        ("read_file", {"files": [{"path": "temp.txt"}]})]
+        ("read_file", {"files": [{"path": "temp.txt"}]})
+    ]
     assert result.of(protocol.Finish)[0].reason == "tool_calls"
 
 

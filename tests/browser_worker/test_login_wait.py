@@ -23,8 +23,10 @@ async def page(bare_page: Any) -> Any:
 
 async def test_the_wait_ends_with_the_sign_in_url(page):
     """A navigation to the sign-in host ends the wait with that URL."""
-    await page.route("https://accounts.google.com/**", lambda route: route.fulfill(
-        body="<p>sign in</p>", content_type="text/html"))
+    await page.route(
+        "https://accounts.google.com/**",
+        lambda route: route.fulfill(body="<p>sign in</p>", content_type="text/html"),
+    )
     studio = StudioPage(page, "https://aistudio.google.com")
     wait = asyncio.create_task(studio.wait_for_login_redirect())
     await page.goto("data:text/html,<p>another studio page</p>")

@@ -19,7 +19,9 @@ def _config_restored(sim):
     sim.reset()
 
 
-async def test_a_refused_switch_is_a_422_with_a_snapshot_and_the_old_model_comes_back(stream_worker, client, sim):
+async def test_a_refused_switch_is_a_422_with_a_snapshot_and_the_old_model_comes_back(
+    stream_worker, client, sim
+):
     """The page falls back instead of taking the model: model_switch (422) naming it, a snapshot, no
     request upstream; the worker is ready again on the previous model, with temporary chat on."""
     before = await client.run("before #sim:words=3", model="gemini-2.5-flash")
@@ -42,7 +44,11 @@ async def test_a_refused_switch_is_a_422_with_a_snapshot_and_the_old_model_comes
 
     await stream_worker.wait_idle()
     status = await client.status()
-    assert (status.state, status.model, status.message) == ("ready", "gemini-2.5-flash", "ready on gemini-2.5-flash")
+    assert (status.state, status.model, status.message) == (
+        "ready",
+        "gemini-2.5-flash",
+        "ready on gemini-2.5-flash",
+    )
     studio = stream_worker.supervisor.studio
     assert await studio.current_model() == "gemini-2.5-flash"
     assert (await studio.navigation.read_prefs())["promptModel"] == "models/gemini-2.5-flash"
@@ -70,7 +76,8 @@ async def test_after_a_refused_switch_the_previous_and_another_model_answer(stre
 
 
 async def test_when_the_previous_model_is_refused_too_the_worker_stays_on_the_pages_choice(
-        stream_worker, client, sim):
+    stream_worker, client, sim
+):
     """Going back fails as well: the worker reports the model the page fell back to and answers on it."""
     assert (await client.run("warm #sim:words=3", model="gemini-2.5-flash")).error is None
     sim.config(page_unknown_models=[REFUSED, "gemini-2.5-flash"], default_model="gemini-2.0-flash")
@@ -78,7 +85,11 @@ async def test_when_the_previous_model_is_refused_too_the_worker_stays_on_the_pa
 
     await stream_worker.wait_idle()
     status = await client.status()
-    assert (status.state, status.model, status.message) == ("ready", "gemini-2.0-flash", "ready on gemini-2.0-flash")
+    assert (status.state, status.model, status.message) == (
+        "ready",
+        "gemini-2.0-flash",
+        "ready on gemini-2.0-flash",
+    )
     assert await stream_worker.supervisor.studio.chat.temporary_chat_active()
     fallback = await client.run("fallback #sim:words=3", model="gemini-2.0-flash")
     assert fallback.error is None, fallback.error

@@ -30,8 +30,17 @@ SELECTOR_LOOKS = re.compile(
 )
 #: Playwright calls whose first argument is a selector, a role, a label or a text.
 SELECTOR_CALLS = {
-    "locator", "query_selector", "query_selector_all", "wait_for_selector", "get_by_role", "get_by_label",
-    "get_by_text", "get_by_placeholder", "get_by_title", "get_by_test_id", "get_by_alt_text",
+    "locator",
+    "query_selector",
+    "query_selector_all",
+    "wait_for_selector",
+    "get_by_role",
+    "get_by_label",
+    "get_by_text",
+    "get_by_placeholder",
+    "get_by_title",
+    "get_by_test_id",
+    "get_by_alt_text",
 }
 #: Playwright calls whose first argument is in-page JavaScript.
 SCRIPT_CALLS = {"evaluate", "evaluate_all", "evaluate_handle", "wait_for_function", "add_init_script"}
@@ -68,7 +77,9 @@ def _calls(tree: ast.AST, names: set[str]) -> Iterator[tuple[str, ast.expr]]:
 
 
 def _is_literal(node: ast.expr) -> bool:
-    return isinstance(node, ast.JoinedStr | ast.BinOp) or (isinstance(node, ast.Constant) and isinstance(node.value, str))
+    return isinstance(node, ast.JoinedStr | ast.BinOp) or (
+        isinstance(node, ast.Constant) and isinstance(node.value, str)
+    )
 
 
 def test_no_selector_is_spelled_in_the_page_wing() -> None:
@@ -98,8 +109,15 @@ def test_in_page_javascript_lives_in_scripts() -> None:
 
 def test_the_heuristic_sees_a_selector() -> None:
     """The scan would notice the shapes it is meant to catch (and lets prose through)."""
-    for selector in ('button[aria-label="Run"]', "ms-chat-turn", ".cdk-overlay-pane", ".chat-turn-container.model", "xpath=../..",
-                     'h2:has-text("Save")', "el.closest('[data-test-slider]')"):
+    for selector in (
+        'button[aria-label="Run"]',
+        "ms-chat-turn",
+        ".cdk-overlay-pane",
+        ".chat-turn-container.model",
+        "xpath=../..",
+        'h2:has-text("Save")',
+        "el.closest('[data-test-slider]')",
+    ):
         assert SELECTOR_LOOKS.search(selector), selector
     for prose in ("the prompt could not be submitted", "temporary chat", "Stop generating", "Edit"):
         assert not SELECTOR_LOOKS.search(prose), prose

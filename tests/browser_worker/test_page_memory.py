@@ -89,5 +89,7 @@ async def test_collect_garbage_does_nothing_on_firefox():
         raise AssertionError("a CDP session was requested on Firefox")
 
     browser = SimpleNamespace(browser_type=SimpleNamespace(name="firefox"))
-    studio = SimpleNamespace(page=SimpleNamespace(context=SimpleNamespace(browser=browser, new_cdp_session=no_cdp)))
+    studio = SimpleNamespace(
+        page=SimpleNamespace(context=SimpleNamespace(browser=browser, new_cdp_session=no_cdp))
+    )
     assert await StudioPage.collect_garbage(studio) is False  # type: ignore[arg-type]

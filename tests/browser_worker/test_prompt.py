@@ -286,7 +286,10 @@ def test_only_assistant_tool_calls_are_rendered():
 
 def test_tool_call_without_arguments_shows_empty_object():
     """A call whose ``arguments`` are missing shows ``{}``, like empty arguments."""
-    message = {"role": "assistant", "tool_calls": [{"id": "a", "type": "function", "function": {"name": "f"}}]}
+    message = {
+        "role": "assistant",
+        "tool_calls": [{"id": "a", "type": "function", "function": {"name": "f"}}],
+    }
     assert build_prompt([message]).text == "Assistant:\nRequest function call: f\nParameters:\n{}\n"
 
 

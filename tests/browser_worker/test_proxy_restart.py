@@ -24,7 +24,9 @@ async def test_proxy_restart_mid_answer_keeps_the_text_whole(stream_worker, stre
 
             restarted.append(asyncio.create_task(asyncio.to_thread(restart)))
 
-    result = await client.run("slow #sim:words=120 #sim:chunks=40 #sim:delay_ms=100", on_event=restart_after_first_content)
+    result = await client.run(
+        "slow #sim:words=120 #sim:chunks=40 #sim:delay_ms=100", on_event=restart_after_first_content
+    )
     await restarted[0]
     last = sim.inspect("requests/last")
     assert result.error is None, result.error
@@ -62,7 +64,9 @@ async def test_the_proxy_ca_is_trusted_by_its_spki_pin_alone(stream_proxy, simul
         assert await studio.wait_ready()
 
 
-async def test_stream_tier_gone_for_good_mid_answer_the_page_finishes_it(stream_worker, stream_proxy, client, sim):
+async def test_stream_tier_gone_for_good_mid_answer_the_page_finishes_it(
+    stream_worker, stream_proxy, client, sim
+):
     """The proxy's event socket vanishes mid-answer and does not come back: the page tier streams the rest.
 
     The proxy keeps forwarding the browser's traffic; only the worker's subscription is gone (its
@@ -81,7 +85,9 @@ async def test_stream_tier_gone_for_good_mid_answer_the_page_finishes_it(stream_
 
     try:
         result = await client.run(
-            "long #sim:words=240 #sim:chunks=24 #sim:delay_ms=120", on_event=cut_after_first_content, timeout=90
+            "long #sim:words=240 #sim:chunks=24 #sim:delay_ms=120",
+            on_event=cut_after_first_content,
+            timeout=90,
         )
     finally:
         if hidden.exists():
@@ -91,7 +97,9 @@ async def test_stream_tier_gone_for_good_mid_answer_the_page_finishes_it(stream_
     assert cut_at, "the answer ended before its first piece"
     assert result.content == answer
     pieces = result.of(protocol.Content)
-    assert len(pieces) >= 4, f"the rest of the answer came in {len(pieces) - 1} piece(s), not streamed from the page"
+    assert len(pieces) >= 4, (
+        f"the rest of the answer came in {len(pieces) - 1} piece(s), not streamed from the page"
+    )
     assert [f.capture for f in result.of(protocol.Finish)] == ["stream+dom"]
     async with asyncio.timeout(10):
         await stream_worker.feed.client.connected.wait()

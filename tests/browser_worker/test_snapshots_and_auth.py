@@ -18,7 +18,9 @@ def test_redact_removes_cookie_values_tokens_and_auth_headers():
         '<div data-x=\'{"access_token": "tok-987654"}\'>Authorization: SAPISIDHASH 1700_deadbeef</div>'
         "<p>plain text stays, key AIzaSyA1234567890123456789012345678901</p>"
     )
-    out = redact(html, secrets=["verysecretvalue"]) + redact("x verysecretvalue y", secrets=["verysecretvalue"])
+    out = redact(html, secrets=["verysecretvalue"]) + redact(
+        "x verysecretvalue y", secrets=["verysecretvalue"]
+    )
     for secret in ("abc123secret", "zzzyyyxxx", "tok-987654", "deadbeef", "verysecretvalue", "AIzaSyA123"):
         assert secret not in out
     assert "plain text stays" in out
@@ -41,7 +43,13 @@ async def test_snapshot_folder_is_private_redacted_and_pruned(tmp_path):
     folders = []
     for i in range(4):
         folder = await write_snapshot(
-            tmp_path, 3, f"req-{i}", "upstream", message="boom", studio=_FakeStudio(), journal=journal,
+            tmp_path,
+            3,
+            f"req-{i}",
+            "upstream",
+            message="boom",
+            studio=_FakeStudio(),
+            journal=journal,
             secrets=["cookie-value-123456"],
         )
         folders.append(folder)
@@ -62,7 +70,11 @@ def test_refresh_profile_keeps_other_keys_and_stays_private(tmp_path):
     write_private_json(path, {"cookies": [], "origins": [], "note": "keep me"})
     refresh_profile(path, {"cookies": [{"name": "SID", "value": "v"}], "origins": [{"origin": "o"}]})
     data = json.loads(path.read_text())
-    assert data == {"cookies": [{"name": "SID", "value": "v"}], "origins": [{"origin": "o"}], "note": "keep me"}
+    assert data == {
+        "cookies": [{"name": "SID", "value": "v"}],
+        "origins": [{"origin": "o"}],
+        "note": "keep me",
+    }
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     assert oct(os.stat(path.parent).st_mode & 0o777) == "0o700"
 

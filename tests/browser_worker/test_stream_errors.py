@@ -32,7 +32,9 @@ def test_a_stream_cut_by_the_proxys_shutdown_reaches_the_client_as_a_retryable_5
 
 def test_a_genuine_upstream_cut_stays_a_plain_upstream_error_with_its_reason():
     """``error(aborted)`` (e.g. ``#sim:error=cut``) is not mistaken for a proxy shutdown."""
-    reason = "response body ended before its top-level array closed (120 bytes received): peer closed connection"
+    reason = (
+        "response body ended before its top-level array closed (120 bytes received): peer closed connection"
+    )
     err = error_from_stream(stream_error("aborted", reason))
     assert type(err) is UpstreamError and err.code == "aborted" and err.message == reason
     assert err.retry_after is None

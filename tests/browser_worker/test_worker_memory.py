@@ -59,5 +59,9 @@ async def test_playwright_keeps_no_request_that_carried_a_prompt(stream_worker, 
     gc.collect()
     kept = [r for r in gc.get_objects() if isinstance(r, PlaywrightRequest) and mark in (r.post_data or "")]
     assert kept == []
-    posts = [line for line in stream_worker.supervisor.journal.network if " -> POST " in line and "GenerateContent" in line]
+    posts = [
+        line
+        for line in stream_worker.supervisor.journal.network
+        if " -> POST " in line and "GenerateContent" in line
+    ]
     assert len(posts) >= 2, list(stream_worker.supervisor.journal.network)

@@ -47,12 +47,15 @@ async def test_the_queue_can_be_looked_through_and_emptied() -> None:
     assert len(queue) == 0 and list(queue) == []
 
 
-@pytest.mark.parametrize(("emitted", "flow_seen", "feed_trouble", "retryable"), [
-    (False, False, True, True),  # the request most likely never left the browser
-    (True, False, True, False),  # the client has part of an answer: never twice
-    (False, True, True, False),  # the request reached AI Studio
-    (False, False, False, False),  # the proxy was there: the failure is real
-])
+@pytest.mark.parametrize(
+    ("emitted", "flow_seen", "feed_trouble", "retryable"),
+    [
+        (False, False, True, True),  # the request most likely never left the browser
+        (True, False, True, False),  # the client has part of an answer: never twice
+        (False, True, True, False),  # the request reached AI Studio
+        (False, False, False, False),  # the proxy was there: the failure is real
+    ],
+)
 def test_a_job_runs_again_only_when_its_request_cannot_have_left_the_browser(
     emitted: bool, flow_seen: bool, feed_trouble: bool, retryable: bool
 ) -> None:

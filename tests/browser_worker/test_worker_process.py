@@ -268,7 +268,9 @@ async def test_unreachable_ai_studio_keeps_serving_and_retries(work_dir):
     settings = Settings(
         _env_file=None,
         stream_port=0,
-        aistudio_resolve=",".join(f"{h}=127.0.0.1:{dead}" for h in ("aistudio.google.com", "accounts.google.com")),
+        aistudio_resolve=",".join(
+            f"{h}=127.0.0.1:{dead}" for h in ("aistudio.google.com", "accounts.google.com")
+        ),
         run_dir=work_dir / "dead-run",
         log_dir=work_dir / "logs",
         auth_profile=profile,

@@ -28,14 +28,16 @@ def body(prompt: str, stream: bool = False, model: str = PLAIN_MODEL) -> dict[st
     return {"model": model, "stream": stream, "messages": [{"role": "user", "content": prompt}]}
 
 
-async def complete(session: aiohttp.ClientSession, stack: Stack, prompt: str,
-                   **kwargs: Any) -> tuple[int, dict[str, Any], Any]:
+async def complete(
+    session: aiohttp.ClientSession, stack: Stack, prompt: str, **kwargs: Any
+) -> tuple[int, dict[str, Any], Any]:
     async with session.post(stack.base_url + "/v1/chat/completions", json=body(prompt, **kwargs)) as resp:
         return resp.status, await resp.json(content_type=None), resp.headers.copy()
 
 
-async def stream_text(session: aiohttp.ClientSession, stack: Stack, prompt: str, on_content=None,
-                      model: str = PLAIN_MODEL) -> tuple[str, list[dict[str, Any]]]:
+async def stream_text(
+    session: aiohttp.ClientSession, stack: Stack, prompt: str, on_content=None, model: str = PLAIN_MODEL
+) -> tuple[str, list[dict[str, Any]]]:
     """Stream a completion; return the joined content and any error events."""
     text, errors, pieces = "", [], 0
     async with session.post(stack.base_url + "/v1/chat/completions", json=body(prompt, True, model)) as resp:
@@ -98,7 +100,10 @@ async def test_next_request_succeeds_right_after_a_stream_proxy_restart(stack: S
         marker = f"after-{tag()}"
         status, done, _ = await complete(session, stack, f"{marker} after the restart")
         assert status == 200, done
-        assert done["choices"][0]["message"]["content"] == answered_once(stack, marker)["response"]["answer_text"]
+        assert (
+            done["choices"][0]["message"]["content"]
+            == answered_once(stack, marker)["response"]["answer_text"]
+        )
         status, again, _ = await complete(session, stack, "and once more", stream=False)
         assert status == 200, again
 
@@ -108,8 +113,10 @@ async def test_no_request_is_lost_when_the_stream_proxy_restarts_during_a_queued
     burst = tag()
     markers = [f"burst-{burst}-{n}" for n in range(6)]
     async with aiohttp.ClientSession() as session:
-        pending = [asyncio.create_task(complete(session, stack, f"{m} #sim:chunks=10 #sim:delay_ms=60"))
-                   for m in markers]
+        pending = [
+            asyncio.create_task(complete(session, stack, f"{m} #sim:chunks=10 #sim:delay_ms=60"))
+            for m in markers
+        ]
         deadline = time.monotonic() + 30
         while True:
             async with session.get(stack.base_url + "/v1/queue") as resp:
@@ -122,7 +129,10 @@ async def test_no_request_is_lost_when_the_stream_proxy_restarts_during_a_queued
     for marker, (status, done, _) in zip(markers, results, strict=True):
         assert status == 200, (marker, done)
         assert f"You said: {marker}" in done["choices"][0]["message"]["content"]
-        assert done["choices"][0]["message"]["content"] == answered_once(stack, marker)["response"]["answer_text"]
+        assert (
+            done["choices"][0]["message"]["content"]
+            == answered_once(stack, marker)["response"]["answer_text"]
+        )
 
 
 async def test_answer_streaming_through_a_stream_proxy_restart_completes_with_identical_text(stack: Stack):
@@ -147,7 +157,9 @@ async def test_answer_streaming_through_a_stream_proxy_restart_completes_with_id
     assert stack.wait_healthy(30)["components"]["stream_proxy"]["state"] == "ok"
 
 
-async def test_answer_outlasting_a_stream_proxy_restarts_grace_fails_with_a_502_that_names_the_restart(stack: Stack):
+async def test_answer_outlasting_a_stream_proxy_restarts_grace_fails_with_a_502_that_names_the_restart(
+    stack: Stack,
+):
     """An answer still streaming when the restarting stream_proxy's SHUTDOWN_GRACE_S is over: a retryable
     502 saying the stream proxy shut down, not mitmproxy's "Client disconnected"; the next request is fine."""
     grace = float(stack.env["SHUTDOWN_GRACE_S"])
@@ -241,7 +253,8 @@ async def test_killed_browser_fails_the_running_request_clearly_and_the_next_suc
     marker = f"kill-{tag()}"
     async with aiohttp.ClientSession() as session:
         running = asyncio.create_task(
-            complete(session, stack, f"{marker} #sim:words=80 #sim:chunks=40 #sim:delay_ms=150"))
+            complete(session, stack, f"{marker} #sim:words=80 #sim:chunks=40 #sim:delay_ms=150")
+        )
         await wait_sim_streaming(stack, marker)
         browsers = stack.browser_pids()
         assert browsers, "no Chromium found under browser_worker"
@@ -277,8 +290,9 @@ async def test_killed_browser_fails_the_running_request_clearly_and_the_next_suc
         ("stall", 504, "upstream_timeout"),
     ],
 )
-async def test_simulator_failure_gives_the_documented_error_and_a_ready_system(stack: Stack, directive, status,
-                                                                              code):
+async def test_simulator_failure_gives_the_documented_error_and_a_ready_system(
+    stack: Stack, directive, status, code
+):
     """Each upstream failure: its status and code in the OpenAI error shape, then /health 200 and a good answer."""
     async with aiohttp.ClientSession() as session:
         got, payload, headers = await complete(session, stack, f"fail #sim:error={directive} #sim:words=40")
@@ -332,8 +346,9 @@ async def test_refused_model_switch_is_a_422_naming_the_model_and_the_next_reque
             assert refused in error["message"]
             assert headers.get("x-request-id")
             # streamed: the failure comes before any output, so it is the same 422, not an in-band event
-            async with session.post(stack.base_url + "/v1/chat/completions",
-                                    json=body(f"refused stream {marker}", True, refused)) as resp:
+            async with session.post(
+                stack.base_url + "/v1/chat/completions", json=body(f"refused stream {marker}", True, refused)
+            ) as resp:
                 assert resp.status == 422 and resp.content_type == "application/json"
                 error = assert_openai_error(await resp.json())
             assert error["code"] == "model_switch_failed" and refused in error["message"]
@@ -362,13 +377,19 @@ async def test_dom_tier_serves_models_non_stream_and_stream_without_the_stream_p
     async with aiohttp.ClientSession() as session:
         status, done, _ = await complete(session, stack_dom, "DOM tier #sim:words=30")
         assert status == 200, done
-        assert done["choices"][0]["message"]["content"] == stack_dom.sim_inspect("requests/last")["response"][
-            "answer_text"]
-        text, errors = await stream_text(session, stack_dom, "DOM stream #sim:words=40 #sim:chunks=8 #sim:delay_ms=100")
+        assert (
+            done["choices"][0]["message"]["content"]
+            == stack_dom.sim_inspect("requests/last")["response"]["answer_text"]
+        )
+        text, errors = await stream_text(
+            session, stack_dom, "DOM stream #sim:words=40 #sim:chunks=8 #sim:delay_ms=100"
+        )
         assert not errors
         assert text == stack_dom.sim_inspect("requests/last")["response"]["answer_text"]
-        async with session.post(stack_dom.base_url + "/v1/chat/completions", json={
-                **body("DOM think #sim:think=12", model=THINKING_MODEL), "reasoning_effort": "low"}) as resp:
+        async with session.post(
+            stack_dom.base_url + "/v1/chat/completions",
+            json={**body("DOM think #sim:think=12", model=THINKING_MODEL), "reasoning_effort": "low"},
+        ) as resp:
             assert resp.status == 200
             message = (await resp.json())["choices"][0]["message"]
         planned = stack_dom.sim_inspect("requests/last")["response"]

@@ -45,8 +45,13 @@ def fuzz(op: Any, stack: Stack, examples: int, prepare=None) -> None:
 
     @given(case=op.as_strategy())
     # No shrinking: every chat case drives the real page, and the failing case is printed as curl.
-    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None,
-              phases=[Phase.explicit, Phase.generate])
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+    )
     def run(case: Any) -> None:
         if prepare is not None:
             prepare(case)
@@ -59,7 +64,9 @@ def fuzz(op: Any, stack: Stack, examples: int, prepare=None) -> None:
     run()
 
 
-def test_fuzzed_requests_never_5xx_and_errors_are_openai_shaped(live_schema: Any, shared_stack: Stack) -> None:
+def test_fuzzed_requests_never_5xx_and_errors_are_openai_shaped(
+    live_schema: Any, shared_stack: Stack
+) -> None:
     """Every operation but chat, 50 cases each: no 5xx; 4xx bodies are OpenAI errors."""
     ops = operations(live_schema, chat=False)
     assert {"/v1/models", "/v1/queue", "/health", "/api/keys"} <= {op.path for op in ops}
@@ -78,7 +85,9 @@ def small_chat(case: Any) -> None:
 
 
 @pytest.mark.timeout(900)
-def test_fuzzed_chat_completions_never_5xx_and_errors_are_openai_shaped(live_schema: Any, shared_stack: Stack) -> None:
+def test_fuzzed_chat_completions_never_5xx_and_errors_are_openai_shaped(
+    live_schema: Any, shared_stack: Stack
+) -> None:
     """Chat completions, 30 cases with a valid model: no 5xx; 4xx bodies are OpenAI errors; still healthy."""
     [op] = operations(live_schema, chat=True)
     fuzz(op, shared_stack, 30, small_chat)

@@ -29,8 +29,9 @@ def stack_helper(shared_stack_helper: Stack) -> Stack:
 
 @pytest.fixture
 def client(stack_helper: Stack) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=stack_helper.base_url + "/v1", api_key="e2e-unused", max_retries=0,
-                       timeout=120) as c:
+    with openai.OpenAI(
+        base_url=stack_helper.base_url + "/v1", api_key="e2e-unused", max_retries=0, timeout=120
+    ) as c:
         yield c
 
 
@@ -45,16 +46,20 @@ def test_health_and_info_name_the_helper(stack_helper: Stack):
     assert stack_helper.get("/api/info")[1]["capture_mode"] == "helper"
 
 
-def test_streamed_answer_with_reasoning_and_wire_usage_comes_from_the_helper(client: openai.OpenAI,
-                                                                           stack_helper: Stack):
+def test_streamed_answer_with_reasoning_and_wire_usage_comes_from_the_helper(
+    client: openai.OpenAI, stack_helper: Stack
+):
     """Reasoning and text stream in order; the usage is the wire's, not an estimate."""
     kinds: list[str] = []
     text = reasoning = ""
     usage = None
     for chunk in client.chat.completions.create(
-            model=THINKING_MODEL, stream=True, stream_options={"include_usage": True},
-            reasoning_effort="low",
-            messages=[{"role": "user", "content": "Helper #sim:think=10 #sim:words=60 #sim:chunks=10"}]):
+        model=THINKING_MODEL,
+        stream=True,
+        stream_options={"include_usage": True},
+        reasoning_effort="low",
+        messages=[{"role": "user", "content": "Helper #sim:think=10 #sim:words=60 #sim:chunks=10"}],
+    ):
         if chunk.usage is not None:
             usage = chunk.usage
         for choice in chunk.choices:
@@ -80,18 +85,25 @@ def test_streamed_answer_with_reasoning_and_wire_usage_comes_from_the_helper(cli
 
 def test_search_sources_come_through_the_helper(client: openai.OpenAI, stack_helper: Stack):
     """Grounding is part of the body, so the helper tier returns it too."""
-    done = client.chat.completions.create(model=THINKING_MODEL, tools=[{"type": "google_search"}],
-                                          messages=[{"role": "user", "content": "Capital of Chile? #sim:search=2"}])
+    done = client.chat.completions.create(
+        model=THINKING_MODEL,
+        tools=[{"type": "google_search"}],
+        messages=[{"role": "user", "content": "Capital of Chile? #sim:search=2"}],
+    )
     planned = stack_helper.sim_inspect("requests/last")
-    check_grounded_message(done.choices[0].message, planned["response"]["grounding"]["sources"],
-                           "Capital of Chile?")
+    check_grounded_message(
+        done.choices[0].message, planned["response"]["grounding"]["sources"], "Capital of Chile?"
+    )
     assert done.choices[0].message.content == planned["response"]["answer_text"]
 
 
 def test_a_quota_error_from_the_helper_is_a_429(client: openai.OpenAI, stack_helper: Stack):
     with pytest.raises(openai.RateLimitError) as info:
-        client.chat.completions.create(model=THINKING_MODEL,
-                                       messages=[{"role": "user", "content": "x #sim:error=quota"}])
+        client.chat.completions.create(
+            model=THINKING_MODEL, messages=[{"role": "user", "content": "x #sim:error=quota"}]
+        )
     assert info.value.response.headers.get("retry-after")
     ok = client.chat.completions.create(model=THINKING_MODEL, messages=[{"role": "user", "content": "fine"}])
-    assert ok.choices[0].message.content == stack_helper.sim_inspect("requests/last")["response"]["answer_text"]
+    assert (
+        ok.choices[0].message.content == stack_helper.sim_inspect("requests/last")["response"]["answer_text"]
+    )

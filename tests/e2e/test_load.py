@@ -23,11 +23,17 @@ def body(prompt: str) -> dict[str, Any]:
 
 
 async def ask(session: aiohttp.ClientSession, stack: Stack, req_id: str, extra: str = "") -> tuple[int, dict]:
-    async with session.post(stack.base_url + "/v1/chat/completions", json=body(f"{req_id} {extra}".strip()),
-                            headers={"x-request-id": req_id}) as resp:
+    async with session.post(
+        stack.base_url + "/v1/chat/completions",
+        json=body(f"{req_id} {extra}".strip()),
+        headers={"x-request-id": req_id},
+    ) as resp:
         payload = await resp.json(content_type=None)
         assert resp.headers.get("x-client-request-id") == req_id  # echoed; the server's id is its own
-        assert payload.get("id", "chatcmpl-" + resp.headers["x-request-id"]) == "chatcmpl-" + resp.headers["x-request-id"]
+        assert (
+            payload.get("id", "chatcmpl-" + resp.headers["x-request-id"])
+            == "chatcmpl-" + resp.headers["x-request-id"]
+        )
         return resp.status, payload
 
 
@@ -56,8 +62,9 @@ def memory(stack: Stack) -> dict[str, int]:
 
 def show(label: str, stack: Stack, mem: dict[str, int]) -> str:
     own = {p: stack.rss(p, children=False, proportional=False) for p in PROGRAMS}
-    parts = ", ".join(f"{p} {own[p] / 2**20:.0f} MiB RSS / {v / 2**20:.0f} MiB with children"
-                      for p, v in mem.items())
+    parts = ", ".join(
+        f"{p} {own[p] / 2**20:.0f} MiB RSS / {v / 2**20:.0f} MiB with children" for p, v in mem.items()
+    )
     return f"{label}: {parts}; total {sum(mem.values()) / 2**20:.0f} MiB (Pss, children included)"
 
 
@@ -71,8 +78,9 @@ async def test_two_hundred_requests_from_twenty_clients_are_each_answered_once_i
     stop_sampling = asyncio.Event()
     timeout = aiohttp.ClientTimeout(total=600)
 
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CLIENTS + 5),
-                                     timeout=timeout) as session:
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=CLIENTS + 5), timeout=timeout
+    ) as session:
 
         async def sampler() -> None:
             while not stop_sampling.is_set():
@@ -120,8 +128,10 @@ async def test_two_hundred_requests_from_twenty_clients_are_each_answered_once_i
 
     after = memory(stack)
     print(show("memory after ", stack, after))
-    print(f"200 requests in {elapsed:.1f} s ({200 / elapsed:.1f} req/s); {len(snapshots)} queue snapshots, "
-          f"longest queue {max(len(s) for s in snapshots)}")
+    print(
+        f"200 requests in {elapsed:.1f} s ({200 / elapsed:.1f} req/s); {len(snapshots)} queue snapshots, "
+        f"longest queue {max(len(s) for s in snapshots)}"
+    )
     assert sum(after.values()) < MEMORY_BOUND, show("memory after", stack, after)
 
 
@@ -130,8 +140,9 @@ async def test_requests_are_answered_in_order_of_arrival(stack: Stack):
     run = uuid.uuid4().hex[:8]
     ids = [f"fifo-{run}-{n}" for n in range(8)]
     async with aiohttp.ClientSession() as session:
-        head = asyncio.create_task(ask(session, stack, f"fifo-{run}-head", "#sim:words=40 #sim:chunks=20 "
-                                                                         "#sim:delay_ms=150"))
+        head = asyncio.create_task(
+            ask(session, stack, f"fifo-{run}-head", "#sim:words=40 #sim:chunks=20 #sim:delay_ms=150")
+        )
         pending = []
         for n, req_id in enumerate(ids):
             pending.append(asyncio.create_task(ask(session, stack, req_id)))
@@ -143,7 +154,7 @@ async def test_requests_are_answered_in_order_of_arrival(stack: Stack):
                     break
                 assert time.monotonic() < deadline, f"{req_id} never appeared in /v1/queue"
                 await asyncio.sleep(0.02)  # polling an outside condition with a deadline
-            assert [r["client_request_id"] for r in rows][-(n + 1):] == ids[: n + 1]
+            assert [r["client_request_id"] for r in rows][-(n + 1) :] == ids[: n + 1]
         results = await asyncio.gather(head, *pending)
     assert all(status == 200 for status, _ in results), results
     served = [r["prompt"] for r in stack.sim_requests()]

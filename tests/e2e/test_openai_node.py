@@ -23,8 +23,9 @@ def node_project(node_bin: str) -> Path:
         npm = shutil.which("npm")
         if npm is None:
             pytest.fail("node is installed but npm is not: cannot install the locked openai package")
-        proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, capture_output=True,
-                              text=True, timeout=300)
+        proc = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, capture_output=True, text=True, timeout=300
+        )
         assert proc.returncode == 0, f"npm ci failed:\n{proc.stdout}\n{proc.stderr}"
     locked = json.loads((NODE_DIR / "package-lock.json").read_text())["packages"]["node_modules/openai"]
     installed = json.loads((NODE_DIR / "node_modules" / "openai" / "package.json").read_text())
@@ -32,19 +33,35 @@ def node_project(node_bin: str) -> Path:
     return NODE_DIR
 
 
-def run_node(node_bin: str, project: Path, script: str, stack: Stack, prompt: str, model: str = PLAIN_MODEL,
-             **params: Any) -> dict[str, Any]:
+def run_node(
+    node_bin: str,
+    project: Path,
+    script: str,
+    stack: Stack,
+    prompt: str,
+    model: str = PLAIN_MODEL,
+    **params: Any,
+) -> dict[str, Any]:
     args = {"baseURL": stack.base_url + "/v1", "model": model, "prompt": prompt, "params": params}
-    proc = subprocess.run([node_bin, script, json.dumps(args)], cwd=project, capture_output=True, text=True,
-                          timeout=180)
+    proc = subprocess.run(
+        [node_bin, script, json.dumps(args)], cwd=project, capture_output=True, text=True, timeout=180
+    )
     assert proc.returncode == 0, f"node {script} failed ({proc.returncode}):\n{proc.stderr}"
     return json.loads(proc.stdout)
 
 
 def test_node_non_stream_completion_and_models(node_bin: str, node_project: Path, stack: Stack):
     """complete.mjs: models are the simulator's, the answer and reasoning are what the simulator planned."""
-    out = run_node(node_bin, node_project, "complete.mjs", stack, "From node #sim:think=12", THINKING_MODEL,
-                   reasoning_effort="low", temperature=0.4)
+    out = run_node(
+        node_bin,
+        node_project,
+        "complete.mjs",
+        stack,
+        "From node #sim:think=12",
+        THINKING_MODEL,
+        reasoning_effort="low",
+        temperature=0.4,
+    )
     assert out["ok"], out
     recorded = stack.sim_inspect("requests/last")
     assert out["models"] and all(m["description"].startswith("[simulated]") for m in out["models"])
@@ -60,8 +77,14 @@ def test_node_non_stream_completion_and_models(node_bin: str, node_project: Path
 
 def test_node_stream_deltas_join_to_the_answer(node_bin: str, node_project: Path, stack: Stack):
     """stream.mjs with include_usage: role first, one id, deltas join to the answer, usage chunk last."""
-    out = run_node(node_bin, node_project, "stream.mjs", stack, "Node stream #sim:words=25 #sim:chunks=5",
-                   stream_options={"include_usage": True})
+    out = run_node(
+        node_bin,
+        node_project,
+        "stream.mjs",
+        stack,
+        "Node stream #sim:words=25 #sim:chunks=5",
+        stream_options={"include_usage": True},
+    )
     assert out["ok"], out
     chunks = out["chunks"]
     planned = stack.sim_inspect("requests/last")["response"]["answer_text"]
@@ -77,7 +100,11 @@ def test_node_errors_are_typed(node_bin: str, node_project: Path, stack: Stack):
     """Quota → RateLimitError (429), unknown model → NotFoundError, bad temperature → BadRequestError."""
     quota = run_node(node_bin, node_project, "complete.mjs", stack, "Spend #sim:error=quota")
     assert (quota["ok"], quota["name"], quota["status"], quota["code"]) == (
-        False, "RateLimitError", 429, "insufficient_quota")
+        False,
+        "RateLimitError",
+        429,
+        "insufficient_quota",
+    )
     unknown = run_node(node_bin, node_project, "complete.mjs", stack, "Hi", "gemini-0-imaginary")
     assert (unknown["name"], unknown["status"], unknown["code"]) == ("NotFoundError", 404, "model_not_found")
     bad = run_node(node_bin, node_project, "complete.mjs", stack, "Hi", temperature=9)

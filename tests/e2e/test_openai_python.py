@@ -12,8 +12,14 @@ from aistudio_sim.stack import Stack
 from tests.e2e.conftest import LEVEL_MODEL, PLAIN_MODEL, THINKING_MODEL
 
 SIM_MODELS = {
-    "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3-pro-preview",
-    "gemini-3-flash-preview", "gemini-2.0-flash", "gemma-3-27b-it", "gemini-2.5-flash-preview-tts",
+    "gemini-2.5-pro",
+    "gemini-2.5-flash",
+    "gemini-2.5-flash-lite",
+    "gemini-3-pro-preview",
+    "gemini-3-flash-preview",
+    "gemini-2.0-flash",
+    "gemma-3-27b-it",
+    "gemini-2.5-flash-preview-tts",
 }
 
 
@@ -23,15 +29,17 @@ def user(text: str) -> list[dict[str, str]]:
 
 @pytest.fixture
 def client(stack: Stack) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=stack.base_url + "/v1", api_key="e2e-unused", max_retries=0,
-                       timeout=120) as c:
+    with openai.OpenAI(
+        base_url=stack.base_url + "/v1", api_key="e2e-unused", max_retries=0, timeout=120
+    ) as c:
         yield c
 
 
 @pytest.fixture
 async def aclient(stack: Stack):
-    async with openai.AsyncOpenAI(base_url=stack.base_url + "/v1", api_key="e2e-unused", max_retries=0,
-                                  timeout=120) as c:
+    async with openai.AsyncOpenAI(
+        base_url=stack.base_url + "/v1", api_key="e2e-unused", max_retries=0, timeout=120
+    ) as c:
         yield c
 
 
@@ -78,9 +86,14 @@ def test_non_stream_answer_is_the_simulators_answer(client: openai.OpenAI, stack
 
 def test_stream_deltas_join_to_the_answer_and_usage_comes_last(client: openai.OpenAI, stack: Stack):
     """Streaming with include_usage: deltas join to the planned answer; a final choice-less usage chunk."""
-    chunks = list(client.chat.completions.create(
-        model=PLAIN_MODEL, messages=user("Stream me #sim:words=30 #sim:chunks=6"), stream=True,
-        stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model=PLAIN_MODEL,
+            messages=user("Stream me #sim:words=30 #sim:chunks=6"),
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     planned = last_request(stack)["response"]["answer_text"]
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == planned and len(planned.split()) == 30
@@ -105,8 +118,9 @@ async def test_async_stream_and_non_stream_give_the_same_text(aclient: openai.As
 
 def test_reasoning_content_is_separate_from_the_answer(client: openai.OpenAI, stack: Stack):
     """#sim:think=20 on a thinking model: 20 thought words in reasoning_content, none in content."""
-    done = client.chat.completions.create(model=THINKING_MODEL, messages=user("Think first #sim:think=20"),
-                                          reasoning_effort="low")
+    done = client.chat.completions.create(
+        model=THINKING_MODEL, messages=user("Think first #sim:think=20"), reasoning_effort="low"
+    )
     planned = last_request(stack)["response"]
     message = done.choices[0].message
     reasoning = message.model_extra["reasoning_content"]
@@ -119,8 +133,11 @@ def test_reasoning_content_is_separate_from_the_answer(client: openai.OpenAI, st
 
 def test_streamed_reasoning_arrives_before_the_answer(client: openai.OpenAI, stack: Stack):
     """Streaming: reasoning_content deltas first, then content deltas, never mixed in one delta."""
-    chunks = list(client.chat.completions.create(
-        model=THINKING_MODEL, messages=user("Think #sim:think=20"), reasoning_effort="low", stream=True))
+    chunks = list(
+        client.chat.completions.create(
+            model=THINKING_MODEL, messages=user("Think #sim:think=20"), reasoning_effort="low", stream=True
+        )
+    )
     planned = last_request(stack)["response"]
     kinds = []
     reasoning = content = ""
@@ -145,8 +162,14 @@ def test_streamed_reasoning_arrives_before_the_answer(client: openai.OpenAI, sta
 
 def test_sampling_parameters_reach_the_simulator(client: openai.OpenAI, stack: Stack):
     """temperature, top_p, max_tokens and stop arrive in the page's GenerateContent request."""
-    client.chat.completions.create(model=THINKING_MODEL, messages=user("Params"), temperature=0.3,
-                                   top_p=0.5, max_tokens=33, stop=["END", "HALT"])
+    client.chat.completions.create(
+        model=THINKING_MODEL,
+        messages=user("Params"),
+        temperature=0.3,
+        top_p=0.5,
+        max_tokens=33,
+        stop=["END", "HALT"],
+    )
     config = last_request(stack)["generation_config"]
     assert config["temperature"] == pytest.approx(0.3)
     assert config["top_p"] == pytest.approx(0.5)
@@ -154,12 +177,16 @@ def test_sampling_parameters_reach_the_simulator(client: openai.OpenAI, stack: S
     assert config["stop_sequences"] == ["END", "HALT"]
 
 
-@pytest.mark.parametrize(("temperature", "top_p"), [(0.123456789, 0.5), (1.0, 0.1234567), (0.7, 0.7890625)],
-                         ids=["temperature-9-digits", "top_p-7-digits", "top_p-binary-fraction"])
+@pytest.mark.parametrize(
+    ("temperature", "top_p"),
+    [(0.123456789, 0.5), (1.0, 0.1234567), (0.7, 0.7890625)],
+    ids=["temperature-9-digits", "top_p-7-digits", "top_p-binary-fraction"],
+)
 def test_finely_grained_sampling_values_are_accepted(client: openai.OpenAI, stack: Stack, temperature, top_p):
     """Valid temperature/top_p with many digits are answered, arriving rounded at most to the page's precision."""
-    client.chat.completions.create(model=PLAIN_MODEL, messages=user("Precise"), temperature=temperature,
-                                   top_p=top_p)
+    client.chat.completions.create(
+        model=PLAIN_MODEL, messages=user("Precise"), temperature=temperature, top_p=top_p
+    )
     config = last_request(stack)["generation_config"]
     assert config["temperature"] == pytest.approx(temperature, abs=1e-3)
     assert config["top_p"] == pytest.approx(top_p, abs=1e-3)
@@ -167,8 +194,9 @@ def test_finely_grained_sampling_values_are_accepted(client: openai.OpenAI, stac
 
 def test_max_completion_tokens_reaches_the_simulator_and_cuts_the_answer(client: openai.OpenAI, stack: Stack):
     """max_completion_tokens becomes maxOutputTokens; the cut answer finishes with length."""
-    done = client.chat.completions.create(model=PLAIN_MODEL, messages=user("Long #sim:words=50"),
-                                          max_completion_tokens=7, stop="NEVER-SEEN")
+    done = client.chat.completions.create(
+        model=PLAIN_MODEL, messages=user("Long #sim:words=50"), max_completion_tokens=7, stop="NEVER-SEEN"
+    )
     recorded = last_request(stack)
     assert recorded["generation_config"]["max_output_tokens"] == 7
     assert recorded["generation_config"]["stop_sequences"] == ["NEVER-SEEN"]
@@ -200,10 +228,13 @@ def test_stop_sequence_cuts_the_answer(client: openai.OpenAI, stack: Stack):
     ],
     ids=["flash-low", "flash-off", "pro-high", "pro-budget", "g3flash-medium", "g3pro-minimal"],
 )
-def test_reasoning_effort_reaches_the_simulator_per_family(client: openai.OpenAI, stack: Stack, model, effort,
-                                                           thinking):
+def test_reasoning_effort_reaches_the_simulator_per_family(
+    client: openai.OpenAI, stack: Stack, model, effort, thinking
+):
     """reasoning_effort becomes the thinking config of the model's family (budget or level)."""
-    client.chat.completions.create(model=model, messages=user("Effort"), extra_body={"reasoning_effort": effort})
+    client.chat.completions.create(
+        model=model, messages=user("Effort"), extra_body={"reasoning_effort": effort}
+    )
     recorded = last_request(stack)
     assert recorded["model"] == model
     assert recorded["generation_config"]["thinking"] == thinking
@@ -241,18 +272,22 @@ def test_quota_exhausted_raises_rate_limit_error(client: openai.OpenAI):
     assert info.value.response.headers.get("retry-after")
 
 
-@pytest.mark.parametrize(("directive", "exc", "status"), [
-    ("quota", openai.RateLimitError, 429),
-    ("rate_limit", openai.RateLimitError, 429),
-    ("permission", openai.PermissionDeniedError, 403),
-    ("internal", openai.InternalServerError, 502),
-])
+@pytest.mark.parametrize(
+    ("directive", "exc", "status"),
+    [
+        ("quota", openai.RateLimitError, 429),
+        ("rate_limit", openai.RateLimitError, 429),
+        ("permission", openai.PermissionDeniedError, 403),
+        ("internal", openai.InternalServerError, 502),
+    ],
+)
 def test_stream_failure_before_output_raises_the_typed_error(client: openai.OpenAI, directive, exc, status):
     """A streamed request that fails before its first output gets the real HTTP status, so the SDK raises its
     typed exception (with Retry-After on 429) at create(), as without streaming."""
     with pytest.raises(exc) as info:
-        client.chat.completions.create(model=PLAIN_MODEL, messages=user(f"Fail #sim:error={directive}"),
-                                       stream=True)
+        client.chat.completions.create(
+            model=PLAIN_MODEL, messages=user(f"Fail #sim:error={directive}"), stream=True
+        )
     assert info.value.status_code == status
     if status == 429:
         assert float(info.value.response.headers["retry-after"]) > 0
@@ -261,15 +296,17 @@ def test_stream_failure_before_output_raises_the_typed_error(client: openai.Open
 async def test_async_stream_failure_before_output_raises_rate_limit_error(aclient: openai.AsyncOpenAI):
     """The async client gets the same typed exception for a streamed quota error."""
     with pytest.raises(openai.RateLimitError) as info:
-        await aclient.chat.completions.create(model=PLAIN_MODEL, messages=user("Spend #sim:error=quota"),
-                                              stream=True)
+        await aclient.chat.completions.create(
+            model=PLAIN_MODEL, messages=user("Spend #sim:error=quota"), stream=True
+        )
     assert info.value.code == "insufficient_quota"
 
 
 def test_stream_failure_after_output_raises_api_error_in_band(client: openai.OpenAI):
     """After output has started the failure arrives as an error event: the text so far, then an APIError."""
-    stream = client.chat.completions.create(model=PLAIN_MODEL, stream=True,
-                                            messages=user("Fail #sim:error=cut #sim:words=40"))
+    stream = client.chat.completions.create(
+        model=PLAIN_MODEL, stream=True, messages=user("Fail #sim:error=cut #sim:words=40")
+    )
     seen: list[str] = []
     with pytest.raises(openai.APIError) as info:
         for chunk in stream:
@@ -315,8 +352,11 @@ def test_empty_messages_raise_bad_request(client: openai.OpenAI):
 
 # --------------------------------------------------------------------------- legacy functions
 
-WEATHER_FN = {"name": "get_weather", "description": "Weather of a city",
-              "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+WEATHER_FN = {
+    "name": "get_weather",
+    "description": "Weather of a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -326,21 +366,33 @@ def test_legacy_functions_round_trip(client: openai.OpenAI, stack: Stack, stream
     reaches the prompt."""
     prompt = 'Weather? #sim:tool=get_weather #sim:args={"city": "Paris"}'
     if stream:
-        chunks = list(client.chat.completions.create(model=PLAIN_MODEL, messages=user(prompt),
-                                                     functions=[WEATHER_FN], stream=True))
-        calls = [c.choices[0].delta.function_call for c in chunks if c.choices and c.choices[0].delta.function_call]
+        chunks = list(
+            client.chat.completions.create(
+                model=PLAIN_MODEL, messages=user(prompt), functions=[WEATHER_FN], stream=True
+            )
+        )
+        calls = [
+            c.choices[0].delta.function_call for c in chunks if c.choices and c.choices[0].delta.function_call
+        ]
         name, arguments = calls[0].name, "".join(f.arguments or "" for f in calls)
         finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     else:
-        done = client.chat.completions.create(model=PLAIN_MODEL, messages=user(prompt), functions=[WEATHER_FN])
+        done = client.chat.completions.create(
+            model=PLAIN_MODEL, messages=user(prompt), functions=[WEATHER_FN]
+        )
         assert done.choices[0].message.tool_calls is None
-        name, arguments = done.choices[0].message.function_call.name, done.choices[0].message.function_call.arguments
+        name, arguments = (
+            done.choices[0].message.function_call.name,
+            done.choices[0].message.function_call.arguments,
+        )
         finish = [done.choices[0].finish_reason]
     assert (name, json.loads(arguments), finish) == ("get_weather", {"city": "Paris"}, ["function_call"])
     declared = last_request(stack)["tools"]
     assert "get_weather" in json.dumps(declared)
-    history = [*user(prompt), {"role": "assistant", "content": None,
-                               "function_call": {"name": name, "arguments": arguments}},
-               {"role": "function", "name": "get_weather", "content": "sunny-result-7781"}]
+    history = [
+        *user(prompt),
+        {"role": "assistant", "content": None, "function_call": {"name": name, "arguments": arguments}},
+        {"role": "function", "name": "get_weather", "content": "sunny-result-7781"},
+    ]
     client.chat.completions.create(model=PLAIN_MODEL, messages=history, functions=[WEATHER_FN])
     assert "sunny-result-7781" in json.dumps(last_request(stack))

@@ -19,10 +19,12 @@ def body(prompt: str, stream: bool = False) -> dict[str, Any]:
     return {"model": PLAIN_MODEL, "stream": stream, "messages": [{"role": "user", "content": prompt}]}
 
 
-async def post(session: aiohttp.ClientSession, stack: Stack, req_id: str, prompt: str,
-               stream: bool = False) -> tuple[int, str]:
-    async with session.post(stack.base_url + "/v1/chat/completions", json=body(prompt, stream),
-                            headers={"x-request-id": req_id}) as resp:
+async def post(
+    session: aiohttp.ClientSession, stack: Stack, req_id: str, prompt: str, stream: bool = False
+) -> tuple[int, str]:
+    async with session.post(
+        stack.base_url + "/v1/chat/completions", json=body(prompt, stream), headers={"x-request-id": req_id}
+    ) as resp:
         return resp.status, await resp.text()
 
 
@@ -89,8 +91,12 @@ async def test_queue_lists_three_requests_and_cancel_removes_them(stack: Stack):
 
         async with session.post(f"{stack.base_url}/v1/cancel/{server_ids[1]}") as resp:
             assert resp.status == 200
-            assert await resp.json() == {"id": server_ids[1], "object": "request.cancelled", "cancelled": True,
-                                         "state": "queued"}
+            assert await resp.json() == {
+                "id": server_ids[1],
+                "object": "request.cancelled",
+                "cancelled": True,
+                "state": "queued",
+            }
         status, text = await second
         assert status == 499 and '"code":"request_cancelled"' in text
         rows = await queue_rows(session, stack)
@@ -116,8 +122,9 @@ async def test_queue_lists_three_requests_and_cancel_removes_them(stack: Stack):
 
 async def wait_sim_streaming(stack: Stack, marker: str, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
-    while (record := await asyncio.to_thread(sim_record, stack, marker)) is None or \
-            record.get("first_byte_at") is None:
+    while (record := await asyncio.to_thread(sim_record, stack, marker)) is None or record.get(
+        "first_byte_at"
+    ) is None:
         assert time.monotonic() < deadline, f"{marker} never reached the simulator"
         await asyncio.sleep(0.05)  # polling an outside condition with a deadline
 
@@ -126,7 +133,9 @@ async def read_some_then_leave(stack: Stack, marker: str, stream: bool) -> float
     """Start a slow request, wait until the answer is under way, drop the connection; return when."""
     async with aiohttp.ClientSession() as session:
         if stream:
-            resp = await session.post(stack.base_url + "/v1/chat/completions", json=body(f"{marker} {SLOW}", True))
+            resp = await session.post(
+                stack.base_url + "/v1/chat/completions", json=body(f"{marker} {SLOW}", True)
+            )
             seen = 0
             async for line in resp.content:
                 if line.startswith(b"data: ") and b'"content":"' in line and b'"content":""' not in line:
@@ -177,8 +186,11 @@ async def test_cancelling_a_running_stream_ends_it_with_an_error_event_and_stops
     """/v1/cancel on a streaming request mid-answer: request_cancelled event, [DONE], upstream ends within 1 s."""
     req_id = f"cancel-stream-{tag()}"
     async with aiohttp.ClientSession() as session:
-        resp = await session.post(stack.base_url + "/v1/chat/completions", json=body(f"{req_id} {SLOW}", True),
-                                  headers={"x-request-id": req_id})
+        resp = await session.post(
+            stack.base_url + "/v1/chat/completions",
+            json=body(f"{req_id} {SLOW}", True),
+            headers={"x-request-id": req_id},
+        )
         assert resp.status == 200
         server_id = resp.headers["x-request-id"]
         lines: list[bytes] = []
@@ -186,7 +198,10 @@ async def test_cancelling_a_running_stream_ends_it_with_an_error_event_and_stops
         async for line in resp.content:
             if line.strip():
                 lines.append(line.strip())
-            if cancelled_at is None and sum(b'"content":"' in x and b'"content":""' not in x for x in lines) == 2:
+            if (
+                cancelled_at is None
+                and sum(b'"content":"' in x and b'"content":""' not in x for x in lines) == 2
+            ):
                 async with session.post(f"{stack.base_url}/v1/cancel/{server_id}") as cancel:
                     assert cancel.status == 200 and (await cancel.json())["state"] == "running"
                 cancelled_at = time.time()
@@ -206,8 +221,9 @@ async def test_two_requests_with_one_client_request_id_each_get_their_own_answer
     async with aiohttp.ClientSession() as session:
 
         async def ask(nonce: str) -> tuple[int, str, str]:
-            async with session.post(stack.base_url + "/v1/chat/completions", json=body(nonce),
-                                    headers={"x-request-id": "same-id"}) as resp:
+            async with session.post(
+                stack.base_url + "/v1/chat/completions", json=body(nonce), headers={"x-request-id": "same-id"}
+            ) as resp:
                 assert resp.headers["x-client-request-id"] == "same-id"
                 return resp.status, resp.headers["x-request-id"], await resp.text()
 

@@ -22,11 +22,16 @@ from tests.e2e.conftest import ADMIN_KEY, PLAIN_MODEL
 PROJECT_SOCKETS = ("api.sock", "worker.sock", "proxy.sock")
 
 
-def request(stack: Stack, method: str, path: str, body: Any = None,
-            headers: dict[str, str] | None = None) -> tuple[int, Any]:
+def request(
+    stack: Stack, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(stack.base_url + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        stack.base_url + path,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(req, timeout=120) as resp:
             return resp.status, json.loads(resp.read() or b"null")
@@ -35,7 +40,9 @@ def request(stack: Stack, method: str, path: str, body: Any = None,
 
 
 def assert_error(payload: Any, code: str | None = None) -> dict[str, Any]:
-    assert set(payload) == {"error"} and set(payload["error"]) == {"message", "type", "param", "code"}, payload
+    assert set(payload) == {"error"} and set(payload["error"]) == {"message", "type", "param", "code"}, (
+        payload
+    )
     if code is not None:
         assert payload["error"]["code"] == code, payload
     return payload["error"]
@@ -73,7 +80,7 @@ def listening_sockets(pids: set[int]) -> list[tuple[str, int]]:
             hex_addr, hex_port = local.split(":")
             raw = bytes.fromhex(hex_addr)
             # The kernel prints each 32-bit word in host (little-endian) order.
-            packed = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            packed = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
             found.append((str(ipaddress.ip_address(packed)), int(hex_port, 16)))
     return found
 
@@ -103,7 +110,9 @@ def test_dom_stack_opens_no_proxy_port_and_listens_on_loopback_only(shared_stack
     assert ("127.0.0.1", shared_stack_dom.api_port) in sockets
     assert not [(a, p) for a, p in sockets if not is_loopback(a)], sockets
     ports = {p for _, p in sockets}
-    assert ports <= {shared_stack_dom.api_port, shared_stack_dom.sim_port, shared_stack_dom.helper_port}, sockets
+    assert ports <= {shared_stack_dom.api_port, shared_stack_dom.sim_port, shared_stack_dom.helper_port}, (
+        sockets
+    )
 
 
 # --------------------------------------------------------------------------- files on disk
@@ -123,8 +132,11 @@ def test_ca_private_key_files_are_0600_in_a_0700_certs_folder(shared_stack: Stac
     """The generated CA: certs folder 0700; every file holding the private key is 0600."""
     assert mode(shared_stack.certs_dir) == 0o700
     assert (shared_stack.certs_dir / "mitmproxy-ca-cert.pem").exists()
-    key_files = [p for p in shared_stack.certs_dir.iterdir()
-                 if p.is_file() and (b"PRIVATE KEY" in p.read_bytes() or p.name == "mitmproxy-ca.p12")]
+    key_files = [
+        p
+        for p in shared_stack.certs_dir.iterdir()
+        if p.is_file() and (b"PRIVATE KEY" in p.read_bytes() or p.name == "mitmproxy-ca.p12")
+    ]
     assert key_files, list(shared_stack.certs_dir.iterdir())
     for path in key_files:
         assert mode(path) == 0o600, f"{path.name}: {oct(mode(path))}"
@@ -162,16 +174,26 @@ def test_admin_key_manages_client_keys_that_then_guard_the_api(stack: Stack):
         status, payload = request(stack, "GET", "/v1/models")
         assert status == 401
         assert assert_error(payload)["type"] == "authentication_error"
-        status, payload = request(stack, "GET", "/v1/models", headers={"Authorization": "Bearer sk-aisp-wrong"})
+        status, payload = request(
+            stack, "GET", "/v1/models", headers={"Authorization": "Bearer sk-aisp-wrong"}
+        )
         assert status == 401
         assert request(stack, "GET", "/v1/models", headers={"Authorization": f"Bearer {key}"})[0] == 200
         assert request(stack, "GET", "/v1/models", headers={"x-api-key": key})[0] == 200
-        status, done = request(stack, "POST", "/v1/chat/completions",
-                               {"model": PLAIN_MODEL, "messages": [{"role": "user", "content": "keyed"}]},
-                               {"Authorization": f"Bearer {key}"})
+        status, done = request(
+            stack,
+            "POST",
+            "/v1/chat/completions",
+            {"model": PLAIN_MODEL, "messages": [{"role": "user", "content": "keyed"}]},
+            {"Authorization": f"Bearer {key}"},
+        )
         assert status == 200, done
-        status, payload = request(stack, "POST", "/v1/chat/completions",
-                                  {"model": PLAIN_MODEL, "messages": [{"role": "user", "content": "no key"}]})
+        status, payload = request(
+            stack,
+            "POST",
+            "/v1/chat/completions",
+            {"model": PLAIN_MODEL, "messages": [{"role": "user", "content": "no key"}]},
+        )
         assert status == 401
         keys_file = stack.data_dir / "api_keys.json"
         assert mode(keys_file) == 0o600 and mode(keys_file.parent) == 0o700
@@ -209,9 +231,16 @@ def files(stack: Stack) -> dict[str, Path]:
 
 
 def chat_with(stack: Stack, attachments: list[Any]) -> tuple[int, Any]:
-    return request(stack, "POST", "/v1/chat/completions", {
-        "model": PLAIN_MODEL, "messages": [{"role": "user", "content": "See the attachment"}],
-        "attachments": attachments})
+    return request(
+        stack,
+        "POST",
+        "/v1/chat/completions",
+        {
+            "model": PLAIN_MODEL,
+            "messages": [{"role": "user", "content": "See the attachment"}],
+            "attachments": attachments,
+        },
+    )
 
 
 def test_attachment_inside_the_folder_reaches_the_page(stack: Stack, files: dict[str, Path]):
@@ -222,7 +251,9 @@ def test_attachment_inside_the_folder_reaches_the_page(stack: Stack, files: dict
     assert attachment["sha256"] == hashlib.sha256(files["inside"].read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("kind", ["outside", "dotdot", "dotdot-encoded", "symlink", "symlinked-dir", "path-form"])
+@pytest.mark.parametrize(
+    "kind", ["outside", "dotdot", "dotdot-encoded", "symlink", "symlinked-dir", "path-form"]
+)
 def test_attachment_paths_escaping_the_folder_are_refused(stack: Stack, files: dict[str, Path], kind: str):
     """Paths outside ATTACHMENTS_DIR, through .. or through symlinks: 400, and nothing reaches the page."""
     root, secret = files["root"], files["secret"]
@@ -252,7 +283,9 @@ def test_local_attachments_are_refused_when_no_folder_is_configured(stack_dom: S
 
 
 def cookie_values(stack: Stack) -> set[str]:
-    values = {c["value"] for c in json.loads(stack.profile_path.read_text())["cookies"] if len(c["value"]) >= 8}
+    values = {
+        c["value"] for c in json.loads(stack.profile_path.read_text())["cookies"] if len(c["value"]) >= 8
+    }
     assert values
     return values
 
@@ -260,17 +293,25 @@ def cookie_values(stack: Stack) -> set[str]:
 def test_error_snapshot_holds_the_page_without_cookie_values(stack: Stack):
     """A failed request leaves a private snapshot whose HTML and logs contain none of the login's cookies."""
     status, payload, req_id = None, None, None
-    req = urllib.request.Request(stack.base_url + "/v1/chat/completions", method="POST", data=json.dumps({
-        "model": PLAIN_MODEL, "messages": [{"role": "user", "content": "Fail #sim:error=internal"}]}).encode(),
-        headers={"Content-Type": "application/json", "x-request-id": f"snap-{int(time.time() * 1000)}"})
+    req = urllib.request.Request(
+        stack.base_url + "/v1/chat/completions",
+        method="POST",
+        data=json.dumps(
+            {"model": PLAIN_MODEL, "messages": [{"role": "user", "content": "Fail #sim:error=internal"}]}
+        ).encode(),
+        headers={"Content-Type": "application/json", "x-request-id": f"snap-{int(time.time() * 1000)}"},
+    )
     try:
         urllib.request.urlopen(req, timeout=120)
     except urllib.error.HTTPError as err:
         status, payload, req_id = err.code, json.loads(err.read()), err.headers["x-request-id"]
     assert status == 502, payload
     deadline = time.monotonic() + 20
-    while not (folders := [p for p in stack.errors_dir.glob("*/*") if req_id in p.name and
-                           (p / "page.html").exists()]):
+    while not (
+        folders := [
+            p for p in stack.errors_dir.glob("*/*") if req_id in p.name and (p / "page.html").exists()
+        ]
+    ):
         assert time.monotonic() < deadline, f"no snapshot for {req_id} in {stack.errors_dir}"
         time.sleep(0.1)  # polling an outside condition with a deadline
     [folder] = folders

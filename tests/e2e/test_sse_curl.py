@@ -19,9 +19,22 @@ def curl_stream(stack: Stack, body: dict[str, Any], tmp_path: Path) -> tuple[str
     """POST with ``curl -N``; return (response headers, raw body bytes)."""
     headers = tmp_path / "headers.txt"
     proc = subprocess.run(
-        ["curl", "-N", "-sS", "--max-time", "120", "-D", str(headers), "-H", "Content-Type: application/json",
-         "--data-binary", json.dumps(body), stack.base_url + "/v1/chat/completions"],
-        capture_output=True, timeout=150,
+        [
+            "curl",
+            "-N",
+            "-sS",
+            "--max-time",
+            "120",
+            "-D",
+            str(headers),
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            json.dumps(body),
+            stack.base_url + "/v1/chat/completions",
+        ],
+        capture_output=True,
+        timeout=150,
     )
     assert proc.returncode == 0, proc.stderr.decode()
     return headers.read_text(), proc.stdout
@@ -46,8 +59,15 @@ def data_of(blocks: list[str]) -> list[str]:
 
 def test_stream_bytes_are_data_lines_with_blank_lines_and_done(stack: Stack, tmp_path: Path):
     """event-stream headers; data: lines split by blank lines; role first; one id; [DONE] last."""
-    headers, raw = curl_stream(stack, {"model": PLAIN_MODEL, "stream": True, "messages": [
-        {"role": "user", "content": "Raw bytes please #sim:words=40 #sim:chunks=8"}]}, tmp_path)
+    headers, raw = curl_stream(
+        stack,
+        {
+            "model": PLAIN_MODEL,
+            "stream": True,
+            "messages": [{"role": "user", "content": "Raw bytes please #sim:words=40 #sim:chunks=8"}],
+        },
+        tmp_path,
+    )
     assert headers.startswith("HTTP/1.1 200")
     assert "content-type: text/event-stream" in headers.lower()
     assert "x-request-id: " in headers.lower()
@@ -70,9 +90,17 @@ def test_stream_bytes_are_data_lines_with_blank_lines_and_done(stack: Stack, tmp
 
 def test_stream_with_usage_and_reasoning_keeps_the_shape(stack: Stack, tmp_path: Path):
     """include_usage adds one choice-less usage chunk before [DONE]; reasoning deltas use reasoning_content."""
-    _, raw = curl_stream(stack, {
-        "model": THINKING_MODEL, "stream": True, "stream_options": {"include_usage": True},
-        "reasoning_effort": "low", "messages": [{"role": "user", "content": "Think #sim:think=10"}]}, tmp_path)
+    _, raw = curl_stream(
+        stack,
+        {
+            "model": THINKING_MODEL,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "reasoning_effort": "low",
+            "messages": [{"role": "user", "content": "Think #sim:think=10"}],
+        },
+        tmp_path,
+    )
     data = data_of(events(raw))
     assert data[-1] == "[DONE]"
     chunks = [json.loads(d) for d in data[:-1]]
@@ -85,8 +113,15 @@ def test_stream_with_usage_and_reasoning_keeps_the_shape(stack: Stack, tmp_path:
 
 def test_stream_error_after_output_is_one_error_event_then_done(stack: Stack, tmp_path: Path):
     """An upstream failure after output started ends with one OpenAI error object in a data: line, then [DONE]."""
-    headers, raw = curl_stream(stack, {"model": PLAIN_MODEL, "stream": True, "messages": [
-        {"role": "user", "content": "Fail #sim:error=cut #sim:words=40"}]}, tmp_path)
+    headers, raw = curl_stream(
+        stack,
+        {
+            "model": PLAIN_MODEL,
+            "stream": True,
+            "messages": [{"role": "user", "content": "Fail #sim:error=cut #sim:words=40"}],
+        },
+        tmp_path,
+    )
     assert headers.startswith("HTTP/1.1 200")
     data = data_of(events(raw))
     assert data[-1] == "[DONE]"
@@ -99,7 +134,14 @@ def test_stream_error_after_output_is_one_error_event_then_done(stack: Stack, tm
 
 def test_stream_error_before_output_is_a_plain_json_error(stack: Stack, tmp_path: Path):
     """An upstream failure before any output is the same JSON error (and status) as without streaming."""
-    headers, raw = curl_stream(stack, {"model": PLAIN_MODEL, "stream": True, "messages": [
-        {"role": "user", "content": "Fail #sim:error=internal"}]}, tmp_path)
+    headers, raw = curl_stream(
+        stack,
+        {
+            "model": PLAIN_MODEL,
+            "stream": True,
+            "messages": [{"role": "user", "content": "Fail #sim:error=internal"}],
+        },
+        tmp_path,
+    )
     assert headers.startswith("HTTP/1.1 502") and "application/json" in headers.lower()
     assert json.loads(raw)["error"]["type"] == "upstream_error"

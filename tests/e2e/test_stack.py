@@ -26,10 +26,14 @@ def test_shared_stack_runs_every_program_of_the_real_config_on_its_own_ports(sha
         assert shared_stack.pid(program) > 0
         own = shared_stack.rss(program, children=False)
         assert 10 * 2**20 < own < 1024 * 2**20, (program, own)  # a Python process, not 0 and not the browser
-        assert shared_stack.rss(program) >= own - 2**20  # two reads of a live process: its pages move a little between them
+        assert (
+            shared_stack.rss(program) >= own - 2**20
+        )  # two reads of a live process: its pages move a little between them
         assert f"--- {program}.log" in shared_stack.log_tail(program, 5)
     # the worker's tree counts its browser too: Chromium's processes add far more than a Python process
-    assert shared_stack.rss("browser_worker") - shared_stack.rss("browser_worker", children=False) > 50 * 2**20
+    assert (
+        shared_stack.rss("browser_worker") - shared_stack.rss("browser_worker", children=False) > 50 * 2**20
+    )
 
 
 def test_stack_that_cannot_become_healthy_raises_with_health_and_logs_and_leaves_nothing():

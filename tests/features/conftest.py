@@ -62,7 +62,9 @@ def stack_dom(shared_stack_dom: Stack) -> Stack:
 
 
 def make_client(stack: Stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url + "/v1", api_key="features-unused", max_retries=0, timeout=120)
+    return openai.OpenAI(
+        base_url=stack.base_url + "/v1", api_key="features-unused", max_retries=0, timeout=120
+    )
 
 
 @pytest.fixture

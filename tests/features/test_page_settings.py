@@ -32,12 +32,22 @@ PNG = base64.b64decode(
 COLOR_SCHEMA = {"type": "object", "properties": {"color": {"type": "string"}}, "required": ["color"]}
 SIZE_SCHEMA = {"type": "object", "properties": {"size": {"type": "integer"}}, "required": ["size"]}
 #: Two declarations with the same name and different content.
-LOOKUP_CITY = {"type": "function", "function": {
-    "name": "lookup", "description": "Look a city up.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
-LOOKUP_CODE = {"type": "function", "function": {
-    "name": "lookup", "description": "Look a postal code up.",
-    "parameters": {"type": "object", "properties": {"code": {"type": "integer"}}, "required": ["code"]}}}
+LOOKUP_CITY = {
+    "type": "function",
+    "function": {
+        "name": "lookup",
+        "description": "Look a city up.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+LOOKUP_CODE = {
+    "type": "function",
+    "function": {
+        "name": "lookup",
+        "description": "Look a postal code up.",
+        "parameters": {"type": "object", "properties": {"code": {"type": "integer"}}, "required": ["code"]},
+    },
+}
 OUTPUT_LIMIT = {"gemini-2.0-flash": 8192}
 #: What a request that says nothing about thinking gets, per model (browser_worker/mapping/thinking.py).
 THINKING_DEFAULT: dict[str, dict[str, Any] | None] = {
@@ -84,7 +94,9 @@ DIMENSIONS: dict[str, list[Variant]] = {
     ],
     "thinking-level": [
         Variant("g3", {"model": LEVEL}),
-        Variant("g3-minimal", {"model": LEVEL, "reasoning_effort": "minimal"}, thinking(True, None, "MINIMAL")),
+        Variant(
+            "g3-minimal", {"model": LEVEL, "reasoning_effort": "minimal"}, thinking(True, None, "MINIMAL")
+        ),
         Variant("g3-low", {"model": LEVEL, "reasoning_effort": "low"}, thinking(True, None, "LOW")),
     ],
     "temperature": [DEFAULT, Variant("t0.3", {"temperature": 0.3}, {"temperature": 0.3})],
@@ -102,11 +114,21 @@ DIMENSIONS: dict[str, list[Variant]] = {
     ],
     "structured": [
         DEFAULT,
-        Variant("json-object", {"response_format": {"type": "json_object"}}, {"response_mime_type": "application/json"}),
-        Variant("schema-color", {"response_format": json_schema(COLOR_SCHEMA)},
-                {"response_mime_type": "application/json", "response_schema": COLOR_SCHEMA}),
-        Variant("schema-size", {"response_format": json_schema(SIZE_SCHEMA)},
-                {"response_mime_type": "application/json", "response_schema": SIZE_SCHEMA}),
+        Variant(
+            "json-object",
+            {"response_format": {"type": "json_object"}},
+            {"response_mime_type": "application/json"},
+        ),
+        Variant(
+            "schema-color",
+            {"response_format": json_schema(COLOR_SCHEMA)},
+            {"response_mime_type": "application/json", "response_schema": COLOR_SCHEMA},
+        ),
+        Variant(
+            "schema-size",
+            {"response_format": json_schema(SIZE_SCHEMA)},
+            {"response_mime_type": "application/json", "response_schema": SIZE_SCHEMA},
+        ),
     ],
     "search": [DEFAULT, Variant("search", {"tools": [{"type": "google_search"}]}, {"google_search": True})],
     "attachments": [DEFAULT, Variant("image", {"image": True}, {"attachments": ["image/png"]})],
@@ -133,8 +155,13 @@ def request(client: openai.OpenAI, variant: Variant) -> None:
     text = f"Settings check {variant.name} #sim:words=2"
     content: Any = text
     if body.pop("image", False):
-        content = [{"type": "text", "text": text},
-                   {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(PNG).decode()}}]
+        content = [
+            {"type": "text", "text": text},
+            {
+                "type": "image_url",
+                "image_url": {"url": "data:image/png;base64," + base64.b64encode(PNG).decode()},
+            },
+        ]
     messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
     system = body.pop("system", None)
     if system:
@@ -155,7 +182,10 @@ def page_settings(recorded: dict[str, Any]) -> dict[str, Any]:
         "thinking": config["thinking"],
         "response_mime_type": config["response_mime_type"],
         "response_schema": json.loads(schema) if isinstance(schema, str) else schema,
-        "functions": {d["name"]: sorted((_parameters(d) or {}).get("properties", {})) for d in tools["function_declarations"]},
+        "functions": {
+            d["name"]: sorted((_parameters(d) or {}).get("properties", {}))
+            for d in tools["function_declarations"]
+        },
         "google_search": tools["google_search"],
         "url_context": tools["url_context"],
         "attachments": [a["mime_type"] for a in recorded["attachments"]],
@@ -207,8 +237,9 @@ def matrix_client(shared_stack: Stack) -> Any:
 
 
 @pytest.mark.parametrize(("a", "b"), PAIRS)
-def test_request_b_gets_its_own_settings_after_request_a(matrix_client: openai.OpenAI, shared_stack: Stack,
-                                                         a: Variant, b: Variant):
+def test_request_b_gets_its_own_settings_after_request_a(
+    matrix_client: openai.OpenAI, shared_stack: Stack, a: Variant, b: Variant
+):
     """B after A: each of the two went out with exactly its own settings, nothing of the other."""
     request(matrix_client, a)
     assert_own_settings(shared_stack, a, None)
@@ -216,7 +247,9 @@ def test_request_b_gets_its_own_settings_after_request_a(matrix_client: openai.O
     assert_own_settings(shared_stack, b, a)
 
 
-def test_json_object_after_a_schema_and_a_plain_request_has_no_schema(matrix_client: openai.OpenAI, shared_stack: Stack):
+def test_json_object_after_a_schema_and_a_plain_request_has_no_schema(
+    matrix_client: openai.OpenAI, shared_stack: Stack
+):
     """The schema a request saved in the page's dialog stays there while structured output is off; a later
     ``json_object`` request must still go out without it."""
     schema, plain, json_object = DIMENSIONS["structured"][2], DEFAULT, DIMENSIONS["structured"][1]

@@ -9,18 +9,33 @@ from shared.deadlines import completion_timeout_s
 from shared.settings import Settings
 
 
-@pytest.mark.parametrize(("reason", "calls", "expected"), [
-    (None, False, "stop"), ("length", False, "length"), ("content_filter", False, "content_filter"),
-    (None, True, "tool_calls"), ("length", True, "tool_calls"), ("stop", True, "tool_calls"),
-])
+@pytest.mark.parametrize(
+    ("reason", "calls", "expected"),
+    [
+        (None, False, "stop"),
+        ("length", False, "length"),
+        ("content_filter", False, "content_filter"),
+        (None, True, "tool_calls"),
+        ("length", True, "tool_calls"),
+        ("stop", True, "tool_calls"),
+    ],
+)
 def test_a_call_makes_the_finish_reason_tool_calls(reason: str | None, calls: bool, expected: str) -> None:
     assert finish_reason(reason, tool_calls=calls) == expected
 
 
-@pytest.mark.parametrize(("stream", "helper", "expected"), [
-    (True, True, "stream"), (True, False, "stream"), (False, True, "helper"), (False, False, "dom"),
-])
-def test_the_capture_label_prefers_stream_then_helper_then_dom(stream: bool, helper: bool, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("stream", "helper", "expected"),
+    [
+        (True, True, "stream"),
+        (True, False, "stream"),
+        (False, True, "helper"),
+        (False, False, "dom"),
+    ],
+)
+def test_the_capture_label_prefers_stream_then_helper_then_dom(
+    stream: bool, helper: bool, expected: str
+) -> None:
     assert capture_label(stream=stream, helper=helper) == expected
 
 

@@ -49,25 +49,37 @@ def test_the_makefile_s_inline_python_imports_exist():
 # ---- the repository stands alone (issue 16) ----
 
 #: What a clone of the public repository does not have beside it: the old spec and fixture home.
-OUTSIDE_REFERENCE = re.compile(r"\.\./shared\b|shared/ai[s]tudio|\"shared\"\s*/\s*\"ai[s]tudio\"|\bSPEC \u00a7|SPEC\.md")
+OUTSIDE_REFERENCE = re.compile(
+    r"\.\./shared\b|shared/ai[s]tudio|\"shared\"\s*/\s*\"ai[s]tudio\"|\bSPEC \u00a7|SPEC\.md"
+)
 CONTRACT = PROJECT_ROOT / "docs" / "aistudio.md"
 CITATION = re.compile(r"docs/aistudio\.md \u00a7(\d+(?:\.\d+)?)")
 
 
 def repository_text_files() -> list[Path]:
     """Every file git tracks or would track (untracked but not ignored), read as text where it is text."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                            cwd=PROJECT_ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     files = [PROJECT_ROOT / name for name in listed if name]
     return [path for path in files if path.is_file() and b"\0" not in path.read_bytes()[:4096]]
 
 
 def test_no_file_refers_to_anything_outside_the_repository():
     """Nothing reads or cites the old spec beside the repo: the AI Studio contract is docs/aistudio.md, the fixtures tests/fixtures/."""
-    offenders = [f"{path.relative_to(PROJECT_ROOT)}:{number}: {line.strip()}"
-                 for path in repository_text_files()
-                 for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
-                 if OUTSIDE_REFERENCE.search(line)]
+    offenders = [
+        f"{path.relative_to(PROJECT_ROOT)}:{number}: {line.strip()}"
+        for path in repository_text_files()
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+        if OUTSIDE_REFERENCE.search(line)
+    ]
     assert not offenders, "references to outside the repository:\n" + "\n".join(offenders)
 
 
@@ -88,8 +100,11 @@ def contract_sections() -> set[str]:
 def test_every_citation_of_the_contract_names_a_section_it_has():
     """`docs/aistudio.md §N` in code, tests and docs points at a section that exists."""
     sections = contract_sections()
-    cited = {(match[1], str(path.relative_to(PROJECT_ROOT)))
-             for path in repository_text_files() for match in CITATION.finditer(path.read_text(errors="replace"))}
+    cited = {
+        (match[1], str(path.relative_to(PROJECT_ROOT)))
+        for path in repository_text_files()
+        for match in CITATION.finditer(path.read_text(errors="replace"))
+    }
     assert cited, "nothing cites docs/aistudio.md"
     missing = sorted(f"§{number} in {where}" for number, where in cited if number not in sections)
     assert not missing, "citations of sections docs/aistudio.md does not have:\n" + "\n".join(missing)
@@ -115,11 +130,35 @@ def test_under_ci_a_missing_tool_fails_instead_of_skipping(project_root: Path, t
     )
     env_base = {"PATH": "/nonexistent", "PYTHONPATH": str(project_root), "HOME": str(tmp_path)}
     for ci, expected in (("true", "failed"), ("", "skipped")):
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
-                               str(tmp_path), "-c", "/dev/null", str(probe)], capture_output=True, text=True,
-                              env={**env_base, "CI": ci}, cwd=tmp_path, timeout=120)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--rootdir",
+                str(tmp_path),
+                "-c",
+                "/dev/null",
+                str(probe),
+            ],
+            capture_output=True,
+            text=True,
+            env={**env_base, "CI": ci},
+            cwd=tmp_path,
+            timeout=120,
+        )
         assert f"1 {expected}" in proc.stdout, proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--co",
-                           "tests/shared/test_docs.py"], capture_output=True, text=True, cwd=project_root,
-                          env={**env_base, "CI": "true", "PATH": "/nonexistent"}, timeout=120)
-    assert proc.returncode == 1 and "curl" in proc.stdout + proc.stderr and "node" in proc.stdout + proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--co", "tests/shared/test_docs.py"],
+        capture_output=True,
+        text=True,
+        cwd=project_root,
+        env={**env_base, "CI": "true", "PATH": "/nonexistent"},
+        timeout=120,
+    )
+    assert (
+        proc.returncode == 1 and "curl" in proc.stdout + proc.stderr and "node" in proc.stdout + proc.stderr
+    )

@@ -27,15 +27,24 @@ LAUNCHERS = ("supervisord.conf", "Procfile", "Makefile", "scripts/*.sh", ".ci/*"
 
 def tracked(*patterns: str) -> list[Path]:
     """The files git tracks or would track (untracked but not ignored) that match ``patterns``."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", "--", *patterns],
-                            cwd=PROJECT_ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", "--", *patterns],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     return [PROJECT_ROOT / name for name in listed if name and (PROJECT_ROOT / name).is_file()]
 
 
 def runtime_python_files() -> list[Path]:
     """Every .py file of the repository outside ``tests/`` (``.venv`` and the like are ignored by git)."""
-    return [path for path in tracked("*.py")
-            if path.relative_to(PROJECT_ROOT).parts[0] not in ("tests", ".venv")]
+    return [
+        path for path in tracked("*.py") if path.relative_to(PROJECT_ROOT).parts[0] not in ("tests", ".venv")
+    ]
 
 
 def _is_test_tree(module: str | None) -> bool:
@@ -52,7 +61,9 @@ def imports_of_the_test_tree(source: str, filename: str) -> list[str]:
         elif isinstance(node, ast.ImportFrom):
             names = [node.module or ""] if node.level == 0 else []
         elif isinstance(node, ast.Call):
-            args = [arg.value for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str)]
+            args = [
+                arg.value for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+            ]
             func = ast.unparse(node.func)
             names = args[:1] if func.endswith(("import_module", "__import__")) else []
         elif isinstance(node, (ast.List, ast.Tuple)):
@@ -65,28 +76,36 @@ def imports_of_the_test_tree(source: str, filename: str) -> list[str]:
 
 
 def test_the_check_sees_every_way_of_importing_the_test_tree() -> None:
-    source = ("import tests\nimport os, tests.processes\nfrom tests.e2e.stack import Stack\n"
-              "from tests import conftest\nimportlib.import_module('tests.aistudio_sim')\n"
-              "subprocess.run([sys.executable, '-m', 'tests.aistudio_sim'])\n"
-              "import testsuite\nfrom . import tests\nfrom aistudio_sim.stack import Stack\n"
-              "subprocess.run(['python', '-m', 'aistudio_sim'])\n")
+    source = (
+        "import tests\nimport os, tests.processes\nfrom tests.e2e.stack import Stack\n"
+        "from tests import conftest\nimportlib.import_module('tests.aistudio_sim')\n"
+        "subprocess.run([sys.executable, '-m', 'tests.aistudio_sim'])\n"
+        "import testsuite\nfrom . import tests\nfrom aistudio_sim.stack import Stack\n"
+        "subprocess.run(['python', '-m', 'aistudio_sim'])\n"
+    )
     assert [line.split(":")[0] for line in imports_of_the_test_tree(source, "<example>")] == list("123456")
 
 
 def test_no_file_outside_tests_imports_the_test_tree() -> None:
     files = runtime_python_files()
     assert any(path.name == "__main__.py" and path.parent.name == "api_server" for path in files)
-    offenders = [f"{path.relative_to(PROJECT_ROOT)}:{hit}"
-                 for path in files for hit in imports_of_the_test_tree(path.read_text(), str(path))]
+    offenders = [
+        f"{path.relative_to(PROJECT_ROOT)}:{hit}"
+        for path in files
+        for hit in imports_of_the_test_tree(path.read_text(), str(path))
+    ]
     assert not offenders, "runtime code imports the test tree:\n" + "\n".join(offenders)
 
 
 def test_no_script_or_config_runs_a_module_of_the_test_tree() -> None:
     files = tracked(*LAUNCHERS)
     assert any(path.name == "supervisord.conf" for path in files)
-    offenders = [f"{path.relative_to(PROJECT_ROOT)}:{n}: {line.strip()}"
-                 for path in files for n, line in enumerate(path.read_text().splitlines(), 1)
-                 if re.search(r"-m\s+tests\b", line)]
+    offenders = [
+        f"{path.relative_to(PROJECT_ROOT)}:{n}: {line.strip()}"
+        for path in files
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"-m\s+tests\b", line)
+    ]
     assert not offenders, "these start a program from the test tree:\n" + "\n".join(offenders)
 
 
@@ -114,9 +133,14 @@ def test_no_file_points_at_the_old_homes_of_the_simulator_or_the_stack_harness()
             text = path.read_text()
         except (UnicodeDecodeError, OSError):
             continue
-        offenders += [f"{path.relative_to(PROJECT_ROOT)}:{n}: {line.strip()[:120]}"
-                      for n, line in enumerate(text.splitlines(), 1) if OLD_HOMES.search(line)]
-    assert not offenders, "aistudio_sim/, aistudio_sim/stack.py and aistudio_sim/processes.py moved:\n" + "\n".join(offenders)
+        offenders += [
+            f"{path.relative_to(PROJECT_ROOT)}:{n}: {line.strip()[:120]}"
+            for n, line in enumerate(text.splitlines(), 1)
+            if OLD_HOMES.search(line)
+        ]
+    assert not offenders, (
+        "aistudio_sim/, aistudio_sim/stack.py and aistudio_sim/processes.py moved:\n" + "\n".join(offenders)
+    )
 
 
 def imported_modules(path: Path) -> Iterator[tuple[int, str]]:
@@ -131,10 +155,12 @@ def imported_modules(path: Path) -> Iterator[tuple[int, str]]:
 
 def imports_of(package: str, forbidden: str) -> list[str]:
     """``file:line module`` for each import of ``forbidden`` (or a submodule) anywhere in ``package``."""
-    return [f"{path.relative_to(PROJECT_ROOT)}:{line} {module}"
-            for path in sorted((PROJECT_ROOT / package).rglob("*.py"))
-            for line, module in imported_modules(path)
-            if module == forbidden or module.startswith(forbidden + ".")]
+    return [
+        f"{path.relative_to(PROJECT_ROOT)}:{line} {module}"
+        for path in sorted((PROJECT_ROOT / package).rglob("*.py"))
+        for line, module in imported_modules(path)
+        if module == forbidden or module.startswith(forbidden + ".")
+    ]
 
 
 def test_the_browser_worker_never_imports_the_stream_proxy() -> None:
@@ -144,7 +170,11 @@ def test_the_browser_worker_never_imports_the_stream_proxy() -> None:
 
 def test_shared_imports_none_of_the_three_processes() -> None:
     """``shared`` is what the processes import; it imports none of them."""
-    assert [hit for process in ("api_server", "browser_worker", "stream_proxy") for hit in imports_of("shared", process)] == []
+    assert [
+        hit
+        for process in ("api_server", "browser_worker", "stream_proxy")
+        for hit in imports_of("shared", process)
+    ] == []
 
 
 #: browser_worker is kept in small pieces (issue 16): the pool multiplies it, and it should multiply a clear design.

@@ -20,7 +20,7 @@ EXAMPLES: list[p.Message] = [
     p.Pong(nonce="abc", process="api_server", pid=1, version="0.1.0"),
     p.Fault(message="bad frame"),
     p.StreamStarted(id="f1", ts=1.5, url="https://x/GenerateContent", model="gemini-2.5-pro"),
-    p.Reasoning(id="f1", ts=1.6, text="thinking… «quotes» \"and\" \\ slashes"),
+    p.Reasoning(id="f1", ts=1.6, text='thinking… «quotes» "and" \\ slashes'),
     p.Content(id="f1", ts=1.7, text="Hello ☕ 世界"),
     p.ToolCall(id="r1", ts=1.8, name="book", arguments={"a": [1, 2.5, None, True], "b": {"c": "d"}}),
     p.Grounding(

@@ -11,9 +11,22 @@ import pytest
 from shared.settings import Settings, SettingsError, load_settings, parse_resolve
 
 ENV_VARS = [
-    "API_HOST", "API_PORT", "STREAM_PORT", "RUN_DIR", "LOG_DIR", "BROWSER", "HEADLESS",
-    "RESPONSE_COMPLETION_TIMEOUT", "RESPONSE_COMPLETION_TIMEOUT_MS", "SILENCE_TIMEOUT_MS", "AISTUDIO_RESOLVE", "ADMIN_KEY",
-    "AUTH_PROFILE", "UPSTREAM_PROXY", "DEFAULT_STOP_SEQUENCES", "HELPER_ENDPOINT",
+    "API_HOST",
+    "API_PORT",
+    "STREAM_PORT",
+    "RUN_DIR",
+    "LOG_DIR",
+    "BROWSER",
+    "HEADLESS",
+    "RESPONSE_COMPLETION_TIMEOUT",
+    "RESPONSE_COMPLETION_TIMEOUT_MS",
+    "SILENCE_TIMEOUT_MS",
+    "AISTUDIO_RESOLVE",
+    "ADMIN_KEY",
+    "AUTH_PROFILE",
+    "UPSTREAM_PROXY",
+    "DEFAULT_STOP_SEQUENCES",
+    "HELPER_ENDPOINT",
 ]
 
 
@@ -92,7 +105,12 @@ def test_process_exits_2_with_the_message_on_a_bad_setting(tmp_path, project_roo
     """`python -m api_server` with a bad setting prints one line and exits 2, no traceback."""
     env = {"PATH": "/usr/bin:/bin", "API_PORT": "abc", "LOG_DIR": str(tmp_path), "RUN_DIR": str(tmp_path)}
     proc = subprocess.run(
-        [sys.executable, "-m", "api_server"], cwd=project_root, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "api_server"],
+        cwd=project_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert "API_PORT:" in proc.stderr and "Traceback" not in proc.stderr
@@ -126,7 +144,9 @@ def test_a_logged_client_value_cannot_forge_a_log_line(tmp_path) -> None:  # typ
     saved = (list(root.handlers), root.level)
     configure_logging("forgery-test", tmp_path, "INFO")
     try:
-        logging.getLogger("api_server.test").info("model=%s", "x\r\n2026-01-01 00:00:00.000 INFO forged\x1b[2J")
+        logging.getLogger("api_server.test").info(
+            "model=%s", "x\r\n2026-01-01 00:00:00.000 INFO forged\x1b[2J"
+        )
         try:
             raise ValueError("boom")
         except ValueError:

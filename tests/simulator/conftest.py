@@ -31,10 +31,11 @@ import pytest
 from aistudio_sim.processes import pick_free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SIM_HOSTS = ("aistudio.google.com", "alkalimakersuite-pa.clients6.google.com",
-             "accounts.google.com")
-RPC_BASE = ("https://alkalimakersuite-pa.clients6.google.com/$rpc/"
-            "google.internal.alkali.applications.makersuite.v1.MakerSuiteService/")
+SIM_HOSTS = ("aistudio.google.com", "alkalimakersuite-pa.clients6.google.com", "accounts.google.com")
+RPC_BASE = (
+    "https://alkalimakersuite-pa.clients6.google.com/$rpc/"
+    "google.internal.alkali.applications.makersuite.v1.MakerSuiteService/"
+)
 STARTUP_TIMEOUT = 20.0
 
 
@@ -80,11 +81,14 @@ class SimProcess:
             path = "__sim__/" + path
         method = method or ("POST" if body is not None else "GET")
         data = None if body is None else json.dumps(body).encode()
-        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl_context(),
-                                           timeout=10)
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl_context(), timeout=10)
         try:
-            conn.request(method, "/" + path, body=data, headers={
-                "Host": "aistudio.google.com", "Content-Type": "application/json"})
+            conn.request(
+                method,
+                "/" + path,
+                body=data,
+                headers={"Host": "aistudio.google.com", "Content-Type": "application/json"},
+            )
             resp = conn.getresponse()
             raw = resp.read()
         finally:
@@ -125,8 +129,7 @@ class SimProcess:
         on this simulator, trusting its certificate. Use as `async with sim.client_session() as s`."""
         import aiohttp
 
-        connector = aiohttp.TCPConnector(resolver=self.resolver(), ssl=self.ssl_context(),
-                                         force_close=True)
+        connector = aiohttp.TCPConnector(resolver=self.resolver(), ssl=self.ssl_context(), force_close=True)
         kwargs.setdefault("auto_decompress", True)
         return aiohttp.ClientSession(connector=connector, **kwargs)
 
@@ -154,8 +157,16 @@ class _SimResolver:
 
     async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict]:
         if host in SIM_HOSTS or host in ("127.0.0.1", "localhost"):
-            return [{"hostname": host, "host": "127.0.0.1", "port": self.port,
-                     "family": socket.AF_INET, "proto": 0, "flags": socket.AI_NUMERICHOST}]
+            return [
+                {
+                    "hostname": host,
+                    "host": "127.0.0.1",
+                    "port": self.port,
+                    "family": socket.AF_INET,
+                    "proto": 0,
+                    "flags": socket.AI_NUMERICHOST,
+                }
+            ]
         raise OSError(f"the simulator resolver only knows {SIM_HOSTS}, not {host!r}")
 
     async def close(self) -> None:
@@ -172,18 +183,41 @@ def start_simulator(state_dir: Path, *extra_args: str) -> Iterator[SimProcess]:
     helper_port = pick_free_port()
     with open(stderr_path, "wb") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "aistudio_sim", "--host", "127.0.0.1", "--port", "0",
-             "--state-dir", str(state_dir), "--write-demo-profile", str(profile),
-             "--helper-port", str(helper_port), *extra_args],
-            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr, env=env)
+            [
+                sys.executable,
+                "-m",
+                "aistudio_sim",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--state-dir",
+                str(state_dir),
+                "--write-demo-profile",
+                str(profile),
+                "--helper-port",
+                str(helper_port),
+                *extra_args,
+            ],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+        )
     line = _read_ready_line(proc)
     if not line.startswith("ready https://127.0.0.1:"):
         proc.kill()
         proc.wait()
         raise RuntimeError(f"simulator did not start: {line!r}\n{stderr_path.read_text()}")
-    sim = SimProcess(port=int(line.rsplit(":", 1)[1]), cert_path=state_dir / "sim-cert.pem",
-                     state_dir=state_dir, profile_path=profile, process=proc,
-                     stderr_path=stderr_path, helper_port=helper_port)
+    sim = SimProcess(
+        port=int(line.rsplit(":", 1)[1]),
+        cert_path=state_dir / "sim-cert.pem",
+        state_dir=state_dir,
+        profile_path=profile,
+        process=proc,
+        stderr_path=stderr_path,
+        helper_port=helper_port,
+    )
     try:
         yield sim
     finally:

@@ -19,13 +19,19 @@ PREF_KEY = "aiStudioUserPreference"
 VIEWPORT = {"width": 1440, "height": 900}
 
 # docs/aistudio.md §2.2: the whole prompt-textarea selector list (one selector, comma-separated).
-PROMPT_TEXTAREA = ", ".join([
-    "textarea.textarea", "ms-autosize-textarea textarea", "ms-chunk-input textarea",
-    "ms-prompt-input-wrapper ms-autosize-textarea textarea",
-    'ms-prompt-input-wrapper textarea[aria-label*="prompt" i]', "ms-prompt-input-wrapper textarea",
-    "ms-prompt-box ms-autosize-textarea textarea", 'ms-prompt-box textarea[aria-label="Enter a prompt"]',
-    "ms-prompt-box textarea",
-])
+PROMPT_TEXTAREA = ", ".join(
+    [
+        "textarea.textarea",
+        "ms-autosize-textarea textarea",
+        "ms-chunk-input textarea",
+        "ms-prompt-input-wrapper ms-autosize-textarea textarea",
+        'ms-prompt-input-wrapper textarea[aria-label*="prompt" i]',
+        "ms-prompt-input-wrapper textarea",
+        "ms-prompt-box ms-autosize-textarea textarea",
+        'ms-prompt-box textarea[aria-label="Enter a prompt"]',
+        "ms-prompt-box textarea",
+    ]
+)
 RUN_BUTTON = 'ms-run-button button[type="submit"].ms-button-primary'
 STOP_GENERATING = 'button[aria-label="Stop generating"]'
 MODEL_NAME = '[data-test-id="model-name"]'
@@ -100,7 +106,9 @@ async def set_prompt_by_script(page: Page, text: str) -> None:
             el.value = text;
             el.dispatchEvent(new Event("input", {bubbles: true}));
             el.dispatchEvent(new Event("change", {bubbles: true}));
-        }""", text)
+        }""",
+        text,
+    )
 
 
 async def run_prompt(page: Page, text: str) -> None:

@@ -22,12 +22,21 @@ def _cookie_header(cookies: dict[str, str]) -> str:
     return "; ".join(f"{k}={v}" for k, v in cookies.items())
 
 
-async def _post(sim: SimProcess, prompt: str, cookies: dict[str, str], **headers: str) -> tuple[int, dict, bytes]:
+async def _post(
+    sim: SimProcess, prompt: str, cookies: dict[str, str], **headers: str
+) -> tuple[int, dict, bytes]:
     """The browser's side: POST GenerateContent; the raw (still encoded) body."""
     async with sim.client_session(auto_decompress=False) as s:
-        async with s.post(GENERATE, data=generate_body(prompt),
-                          headers={"Cookie": _cookie_header(cookies), "Origin": ORIGIN,
-                                   "Content-Type": "application/json+protobuf", **headers}) as r:
+        async with s.post(
+            GENERATE,
+            data=generate_body(prompt),
+            headers={
+                "Cookie": _cookie_header(cookies),
+                "Origin": ORIGIN,
+                "Content-Type": "application/json+protobuf",
+                **headers,
+            },
+        ) as r:
             return r.status, dict(r.headers), await r.read()
 
 
@@ -49,8 +58,9 @@ async def test_helper_mirrors_the_body_byte_exact_gzip(sim: SimProcess) -> None:
     cookies = _session_cookies(sim)
     since = str(time.time())
     helper = asyncio.create_task(_helper(sim, cookies["SAPISID"], since=since))
-    status, headers, body = await _post(sim, "hello #sim:words=30 #sim:chunks=6", cookies,
-                                        **{"Accept-Encoding": "gzip"})
+    status, headers, body = await _post(
+        sim, "hello #sim:words=30 #sim:chunks=6", cookies, **{"Accept-Encoding": "gzip"}
+    )
     h_status, h_headers, h_body = await helper
     assert (status, h_status) == (200, 200)
     assert headers["Content-Encoding"] == h_headers["Content-Encoding"] == "gzip"
@@ -67,12 +77,18 @@ async def test_helper_streams_while_the_answer_is_written(sim: SimProcess) -> No
     own answer when the browser abandons the upstream one."""
     cookies = _session_cookies(sim)
     async with sim.client_session() as s:
-        async with s.post(GENERATE, data=generate_body("x #sim:error=stall"),
-                          headers={"Cookie": _cookie_header(cookies), "Origin": ORIGIN}) as r:
+        async with s.post(
+            GENERATE,
+            data=generate_body("x #sim:error=stall"),
+            headers={"Cookie": _cookie_header(cookies), "Origin": ORIGIN},
+        ) as r:
             assert (await r.content.readany()).startswith(b"[[")
             async with aiohttp.ClientSession(auto_decompress=False) as hs:
-                async with hs.get(sim.helper_url, params={"since": str(time.time() - 5)},
-                                  headers={"Cookie": f"SAPISID={cookies['SAPISID']}"}) as h:
+                async with hs.get(
+                    sim.helper_url,
+                    params={"since": str(time.time() - 5)},
+                    headers={"Cookie": f"SAPISID={cookies['SAPISID']}"},
+                ) as h:
                     assert h.status == 200
                     first = await h.content.readany()
                     assert first  # written before the upstream answer ended

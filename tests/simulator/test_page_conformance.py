@@ -79,6 +79,7 @@ WEATHER = {
 
 # ---- fixtures: one simulator and one browser per module, a fresh context per test ----
 
+
 @pytest.fixture(scope="module")
 def page_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess]:
     with start_simulator(tmp_path_factory.mktemp("page-sim") / "state") as running:
@@ -90,8 +91,10 @@ async def browser(page_sim: SimProcess) -> AsyncIterator[Browser]:
     skip_unless(CHROMIUM.exists(), str(CHROMIUM))
     async with async_playwright() as pw:
         launched = await pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=[f"--host-resolver-rules={page_sim.host_resolver_rules}"])
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[f"--host-resolver-rules={page_sim.host_resolver_rules}"],
+        )
         yield launched
         await launched.close()
 
@@ -134,16 +137,21 @@ async def studio_with(context: BrowserContext, prefs: dict | None) -> Page:
 
 # ---- docs/aistudio.md §10.1, one test per item ----
 
+
 async def test_new_chat_loads_with_one_prompt_textarea_and_the_model_id(page: Page) -> None:
     await expect(page.locator("ms-chunk-editor")).to_be_visible()
     await expect(page.locator(PROMPT_TEXTAREA)).to_have_count(1)
     await expect(page.locator(PROMPT_TEXTAREA)).to_have_attribute("aria-label", "Enter a prompt")
     assert (await page.locator(MODEL_NAME).first.inner_text()).strip() == "gemini-2.5-pro"
-    await expect(page.locator("ms-right-side-panel > div.content-container > ms-run-settings.expanded")).to_be_visible()
+    await expect(
+        page.locator("ms-right-side-panel > div.content-container > ms-run-settings.expanded")
+    ).to_be_visible()
     await expect(page.locator(f"{OVERLAY} > *")).to_have_count(0)
 
 
-async def test_logged_out_request_redirects_to_accounts_and_sign_in_returns(browser: Browser, sim: SimProcess) -> None:
+async def test_logged_out_request_redirects_to_accounts_and_sign_in_returns(
+    browser: Browser, sim: SimProcess
+) -> None:
     context = await browser.new_context(ignore_https_errors=True)
     page = await context.new_page()
     await page.goto(NEW_CHAT)
@@ -160,16 +168,23 @@ async def test_logged_out_request_redirects_to_accounts_and_sign_in_returns(brow
 
 async def test_unauthenticated_list_models_sends_the_page_to_sign_in(context: BrowserContext) -> None:
     page = await context.new_page()
-    await page.route(LIST_MODELS_URL, lambda route: route.fulfill(
-        status=401, body='[16,"Request had invalid authentication credentials."]',
-        headers={"Access-Control-Allow-Origin": STUDIO, "Access-Control-Allow-Credentials": "true"}))
+    await page.route(
+        LIST_MODELS_URL,
+        lambda route: route.fulfill(
+            status=401,
+            body='[16,"Request had invalid authentication credentials."]',
+            headers={"Access-Control-Allow-Origin": STUDIO, "Access-Control-Allow-Credentials": "true"},
+        ),
+    )
     await page.goto(NEW_CHAT)
     await page.wait_for_url(re.compile(r"^https://accounts\.google\.com/v3/signin/identifier\?continue="))
     assert "continue=https%3A%2F%2Faistudio.google.com%2Fprompts%2Fnew_chat" in page.url
     await page.close()
 
 
-async def test_preferences_are_read_at_boot_and_stay_one_json_string(context: BrowserContext, sim: SimProcess) -> None:
+async def test_preferences_are_read_at_boot_and_stay_one_json_string(
+    context: BrowserContext, sim: SimProcess
+) -> None:
     page = await studio_with(context, None)
     prefs = await read_prefs(page)
     assert prefs["promptModel"] == "models/gemini-2.5-pro"
@@ -195,7 +210,8 @@ async def test_preferences_are_read_at_boot_and_stay_one_json_string(context: Br
 
 
 async def test_a_listed_model_the_page_refuses_falls_back_and_rewrites_the_preference(
-        context: BrowserContext, sim: SimProcess) -> None:
+    context: BrowserContext, sim: SimProcess
+) -> None:
     """Config page_unknown_models (docs/aistudio.md §8): ListModels still lists the model, but the page boots on the
     default model and rewrites promptModel, keeping the other preferences."""
     sim.config(page_unknown_models=["gemini-2.5-flash"])
@@ -256,7 +272,9 @@ async def test_finished_turn_is_last_child_with_edit_and_run_disabled(page: Page
     await expect(page.locator(STOP_GENERATING)).to_have_count(0)
     await expect(page.locator(f"{LAST_TURN} .chat-turn-container.model")).to_have_count(1)
     await expect(page.locator(EDIT_BUTTON)).to_have_attribute("aria-label", "Edit")
-    await expect(page.locator(f"{LAST_TURN} span.model-run-time-pill")).to_have_text(re.compile(r"^\d+\.\ds$"))
+    await expect(page.locator(f"{LAST_TURN} span.model-run-time-pill")).to_have_text(
+        re.compile(r"^\d+\.\ds$")
+    )
     actions = page.locator(f"{LAST_TURN} .actions.hover-or-edit")
     assert await actions.evaluate("el => getComputedStyle(el).display") != "none"
 
@@ -292,12 +310,16 @@ async def test_copy_markdown_is_the_fourth_option_and_equals_the_edit_text(page:
     assert copied.endswith(".") and len(copied.split()) == 6
 
 
-async def test_generate_content_goes_to_the_rpc_host_and_renders_event_by_event(page: Page, sim: SimProcess) -> None:
+async def test_generate_content_goes_to_the_rpc_host_and_renders_event_by_event(
+    page: Page, sim: SimProcess
+) -> None:
     async with page.expect_request(GENERATE_URL) as request_info:
         await run_prompt(page, "#sim:delay_ms=300 #sim:chunks=4 #sim:words=16")
     request = await request_info.value
-    assert request.url == ("https://alkalimakersuite-pa.clients6.google.com/$rpc/google.internal.alkali."
-                           "applications.makersuite.v1.MakerSuiteService/GenerateContent")
+    assert request.url == (
+        "https://alkalimakersuite-pa.clients6.google.com/$rpc/google.internal.alkali."
+        "applications.makersuite.v1.MakerSuiteService/GenerateContent"
+    )
     assert request.headers["content-type"] == "application/json+protobuf"
     body = json.loads(request.post_data or "")
     assert body[0] == "models/gemini-2.5-pro" and body[1][0][1] == "user" and body[4].startswith("!")
@@ -326,12 +348,30 @@ async def test_list_models_is_requested_on_every_load(context: BrowserContext, s
 
 
 RUN_SETTINGS_UNIQUE = [
-    TEMPERATURE, 'ms-slider input.slider-number-input[aria-valuemax="2"]', TOP_P,
-    'ms-slider input.slider-number-input[aria-valuemax="1"]', MAX_TOKENS, STOP_INPUT, TOOLS_HEADER, ADVANCED_HEADER,
-    MANUAL_BUDGET, '[data-test-id="functionCallingTooltip"]', FC_TOGGLE, FC_EDIT, SEARCH_TOGGLE, URL_CONTEXT,
+    TEMPERATURE,
+    'ms-slider input.slider-number-input[aria-valuemax="2"]',
+    TOP_P,
+    'ms-slider input.slider-number-input[aria-valuemax="1"]',
+    MAX_TOKENS,
+    STOP_INPUT,
+    TOOLS_HEADER,
+    ADVANCED_HEADER,
+    MANUAL_BUDGET,
+    '[data-test-id="functionCallingTooltip"]',
+    FC_TOGGLE,
+    FC_EDIT,
+    SEARCH_TOGGLE,
+    URL_CONTEXT,
     '[data-test-id="structuredOutputTooltip"] button[role="switch"][aria-label="Structured output"]',
-    'button[aria-label="Edit JSON schema"]', "ms-token-count", "ms-model-selector", NEW_CHAT_BUTTON,
-    'button[aria-label="New chat"]', MORE_ACTIONS, RUN_BUTTON, UPLOAD_BUTTON, PROMPT_TEXTAREA,
+    'button[aria-label="Edit JSON schema"]',
+    "ms-token-count",
+    "ms-model-selector",
+    NEW_CHAT_BUTTON,
+    'button[aria-label="New chat"]',
+    MORE_ACTIONS,
+    RUN_BUTTON,
+    UPLOAD_BUTTON,
+    PROMPT_TEXTAREA,
 ]
 
 
@@ -348,16 +388,21 @@ async def test_run_settings_controls_are_unique_and_reflect_state(page: Page) ->
     await page.locator(MAX_TOKENS).fill("1234")
     await expect(page.locator(MAX_TOKENS)).to_have_value("1234")
     await expect(page.locator(TOOLS_HEADER).locator("xpath=../..")).to_have_class(
-        re.compile(r"\bsettings-item\b.*\bsettings-group-header\b.*\bexpanded\b"))
+        re.compile(r"\bsettings-item\b.*\bsettings-group-header\b.*\bexpanded\b")
+    )
     await expect(page.locator(URL_CONTEXT)).to_have_attribute("aria-checked", "false")
-    checked = await page.locator(URL_CONTEXT).evaluate("el => { el.click(); return el.getAttribute('aria-checked'); }")
+    checked = await page.locator(URL_CONTEXT).evaluate(
+        "el => { el.click(); return el.getAttribute('aria-checked'); }"
+    )
     assert checked == "true", "aria-checked must change inside the click handler"
     await expect(page.locator(URL_CONTEXT)).to_have_class(re.compile(r"\bmdc-switch--selected\b"))
     await page.locator(ADVANCED_HEADER).click()
     await expect(page.locator(MAX_TOKENS)).to_have_count(0)
     assert (await read_prefs(page))["isAdvancedOpen"] is False
     await page.locator(TOOLS_HEADER).click()
-    await expect(page.locator(TOOLS_HEADER).locator("xpath=../..")).not_to_have_class(re.compile(r"\bexpanded\b"))
+    await expect(page.locator(TOOLS_HEADER).locator("xpath=../..")).not_to_have_class(
+        re.compile(r"\bexpanded\b")
+    )
 
 
 FAMILIES = [
@@ -372,9 +417,9 @@ FAMILIES = [
 
 
 @pytest.mark.parametrize(("model", "main", "manual", "levels"), FAMILIES, ids=[f[0] for f in FAMILIES])
-async def test_thinking_controls_follow_the_model_family(context: BrowserContext, sim: SimProcess,
-                                                         model: str, main: int, manual: int,
-                                                         levels: list[str]) -> None:
+async def test_thinking_controls_follow_the_model_family(
+    context: BrowserContext, sim: SimProcess, model: str, main: int, manual: int, levels: list[str]
+) -> None:
     page = await studio_with(context, dict(OPEN_PREFS, promptModel=f"models/{model}"))
     await expect(page.locator(MODEL_NAME).first).to_have_text(model)
     await expect(page.locator(THINKING_TOGGLE)).to_have_count(main)
@@ -436,9 +481,11 @@ async def test_function_declarations_dialog_and_a_native_call(page: Page, sim: S
     editor = dialog.locator("ms-text-editor textarea")
     await expect(editor).to_have_attribute("placeholder", re.compile("Tab"))
     bad = [dict(WEATHER, parameters={"type": "object", "title": "x", "properties": {}})]
-    await editor.evaluate("""(el, text) => { el.value = text;
+    await editor.evaluate(
+        """(el, text) => { el.value = text;
         el.dispatchEvent(new Event('input', {bubbles: true})); el.dispatchEvent(new Event('change', {bubbles: true})); }""",
-                          json.dumps(bad, indent=2))
+        json.dumps(bad, indent=2),
+    )
     await dialog.locator('button[aria-label="Save the current function declarations"]').click()
     await expect(dialog).to_contain_text("Unknown key 'title'")
     await expect(page.locator(PROMPT_TEXTAREA)).to_have_count(1)
@@ -446,11 +493,12 @@ async def test_function_declarations_dialog_and_a_native_call(page: Page, sim: S
     await dialog.locator('button[aria-label="Save the current function declarations"]').click()
     await expect(dialog).to_have_count(0)
 
-    await run_and_wait(page, "Weather in Paris? #sim:tool=get_weather #sim:args={\"city\":\"Paris\"}")
+    await run_and_wait(page, 'Weather in Paris? #sim:tool=get_weather #sim:args={"city":"Paris"}')
     chunk = page.locator(f"{LAST_TURN} ms-function-call-chunk")
     await expect(chunk).to_have_count(1)
-    await expect(chunk.locator("ms-code-block mat-panel-title span:not(.material-symbols-outlined)")).to_have_text(
-        "get_weather")
+    await expect(
+        chunk.locator("ms-code-block mat-panel-title span:not(.material-symbols-outlined)")
+    ).to_have_text("get_weather")
     args = await chunk.locator("ms-code-block pre code").inner_text()
     assert json.loads(args) == {"city": "Paris"}
     tools = last_request(sim)["tools"]
@@ -483,14 +531,20 @@ async def test_temporary_chat_item_indicators_and_no_autosave(page: Page, sim: S
     await more.click()
     await expect(more).to_have_attribute("aria-expanded", "true")
     toggle = page.locator('button[data-test-incognito-toggle][aria-label="Temporary chat toggle"]')
-    await expect(page.locator(f"{OVERLAY} div.cdk-overlay-backdrop.cdk-overlay-transparent-backdrop"
-                              ".cdk-overlay-backdrop-showing")).to_have_count(1)
+    await expect(
+        page.locator(
+            f"{OVERLAY} div.cdk-overlay-backdrop.cdk-overlay-transparent-backdrop"
+            ".cdk-overlay-backdrop-showing"
+        )
+    ).to_have_count(1)
     await expect(toggle).to_have_attribute("aria-pressed", "false")
     await expect(page.locator("[data-test-incognito-checkmark]")).to_have_count(0)
     await toggle.click(force=True)
     await expect(toggle).to_have_attribute("aria-pressed", "true")
     await expect(toggle).to_be_visible()
-    await expect(page.locator('ms-incognito-mode-indicator [data-test-id="main-text"]')).to_have_text("Temporary chat")
+    await expect(page.locator('ms-incognito-mode-indicator [data-test-id="main-text"]')).to_have_text(
+        "Temporary chat"
+    )
     assert await page.locator("[data-test-incognito-checkmark]").count() >= 1
     await page.keyboard.press("Escape")
     await expect(more).to_have_attribute("aria-expanded", "false")
@@ -500,22 +554,26 @@ async def test_temporary_chat_item_indicators_and_no_autosave(page: Page, sim: S
     assert not [e for e in sim.inspect("events") if e["kind"] == "rpc"]
     await page.locator(NEW_CHAT_BUTTON).click()
     await page.locator('button.ms-button-primary:has-text("Discard and continue")').click()
-    await expect(page.locator('ms-incognito-mode-indicator')).to_have_count(0)
+    await expect(page.locator("ms-incognito-mode-indicator")).to_have_count(0)
     await expect(page.locator("[data-test-incognito-checkmark]")).to_have_count(0)
     await run_and_wait(page, "Saved hello")
     assert re.fullmatch(r"https://aistudio\.google\.com/prompts/1[A-Za-z0-9_-]{32}", page.url)
-    assert await eventually(lambda: [e["method"] for e in sim.inspect("events") if e["kind"] == "rpc"] == [
-        "CreatePrompt"])
+    assert await eventually(
+        lambda: [e["method"] for e in sim.inspect("events") if e["kind"] == "rpc"] == ["CreatePrompt"]
+    )
 
 
 async def test_quota_error_shows_callout_toast_and_reports_jserror(page: Page, sim: SimProcess) -> None:
     await run_and_wait(page, "#sim:error=quota")
     await expect(page.locator(QUOTA_CALLOUT)).to_contain_text("user has exceeded quota")
     await expect(page.locator("ms-toast > div.toast.error").last).to_have_text(
-        "Failed to generate content: Resource has been exhausted (e.g. check quota).")
+        "Failed to generate content: Resource has been exhausted (e.g. check quota)."
+    )
     await expect(page.locator(RUN_BUTTON)).to_be_disabled()
     errors = sim.inspect("jserrors")
-    assert errors and errors[-1]["error"].startswith("Failed to generate content: Resource has been exhausted")
+    assert errors and errors[-1]["error"].startswith(
+        "Failed to generate content: Resource has been exhausted"
+    )
     assert errors[-1]["error"].endswith("(MakerSuiteService/GenerateContent)")
 
 
@@ -537,6 +595,7 @@ async def test_escape_closes_menus_listboxes_dialogs_and_the_container_empties(p
 
 
 # ---- beyond the checklist: settings on the wire, stop, errors, uploads, overlays ----
+
 
 async def test_run_settings_reach_the_backend(page: Page, sim: SimProcess) -> None:
     await page.locator(TEMPERATURE).fill("0.35")
@@ -579,13 +638,18 @@ THINKING_CASES = [
     ("gemini-2.5-pro", "auto", {"include_thoughts": True, "budget": None, "level": None}),
     ("gemini-2.5-pro", "manual:4096", {"include_thoughts": True, "budget": 4096, "level": None}),
     ("gemini-3-pro-preview", "level:Low", {"include_thoughts": True, "budget": None, "level": "LOW"}),
-    ("gemini-3-flash-preview", "level:Minimal", {"include_thoughts": True, "budget": None, "level": "MINIMAL"}),
+    (
+        "gemini-3-flash-preview",
+        "level:Minimal",
+        {"include_thoughts": True, "budget": None, "level": "MINIMAL"},
+    ),
     ("gemma-3-27b-it", "none", None),
 ]
 
 
-async def test_grounding_metadata_in_either_candidate_slot_leaves_the_answer_intact(page: Page,
-                                                                                   sim: SimProcess) -> None:
+async def test_grounding_metadata_in_either_candidate_slot_leaves_the_answer_intact(
+    page: Page, sim: SimProcess
+) -> None:
     """With Search on, #sim:search adds grounding at candidate index 7 or 8; the page renders the answer."""
     await set_toggle(page, SEARCH_TOGGLE, True)
     for index in (7, 8):
@@ -600,10 +664,12 @@ async def test_grounding_metadata_in_either_candidate_slot_leaves_the_answer_int
         await expect(page.locator(ERROR_TOAST)).to_have_count(0)
 
 
-@pytest.mark.parametrize(("model", "action", "expected"), THINKING_CASES,
-                         ids=[f"{c[0]}-{c[1]}" for c in THINKING_CASES])
-async def test_thinking_settings_reach_the_backend(context: BrowserContext, sim: SimProcess,
-                                                   model: str, action: str, expected: dict | None) -> None:
+@pytest.mark.parametrize(
+    ("model", "action", "expected"), THINKING_CASES, ids=[f"{c[0]}-{c[1]}" for c in THINKING_CASES]
+)
+async def test_thinking_settings_reach_the_backend(
+    context: BrowserContext, sim: SimProcess, model: str, action: str, expected: dict | None
+) -> None:
     page = await studio_with(context, dict(OPEN_PREFS, promptModel=f"models/{model}"))
     if action == "off":
         await set_toggle(page, THINKING_TOGGLE, False)
@@ -618,18 +684,22 @@ async def test_thinking_settings_reach_the_backend(context: BrowserContext, sim:
     thoughts = page.locator(f"{LAST_TURN} ms-prompt-chunk > ms-thought-chunk > mat-expansion-panel")
     if expected and expected["budget"] != 0:
         await expect(thoughts).to_have_count(1)
-        await expect(thoughts.locator(".mat-expansion-panel-body > ms-text-chunk > ms-cmark-node.cmark-node")) \
-            .not_to_have_text("")
+        await expect(
+            thoughts.locator(".mat-expansion-panel-body > ms-text-chunk > ms-cmark-node.cmark-node")
+        ).not_to_have_text("")
         await expect(thoughts).to_contain_text("Thoughts")
         order = await page.locator(f"{LAST_TURN} ms-prompt-chunk").evaluate_all(
-            "els => els.map(e => e.querySelector('ms-thought-chunk') ? 'thought' : 'answer')")
+            "els => els.map(e => e.querySelector('ms-thought-chunk') ? 'thought' : 'answer')"
+        )
         assert order == ["thought", "answer"]
     else:
         await expect(thoughts).to_have_count(0)
     await page.close()
 
 
-async def test_stop_mid_stream_keeps_the_partial_answer_and_closes_the_request(page: Page, sim: SimProcess) -> None:
+async def test_stop_mid_stream_keeps_the_partial_answer_and_closes_the_request(
+    page: Page, sim: SimProcess
+) -> None:
     await run_prompt(page, "#sim:delay_ms=200 #sim:words=50")
     answer = page.locator(ANSWER)
     await expect(answer).not_to_have_text("")
@@ -654,8 +724,9 @@ async def test_keyboard_ctrl_enter_runs_and_plain_enter_adds_a_newline(page: Pag
     await expect(page.locator("ms-chat-turn")).to_have_count(2)
 
 
-async def test_upload_through_the_menu_attaches_files_and_sends_them(context: BrowserContext, sim: SimProcess,
-                                                                     tmp_path: Path) -> None:
+async def test_upload_through_the_menu_attaches_files_and_sends_them(
+    context: BrowserContext, sim: SimProcess, tmp_path: Path
+) -> None:
     prefs = dict(OPEN_PREFS)
     del prefs["fileCopyrightAcknowledged"]
     page = await studio_with(context, prefs)
@@ -670,21 +741,26 @@ async def test_upload_through_the_menu_attaches_files_and_sends_them(context: Br
     agree = page.locator(f"{OVERLAY} button:has-text('I agree')")
     await expect(agree).to_be_visible()
     await agree.click()
-    await expect(page.locator(f"{OVERLAY} div.cdk-overlay-backdrop.cdk-overlay-backdrop-showing")).to_have_count(0)
+    await expect(
+        page.locator(f"{OVERLAY} div.cdk-overlay-backdrop.cdk-overlay-backdrop-showing")
+    ).to_have_count(0)
     assert (await read_prefs(page))["fileCopyrightAcknowledged"] is True
     await expect(page.locator("section.attachment-wrapper")).not_to_have_class(re.compile(r"\bempty\b"))
     await expect(page.locator("section.attachment-wrapper")).to_contain_text("note.txt")
     await expect(page.locator(RUN_BUTTON)).to_be_enabled()
 
     await page.locator(UPLOAD_BUTTON).first.click()
-    await page.locator(f"{OVERLAY} div[role='menu'] button[role='menuitem'] input[type=file]").set_input_files(
-        [str(note)])
+    await page.locator(
+        f"{OVERLAY} div[role='menu'] button[role='menuitem'] input[type=file]"
+    ).set_input_files([str(note)])
     await expect(page.locator("section.attachment-wrapper ms-file-chunk")).to_have_count(2)
     await expect(page.locator(f"{OVERLAY} > *")).to_have_count(0)
     await page.locator(RUN_BUTTON).click()
     await wait_until_done(page)
     attachments = last_request(sim)["attachments"]
-    assert [(a["name"], a["mime_type"], a["size"]) for a in attachments] == [("note.txt", "text/plain", 16)] * 2
+    assert [(a["name"], a["mime_type"], a["size"]) for a in attachments] == [
+        ("note.txt", "text/plain", 16)
+    ] * 2
     await expect(page.locator("section.attachment-wrapper")).to_have_class(re.compile(r"\bempty\b"))
     await page.close()
 
@@ -702,10 +778,18 @@ async def test_http_and_stream_errors_end_the_turn_with_a_toast(page: Page, sim:
     assert len(reported) == 3 and all(e.startswith("Failed to generate content: ") for e in reported)
 
 
-async def test_injected_overlays_appear_and_escape_clears_the_backdrop(context: BrowserContext,
-                                                                       sim: SimProcess) -> None:
-    sim.config(inject_overlays=["transparent_backdrop", "tooltip", "survey_iframe", "welcome_dialog",
-                                "cookie_banner"])
+async def test_injected_overlays_appear_and_escape_clears_the_backdrop(
+    context: BrowserContext, sim: SimProcess
+) -> None:
+    sim.config(
+        inject_overlays=[
+            "transparent_backdrop",
+            "tooltip",
+            "survey_iframe",
+            "welcome_dialog",
+            "cookie_banner",
+        ]
+    )
     page = await open_studio(context, OPEN_PREFS)
     await expect(page.locator(f"{OVERLAY} .mat-mdc-dialog-inner-container")).to_be_visible()
     await expect(page.locator(".cdk-overlay-pane:has(.mdc-tooltip)")).to_have_count(1)
@@ -747,8 +831,9 @@ async def test_run_settings_stay_visible_in_a_narrow_window(context: BrowserCont
     await page.close()
 
 
-async def test_virtualised_turns_lose_their_text_off_screen_and_get_it_back(context: BrowserContext,
-                                                                             sim: SimProcess) -> None:
+async def test_virtualised_turns_lose_their_text_off_screen_and_get_it_back(
+    context: BrowserContext, sim: SimProcess
+) -> None:
     sim.config(virtualize_turns=True)
     page = await open_studio(context, OPEN_PREFS)
     long_text = "\n".join(f"line {i}" for i in range(45))
@@ -765,14 +850,18 @@ async def test_virtualised_turns_lose_their_text_off_screen_and_get_it_back(cont
     await page.close()
 
 
-async def test_first_use_dialogs_follow_their_preference_keys(context: BrowserContext, sim: SimProcess) -> None:
+async def test_first_use_dialogs_follow_their_preference_keys(
+    context: BrowserContext, sim: SimProcess
+) -> None:
     sim.config(first_use_dialogs=True)
     prefs = dict(OPEN_PREFS, hasShownDrivePermissionDialog=True)
     page = await open_studio(context, prefs)
     dialog = page.locator(f"{OVERLAY} .mat-mdc-dialog-inner-container")
     await expect(dialog).to_have_count(1)
     await expect(dialog).to_contain_text("Welcome")
-    await expect(page.locator(f"{OVERLAY} div.cdk-overlay-backdrop.cdk-overlay-backdrop-showing")).to_have_count(1)
+    await expect(
+        page.locator(f"{OVERLAY} div.cdk-overlay-backdrop.cdk-overlay-backdrop-showing")
+    ).to_have_count(1)
     await page.keyboard.press("Escape")
     await expect(dialog).to_have_count(0)
     assert (await read_prefs(page))["warmWelcomeDisplayed"] is True
@@ -801,13 +890,15 @@ async def test_thought_panel_says_thinking_while_running_then_thoughts(page: Pag
     await expect(panel.locator("mat-panel-title")).to_have_text("Thoughts")
     await expect(panel.locator("img.thinking-progress-icon.in-progress")).to_have_count(0)
     scrolled = await page.locator("ms-autoscroll-container").evaluate(
-        "el => el.scrollHeight - el.scrollTop - el.clientHeight")
+        "el => el.scrollHeight - el.scrollTop - el.clientHeight"
+    )
     assert scrolled < 2
 
 
 async def test_generate_content_401_sends_the_page_to_sign_in(browser: Browser, sim: SimProcess) -> None:
-    own = await browser.new_context(ignore_https_errors=True, viewport=VIEWPORT,
-                                    storage_state=sim.storage_state())
+    own = await browser.new_context(
+        ignore_https_errors=True, viewport=VIEWPORT, storage_state=sim.storage_state()
+    )
     page = await own.new_page()
     await page.goto(NEW_CHAT)
     await run_prompt(page, "#sim:error=login")
@@ -816,9 +907,13 @@ async def test_generate_content_401_sends_the_page_to_sign_in(browser: Browser, 
 
 
 async def test_model_picker_writes_prompt_model_and_reloads(page: Page) -> None:
-    await expect(page.locator('ms-model-selector > span[data-test-id="model-name"]')).to_have_text("gemini-2.5-pro")
+    await expect(page.locator('ms-model-selector > span[data-test-id="model-name"]')).to_have_text(
+        "gemini-2.5-pro"
+    )
     await page.locator("ms-model-selector").click()
-    option = page.locator(f'{OVERLAY} [role="listbox"] [role="option"]').filter(has_text="gemini-2.5-flash-lite")
+    option = page.locator(f'{OVERLAY} [role="listbox"] [role="option"]').filter(
+        has_text="gemini-2.5-flash-lite"
+    )
     await option.click()
     await expect(page.locator(MODEL_NAME).first).to_have_text("gemini-2.5-flash-lite")
     assert (await read_prefs(page))["promptModel"] == "models/gemini-2.5-flash-lite"
@@ -853,28 +948,43 @@ DECODE_STREAM_JS = """([bytes, cuts]) => {
 STREAM_EXPECTED = {
     "generate_content_text.stream": {
         "reasoning": "",
-        "content": "Hello! The capital of France is **Paris**.\nFun fact: the café \"Le Procope\" opened in 1686 "
-                   "— it still serves coffee ☕.",
-        "calls": [], "usage": (12, 30, 42),
+        "content": 'Hello! The capital of France is **Paris**.\nFun fact: the café "Le Procope" opened in 1686 '
+        "— it still serves coffee ☕.",
+        "calls": [],
+        "usage": (12, 30, 42),
     },
     "generate_content_thinking.stream": {
         "reasoning": "**Breaking down the multiplication**\n\nThe user wants 17 × 23. I'll split it: 17 × 20 = 340 "
-                     "and 17 × 3 = 51, so the total is 391.\n",
-        "content": "17 × 23 = **391**.", "calls": [], "usage": (14, 9, 143),
+        "and 17 × 3 = 51, so the total is 391.\n",
+        "content": "17 × 23 = **391**.",
+        "calls": [],
+        "usage": (14, 9, 143),
     },
     "generate_content_function_call.stream": {
         "reasoning": "The user wants a refundable flight to Tokyo for two people; I will call book_flight, then "
-                     "check the weather.\n",
+        "check the weather.\n",
         "content": "",
         "calls": [
-            {"name": "book_flight", "args": {
-                "destination": "Tokyo", "passengers": 2, "max_price": 1234.5, "refundable": True,
-                "window_seat": False, "promo_code": None,
-                "traveler": {"name": "Ada Lovelace", "age": 36,
-                             "contact": {"email": "ada@example.com", "sms": False}},
-                "dates": ["2026-05-01", "2026-05-09"],
-                "seat_prefs": [{"row": 12, "letter": "A"}, {"row": 14, "letter": "C"}],
-                "tags": [], "meta": {}}},
+            {
+                "name": "book_flight",
+                "args": {
+                    "destination": "Tokyo",
+                    "passengers": 2,
+                    "max_price": 1234.5,
+                    "refundable": True,
+                    "window_seat": False,
+                    "promo_code": None,
+                    "traveler": {
+                        "name": "Ada Lovelace",
+                        "age": 36,
+                        "contact": {"email": "ada@example.com", "sms": False},
+                    },
+                    "dates": ["2026-05-01", "2026-05-09"],
+                    "seat_prefs": [{"row": 12, "letter": "A"}, {"row": 14, "letter": "C"}],
+                    "tags": [],
+                    "meta": {},
+                },
+            },
             {"name": "get_weather", "args": {"city": "Tokyo", "unit": "celsius", "days": [1, 2, 3]}},
         ],
         "usage": (88, 71, 202),
@@ -894,15 +1004,20 @@ async def wire_page(browser: Browser) -> AsyncIterator[Page]:
 
 
 @pytest.mark.parametrize("name", sorted(STREAM_EXPECTED))
-async def test_wire_scanner_decodes_the_fixture_streams_however_they_are_cut(wire_page: Page, fixtures_dir: Path,
-                                                                             name: str) -> None:
+async def test_wire_scanner_decodes_the_fixture_streams_however_they_are_cut(
+    wire_page: Page, fixtures_dir: Path, name: str
+) -> None:
     body = (fixtures_dir / name).read_bytes()
     boundaries = json.loads((fixtures_dir / "chunk_boundaries.json").read_text())[name]
     expected = STREAM_EXPECTED[name]
     for cuts in ([], boundaries, list(range(1, len(body)))):
         got = await wire_page.evaluate(DECODE_STREAM_JS, [list(body), cuts])
         assert got["done"] and not got["errors"]
-        assert (got["reasoning"], got["content"], got["finish"]) == (expected["reasoning"], expected["content"], 1)
+        assert (got["reasoning"], got["content"], got["finish"]) == (
+            expected["reasoning"],
+            expected["content"],
+            1,
+        )
         assert got["calls"] == expected["calls"]
         usage = got["usage"]
         assert (usage[0], usage[1], usage[2]) == expected["usage"]

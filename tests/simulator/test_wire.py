@@ -41,8 +41,13 @@ def decode_value(v: Any) -> Any:
 
 
 def _is_pair_list(v: Any) -> bool:
-    return (isinstance(v, list) and bool(v) and isinstance(v[0], list) and len(v[0]) >= 2
-            and isinstance(v[0][0], str))
+    return (
+        isinstance(v, list)
+        and bool(v)
+        and isinstance(v[0], list)
+        and len(v[0]) >= 2
+        and isinstance(v[0][0], str)
+    )
 
 
 def decode_struct(s: Any) -> dict:
@@ -93,13 +98,38 @@ def body_of(plan: model.Plan) -> bytes:
     return b"".join(pieces) + framer.close(plan.inline_error)
 
 
-def request(prompt: str = "hello", *, model_id: str = "gemini-2.5-pro", stops: list | None = None,
-            max_tokens: int | None = None, thinking: list | None = None, mime: str | None = None,
-            schema: Any = None, tools: list | None = None) -> wire.GenerateRequest:
-    config = [None, stops, None, max_tokens, 1.0, 0.95, None, None, None, None, None, None, mime,
-              None if schema is None else json.dumps(schema), None, thinking]
-    body = json.dumps([f"models/{model_id}", [[[[None, prompt]], "user"]], None, config, "!t",
-                       tools]).encode()
+def request(
+    prompt: str = "hello",
+    *,
+    model_id: str = "gemini-2.5-pro",
+    stops: list | None = None,
+    max_tokens: int | None = None,
+    thinking: list | None = None,
+    mime: str | None = None,
+    schema: Any = None,
+    tools: list | None = None,
+) -> wire.GenerateRequest:
+    config = [
+        None,
+        stops,
+        None,
+        max_tokens,
+        1.0,
+        0.95,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        mime,
+        None if schema is None else json.dumps(schema),
+        None,
+        thinking,
+    ]
+    body = json.dumps(
+        [f"models/{model_id}", [[[[None, prompt]], "user"]], None, config, "!t", tools]
+    ).encode()
     return wire.parse_generate_request(body)
 
 
@@ -117,8 +147,14 @@ def load(fixtures_dir: Path, name: str) -> Any:
 # bodies vs fixtures
 
 
-@pytest.mark.parametrize("name", ["generate_content_text.stream", "generate_content_thinking.stream",
-                                  "generate_content_function_call.stream"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "generate_content_text.stream",
+        "generate_content_thinking.stream",
+        "generate_content_function_call.stream",
+    ],
+)
 def test_framer_reproduces_fixture_bodies_byte_for_byte(fixtures_dir: Path, name: str) -> None:
     """Re-encoding a fixture's events with the framer gives the identical body."""
     raw = (fixtures_dir / name).read_bytes()
@@ -143,8 +179,9 @@ def test_thinking_answer_is_shaped_like_the_thinking_fixture(fixtures_dir: Path)
     p = plan(request("Multiply #sim:think=24 #sim:chunks=2"))
     ours = json.loads(body_of(p))[0]
     theirs = load(fixtures_dir, "generate_content_thinking.stream")[0]
-    assert classify(ours) == classify(theirs) == [
-        "thought", "thought", "text", "text", "signature!", "trailer"]
+    assert (
+        classify(ours) == classify(theirs) == ["thought", "thought", "text", "text", "signature!", "trailer"]
+    )
     assert skeleton(ours) == skeleton(theirs)
     final_usage = ours[-2][2]
     assert final_usage[2] == final_usage[0] + final_usage[1] + final_usage[9]
@@ -160,11 +197,19 @@ def test_function_call_answer_is_shaped_like_the_function_call_fixture(fixtures_
     weather_args = decode_struct(weather[1])
     assert wire.encode_args(book_args) == book[1]
     assert wire.encode_args(weather_args) == weather[1]
-    tools = [[[["book_flight", "Book", json.dumps({"type": "object"})],
-               ["get_weather", "Weather", json.dumps({"type": "object"})]]]]
-    prompt = ("go #sim:think=10 #sim:variant=canonical "
-              f"#sim:tool=book_flight #sim:args={json.dumps(book_args)} "
-              f"#sim:tool=get_weather #sim:args={json.dumps(weather_args)}")
+    tools = [
+        [
+            [
+                ["book_flight", "Book", json.dumps({"type": "object"})],
+                ["get_weather", "Weather", json.dumps({"type": "object"})],
+            ]
+        ]
+    ]
+    prompt = (
+        "go #sim:think=10 #sim:variant=canonical "
+        f"#sim:tool=book_flight #sim:args={json.dumps(book_args)} "
+        f"#sim:tool=get_weather #sim:args={json.dumps(weather_args)}"
+    )
     ours = json.loads(body_of(plan(request(prompt, tools=tools))))[0]
     assert classify(ours) == classify(theirs) == ["thought", "call", "call!", "trailer"]
     assert skeleton(ours) == skeleton(theirs)
@@ -209,29 +254,48 @@ def test_local_decoder_accepts_every_fixture_variant(fixtures_dir: Path) -> None
         assert decode_struct(case["args"]) == case["expected"], case["id"]
 
 
-@pytest.mark.parametrize(("case_id", "variant"), [
-    ("scalars", "canonical"), ("empty_string_and_zero", "canonical"),
-    ("string_array", "canonical"), ("nested_object", "canonical"),
-    ("array_of_objects_canonical", "canonical"), ("mixed_array", "canonical"),
-    ("empty_containers", "canonical"), ("no_arguments", "canonical"),
-    ("array_of_objects_extra_wrapping", "extra_wrapping"),
-    ("array_of_objects_bare_pairs", "bare_pairs"),
-    ("single_pair_object_deeply_wrapped", "deep_wrapping"),
-    ("extra_outer_wrapper", "outer_wrapper"), ("null_as_zero", "null_as_zero"),
-])
-def test_encoder_variants_produce_the_fixture_structures(fixtures_dir: Path, case_id: str,
-                                                         variant: str) -> None:
+@pytest.mark.parametrize(
+    ("case_id", "variant"),
+    [
+        ("scalars", "canonical"),
+        ("empty_string_and_zero", "canonical"),
+        ("string_array", "canonical"),
+        ("nested_object", "canonical"),
+        ("array_of_objects_canonical", "canonical"),
+        ("mixed_array", "canonical"),
+        ("empty_containers", "canonical"),
+        ("no_arguments", "canonical"),
+        ("array_of_objects_extra_wrapping", "extra_wrapping"),
+        ("array_of_objects_bare_pairs", "bare_pairs"),
+        ("single_pair_object_deeply_wrapped", "deep_wrapping"),
+        ("extra_outer_wrapper", "outer_wrapper"),
+        ("null_as_zero", "null_as_zero"),
+    ],
+)
+def test_encoder_variants_produce_the_fixture_structures(
+    fixtures_dir: Path, case_id: str, variant: str
+) -> None:
     """Each variant reproduces the structure the fixture documents for it."""
-    case = next(c for c in load(fixtures_dir, "function_call_args_variants.json")["cases"]
-                if c["id"] == case_id)
+    case = next(
+        c for c in load(fixtures_dir, "function_call_args_variants.json")["cases"] if c["id"] == case_id
+    )
     assert wire.encode_args(case["expected"], variant) == case["args"]
 
 
 RICH_ARGS = {
-    "s": "naïve 東京 ✓", "empty": "", "i": 0, "neg": -3, "f": 1234.5, "t": True, "fa": False,
-    "n": None, "obj": {"a": {"b": [1, {"c": None}]}, "one": {"k": "v"}},
+    "s": "naïve 東京 ✓",
+    "empty": "",
+    "i": 0,
+    "neg": -3,
+    "f": 1234.5,
+    "t": True,
+    "fa": False,
+    "n": None,
+    "obj": {"a": {"b": [1, {"c": None}]}, "one": {"k": "v"}},
     "objs": [{"row": 12, "letter": "A"}, {"only": True}, {}, {"deep": [{"x": [{"y": 1}]}]}],
-    "mixed": ["x", 7, False, None, [], {}, [[1, 2], []]], "eo": {}, "ea": [],
+    "mixed": ["x", 7, False, None, [], {}, [[1, 2], []]],
+    "eo": {},
+    "ea": [],
 }
 
 
@@ -267,52 +331,100 @@ def test_encoder_rejects_unknown_types_and_variants() -> None:
 def test_request_parser_reads_every_field() -> None:
     """Prompt, attachments, generation config, thinking and all tool kinds come out."""
     png = b"\x89PNG\r\n\x1a\nfake"
-    body = json.dumps([
-        "models/gemini-3-flash-preview",
-        [[[[None, "first "], [None, None, ["image/png", base64.b64encode(png).decode(), "a.png"]],
-           [None, "second"]], "user"]],
-        None,
-        [None, ["User:", "END"], None, 1024, 0.7, 0.5, None, None, None, None, None, None,
-         "application/json", json.dumps({"type": "object"}), None, [1, None, "LOW"]],
-        "!token",
-        [[[["get_weather", "Weather", json.dumps({"type": "object", "properties": {}})]]],
-         [None, None, None, []], [None, None, None, None, None, None, None, []]],
-    ]).encode()
+    body = json.dumps(
+        [
+            "models/gemini-3-flash-preview",
+            [
+                [
+                    [
+                        [None, "first "],
+                        [None, None, ["image/png", base64.b64encode(png).decode(), "a.png"]],
+                        [None, "second"],
+                    ],
+                    "user",
+                ]
+            ],
+            None,
+            [
+                None,
+                ["User:", "END"],
+                None,
+                1024,
+                0.7,
+                0.5,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                "application/json",
+                json.dumps({"type": "object"}),
+                None,
+                [1, None, "LOW"],
+            ],
+            "!token",
+            [
+                [[["get_weather", "Weather", json.dumps({"type": "object", "properties": {}})]]],
+                [None, None, None, []],
+                [None, None, None, None, None, None, None, []],
+            ],
+        ]
+    ).encode()
     req = wire.parse_generate_request(body)
     assert req.model == "models/gemini-3-flash-preview" and req.model_id == "gemini-3-flash-preview"
     assert req.prompt == "first second"
-    assert [a.to_json() for a in req.attachments] == [{
-        "name": "a.png", "mime_type": "image/png", "size": len(png),
-        "sha256": hashlib.sha256(png).hexdigest()}]
+    assert [a.to_json() for a in req.attachments] == [
+        {
+            "name": "a.png",
+            "mime_type": "image/png",
+            "size": len(png),
+            "sha256": hashlib.sha256(png).hexdigest(),
+        }
+    ]
     gc = req.generation_config.to_json()
-    assert gc == {"temperature": 0.7, "top_p": 0.5, "max_output_tokens": 1024,
-                  "stop_sequences": ["User:", "END"],
-                  "thinking": {"include_thoughts": True, "budget": None, "level": "LOW"},
-                  "response_mime_type": "application/json", "response_schema": {"type": "object"}}
+    assert gc == {
+        "temperature": 0.7,
+        "top_p": 0.5,
+        "max_output_tokens": 1024,
+        "stop_sequences": ["User:", "END"],
+        "thinking": {"include_thoughts": True, "budget": None, "level": "LOW"},
+        "response_mime_type": "application/json",
+        "response_schema": {"type": "object"},
+    }
     tools = req.tools.to_json()
     assert tools["google_search"] and tools["url_context"]
     assert tools["function_declarations"] == [
-        {"name": "get_weather", "description": "Weather",
-         "parameters": {"type": "object", "properties": {}}}]
+        {"name": "get_weather", "description": "Weather", "parameters": {"type": "object", "properties": {}}}
+    ]
 
 
 def test_request_parser_uses_the_last_user_content_and_defaults() -> None:
-    body = json.dumps(["models/gemma-3-27b-it",
-                       [[[[None, "old"]], "user"], [[[None, "answer"]], "model"],
-                        [[[None, "new\n"]], "user"]]]).encode()
+    body = json.dumps(
+        [
+            "models/gemma-3-27b-it",
+            [[[[None, "old"]], "user"], [[[None, "answer"]], "model"], [[[None, "new\n"]], "user"]],
+        ]
+    ).encode()
     req = wire.parse_generate_request(body)
     assert req.prompt == "new\n"
     assert req.generation_config.to_json()["thinking"] is None
-    assert req.tools.to_json() == {"function_declarations": [], "google_search": False,
-                                   "url_context": False}
+    assert req.tools.to_json() == {"function_declarations": [], "google_search": False, "url_context": False}
 
 
-@pytest.mark.parametrize("body", [
-    b"not json", b"{}", b"[]", b"[1]", b'["models/x", "nope"]',
-    b'["models/x", [[[[null, "a"], [null, null, ["text/plain", "***"]]], "user"]]]',
-    b'["models/x", [[[[null, "a"]], "user"]], null, [null, null, null, null, "hot"]]',
-    b'["models/x", [[[[null, "a"]], "user"]], null, null, "!", [[[[1]]]]]',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"{}",
+        b"[]",
+        b"[1]",
+        b'["models/x", "nope"]',
+        b'["models/x", [[[[null, "a"], [null, null, ["text/plain", "***"]]], "user"]]]',
+        b'["models/x", [[[[null, "a"]], "user"]], null, [null, null, null, null, "hot"]]',
+        b'["models/x", [[[[null, "a"]], "user"]], null, null, "!", [[[[1]]]]]',
+    ],
+)
 def test_request_parser_rejects_malformed_bodies(body: bytes) -> None:
     with pytest.raises(wire.RequestParseError):
         wire.parse_generate_request(body)
@@ -325,10 +437,10 @@ def test_request_parser_rejects_malformed_bodies(body: bytes) -> None:
 def test_directives_with_values_and_json_args() -> None:
     d = model.parse_directives(
         'hi #sim:think=5 #sim:chunks=3\n#sim:tool=a #sim:args={"x": [1, 2], "s": "two words"}'
-        " #sim:tool=b #sim:error=cut #sim:echo #sim:json=invalid #sim:delay_ms=7 #sim:ttfb_ms=9")
+        " #sim:tool=b #sim:error=cut #sim:echo #sim:json=invalid #sim:delay_ms=7 #sim:ttfb_ms=9"
+    )
     assert (d.think, d.chunks, d.delay_ms, d.ttfb_ms) == (5, 3, 7, 9)
-    assert d.tools == [{"name": "a", "args": {"x": [1, 2], "s": "two words"}},
-                       {"name": "b", "args": None}]
+    assert d.tools == [{"name": "a", "args": {"x": [1, 2], "s": "two words"}}, {"name": "b", "args": None}]
     assert d.error == "cut" and d.echo and d.json == "invalid"
     assert d.problems == []
 
@@ -342,10 +454,17 @@ def test_bad_directives_are_reported_not_fatal() -> None:
 SEARCH_TOOL = [[None, None, None, []]]
 
 
-@pytest.mark.parametrize(("prompt", "count", "problems"), [
-    ("q #sim:search", 2, 0), ("q #sim:search=5", 5, 0), ("q #sim:search=0", 0, 0),
-    ("q #sim:search=many", None, 1), ("q #sim:search=99", None, 1), ("q", None, 0),
-])
+@pytest.mark.parametrize(
+    ("prompt", "count", "problems"),
+    [
+        ("q #sim:search", 2, 0),
+        ("q #sim:search=5", 5, 0),
+        ("q #sim:search=0", 0, 0),
+        ("q #sim:search=many", None, 1),
+        ("q #sim:search=99", None, 1),
+        ("q", None, 0),
+    ],
+)
 def test_search_directive_counts_sources(prompt: str, count: int | None, problems: int) -> None:
     """#sim:search means 2 sources, =N means N (0..20); anything else is a reported problem."""
     d = model.parse_directives(prompt)
@@ -364,13 +483,20 @@ def test_search_puts_grounding_metadata_on_the_last_content_event(index: int) ->
     assert queries == ["Latest news"] and empty is None
     assert "Latest news" in entry[0]
     assert [c[0] for c in chunks] == [
-        [f"https://example.com/search/latest-news/{i}", f"Simulated result {i} for Latest news", "example.com"]
-        for i in (1, 2, 3)]
+        [
+            f"https://example.com/search/latest-news/{i}",
+            f"Simulated result {i} for Latest news",
+            "example.com",
+        ]
+        for i in (1, 2, 3)
+    ]
     assert supports == [[[0, 0, len(p.answer_text), p.answer_text], [0, 1, 2], [0.9, 0.9, 0.9]]]
     assert all(len(ev[0][0]) <= 2 for ev in p.events[:-1])
     assert p.summary()["grounding"] == {
-        "index": index, "queries": ["Latest news"],
-        "sources": [{"uri": c[0][0], "title": c[0][1], "domain": c[0][2]} for c in chunks]}
+        "index": index,
+        "queries": ["Latest news"],
+        "sources": [{"uri": c[0][0], "title": c[0][1], "domain": c[0][2]} for c in chunks],
+    }
 
 
 def test_search_metadata_is_deterministic_and_follows_a_thought_signature() -> None:
@@ -424,16 +550,18 @@ def test_max_output_tokens_cuts_words_with_max_tokens() -> None:
     assert p.events[-1][0][0][1] == 2
 
 
-@pytest.mark.parametrize(("model_id", "thinking", "expect"), [
-    ("gemini-2.5-pro", [1, None, None], True),
-    ("gemini-2.5-pro", [0, None, None], False),
-    ("gemini-2.5-flash", [1, 0, None], False),
-    ("gemini-3-pro-preview", [0, None, "HIGH"], True),
-    ("gemini-2.0-flash", [1, None, None], False),
-    ("gemini-2.5-pro", None, False),
-])
-def test_thoughts_follow_the_thinking_config(model_id: str, thinking: list | None,
-                                             expect: bool) -> None:
+@pytest.mark.parametrize(
+    ("model_id", "thinking", "expect"),
+    [
+        ("gemini-2.5-pro", [1, None, None], True),
+        ("gemini-2.5-pro", [0, None, None], False),
+        ("gemini-2.5-flash", [1, 0, None], False),
+        ("gemini-3-pro-preview", [0, None, "HIGH"], True),
+        ("gemini-2.0-flash", [1, None, None], False),
+        ("gemini-2.5-pro", None, False),
+    ],
+)
+def test_thoughts_follow_the_thinking_config(model_id: str, thinking: list | None, expect: bool) -> None:
     p = plan(request("hi", model_id=model_id, thinking=thinking))
     assert bool(p.thought_text) is expect
     assert ("signature!" in classify(p.events)) is expect
@@ -449,15 +577,26 @@ def test_tool_calls_need_a_declaration() -> None:
     assert p.calls == [] and "missing is not declared" in p.answer_text
 
 
-SCHEMA = {"type": "object", "properties": {
-    "s": {"type": "string"}, "d": {"type": "string", "format": "date"},
-    "e": {"type": "string", "enum": ["b", "a"]}, "i": {"type": "integer", "minimum": 3},
-    "n": {"type": "number"}, "b": {"type": "boolean"}, "z": {"type": "null"},
-    "arr": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "integer"}}},
-            "minItems": 2},
-    "o": {"type": "object", "properties": {"deep": {"type": "array", "items": {"type": "string"}}}},
-    "short": {"type": "string", "maxLength": 3},
-}, "required": ["s", "i"]}
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "s": {"type": "string"},
+        "d": {"type": "string", "format": "date"},
+        "e": {"type": "string", "enum": ["b", "a"]},
+        "i": {"type": "integer", "minimum": 3},
+        "n": {"type": "number"},
+        "b": {"type": "boolean"},
+        "z": {"type": "null"},
+        "arr": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"k": {"type": "integer"}}},
+            "minItems": 2,
+        },
+        "o": {"type": "object", "properties": {"deep": {"type": "array", "items": {"type": "string"}}}},
+        "short": {"type": "string", "maxLength": 3},
+    },
+    "required": ["s", "i"],
+}
 
 
 def test_tool_args_are_generated_from_the_schema_with_every_type() -> None:
@@ -466,8 +605,15 @@ def test_tool_args_are_generated_from_the_schema_with_every_type() -> None:
     assert [c["variant"] for c in p.calls] == ["bare_pairs", "extra_wrapping"]
     args = p.calls[0]["args"]
     jsonschema.validate(args, SCHEMA)
-    assert {type(v).__name__ for v in args.values()} >= {"str", "int", "float", "bool", "NoneType",
-                                                        "list", "dict"}
+    assert {type(v).__name__ for v in args.values()} >= {
+        "str",
+        "int",
+        "float",
+        "bool",
+        "NoneType",
+        "list",
+        "dict",
+    }
     for ev, call in zip(p.events, p.calls, strict=True):
         part = ev[0][0][0][0][0]
         assert part[10][0] == "f" and decode_struct(part[10][1]) == call["args"]
@@ -488,9 +634,16 @@ def test_ctrl_tokens_leak_an_inline_call() -> None:
     assert "read_file{files:[{path:<ctrl46>temp.txt<ctrl46>}]}" in p.answer_text
 
 
-@pytest.mark.parametrize(("kind", "status", "code"), [
-    ("quota", 429, 8), ("rate_limit", 429, 8), ("permission", 403, 7), ("internal", 500, 13),
-    ("login", 401, 16)])
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [
+        ("quota", 429, 8),
+        ("rate_limit", 429, 8),
+        ("permission", 403, 7),
+        ("internal", 500, 13),
+        ("login", 401, 16),
+    ],
+)
 def test_error_directives_plan_http_errors(kind: str, status: int, code: int) -> None:
     p = plan(request(f"#sim:error={kind}"))
     assert p.http_error is not None

@@ -72,10 +72,20 @@ def test_cli_lines_hold_the_type_and_the_decoded_fields_only() -> None:
     """The function-call fixture's lines, spelled out: no id, ts or protocol defaults the decoder did not set."""
     out = lines(run_cli(FIXTURES / FUNCTION_CALL))
     assert out[0] == {"type": "reasoning", "text": EXPECTED[FUNCTION_CALL][0].text}
-    assert out[2] == {"type": "tool_call", "name": "get_weather", "arguments": {"city": "Tokyo", "unit": "celsius", "days": [1, 2, 3]}}
+    assert out[2] == {
+        "type": "tool_call",
+        "name": "get_weather",
+        "arguments": {"city": "Tokyo", "unit": "celsius", "days": [1, 2, 3]},
+    }
     assert out[3:] == [
         {"type": "finish", "reason": "tool_calls"},
-        {"type": "usage", "prompt_tokens": 88, "completion_tokens": 71, "reasoning_tokens": 43, "total_tokens": 202},
+        {
+            "type": "usage",
+            "prompt_tokens": 88,
+            "completion_tokens": 71,
+            "reasoning_tokens": 43,
+            "total_tokens": 202,
+        },
         {"type": "done"},
     ]
 

@@ -359,7 +359,12 @@ def test_events_are_protocol_messages_keyed_to_the_stream_and_stamped_by_the_clo
     decoder = ResponseDecoder(stream_id="flow-1", clock=lambda: float(next(ticks)))
     events = decoder.feed(fixture_bytes(TEXT)) + decoder.close()
     assert [type(e) for e in events] == [
-        protocol.Content, protocol.Content, protocol.Content, protocol.Finish, protocol.Usage, protocol.Done
+        protocol.Content,
+        protocol.Content,
+        protocol.Content,
+        protocol.Finish,
+        protocol.Usage,
+        protocol.Done,
     ]
     assert [(e.id, e.ts) for e in events] == [("flow-1", float(i)) for i in range(6)]
     for e in events:  # each survives a trip through the socket protocol unchanged
@@ -652,7 +657,9 @@ def test_random_bodies_split_anywhere_decode_like_the_whole_body(
     raw, expected, arguments = case
     whole = decode([raw])
     assert_same_events(whole, expected)
-    assert [typed(e.arguments) for e in whole if isinstance(e, protocol.ToolCall)] == [typed(a) for a in arguments]
+    assert [typed(e.arguments) for e in whole if isinstance(e, protocol.ToolCall)] == [
+        typed(a) for a in arguments
+    ]
     offsets = data.draw(st.lists(st.integers(0, len(raw)), max_size=20))
     assert_same_events(decode(split(raw, offsets)), expected)
     size = data.draw(st.integers(1, 64))
