@@ -151,7 +151,6 @@ TOP_P_INPUT = (
 MAX_TOKENS_INPUT = 'input[aria-label="Maximum output tokens"]'
 STOP_INPUT = 'input[aria-label="Add stop token"]'
 STOP_CHIP_REMOVE = 'mat-chip button.remove-button[aria-label*="Remove"]'
-STOP_CHIP_REMOVE_ONE = 'mat-chip button.remove-button[aria-label="Remove {seq}"]'
 #: A stop chip's remove button is labelled with this prefix and the sequence.
 STOP_CHIP_LABEL_PREFIX = "Remove "
 TOOLS_GROUP_HEADER = 'button[aria-label="Expand or collapse tools"]'

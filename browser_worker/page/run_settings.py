@@ -129,12 +129,15 @@ class RunSettingsPanel:
         field = self.page.locator(S.STOP_INPUT)
         chips = self.page.locator(S.STOP_CHIP_REMOVE)
         await field.wait_for(state="visible", timeout=5_000)
-        for chip in await self._stop_chips():
-            if chip not in target:
-                remove = self.page.locator(S.STOP_CHIP_REMOVE_ONE.format(seq=_css_quote(chip)))
-                count = len(await self._stop_chips())
-                await remove.first.click()
-                await expect(chips).to_have_count(count - 1, timeout=3_000)
+        # By position, never by a selector spelled from the chip's text: a client's stop sequence
+        # may hold characters (a NUL) that no CSS attribute selector can match.
+        while True:
+            present_chips = await self._stop_chips()
+            extra = next((i for i, chip in enumerate(present_chips) if chip not in target), None)
+            if extra is None:
+                break
+            await chips.nth(extra).click()
+            await expect(chips).to_have_count(len(present_chips) - 1, timeout=3_000)
         present = set(await self._stop_chips())
         if target - present:
             await self.overlays.clear()
@@ -237,7 +240,3 @@ async def _read_float(loc: Locator) -> float | None:
         return float(await loc.input_value())
     except ValueError:
         return None
-
-
-def _css_quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')

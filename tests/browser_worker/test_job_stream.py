@@ -182,6 +182,17 @@ async def test_stop_sequences_reach_the_request(stream_worker, client, sim, stop
     )
 
 
+async def test_a_stop_sequence_no_css_selector_can_spell_is_removed_again(stream_worker, client, sim):
+    """A stop chip whose text a CSS attribute selector cannot match (a NUL, astral characters) is still
+    removed for the next job; it once stayed on the page and every later job timed out removing it."""
+    odd = "\u00dc\u00fa\u0000\u00ab\U000231fa\u00d8"
+    first = await client.run("odd stop #sim:words=3", stop=[odd, "END"])
+    assert first.error is None, first.error
+    after = await client.run("no stop #sim:words=3", stop=[])
+    assert after.error is None, after.error
+    assert sim.inspect("requests/last")["generation_config"]["stop_sequences"] in (None, [])
+
+
 async def test_an_answer_containing_user_colon_comes_back_whole(stream_worker, client, sim):
     """No hidden stop sequence (issue 13): an answer that contains ``User:`` (a dialogue, a log) is not cut
     there. The simulator's default answer quotes the prompt's last line, so it contains ``User: hello``."""
