@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from api_server import lifecycle
-from api_server.app_keys import AUTH_LIMITER, CHAT, CLIENT_KEYS, QUEUE, SETTINGS, STATE, WORKER
+from api_server.app_keys import AUTH_LIMITER, CLIENT_KEYS, ENGINE, QUEUE, SETTINGS, STATE, WORKER
 from api_server.auth import FailedAuthLimiter, KeyStore
-from api_server.chat import ChatService
 from api_server.cors import add_cors_headers, cors_middleware
+from api_server.engine import Engine
 from api_server.middleware import add_request_ids, auth_middleware, error_middleware, guard_middleware
 from api_server.queue import RequestQueue
 from api_server.routes import admin, openai
@@ -35,7 +35,7 @@ def create_app(
     app[QUEUE] = queue
     app[CLIENT_KEYS] = KeyStore(settings.api_keys_file)
     app[AUTH_LIMITER] = FailedAuthLimiter(settings.auth_failure_limit, settings.auth_lockout_s)
-    app[CHAT] = ChatService(settings, queue, worker)
+    app[ENGINE] = Engine(settings, queue, worker)
     app.add_routes(openai.routes)
     app.add_routes(admin.routes)
     if connect_worker:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import ClientSession, web
 
 from api_server.auth import Caller, FailedAuthLimiter, KeyStore
-from api_server.chat import ChatService
+from api_server.engine import Engine
 from api_server.queue import RequestQueue
 from api_server.state import ServerState
 from api_server.worker_client import WorkerClient
@@ -17,7 +17,7 @@ WORKER = web.AppKey("worker", WorkerClient)
 QUEUE = web.AppKey("queue", RequestQueue)
 CLIENT_KEYS = web.AppKey("client_keys", KeyStore)
 AUTH_LIMITER = web.AppKey("auth_limiter", FailedAuthLimiter)
-CHAT = web.AppKey("chat", ChatService)
+ENGINE = web.AppKey("engine", Engine)
 HTTP = web.AppKey("http", ClientSession)
 
 #: The request id of one HTTP request (also the queue id of a chat request).

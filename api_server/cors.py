@@ -59,7 +59,8 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return error_response(
             PermissionDenied(
                 "This origin may not use this server (see CORS_ORIGINS).", code="cors_origin_not_allowed"
-            )
+            ),
+            request.path,
         )
     asked = [h.strip().lower() for h in request.headers.get("Access-Control-Request-Headers", "").split(",")]
     return web.Response(

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from api_server.app_keys import CHAT, QUEUE, SETTINGS, STATE, WORKER
+from api_server.app_keys import ENGINE, QUEUE, SETTINGS, STATE, WORKER
 from api_server.remote_fetch import RemoteFetcher
 from shared.errors import WorkerUnavailable
 
@@ -71,9 +71,9 @@ async def http_session(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     async with RemoteFetcher() as fetcher:
-        app[CHAT].fetcher = fetcher
+        app[ENGINE].fetcher = fetcher
         yield
-        app[CHAT].fetcher = None
+        app[ENGINE].fetcher = None
 
 
 async def remove_orphaned_uploads(app: web.Application) -> None:

@@ -20,6 +20,7 @@ from aiohttp.typedefs import Handler
 
 from api_server.app_keys import AUTH_LIMITER, CALLER, CLIENT_KEYS, CLIENT_REQUEST_ID, REQUEST_ID, SETTINGS
 from api_server.auth import EVERYONE, Caller, presented_key, same_secret
+from api_server.dialects.errors import shape_for
 from shared import logging as shared_logging
 from shared.errors import (
     AuthenticationFailed,
@@ -46,16 +47,18 @@ def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
 
-def error_response(err: ServiceError) -> web.Response:
-    """The OpenAI-shaped error (its ids are added by ``add_request_ids`` like on every answer)."""
+def error_response(err: ServiceError, path: str = "") -> web.Response:
+    """The error in the shape of the dialect that ``path`` belongs to (OpenAI's by default); its ids are
+    added by ``add_request_ids`` like on every answer."""
     headers: dict[str, str] = {}
     after = err.retry_after  # the instance's, else its class's default (shared/errors.py)
     if after is not None:
         headers["Retry-After"] = str(max(1, round(after)))
+    status, body = shape_for(path)(err)
     return web.Response(
-        status=err.status,
-        reason=REASONS.get(err.status),
-        body=orjson.dumps(err.to_openai()),
+        status=status,
+        reason=REASONS.get(status),
+        body=orjson.dumps(body),
         content_type="application/json",
         headers=headers,
     )
@@ -118,17 +121,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 raise
             err = _translate_http(exc, request)
             log.info("%s %s -> %d %s", request.method, request.path, err.status, err.code)
-            response = error_response(err)
+            response = error_response(err, request.path)
         except ServiceError as err:
             log.info("%s %s -> %d %s: %s", request.method, request.path, err.status, err.code, err.message)
-            response = error_response(err)
+            response = error_response(err, request.path)
         except asyncio.CancelledError:
             log.info("%s %s -> 499 client went away", request.method, request.path)
             raise
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request.path)
             response = error_response(
-                ServiceError(f"Internal server error (request id {req_id}); see the server log.")
+                ServiceError(f"Internal server error (request id {req_id}); see the server log."),
+                request.path,
             )
         return response
     finally:

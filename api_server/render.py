@@ -23,9 +23,9 @@ from typing import Any
 
 import jsonschema
 
+from api_server.answer import Answer, Call
 from shared import answer, protocol
 from shared.errors import UpstreamError
-from shared.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
 
@@ -72,21 +72,6 @@ def url_citation(source: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def prompt_text(messages: list[dict[str, Any]]) -> str:
-    """The text of a conversation, for estimating prompt tokens."""
-    pieces: list[str] = []
-    for m in messages:
-        content = m.get("content")
-        if isinstance(content, str):
-            pieces.append(content)
-        elif isinstance(content, list):
-            pieces.extend(str(p.get("text", "")) for p in content if isinstance(p, dict))
-        for call in m.get("tool_calls") or []:
-            fn = call.get("function") or {}
-            pieces.append(f"{fn.get('name', '')} {fn.get('arguments', '')}")
-    return "\n".join(pieces)
-
-
 class CompletionBuilder:
     """``legacy_functions``: the request used ``functions``; the answer has one ``function_call`` (a second
     call from the model is dropped, as the legacy API has no parallel calls) instead of ``tool_calls``."""
@@ -106,14 +91,7 @@ class CompletionBuilder:
         self.model = model
         self.created = created
         self.fingerprint = fingerprint
-        self.prompt_messages = prompt_messages
-        self.reasoning: list[str] = []
-        self.content: list[str] = []
-        self.tool_calls: list[dict[str, Any]] = []
-        self.raw_finish: str | None = None
-        self.wire_usage: protocol.Usage | None = None
-        self.sources: list[dict[str, Any]] = []
-        self.queries: list[str] = []
+        self.answer = Answer(prompt_messages, max_calls=1 if legacy_functions else None)
         self.legacy_functions = legacy_functions
         self._role_sent = False
 
@@ -143,67 +121,39 @@ class CompletionBuilder:
             **fields,
         }
 
+    def _tool_call(self, call: Call) -> dict[str, Any]:
+        return {
+            "id": call.id or tool_call_id(self.req_id, call.index),
+            "type": "function",
+            "function": {"name": call.name, "arguments": call.arguments_json},
+        }
+
     def feed(self, event: protocol.Message) -> list[dict[str, Any]]:
         """Accumulate one worker event; return the chunks it produces."""
-        if isinstance(event, protocol.Reasoning) and event.text:
-            self.reasoning.append(event.text)
-            return [self._chunk({"reasoning_content": event.text})]
-        if isinstance(event, protocol.Content) and event.text:
-            self.content.append(event.text)
-            return [self._chunk({"content": event.text})]
-        if isinstance(event, protocol.ToolCall):
-            index = len(self.tool_calls)
-            if self.legacy_functions and index:
-                log.info(
-                    "%s: dropping call %d (%s): the legacy functions API has one call",
-                    self.req_id,
-                    index,
-                    event.name,
-                )
-                return []
-            call = {
-                "id": event.call_id or tool_call_id(self.req_id, index),
-                "type": "function",
-                "function": {
-                    "name": event.name,
-                    "arguments": json.dumps(event.arguments, ensure_ascii=False),
-                },
-            }
-            self.tool_calls.append(call)
+        piece = self.answer.feed(event)
+        if isinstance(piece, protocol.Reasoning):
+            return [self._chunk({"reasoning_content": piece.text})]
+        if isinstance(piece, protocol.Content):
+            return [self._chunk({"content": piece.text})]
+        if isinstance(piece, Call):
+            call = self._tool_call(piece)
             if self.legacy_functions:
                 return [self._chunk({"function_call": call["function"]})]
-            return [self._chunk({"tool_calls": [{"index": index, **call}]})]
-        if isinstance(event, protocol.Grounding):
-            self._grounding(event)
-            return []
-        if isinstance(event, protocol.Usage):
-            if (
-                not event.estimated
-                and event.prompt_tokens is not None
-                and event.completion_tokens is not None
-            ):
-                self.wire_usage = event
-            return []
-        if isinstance(event, protocol.Finish):
-            self.raw_finish = event.reason
+            return [self._chunk({"tool_calls": [{"index": piece.index, **call}]})]
         return []
 
-    def _grounding(self, event: protocol.Grounding) -> None:
-        known = {s.get("uri") for s in self.sources}
-        for source in event.sources:
-            uri = source.get("uri")
-            if isinstance(uri, str) and uri and uri not in known:
-                known.add(uri)
-                self.sources.append(dict(source))
-        self.queries += [q for q in dict.fromkeys(event.queries) if q not in self.queries]
+    @property
+    def tool_calls(self) -> list[dict[str, Any]]:
+        return [self._tool_call(c) for c in self.answer.calls]
 
     def grounding(self) -> dict[str, Any]:
         """``{"annotations": [...], "grounding": {...}}`` for the sources so far, or ``{}`` without any."""
-        if not self.sources and not self.queries:
+        a = self.answer
+        if not a.sources and not a.queries:
             return {}
         return {
-            "annotations": [url_citation(s) for s in self.sources],
-            "grounding": {"sources": list(self.sources), "queries": list(self.queries)},
+            "annotations": [url_citation(s) for s in a.sources],
+            "grounding": {"sources": list(a.sources), "queries": list(a.queries)},
         }
 
     def start_chunk(self) -> dict[str, Any]:
@@ -222,58 +172,45 @@ class CompletionBuilder:
 
     @property
     def text(self) -> str:
-        return "".join(self.content)
+        return self.answer.text
 
     @property
     def finish_reason(self) -> str:
-        return finish_reason(self.raw_finish, bool(self.tool_calls), self.legacy_functions)
+        return finish_reason(self.answer.raw_finish, bool(self.answer.calls), self.legacy_functions)
 
     def usage(self) -> tuple[dict[str, Any], str]:
-        """(usage object, ``wire`` | ``estimate``)."""
-        reasoning = "".join(self.reasoning)
-        w = self.wire_usage
-        if w is not None:
-            # The wire counts thoughts apart from the answer (candidates); OpenAI's completion_tokens
-            # include the reasoning tokens, which completion_tokens_details then breaks out.
-            prompt = w.prompt_tokens or 0
-            reasoning_tokens = (
-                w.reasoning_tokens if w.reasoning_tokens is not None else estimate_tokens(reasoning)
-            )
-            completion = (w.completion_tokens or 0) + reasoning_tokens
-            source = "wire"
-        else:
-            prompt = estimate_tokens(prompt_text(self.prompt_messages))
-            args = "".join(c["function"]["name"] + c["function"]["arguments"] for c in self.tool_calls)
-            reasoning_tokens = estimate_tokens(reasoning)
-            completion = estimate_tokens(self.text) + reasoning_tokens + estimate_tokens(args)
-            source = "estimate"
+        """(usage object, ``wire`` | ``estimate``). OpenAI's ``completion_tokens`` include the reasoning
+        tokens, which ``completion_tokens_details`` then breaks out."""
+        t = self.answer.tokens()
+        completion = t.output + t.reasoning
         return {
-            "prompt_tokens": prompt,
+            "prompt_tokens": t.prompt,
             "completion_tokens": completion,
-            "total_tokens": prompt + completion,
+            "total_tokens": t.prompt + completion,
             # OpenAI's detail objects in full; AI Studio reports no cached, audio or prediction tokens.
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
             "completion_tokens_details": {
-                "reasoning_tokens": reasoning_tokens,
+                "reasoning_tokens": t.reasoning,
                 "audio_tokens": 0,
                 "accepted_prediction_tokens": 0,
                 "rejected_prediction_tokens": 0,
             },
-        }, source
+        }, t.source
 
     def completion(self, content_override: str | None = None) -> dict[str, Any]:
         text = content_override if content_override is not None else self.text
+        calls = self.tool_calls
         message: dict[str, Any] = {
             "role": "assistant",
-            "content": text if (text or not self.tool_calls) else None,
+            "content": text if (text or not calls) else None,
             "refusal": None,
         }
-        if self.reasoning:
-            message["reasoning_content"] = "".join(self.reasoning)
-        if self.tool_calls and self.legacy_functions:
-            message["function_call"] = self.tool_calls[0]["function"]
-        elif self.tool_calls:
-            message["tool_calls"] = self.tool_calls
+        if self.answer.reasoning_parts:
+            message["reasoning_content"] = self.answer.reasoning
+        if calls and self.legacy_functions:
+            message["function_call"] = calls[0]["function"]
+        elif calls:
+            message["tool_calls"] = calls
         message.update(self.grounding())
         usage, _ = self.usage()
         return {

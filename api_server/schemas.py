@@ -10,7 +10,7 @@ with a 400 (``n > 1``, ``logprobs``, ``top_logprobs``).
 Output length: ``max_tokens``, ``max_completion_tokens`` and ``max_output_tokens``
 are all honoured. When several are given and they differ, the smallest wins
 (the client asked for at most each of them). One above the model's output limit is
-refused by ``ChatService`` (it knows the model list), not clamped.
+refused by the engine (it knows the model list), not clamped.
 """
 
 from __future__ import annotations

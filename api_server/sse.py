@@ -1,11 +1,10 @@
-"""The only Server-Sent Events writer.
+"""The only stream writer, and the Server-Sent Events frames.
 
-``encode_event``/``encode_comment`` build the frames (pure, tested alone):
-``data: <orjson>\\n\\n``, ``: comment\\n\\n`` and ``data: [DONE]\\n\\n``. ``SSEWriter``
-prepares the ``StreamResponse`` and writes them; a departed client surfaces as
-``ConnectionResetError`` (the caller cancels the job). Errors after the stream
-started go out as ``data: {"error": {...}}`` (the openai SDK raises an
-``APIError`` from it) followed by ``[DONE]``.
+``encode_event``/``encode_named_event``/``encode_comment`` build the frames (pure, tested
+alone): ``data: <orjson>\\n\\n``, ``event: <name>\\ndata: <orjson>\\n\\n``, ``: comment\\n\\n``
+and ``data: [DONE]\\n\\n``. ``SSEWriter`` prepares the ``StreamResponse`` and writes what a
+dialect's renderer encoded (``api_server/delivery.py``); a departed client surfaces as
+``ConnectionResetError`` (the caller cancels the job).
 """
 
 from __future__ import annotations
@@ -16,8 +15,6 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-
-from shared.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +30,26 @@ def encode_comment(text: str) -> bytes:
     return b"".join(f": {line}\n".encode() for line in lines) + b"\n"
 
 
+def encode_named_event(name: str, data: Any) -> bytes:
+    """An event with a name (``event: <name>``), as Anthropic's and the Responses API's streams send."""
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
 class SSEWriter:
-    def __init__(self, request: web.Request, headers: Mapping[str, str] | None = None) -> None:
+    """Writes a stream (``text/event-stream`` unless ``content_type`` says otherwise: Gemini's JSON-array
+    stream goes through it too)."""
+
+    def __init__(
+        self,
+        request: web.Request,
+        headers: Mapping[str, str] | None = None,
+        content_type: str = "text/event-stream; charset=utf-8",
+    ) -> None:
         self.request = request
         self.response = web.StreamResponse(
             status=200,
             headers={
-                "Content-Type": "text/event-stream; charset=utf-8",
+                "Content-Type": content_type,
                 "Cache-Control": "no-cache",
                 "X-Accel-Buffering": "no",
                 **(headers or {}),
@@ -62,18 +72,10 @@ class SSEWriter:
             raise ConnectionResetError("the stream is already closed")
         await self.response.write(data)
 
-    async def comment(self, text: str = "keep-alive") -> None:
-        await self._write(encode_comment(text))
-
-    async def event(self, data: Any) -> None:
-        await self._write(encode_event(data))
-
-    async def error(self, err: ServiceError) -> None:
-        await self._write(encode_event(err.to_openai()))
-
-    async def done(self) -> None:
-        await self._write(DONE)
-        await self.close()
+    async def send(self, data: bytes) -> None:
+        """Write frames already encoded (nothing when empty)."""
+        if data:
+            await self._write(data)
 
     async def close(self) -> None:
         if not self.closed and self.response.prepared:

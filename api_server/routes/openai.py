@@ -9,14 +9,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from api_server.app_keys import CALLER, CHAT, CLIENT_REQUEST_ID, QUEUE, REQUEST_ID, STATE, WORKER
-from api_server.chat import KEEPALIVE, ChatService, Prepared
-from api_server.legacy_functions import to_tools as legacy_functions_to_tools
-from api_server.queue import Started, Ticket
-from api_server.render import CompletionBuilder, check_response_format, check_tool_choice
-from api_server.sse import SSEWriter
+from api_server.app_keys import CALLER, QUEUE, REQUEST_ID, STATE, WORKER
+from api_server.delivery import serve
+from api_server.dialects import chat
+from api_server.engine import Prepared
+from api_server.render import CompletionBuilder
 from shared import protocol
-from shared.errors import Cancelled, InvalidRequest, NotFound, ServiceError, WorkerUnavailable
+from shared.errors import Cancelled, InvalidRequest, NotFound, WorkerUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -39,118 +38,25 @@ async def read_json(request: web.Request) -> Any:
 @routes.post("/v1/chat/completions")
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     arrived = asyncio.get_running_loop().time()
-    chat = request.app[CHAT]
-    req_id = request[REQUEST_ID]
-    body, legacy_functions = legacy_functions_to_tools(await read_json(request))
-    prepared = await chat.prepare(req_id, body)
-    ticket = chat.submit(
-        req_id, prepared, owner=request[CALLER].key_id, client_request_id=request.get(CLIENT_REQUEST_ID)
-    )
-    builder = CompletionBuilder(
-        req_id=req_id,
-        model=prepared.model,
-        created=prepared.created,
-        fingerprint=request.app[STATE].fingerprint,
-        prompt_messages=body["messages"],
-        legacy_functions=legacy_functions,
-    )
-    log.info("chat request %s: model=%s stream=%s", req_id, prepared.model, ticket.stream)
-    try:
-        if ticket.stream:
-            return await _stream(
-                request,
-                chat,
-                ticket,
-                prepared,
-                builder,
-                hold_until=arrived + chat.settings.stream_header_hold_s,
-            )
-        return await _whole(request, chat, ticket, prepared, builder)
-    except asyncio.CancelledError:
-        log.info("499: client of %s went away (%s)", req_id, ticket.state)
-        raise
-    finally:
-        request.app[QUEUE].finish(ticket)
+    spec, creq, body, legacy = chat.to_spec(await read_json(request))
 
-
-async def _whole(
-    request: web.Request, chat: ChatService, ticket: Ticket, prepared: Prepared, builder: CompletionBuilder
-) -> web.Response:
-    try:
-        async for item in chat.events(ticket, request):
-            if isinstance(item, protocol.Message):
-                builder.feed(item)
-    except Cancelled as err:
-        log.info("499: %s ended: %s", ticket.id, err.message)
-        raise
-    check_tool_choice(prepared.job.tool_choice, builder.tool_calls)
-    unfenced = check_response_format(prepared.job.response_format, builder.text)
-    _, source = builder.usage()
-    return web.json_response(
-        builder.completion(unfenced),
-        dumps=lambda obj: orjson.dumps(obj).decode(),
-        headers={"x-usage-source": source},
-    )
-
-
-async def _stream(
-    request: web.Request,
-    chat: ChatService,
-    ticket: Ticket,
-    prepared: Prepared,
-    builder: CompletionBuilder,
-    *,
-    hold_until: float,
-) -> web.StreamResponse:
-    """Stream the answer; the headers wait for the first answer event (``STREAM_HEADER_HOLD_S`` at most).
-
-    A failure before the headers went out raises, so the error middleware answers it like a request
-    that did not stream: its real status and ``Retry-After``. Once the hold is over the headers go out,
-    keep-alive comments follow, and a failure is an in-band error event, then ``[DONE]``.
-    """
-    sse = SSEWriter(request)
-    loop = asyncio.get_running_loop()
-    try:
-        async for item in chat.events(ticket, request, keepalive_at=hold_until):
-            if item is KEEPALIVE:
-                if sse.prepared or loop.time() >= hold_until:
-                    await sse.comment("keep-alive")
-            elif isinstance(item, Started):
-                pass  # the role chunk goes out with the first answer event
-            elif isinstance(item, protocol.Message):
-                for chunk in builder.feed(item):
-                    await sse.event(chunk)
-        check_tool_choice(prepared.job.tool_choice, builder.tool_calls)
-        check_response_format(prepared.job.response_format, builder.text)
-        if not builder.role_sent:
-            await sse.event(builder.start_chunk())
-        await sse.event(builder.final_chunk())
-        if prepared.request.include_usage:
-            await sse.event(builder.usage_chunk())
-        await sse.done()
-    except ConnectionResetError:
-        log.info("499: client of %s disconnected during the stream", ticket.id)
-    except ServiceError as err:
-        if not sse.prepared:
-            raise  # nothing sent yet: a plain JSON error with its status
-        log.info("%s ended with %d %s: %s", ticket.id, err.status, err.code, err.message)
-        await _send_error(sse, err)
-    except Exception:
-        if not sse.prepared:
-            raise  # the error middleware answers 500 naming the request id
-        log.exception("stream of %s failed", ticket.id)
-        await _send_error(
-            sse, ServiceError(f"Internal server error (request id {ticket.id}); see the server log.")
+    def renderer(prepared: Prepared) -> chat.ChatRenderer:
+        builder = CompletionBuilder(
+            req_id=request[REQUEST_ID],
+            model=prepared.model,
+            created=prepared.created,
+            fingerprint=request.app[STATE].fingerprint,
+            prompt_messages=body["messages"],
+            legacy_functions=legacy,
         )
-    return sse.response
+        return chat.ChatRenderer(
+            builder,
+            include_usage=creq.include_usage,
+            tool_choice=prepared.job.tool_choice,
+            response_format=prepared.job.response_format,
+        )
 
-
-async def _send_error(sse: SSEWriter, err: ServiceError) -> None:
-    try:
-        await sse.error(err)
-        await sse.done()
-    except ConnectionResetError:
-        pass
+    return await serve(request, spec, renderer, arrived=arrived)
 
 
 # --------------------------------------------------------------------------- models

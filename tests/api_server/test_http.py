@@ -103,12 +103,12 @@ async def test_unexpected_failure_is_a_500_without_traceback(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Any unexpected exception becomes a 500 OpenAI error naming the request id."""
-    from api_server.chat import ChatService
+    from api_server.engine import Engine
 
     async def explode(self: Any, req_id: str, body: Any) -> Any:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(ChatService, "prepare", explode)
+    monkeypatch.setattr(Engine, "prepare", explode)
     resp = await client.post("/v1/chat/completions", json=BODY, headers={"x-request-id": "boom-1"})
     assert resp.status == 500
     err = assert_openai_error(await resp.json())

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from api_server.chat import tools_to_send
+from api_server.engine import tools_to_send
 from api_server.render import CompletionBuilder, check_response_format, check_tool_choice, finish_reason
 from shared import protocol
 from shared.errors import UpstreamError

@@ -1,7 +1,11 @@
-"""The chat-completion service: request -> ``Job`` -> queued ticket -> worker events.
+"""The engine every API dialect runs on: ``JobSpec`` -> ``Job`` -> queued ticket -> worker events.
 
-``ChatService.prepare()`` validates the body, resolves the model, writes the
-attachments and builds the ``Job``. ``ChatService.events()`` follows one ticket
+Each dialect (OpenAI chat completions, Responses, Anthropic Messages, Gemini) validates its
+own body and translates it into a ``JobSpec``: canonical messages (the OpenAI chat shape the
+worker's mapping reads), the model name as asked, and the generation settings, naming its
+own parameters for errors. ``Engine.prepare()`` resolves the model, refuses what cannot fit
+(output limit, context length), writes the attachments and builds the ``Job``;
+``Engine.submit()`` queues it. ``Engine.events()`` follows one ticket
 through the queue and the worker and yields what the renderers need:
 ``KEEPALIVE`` every ``KEEPALIVE_S`` of silence (and once right away),
 ``Started`` when the worker took the job, then the worker's stream events; it
@@ -21,17 +25,16 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from api_server.answer import prompt_text
 from api_server.attachments import AttachmentCollector
-from api_server.json_schemas import check_schema
 from api_server.queue import Abort, RequestQueue, Started, Ticket
 from api_server.remote_fetch import RemoteFetcher
-from api_server.render import prompt_text
-from api_server.schemas import ChatCompletionRequest, FunctionTool, model_id, parse_chat_request
+from api_server.schemas import model_id
 from api_server.worker_client import WorkerClient
 from shared import protocol
 from shared.deadlines import completion_timeout_s
@@ -76,8 +79,35 @@ KEEPALIVE = KeepAlive()
 
 
 @dataclass
+class JobSpec:
+    """One request of any dialect, translated for the engine.
+
+    ``messages`` are canonical (OpenAI chat) messages; ``attachments`` our extension's
+    file references. ``output_limits`` holds every output limit the client gave, by the
+    name of its parameter (errors name it); ``max_output`` is the one that applies.
+    ``model_param``/``messages_param`` name those parameters in the dialect's errors.
+    """
+
+    model: str
+    messages: list[dict[str, Any]]
+    stream: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output: int | None = None
+    output_limits: dict[str, int] = field(default_factory=dict)
+    stop: list[str] | None = None
+    reasoning_effort: str | int | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    attachments: list[Any] | None = None
+    model_param: str = "model"
+    messages_param: str = "messages"
+
+
+@dataclass
 class Prepared:
-    request: ChatCompletionRequest
+    spec: JobSpec
     model: str
     job: protocol.Job
     collector: AttachmentCollector
@@ -89,7 +119,7 @@ def client_gone(request: web.Request) -> bool:
     return transport is None or transport.is_closing()
 
 
-class ChatService:
+class Engine:
     def __init__(self, settings: Settings, queue: RequestQueue, worker: WorkerClient) -> None:
         self.settings = settings
         self.queue = queue
@@ -104,26 +134,21 @@ class ChatService:
 
     # ---- preparing
 
-    def resolve_model(self, requested: str) -> str:
+    def resolve_model(self, requested: str, param: str = "model") -> str:
         mid = model_id(requested)
         known = [m.id for m in self.worker.known_models]
         if known and mid not in known:
             raise NotFound(
                 f"The model '{requested}' does not exist or is not available. Valid models: {', '.join(known)}.",
-                param="model",
+                param=param,
                 code="model_not_found",
             )
         return mid
 
-    async def prepare(self, req_id: str, body: Any) -> Prepared:
-        creq = parse_chat_request(body)
-        model = self.resolve_model(creq.model)
-        self._check_output_limit(creq, model)
-        await self._check_context_length(body["messages"], model)
-        self._check_schema(creq)
-        self._check_tools(creq)
-        if creq.mcp_endpoint:
-            log.info("ignoring mcp_endpoint %r: MCP is not supported", creq.mcp_endpoint)
+    async def prepare(self, req_id: str, spec: JobSpec) -> Prepared:
+        model = self.resolve_model(spec.model, spec.model_param)
+        self._check_output_limit(spec, model)
+        await self._check_context_length(spec, model)
         collector = AttachmentCollector(
             self.settings.run_dir / "uploads" / req_id,
             attachments_dir=self.settings.attachments_dir,
@@ -131,39 +156,38 @@ class ChatService:
             max_bytes=self.settings.max_request_bytes,
         )
         try:
-            messages, attachments = await collector.collect(body["messages"], body.get("attachments"))
+            messages, attachments = await collector.collect(spec.messages, spec.attachments)
             job = protocol.Job(
                 model=model,
                 messages=messages,
-                stream=bool(creq.stream),
-                temperature=creq.temperature,
-                top_p=creq.top_p,
-                max_output_tokens=creq.max_output,
-                stop=creq.stop_list,
-                reasoning_effort=creq.reasoning_effort,
-                tools=tools_to_send(body.get("tools"), body.get("tool_choice")),
-                tool_choice=body.get("tool_choice"),
-                response_format=body.get("response_format"),
+                stream=spec.stream,
+                temperature=spec.temperature,
+                top_p=spec.top_p,
+                max_output_tokens=spec.max_output,
+                stop=spec.stop,
+                reasoning_effort=spec.reasoning_effort,
+                tools=tools_to_send(spec.tools, spec.tool_choice),
+                tool_choice=spec.tool_choice,
+                response_format=spec.response_format,
                 attachments=attachments,
             )
         except BaseException:
             collector.cleanup()
             raise
-        return Prepared(creq, model, job, collector, int(time.time()))
+        return Prepared(spec, model, job, collector, int(time.time()))
 
     def _model_info(self, model: str) -> protocol.ModelInfo | None:
         """The worker's description of ``model`` (None while the model list is unknown)."""
         return next((m for m in self.worker.known_models if m.id == model), None)
 
-    def _check_output_limit(self, creq: ChatCompletionRequest, model: str) -> None:
+    def _check_output_limit(self, spec: JobSpec, model: str) -> None:
         """An output limit above the model's is refused (400 naming it), as OpenAI does, not clamped."""
         info = self._model_info(model)
         limit = info.output_token_limit if info else None
         if not limit:
             return
-        for name in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
-            value = getattr(creq, name)
-            if value is not None and value > limit:
+        for name, value in spec.output_limits.items():
+            if value > limit:
                 raise InvalidRequest(
                     f"{name} is too large: {value}. This model supports at most {limit} completion tokens, "
                     f"whereas you provided {value}.",
@@ -171,7 +195,7 @@ class ChatService:
                     code="invalid_value",
                 )
 
-    async def _check_context_length(self, messages: list[dict[str, Any]], model: str) -> None:
+    async def _check_context_length(self, spec: JobSpec, model: str) -> None:
         """A prompt that cannot fit the model's input limit is refused before it reaches the page (OpenAI's 400
         ``context_length_exceeded``). The estimate counts at most one token per character, so only a text
         longer than the limit is estimated (off the event loop), and it must exceed the limit by
@@ -180,7 +204,7 @@ class ChatService:
         limit = info.input_token_limit if info else None
         if not limit:
             return
-        text = prompt_text(messages)
+        text = prompt_text(spec.messages)
         if len(text) <= limit:
             return
         tokens = await asyncio.to_thread(estimate_tokens, text)
@@ -188,38 +212,9 @@ class ChatService:
             raise InvalidRequest(
                 f"This model's maximum context length is {limit} tokens. However, your messages resulted in "
                 f"about {tokens} tokens. Please reduce the length of the messages.",
-                param="messages",
+                param=spec.messages_param,
                 code="context_length_exceeded",
             )
-
-    @staticmethod
-    def _check_schema(creq: ChatCompletionRequest) -> None:
-        fmt = creq.response_format
-        schema = getattr(getattr(fmt, "json_schema", None), "schema_", None)
-        if schema is not None:
-            check_schema(schema, "response_format.json_schema.schema", "'response_format.json_schema.schema'")
-
-    @staticmethod
-    def _check_tools(creq: ChatCompletionRequest) -> None:
-        """Every function's parameters are a usable schema and no name is declared twice."""
-        seen: set[str] = set()
-        for i, tool in enumerate(creq.tools or []):
-            if not isinstance(tool, FunctionTool):
-                continue
-            name = tool.function.name
-            if name in seen:
-                raise InvalidRequest(
-                    f"Function {name!r} is declared more than once in tools.",
-                    param=f"tools.{i}.function.name",
-                    code="invalid_value",
-                )
-            seen.add(name)
-            if tool.function.parameters:
-                check_schema(
-                    tool.function.parameters,
-                    f"tools.{i}.function.parameters",
-                    f"the parameters of function {name!r}",
-                )
 
     # ---- running
 
@@ -247,7 +242,7 @@ class ChatService:
         ticket = Ticket(
             id=req_id,
             job=prepared.job,
-            stream=bool(prepared.request.stream),
+            stream=prepared.spec.stream,
             owner=owner,
             client_request_id=client_request_id,
         )

@@ -1,0 +1,147 @@
+"""Running one request of any dialect and delivering its answer: whole, or as a stream.
+
+``serve(request, spec, make_renderer)`` prepares and queues the ``JobSpec`` on the
+engine, then follows the ticket's events into the dialect's ``Renderer``, which owns
+every byte of the dialect's wire format. What every dialect gets alike:
+
+* a failure before anything was sent is raised, so the error middleware answers it
+  with its real status, ``Retry-After`` and the dialect's error shape — streams included;
+* a stream's headers wait for the first answer event (``STREAM_HEADER_HOLD_S`` at most),
+  then keep-alives (the renderer's own: an SSE comment, Anthropic's ``ping``…) follow
+  every ``KEEPALIVE_S`` of silence; a later failure is the renderer's in-band error;
+* a departed client cancels the job (``Cancelled`` / ``ConnectionResetError``, logged as
+  499), and the ticket always leaves the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import orjson
+from aiohttp import web
+
+from api_server.app_keys import CALLER, CLIENT_REQUEST_ID, ENGINE, QUEUE, REQUEST_ID
+from api_server.engine import KEEPALIVE, Engine, JobSpec, Prepared
+from api_server.queue import Started, Ticket
+from api_server.sse import SSEWriter
+from shared import protocol
+from shared.errors import Cancelled, ServiceError
+
+log = logging.getLogger(__name__)
+
+
+class Renderer(Protocol):
+    """One dialect's answer, event by event (sans-IO: returns bytes and objects, writes nothing)."""
+
+    #: Content-Type of the stream.
+    media_type: str
+
+    def feed(self, event: protocol.Message) -> bytes:
+        """Keep one worker event; the stream frames it produces (``b""`` for none)."""
+        ...
+
+    def keepalive(self) -> bytes:
+        """Frames that keep an idle stream open."""
+        ...
+
+    def end(self) -> bytes:
+        """The closing frames after the answer ended; raises ``ServiceError`` when it broke the request's
+        rules (a required tool call missing, an answer that is not the JSON asked for)."""
+        ...
+
+    def failure(self, err: ServiceError) -> bytes:
+        """The in-band error that ends a stream whose headers went out."""
+        ...
+
+    def body(self) -> tuple[Any, Mapping[str, str]]:
+        """The whole answer and extra response headers; raises like ``end``."""
+        ...
+
+
+def json_response(obj: Any, headers: Mapping[str, str] | None = None, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status, body=orjson.dumps(obj), content_type="application/json", headers=headers
+    )
+
+
+async def serve(
+    request: web.Request,
+    spec: JobSpec,
+    make_renderer: Callable[[Prepared], Renderer],
+    *,
+    arrived: float,
+) -> web.StreamResponse:
+    """Prepare, queue and answer ``spec``; ``arrived`` is the loop time the request came in."""
+    engine = request.app[ENGINE]
+    req_id = request[REQUEST_ID]
+    prepared = await engine.prepare(req_id, spec)
+    ticket = engine.submit(
+        req_id, prepared, owner=request[CALLER].key_id, client_request_id=request.get(CLIENT_REQUEST_ID)
+    )
+    renderer = make_renderer(prepared)
+    log.info("request %s: %s model=%s stream=%s", req_id, request.path, prepared.model, ticket.stream)
+    try:
+        if ticket.stream:
+            hold_until = arrived + engine.settings.stream_header_hold_s
+            return await _stream(request, engine, ticket, renderer, hold_until=hold_until)
+        return await _whole(request, engine, ticket, renderer)
+    except asyncio.CancelledError:
+        log.info("499: client of %s went away (%s)", req_id, ticket.state)
+        raise
+    finally:
+        request.app[QUEUE].finish(ticket)
+
+
+async def _whole(request: web.Request, engine: Engine, ticket: Ticket, renderer: Renderer) -> web.Response:
+    try:
+        async for item in engine.events(ticket, request):
+            if isinstance(item, protocol.Message):
+                renderer.feed(item)
+    except Cancelled as err:
+        log.info("499: %s ended: %s", ticket.id, err.message)
+        raise
+    body, headers = renderer.body()
+    return json_response(body, headers)
+
+
+async def _stream(
+    request: web.Request, engine: Engine, ticket: Ticket, renderer: Renderer, *, hold_until: float
+) -> web.StreamResponse:
+    sse = SSEWriter(request, content_type=renderer.media_type)
+    loop = asyncio.get_running_loop()
+    try:
+        async for item in engine.events(ticket, request, keepalive_at=hold_until):
+            if item is KEEPALIVE:
+                if sse.prepared or loop.time() >= hold_until:
+                    await sse.send(renderer.keepalive())
+            elif isinstance(item, Started):
+                pass  # the first frames go out with the first answer event
+            elif isinstance(item, protocol.Message):
+                await sse.send(renderer.feed(item))
+        await sse.send(renderer.end())
+        await sse.close()
+    except ConnectionResetError:
+        log.info("499: client of %s disconnected during the stream", ticket.id)
+    except ServiceError as err:
+        if not sse.prepared:
+            raise  # nothing sent yet: a plain error with its status
+        log.info("%s ended with %d %s: %s", ticket.id, err.status, err.code, err.message)
+        await _send_failure(sse, renderer, err)
+    except Exception:
+        if not sse.prepared:
+            raise  # the error middleware answers 500 naming the request id
+        log.exception("stream of %s failed", ticket.id)
+        internal = ServiceError(f"Internal server error (request id {ticket.id}); see the server log.")
+        await _send_failure(sse, renderer, internal)
+    return sse.response
+
+
+async def _send_failure(sse: SSEWriter, renderer: Renderer, err: ServiceError) -> None:
+    try:
+        await sse.send(renderer.failure(err))
+        await sse.close()
+    except ConnectionResetError:
+        pass
