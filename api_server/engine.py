@@ -22,6 +22,7 @@ limit for its prompt (``shared/deadlines.py``: it grows with the prompt) plus 10
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -134,8 +135,20 @@ class Engine:
 
     # ---- preparing
 
+    def alias(self, requested: str) -> str:
+        """The model ``MODEL_ALIASES`` maps ``requested`` to (an exact name first, then the first pattern), or
+        ``requested`` itself."""
+        aliases = self.settings.model_alias_list
+        for name, target in aliases:
+            if name == requested:
+                return target
+        for name, target in aliases:
+            if "*" in name and fnmatch.fnmatchcase(requested, name):
+                return target
+        return requested
+
     def resolve_model(self, requested: str, param: str = "model") -> str:
-        mid = model_id(requested)
+        mid = model_id(self.alias(requested))
         known = [m.id for m in self.worker.known_models]
         if known and mid not in known:
             raise NotFound(

@@ -31,6 +31,17 @@ class SettingsError(Exception):
     """A setting has a bad value; the message names the variable."""
 
 
+def parse_aliases(value: str) -> tuple[tuple[str, str], ...]:
+    """Parse ``MODEL_ALIASES``: ``name=model,pattern*=model`` in order (a ``*`` matches any run of characters)."""
+    pairs: list[tuple[str, str]] = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, sep, target = (x.strip() for x in item.partition("="))
+        if not sep or not name or not target:
+            raise ValueError(f"MODEL_ALIASES: expected name=model, got {item!r}")
+        pairs.append((name, target))
+    return tuple(pairs)
+
+
 def parse_resolve(value: str) -> dict[str, tuple[str, int]]:
     """Parse ``host=ip:port,host=ip:port`` (like curl's ``--resolve``)."""
     mapping: dict[str, tuple[str, int]] = {}
@@ -112,6 +123,9 @@ class Settings(BaseSettings):
     enable_url_context: bool = False
     #: Stop sequences for a request that gives none; none by default (no hidden cut-off, issue 13).
     default_stop_sequences: list[str] = Field(default_factory=list)
+    #: Model names clients hard-code, as ``name=model`` pairs, comma-separated; ``*`` in a name matches any
+    #: characters (``claude-haiku-*=gemini-2.5-flash``). An exact name wins, then the first matching pattern.
+    model_aliases: str = ""
 
     # --- keys
     #: Key for /api/keys; empty = those routes are refused.
@@ -131,6 +145,12 @@ class Settings(BaseSettings):
     @classmethod
     def _check_resolve(cls, value: str) -> str:
         parse_resolve(value)
+        return value
+
+    @field_validator("model_aliases")
+    @classmethod
+    def _check_aliases(cls, value: str) -> str:
+        parse_aliases(value)
         return value
 
     @field_validator("auth_profile", "attachments_dir", mode="before")
@@ -186,6 +206,10 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> tuple[str, ...]:
         return tuple(o.strip() for o in self.cors_origins.split(",") if o.strip())
+
+    @property
+    def model_alias_list(self) -> tuple[tuple[str, str], ...]:
+        return parse_aliases(self.model_aliases)
 
     @property
     def resolve_map(self) -> dict[str, tuple[str, int]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from api_server.app_keys import QUEUE
+from tests.api_server.conftest import make_settings
 from tests.api_server.fake_worker import HANG, FakeWorker, Wait, content, error, finish
 
 BODY: dict[str, Any] = {"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": "hi"}]}
@@ -97,6 +99,39 @@ async def test_unknown_model_lists_valid_ids(ready: TestClient) -> None:
     assert ok.status == 200 and (await ok.json())["model"] == "gemini-2.5-flash"
     missing = await ready.get("/v1/models/gpt-4")
     assert missing.status == 404
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [
+        {
+            "model_aliases": "claude-sonnet-4-5=gemini-2.5-pro, claude-haiku-*=gemini-2.5-flash, claude-*=gemini-2.5-pro"
+        }
+    ],
+)
+async def test_model_aliases_map_hard_coded_names_exactly_first_then_by_pattern(
+    ready: TestClient, fake: Any
+) -> None:
+    """MODEL_ALIASES: an exact alias wins, then the first matching ``*`` pattern; the job runs on the target,
+    which the answer names; an unknown name without an alias is still 404."""
+    for asked, runs in [
+        ("claude-sonnet-4-5", "gemini-2.5-pro"),
+        ("claude-haiku-4-5-20251001", "gemini-2.5-flash"),
+        ("claude-opus-4-1", "gemini-2.5-pro"),
+        ("gemini-2.5-flash", "gemini-2.5-flash"),
+    ]:
+        resp = await ready.post("/v1/chat/completions", json={**BODY, "model": asked})
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["model"] == runs
+        assert fake.submitted[-1].job.model == runs
+    missing = await ready.post("/v1/chat/completions", json={**BODY, "model": "gpt-4"})
+    assert missing.status == 404
+
+
+@pytest.mark.parametrize("value", ["claude", "=gemini-2.5-pro", "claude-x="])
+def test_a_malformed_model_alias_is_refused_at_start(value: str) -> None:
+    with pytest.raises(ValueError, match="MODEL_ALIASES"):
+        make_settings(Path("/tmp"), model_aliases=value)
 
 
 async def test_unexpected_failure_is_a_500_without_traceback(
