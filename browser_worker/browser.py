@@ -1,9 +1,11 @@
 """Browser factory: one browser, one context, one page (STYLE pattern 1, strict ownership).
 
-``BrowserSession(settings, storage_state=...)`` is an async context manager: it
+``BrowserSession(settings, storage_state=..., slot=...)`` is an async context manager: it
 starts Playwright, launches Chromium (or Camoufox), opens the single context
 with the stream proxy, the CA trust, the desktop viewport and the clipboard
-permissions, and one page. Leaving the block closes all of it in reverse
+permissions, and one page. The context names its ``slot`` to the stream proxy as
+its proxy user name, so every answer the proxy taps is tagged with the page that
+asked for it (``browser_worker/feed.py``). Leaving the block closes all of it in reverse
 order. ``lost`` is set when the browser disconnects or the page crashes or
 closes, so the worker can relaunch.
 """
@@ -35,6 +37,10 @@ CHROMIUM_ARGS = (
     "--disable-sync",
 )
 CLIPBOARD_PERMISSIONS = ["clipboard-read", "clipboard-write"]
+#: The slot id of the one page (the proxy user name of its context).
+DEFAULT_SLOT = "s1"
+#: The proxy accepts any password: the user name only names the slot (the proxy listens on loopback).
+PROXY_PASSWORD = "aisp"
 
 
 def active_profile(settings: Settings) -> Path | None:
@@ -83,7 +89,11 @@ def chromium_args(settings: Settings, spki: str | None) -> list[str]:
 
 
 def context_options(
-    settings: Settings, storage_state: Path | dict[str, Any] | None, spki: str | None, kind: str = "chromium"
+    settings: Settings,
+    storage_state: Path | dict[str, Any] | None,
+    spki: str | None,
+    kind: str = "chromium",
+    slot: str = DEFAULT_SLOT,
 ) -> dict[str, Any]:
     proxied = proxy_server(settings) is not None
     options: dict[str, Any] = {
@@ -97,7 +107,7 @@ def context_options(
     }
     server = proxy_server(settings)
     if server:
-        options["proxy"] = {"server": server}
+        options["proxy"] = {"server": server, "username": slot, "password": PROXY_PASSWORD}
     if storage_state is not None:
         options["storage_state"] = str(storage_state) if isinstance(storage_state, Path) else storage_state
     return options
@@ -112,9 +122,11 @@ class BrowserSession:
         *,
         storage_state: Path | dict[str, Any] | None = None,
         headless: bool | None = None,
+        slot: str = DEFAULT_SLOT,
     ) -> None:
         self.settings = settings
         self.storage_state = storage_state
+        self.slot = slot
         self.headless = settings.headless if headless is None else headless
         self.kind = browser_kind(settings)
         self.lost = asyncio.Event()
@@ -146,7 +158,7 @@ class BrowserSession:
 
     async def _open(self) -> None:
         spki = ca_spki(self.settings)
-        options = context_options(self.settings, self.storage_state, spki, self.kind)
+        options = context_options(self.settings, self.storage_state, spki, self.kind, self.slot)
         if self.kind == "camoufox":
             self.browser = await self._launch_camoufox(options)
         else:

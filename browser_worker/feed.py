@@ -2,8 +2,10 @@
 
 ``ProxyFeed`` keeps one ``ReconnectingClient`` subscribed. A job opens a
 ``FlowWatch`` before it submits: the watch receives every stream event, picks
-the first ``GenerateContent`` flow started after the job's submit time, drops
-everything from other or stale flows, and yields that flow's events. When the
+the first ``GenerateContent`` flow of its slot started after the job's submit
+time, drops everything from other slots or other or stale flows, and yields
+that flow's events. The slot is the page's browser context, named to the proxy
+as its user name (``browser.py``), which names it in every ``stream_started``. When the
 subscription drops, the watch receives a ``FeedLost`` marker so the job can
 continue from the DOM. ``QuotaSignal`` messages are remembered for the job.
 """
@@ -37,10 +39,12 @@ class FeedLost:
 
 
 class FlowWatch:
-    """Events for one job: the first matching GenerateContent flow after ``since``."""
+    """Events for one job: the first matching GenerateContent flow of ``slot`` after ``since`` (of any slot
+    when the watch or the flow has none)."""
 
-    def __init__(self, since: float) -> None:
+    def __init__(self, since: float, slot: str | None = None) -> None:
         self.since = since
+        self.slot = slot
         self.flow_id: str | None = None
         self.flow_started: protocol.StreamStarted | None = None
         self.queue: asyncio.Queue[protocol.Message | FeedLost] = asyncio.Queue()
@@ -51,13 +55,14 @@ class FlowWatch:
 
     def offer(self, msg: protocol.Message) -> None:
         if isinstance(msg, protocol.QuotaSignal):
-            if msg.ts >= self.since - SUBMIT_MARGIN_S:
+            if msg.ts >= self.since - SUBMIT_MARGIN_S and self._mine(msg.slot):
                 self.quota.append(msg)
             return
         if isinstance(msg, protocol.StreamStarted):
             # A request without a model in its body (a CORS preflight) is not an answer.
             if (
                 self.flow_id is None
+                and self._mine(msg.slot)
                 and msg.model
                 and _is_generate(msg.url)
                 and msg.ts >= self.since - SUBMIT_MARGIN_S
@@ -79,6 +84,9 @@ class FlowWatch:
         if isinstance(msg, protocol.Reasoning | protocol.Content | protocol.ToolCall):
             self._received = True
         self.queue.put_nowait(msg)
+
+    def _mine(self, slot: str | None) -> bool:
+        return self.slot is None or slot is None or slot == self.slot
 
     def lost(self) -> None:
         self.was_lost = True
@@ -150,8 +158,8 @@ class ProxyFeed:
             self.on_change()
 
     @contextlib.contextmanager
-    def watch(self, since: float) -> Iterator[FlowWatch]:
-        w = FlowWatch(since)
+    def watch(self, since: float, slot: str | None = None) -> Iterator[FlowWatch]:
+        w = FlowWatch(since, slot)
         self._watches.append(w)
         try:
             yield w

@@ -220,6 +220,7 @@ class Supervisor:
             models={m.id: m for m in self.models},
             function_calling_ui=self.self_test.get("function_calling", False),
             helper=self.helper,
+            slot=session.slot,
         )
         self.ready.set()
         self.set_idle()

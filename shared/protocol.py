@@ -81,6 +81,8 @@ class StreamStarted(Message):
     ts: float
     url: str = ""
     model: str | None = None
+    #: The slot (browser context) that sent the request: its proxy user name; None without one.
+    slot: str | None = None
 
 
 class Reasoning(Message):
@@ -164,6 +166,8 @@ class QuotaSignal(Message):
     type: Literal["quota_signal"] = "quota_signal"
     ts: float
     message: str
+    #: The slot (browser context) whose page reported it; None without one.
+    slot: str | None = None
 
 
 class Subscribe(Message):

@@ -12,6 +12,9 @@ CA, every host is decrypted and mitmproxy checks the real certificates). Within 
   ``error(proxy_shutdown)`` + ``done``: the browser's connection is cut by the proxy itself, so
   mitmproxy's reason for it ("Client disconnected.", "peer closed connection") would mislead;
 * a jserror GET whose URL-decoded query mentions a quota failure gives ``quota_signal``;
+* both name the **slot** that sent the request: the proxy asks every client for credentials
+  (``proxyauth``, any accepted) and the browser worker gives each page's context its slot id as
+  the user name, so answers streaming on several pages at once each reach their own job;
 * every other flow streams through unbuffered.
 
 Hooks are thin adapters: the chunk function feeds the flow's ``ResponseDecoder`` and returns the
@@ -52,6 +55,7 @@ log = logging.getLogger(__name__)
 QUOTA_MARKERS = ("exceeded quota", "resource_exhausted", "failed to generate content")
 _MODEL_RE = re.compile(rb'^\s*\[\s*"models/([^"\\]{1,200})"')
 _MESSAGE_LIMIT = 500
+_SLOT_LIMIT = 64
 #: mitmproxy's HTTP/2 layer words an RST_STREAM from either peer, AI Studio included, this way.
 _H2_RESET_RE = re.compile(r"^stream reset by client \((\w+)\)$")
 #: What a stream cut by this proxy's shutdown reports (it reaches the client as the error message).
@@ -90,6 +94,14 @@ def failure_reason(message: str) -> str:
     """
     match = _H2_RESET_RE.match(message)
     return f"the HTTP/2 stream was reset ({match.group(1)})" if match else message
+
+
+def slot_of(flow: http.HTTPFlow) -> str | None:
+    """The slot that sent ``flow``: the user name its client gave the proxy (mitmproxy's ``proxyauth``)."""
+    auth = flow.metadata.get("proxyauth")
+    if isinstance(auth, tuple) and auth and isinstance(auth[0], str) and auth[0]:
+        return auth[0][:_SLOT_LIMIT]
+    return None
 
 
 def model_from_body(body: bytes | None) -> str | None:
@@ -246,6 +258,8 @@ class StreamTap:
         )
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None:
+            return  # already answered (proxyauth's 407 to a client that has not named its slot yet)
         if not self._sniffed(flow):
             flow.request.stream = True  # nothing to read here: pass it on as it comes
 
@@ -255,7 +269,9 @@ class StreamTap:
             message = quota_message(path)
             if message is not None:
                 log.warning("jserror reports a quota failure: %s", message)
-                self.publisher.publish(protocol.QuotaSignal(ts=time.time(), message=message))
+                self.publisher.publish(
+                    protocol.QuotaSignal(ts=time.time(), message=message, slot=slot_of(flow))
+                )
             return
         if not self._sniffed(flow):
             return
@@ -263,9 +279,12 @@ class StreamTap:
         self._taps[flow.id] = tap
         self.idle.clear()
         model = model_from_body(flow.request.raw_content)
-        log.info("GenerateContent %s started (model %s)", flow.id, model)
+        slot = slot_of(flow)
+        log.info("GenerateContent %s started (model %s, slot %s)", flow.id, model, slot)
         self.publisher.publish(
-            protocol.StreamStarted(id=flow.id, ts=tap.started, url=flow.request.pretty_url, model=model)
+            protocol.StreamStarted(
+                id=flow.id, ts=tap.started, url=flow.request.pretty_url, model=model, slot=slot
+            )
         )
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:

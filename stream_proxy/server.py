@@ -98,7 +98,8 @@ class ProxyService:
         master = mitm_master.Master(opts)  # needs the running loop
         master.addons.add(*mitm_addons.default_addons())
         master.addons.add(self.tap)  # after TlsConfig: tls_start_server relies on that order
-        master.options.update(aisp_resolve=settings.aistudio_resolve)
+        # Every client names its slot as the proxy user name (any accepted; ``StreamTap`` reads it).
+        master.options.update(aisp_resolve=settings.aistudio_resolve, proxyauth="any")
         if auth is not None:
             master.options.update(upstream_auth=auth)
         self.master = master

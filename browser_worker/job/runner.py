@@ -123,9 +123,12 @@ class JobRunner:
         models: dict[str, protocol.ModelInfo],
         function_calling_ui: bool,
         helper: HelperClient | None = None,
+        slot: str | None = None,
     ) -> None:
         self.settings = settings
         self.studio = studio
+        #: The page's slot: only the proxy's flows of this slot are this runner's answers.
+        self.slot = slot
         self.feed = feed
         self.helper = helper
         self.models = models
@@ -334,7 +337,9 @@ class JobRunner:
         """Submit with the feed's watch open (its flow starts after the submit), then capture."""
         attempt = run.attempt
         await self._wait_for_proxy(attempt)
-        watch_cm = self.feed.watch(time.time()) if self.feed is not None else contextlib.nullcontext()
+        watch_cm = (
+            self.feed.watch(time.time(), self.slot) if self.feed is not None else contextlib.nullcontext()
+        )
         with watch_cm as watch:
             live = watch is not None and self.feed is not None and self.feed.connected
             submit_wall = time.time()

@@ -121,8 +121,17 @@ class ProxyProcess:
         return self.base / "certs"
 
     @property
-    def url(self) -> str:
+    def server(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The proxy with credentials: it asks every client for a user name (its slot, here ``test``)."""
+        return f"http://test:aisp@127.0.0.1:{self.port}"
+
+    def browser_proxy(self, slot: str = "test") -> dict[str, str]:
+        """Playwright's proxy option for a context (or browser) of slot ``slot``."""
+        return {"server": self.server, "username": slot, "password": "aisp"}
 
     @property
     def output(self) -> str:
@@ -326,7 +335,7 @@ async def chromium_on_rpc_page(proxy: ProxyProcess) -> AsyncIterator[Any]:
         browser = await pw.chromium.launch(
             executable_path=str(CHROMIUM),
             headless=True,
-            proxy={"server": proxy.url},
+            proxy=proxy.browser_proxy(),
             args=[f"--ignore-certificate-errors-spki-list={spki}"],
         )
         try:
@@ -375,6 +384,56 @@ async def test_chromium_streams_through_the_proxy_trusting_the_ca_by_spki(
     check_decoded(events, started.id)
     await sub.close()
     assert await proxy.terminate() == 0
+
+
+FETCH_GENERATE = """async ([path, body]) => {
+    const resp = await fetch(path, {method: "POST", body,
+        headers: {"Content-Type": "application/json+protobuf"}});
+    return {status: resp.status, text: (await resp.arrayBuffer()).byteLength};
+}"""
+
+
+@needs(CHROMIUM.exists(), "Debian Chromium")
+async def test_each_browser_context_s_flows_carry_its_slot_and_a_client_without_one_is_asked_for_it(
+    proxy_launcher, upstream, free_port
+):
+    """The browser worker gives every page its own context whose proxy user name is the page's slot id: the
+    proxy asks for it (407) and names it in ``stream_started``, so concurrent answers on several pages each
+    reach their own job. Two contexts post at once; each flow carries its own slot."""
+    from playwright.async_api import async_playwright
+
+    proxy = await proxy_launcher(free_port, AISTUDIO_RESOLVE=resolve_to(upstream, RPC_HOST))
+    sub = await subscribe(proxy.socket)
+    spki = spki_hash(proxy.certs / "mitmproxy-ca-cert.pem")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[f"--ignore-certificate-errors-spki-list={spki}"],
+        )
+        try:
+            pages = {}
+            for slot in ("s1", "s2"):
+                context = await browser.new_context(proxy=proxy.browser_proxy(slot))
+                pages[slot] = await context.new_page()
+                await pages[slot].goto(f"https://{RPC_HOST}/")
+            fetches = {
+                slot: asyncio.create_task(page.evaluate(FETCH_GENERATE, [GENERATE, REQUEST_BODY.decode()]))
+                for slot, page in pages.items()
+            }
+            started = [await next_event(sub) for _ in range(2)]
+            while len([m for m in started if isinstance(m, protocol.StreamStarted)]) < 2:
+                started.append(await next_event(sub))
+            upstream.release.set()
+            for task in fetches.values():
+                assert (await task)["status"] == 200
+        finally:
+            await browser.close()
+    assert sorted(m.slot or "" for m in started if isinstance(m, protocol.StreamStarted)) == ["s1", "s2"]
+    async with aiohttp.ClientSession() as session:  # no credentials: the proxy asks for them
+        async with session.get(f"http://{RPC_HOST}/", proxy=proxy.server) as resp:
+            assert resp.status == 407 and "Proxy-Authenticate" in resp.headers
+    await sub.close()
 
 
 async def test_other_hosts_are_tunnelled_untouched(proxy_launcher, upstream, upstream_cert, free_port):
