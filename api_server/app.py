@@ -28,8 +28,9 @@ def create_app(
     app[SETTINGS] = settings
     app[STATE] = ServerState.from_settings(settings)
     worker = WorkerClient(settings.worker_socket, max_frame=settings.max_frame_bytes)
-    queue = RequestQueue(settings.queue_limit, worker)
+    queue = RequestQueue(settings.queue_limit, worker, limit_per_key=settings.queue_limit_per_key or None)
     worker.on_event = queue.deliver
+    worker.on_status = queue.status_changed
     worker.on_lost = queue.connection_lost
     app[WORKER] = worker
     app[QUEUE] = queue

@@ -286,7 +286,7 @@ class Engine:
                 last_sent = now
                 yield KEEPALIVE
                 continue
-            if self.queue.running is not None or self.queue.submitted != progress:
+            if self.queue.busy or self.queue.submitted != progress:
                 # the worker is busy or the queue moved: waiting is fine, restart the clock
                 progress = self.queue.submitted
                 queue_deadline = now + self.completion_timeout

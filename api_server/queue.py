@@ -1,16 +1,22 @@
-"""The FIFO request queue and its dispatcher: one job at a time to the worker.
+"""The request queue and its dispatcher: as many jobs at once as the worker has slots.
 
-A ``Ticket`` is one chat request. Its ``inbox`` receives everything that
+A ``Ticket`` is one request. Its ``inbox`` receives everything that
 concerns it: ``Started`` when the dispatcher has submitted it, the worker's
 stream events, and ``Abort(error)`` from a cancel, a lost worker connection or
 shutdown. The handler reads only the inbox.
 
+Order: the API keys that have waiting requests take turns (``FairQueue``), each
+key's oldest request first, so one busy client cannot starve another; without
+keys (one owner) that is plain first in, first out. ``QUEUE_LIMIT`` caps the
+waiting requests overall, ``QUEUE_LIMIT_PER_KEY`` those of one key.
+
 ``RequestQueue.dispatch()`` (a long-lived task, see ``lifecycle``) takes the
-head ticket, waits until the worker is usable, sends ``JobSubmit`` and waits
-until the ticket's slot is released before taking the next one. A ticket that
-leaves while running (client gone, cancel, timeout) has ``JobCancel`` sent and
-keeps the slot until the worker confirms the end (``error``/``done``) or a short
-drain timeout passes, so the page is never asked to run two generations.
+next ticket whenever fewer than the worker's ``capacity`` (its slots, from its
+status) are running, waits until the worker is usable and sends ``JobSubmit``.
+A ticket that leaves while running (client gone, cancel, timeout) has
+``JobCancel`` sent and keeps its slot until the worker confirms the end
+(``error``/``done``) or a short drain timeout passes, so a page is never asked
+to run two generations.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -81,14 +87,85 @@ class Ticket:
                 log.exception("cleaning up after %s failed", self.id)
 
 
-class RequestQueue:
-    """FIFO of tickets, at most ``limit`` waiting, one running."""
+class FairQueue:
+    """Waiting tickets, served round-robin among their owners (oldest first within one owner).
 
-    def __init__(self, limit: int, worker: WorkerClient) -> None:
+    Owners take turns in the order they started waiting; an owner who was served goes to the back of
+    the turn order, one who has nothing left waiting leaves it. Iterating gives the serving order.
+    """
+
+    def __init__(self) -> None:
+        self._by_owner: dict[str | None, collections.deque[Ticket]] = {}
+        #: Owners with waiting tickets, the next to be served first.
+        self._turns: collections.deque[str | None] = collections.deque()
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self._by_owner.values())
+
+    def __bool__(self) -> bool:
+        return bool(self._turns)
+
+    def __contains__(self, ticket: Ticket) -> bool:
+        return ticket in self._by_owner.get(ticket.owner, ())
+
+    def __iter__(self) -> Iterator[Ticket]:
+        """The tickets in the order they would be served."""
+        queues = [list(self._by_owner[owner]) for owner in self._turns]
+        for i in range(max(map(len, queues), default=0)):
+            yield from (q[i] for q in queues if i < len(q))
+
+    def count(self, owner: str | None) -> int:
+        return len(self._by_owner.get(owner, ()))
+
+    def append(self, ticket: Ticket) -> None:
+        waiting = self._by_owner.get(ticket.owner)
+        if waiting is None:
+            waiting = self._by_owner[ticket.owner] = collections.deque()
+            self._turns.append(ticket.owner)
+        waiting.append(ticket)
+
+    def appendleft(self, ticket: Ticket) -> None:
+        """Put ``ticket`` back at the very front (it could not be submitted)."""
+        waiting = self._by_owner.get(ticket.owner)
+        if waiting is None:
+            waiting = self._by_owner[ticket.owner] = collections.deque()
+        else:
+            self._turns.remove(ticket.owner)
+        self._turns.appendleft(ticket.owner)
+        waiting.appendleft(ticket)
+
+    def peek(self) -> Ticket:
+        return self._by_owner[self._turns[0]][0]
+
+    def popleft(self) -> Ticket:
+        owner = self._turns.popleft()
+        waiting = self._by_owner[owner]
+        ticket = waiting.popleft()
+        if waiting:
+            self._turns.append(owner)
+        else:
+            del self._by_owner[owner]
+        return ticket
+
+    def remove(self, ticket: Ticket) -> None:
+        waiting = self._by_owner[ticket.owner]
+        waiting.remove(ticket)
+        if not waiting:
+            del self._by_owner[ticket.owner]
+            self._turns.remove(ticket.owner)
+
+
+class RequestQueue:
+    """Tickets served fairly among keys, at most ``limit`` waiting (``limit_per_key`` per key), as many
+    running as the worker has slots."""
+
+    def __init__(self, limit: int, worker: WorkerClient, *, limit_per_key: int | None = None) -> None:
         self.limit = limit
+        self.limit_per_key = limit_per_key
         self.worker = worker
-        self._waiting: collections.deque[Ticket] = collections.deque()
-        self.running: Ticket | None = None
+        self._waiting = FairQueue()
+        #: Running (and draining) tickets, in the order they were submitted.
+        self._running: dict[str, Ticket] = {}
         self._tickets: dict[str, Ticket] = {}
         self._changed = asyncio.Condition()
         self.closed = False
@@ -99,13 +176,27 @@ class RequestQueue:
     # ---- bookkeeping
 
     def __len__(self) -> int:
-        return len(self._waiting) + (1 if self.running is not None else 0)
+        return len(self._waiting) + len(self._running)
+
+    @property
+    def busy(self) -> bool:
+        """A job is running (or draining) in the worker."""
+        return bool(self._running)
+
+    @property
+    def capacity(self) -> int:
+        """How many jobs the worker runs at once (1 until it says)."""
+        status = self.worker.status_msg if self.worker is not None else None
+        return status.capacity if status is not None else 1
 
     def get(self, req_id: str) -> Ticket | None:
         return self._tickets.get(req_id)
 
+    def running(self) -> list[Ticket]:
+        return list(self._running.values())
+
     def active(self) -> list[Ticket]:
-        return ([self.running] if self.running is not None else []) + list(self._waiting)
+        return [*self._running.values(), *self._waiting]
 
     def snapshot(self, visible: Callable[[Ticket], bool] = lambda _: True) -> list[dict[str, Any]]:
         """The queued and running requests in order (``position`` counts every request, shown or not)."""
@@ -148,6 +239,10 @@ class RequestQueue:
             raise WorkerUnavailable("The server is shutting down.", retry_after=5)
         if len(self._waiting) >= self.limit:
             raise QueueFull(f"The request queue is full ({self.limit} waiting); retry later.")
+        if self.limit_per_key is not None and self._waiting.count(ticket.owner) >= self.limit_per_key:
+            raise QueueFull(
+                f"Too many queued requests: {self.limit_per_key} waiting for this key; retry later."
+            )
         self._waiting.append(ticket)
         self._tickets[ticket.id] = ticket
         log.info("queued %s at position %d", ticket.id, len(self))
@@ -185,8 +280,8 @@ class RequestQueue:
 
     def _release(self, ticket: Ticket) -> None:
         self._tickets.pop(ticket.id, None)
-        if self.running is ticket:
-            self.running = None
+        if self._running.get(ticket.id) is ticket:
+            del self._running[ticket.id]
         ticket.close()
         self._poke()
 
@@ -221,10 +316,15 @@ class RequestQueue:
             ticket.terminal.set()
         ticket.inbox.put_nowait(msg)
 
+    def status_changed(self) -> None:
+        """The worker's status changed (its capacity may have): let the dispatcher look again."""
+        self._poke()
+
     def connection_lost(self) -> None:
-        """The worker connection dropped: the running job cannot finish."""
-        ticket = self.running
-        if ticket is not None and not ticket.terminal.is_set():
+        """The worker connection dropped: no running job can finish."""
+        for ticket in self._running.values():
+            if ticket.terminal.is_set():
+                continue
             ticket.terminal.set()
             ticket.abort(
                 WorkerUnavailable(
@@ -236,17 +336,20 @@ class RequestQueue:
 
     # ---- dispatcher
 
+    def _has_room(self) -> bool:
+        return bool(self._waiting) and len(self._running) < self.capacity
+
     async def _next(self) -> Ticket:
         async with self._changed:
-            await self._changed.wait_for(lambda: bool(self._waiting) and self.running is None)
-            return self._waiting[0]
+            await self._changed.wait_for(self._has_room)
+            return self._waiting.peek()
 
     async def dispatch(self) -> None:
-        """Run forever: submit the head ticket when the worker is usable, one at a time."""
+        """Run forever: submit the next ticket when the worker is usable and has a free slot."""
         while True:
             ticket = await self._next()
             status = await self.worker.wait_usable()
-            if not self._waiting or self._waiting[0] is not ticket or self.running is not None:
+            if not self._has_room() or self._waiting.peek() is not ticket:
                 continue  # it left (or the queue changed) while we waited
             if status.state == "login_required":
                 self._waiting.popleft()
@@ -263,7 +366,7 @@ class RequestQueue:
                 )
                 continue
             self._waiting.popleft()
-            self.running = ticket
+            self._running[ticket.id] = ticket
             ticket.state = "running"
             ticket.inbox.put_nowait(Started())  # before any worker event can reach the inbox
             try:
@@ -271,11 +374,10 @@ class RequestQueue:
             except ConnectionError:
                 log.warning("worker connection lost before submitting %s; it waits at the head", ticket.id)
                 ticket.state = "queued"
-                self.running = None
+                del self._running[ticket.id]
                 self._waiting.appendleft(ticket)
                 await self.worker.wait_disconnected()
                 continue
             self.submitted += 1
             log.info("submitted %s to the worker", ticket.id)
             await self._notify()
-            await ticket.released.wait()

@@ -34,10 +34,13 @@ class WorkerClient:
         max_frame: int = protocol.DEFAULT_MAX_FRAME,
         on_event: Callable[[protocol.Message], None] | None = None,
         on_lost: Callable[[], None] | None = None,
+        on_status: Callable[[], None] | None = None,
     ) -> None:
         self.path = path
         self.on_event = on_event
         self.on_lost = on_lost
+        #: Called after every status the worker sends.
+        self.on_status = on_status
         self.status_msg: protocol.WorkerStatus | None = None
         self._status_changed = asyncio.Condition()
         self._disconnected = asyncio.Event()
@@ -92,6 +95,8 @@ class WorkerClient:
                 self.status_msg = msg
                 self._status_seq += 1
                 self._status_changed.notify_all()
+            if self.on_status is not None:
+                self.on_status()
         elif isinstance(msg, protocol.Fault):
             log.warning("worker reported a fault: %s", msg.message)
         elif self.on_event is not None:

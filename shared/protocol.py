@@ -248,6 +248,8 @@ class WorkerStatus(Message):
     capture: str = ""
     proxy_connected: bool = False
     current_job: str | None = None
+    #: How many jobs the worker runs at once (its slots); the API's queue submits up to that many.
+    capacity: int = Field(default=1, ge=1)
 
 
 AnyMessage = Annotated[

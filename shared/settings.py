@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     )
     silence_timeout_ms: int = Field(60_000, ge=1_000)
     queue_limit: int = Field(100, ge=1)
+    #: Waiting requests of one API key beyond this get 429; 0 = only QUEUE_LIMIT applies.
+    queue_limit_per_key: int = Field(0, ge=0)
     #: A stream's headers wait this long for the first answer event, so that a failure before it is a real
     #: HTTP status; after it, SSE keep-alive comments start and errors are in-band.
     stream_header_hold_s: float = Field(25.0, ge=0)

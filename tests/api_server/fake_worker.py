@@ -141,6 +141,8 @@ class FakeWorker:
         self.submitted: list[protocol.JobSubmit] = []
         self.cancelled: list[str] = []
         self.status_requests = 0
+        #: Jobs it runs at once (its slots), as its status says.
+        self.capacity = 1
         #: False: a ``job_cancel`` is recorded but the job goes on (a worker that never confirms the stop).
         self.honour_cancel = True
         self._server: asyncio.Server | None = None
@@ -203,6 +205,14 @@ class FakeWorker:
     async def set_state(self, state: str, message: str = "") -> None:
         """Change the state and push the new status to every client, as the real worker does."""
         self.state, self.message = state, message
+        await self._push_status()
+
+    async def set_capacity(self, capacity: int) -> None:
+        """Say it has ``capacity`` slots (pushed to every client)."""
+        self.capacity = capacity
+        await self._push_status()
+
+    async def _push_status(self) -> None:
         for conn in list(self._conns):
             with contextlib.suppress(ConnectionError):
                 await conn.send(self.status())
@@ -216,6 +226,7 @@ class FakeWorker:
             model=self.models[0].id if self.models else None,
             models=self.models,
             capture="stream",
+            capacity=self.capacity,
         )
 
     async def _handle(self, conn: channel.Connection) -> None:

@@ -499,7 +499,7 @@ async def test_a_worker_that_never_confirms_the_stop_holds_the_slot_until_the_dr
     stuck = sid(ready, "stuck")
     assert (await ready.post(f"/v1/cancel/{stuck}")).status == 200
     assert (await a).status == 499
-    await queue_of(ready).wait_for(lambda q: q.running is not None and q.running.state == "draining")
+    await queue_of(ready).wait_for(lambda q: any(t.state == "draining" for t in q.running()))
     assert (await ready.post(f"/v1/cancel/{stuck}")).status == 404  # already being stopped
     assert [label(s) for s in fake.submitted] == ["stuck"]
     async with asyncio.timeout(10):
@@ -545,3 +545,84 @@ async def test_a_submission_that_hits_a_lost_connection_waits_at_the_head(
     assert [r.getMessage() for r in caplog.records if r.name == "api_server.queue"] == [
         f"worker connection lost before submitting {broken[0]}; it waits at the head"
     ]
+
+
+# --------------------------------------------------------------------------- fairness between keys, capacity
+
+
+async def test_keys_take_turns_so_one_busy_client_cannot_starve_another() -> None:
+    """Waiting requests are served round-robin among the keys that have some, each key's oldest first: a key
+    that queued three requests before another key queued one gets one turn, then the other key its turn."""
+    q = bare_queue(limit=10)
+    for t in (ticket("a1", owner="A"), ticket("a2", owner="A"), ticket("a3", owner="A")):
+        q.enqueue(t)
+    q.enqueue(ticket("b1", owner="B"))
+    q.enqueue(ticket("c1", owner="C"))
+    q.enqueue(ticket("b2", owner="B"))
+    assert [t.id for t in q.active()] == ["a1", "b1", "c1", "a2", "b2", "a3"]
+    assert [r["position"] for r in q.snapshot()] == [0, 1, 2, 3, 4, 5]
+    q.cancel("b1", Cancelled("x"))  # B's turn passes to its next request
+    assert [t.id for t in q.active()] == ["a1", "b2", "c1", "a2", "a3"]
+
+
+async def test_without_keys_the_queue_stays_first_in_first_out() -> None:
+    q = bare_queue()
+    for name in ("x", "y", "z"):
+        q.enqueue(ticket(name))
+    q.enqueue(ticket("k", owner="K"))  # the admin and keyless callers are one owner among keys
+    q.enqueue(ticket("w"))
+    assert [t.id for t in q.active()] == ["x", "k", "y", "z", "w"]
+
+
+async def test_queue_limit_per_key_refuses_one_key_beyond_its_share_while_others_still_queue() -> None:
+    q = RequestQueue(10, cast("WorkerClient", None), limit_per_key=2)
+    q.enqueue(ticket("a1", owner="A"))
+    q.enqueue(ticket("a2", owner="A"))
+    with pytest.raises(QueueFull) as full:
+        q.enqueue(ticket("a3", owner="A"))
+    assert "2 waiting for this key" in full.value.message and full.value.retry_after == 5
+    q.enqueue(ticket("b1", owner="B"))
+    assert [t.id for t in q.active()] == ["a1", "b1", "a2"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"admin_key": "admin-secret"}])
+async def test_two_keys_take_turns_at_the_worker(ready: TestClient, fake: FakeWorker) -> None:
+    """End to end on the socket protocol: key A queues three requests behind a running one, key B one; the
+    worker gets A's first, then B's, then A's others."""
+    admin = {"Authorization": "Bearer admin-secret"}
+    keys = [(await (await ready.post("/api/keys", headers=admin)).json())["key"] for _ in range(2)]
+    gate = asyncio.Event()
+    fake.script_fn = lambda s: [Wait(gate), content("x"), finish()] if label(s) == "hold" else [content("ok")]
+
+    def post_as(key: str, name: str) -> asyncio.Task[aiohttp.ClientResponse]:
+        body = {**BODY, "messages": [{"role": "user", "content": name}]}
+        headers = {"Authorization": f"Bearer {key}", "x-request-id": name}
+        return asyncio.ensure_future(ready.post("/v1/chat/completions", json=body, headers=headers))
+
+    tasks = [post_as(keys[0], "hold")]
+    await fake.wait_submitted(1)
+    for key, name in [(keys[0], "a1"), (keys[0], "a2"), (keys[0], "a3"), (keys[1], "b1")]:
+        tasks.append(post_as(key, name))
+        await queued(ready, name)
+    gate.set()
+    assert all(r.status == 200 for r in await asyncio.gather(*tasks))
+    assert [label(s) for s in fake.submitted] == ["hold", "a1", "b1", "a2", "a3"]
+
+
+async def test_the_worker_s_capacity_runs_that_many_jobs_at_once(ready: TestClient, fake: FakeWorker) -> None:
+    """A worker with two slots (``capacity`` in its status) gets two jobs at once; the third waits for a
+    free slot."""
+    await fake.set_capacity(2)
+    gates = {name: asyncio.Event() for name in ("j1", "j2", "j3")}
+    fake.script_fn = lambda s: [Wait(gates[label(s)]), content(label(s)), finish()]
+    tasks = [post(ready, "j1"), post(ready, "j2")]
+    await fake.wait_submitted(2)
+    tasks.append(post(ready, "j3"))
+    await queued(ready, "j3")
+    assert [r["state"] for r in queue_of(ready).snapshot()] == ["running", "running", "queued"]
+    gates["j2"].set()
+    await fake.wait_submitted(3)
+    gates["j1"].set()
+    gates["j3"].set()
+    bodies = [await r.json() for r in await asyncio.gather(*tasks)]
+    assert [b["choices"][0]["message"]["content"] for b in bodies] == ["j1", "j2", "j3"]
