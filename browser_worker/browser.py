@@ -113,8 +113,40 @@ def context_options(
     return options
 
 
+class SlotPage:
+    """One slot's browser context and its page (strict ownership: ``close()`` closes both).
+
+    ``lost`` is set when the page crashes or closes, or the owner gives it up (``mark_lost``).
+    """
+
+    def __init__(self, slot: str, context: BrowserContext, page: Page) -> None:
+        self.slot = slot
+        self.context = context
+        self.page = page
+        self.lost = asyncio.Event()
+        self.lost_reason = ""
+        page.on("crash", lambda _p: self.mark_lost("page crashed"))
+        page.on("close", lambda _p: self.mark_lost("page closed"))
+
+    def mark_lost(self, reason: str) -> None:
+        if not self.lost.is_set():
+            log.warning("slot %s lost: %s", self.slot, reason)
+            self.lost_reason = reason
+            self.lost.set()
+
+    async def close(self) -> None:
+        self.mark_lost("closed")
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await self.context.close()
+
+    async def storage_state_dict(self) -> dict[str, Any]:
+        return dict(await self.context.storage_state())
+
+
 class BrowserSession:
-    """Owns Playwright, the browser, its one context and its one page."""
+    """Owns Playwright, the browser and (unless ``open_page=False``) its first context and page; more slots
+    come from ``open_slot``."""
 
     def __init__(
         self,
@@ -123,19 +155,29 @@ class BrowserSession:
         storage_state: Path | dict[str, Any] | None = None,
         headless: bool | None = None,
         slot: str = DEFAULT_SLOT,
+        open_page: bool = True,
     ) -> None:
         self.settings = settings
         self.storage_state = storage_state
         self.slot = slot
+        self.open_page = open_page
         self.headless = settings.headless if headless is None else headless
         self.kind = browser_kind(settings)
         self.lost = asyncio.Event()
         self.lost_reason = ""
         self._stack = contextlib.AsyncExitStack()
+        self._spki: str | None = None
         self.playwright: Playwright | None = None
         self.browser: Browser | None = None
-        self.context: BrowserContext | None = None
-        self.page: Page | None = None
+        self.first: SlotPage | None = None
+
+    @property
+    def context(self) -> BrowserContext | None:
+        return self.first.context if self.first is not None else None
+
+    @property
+    def page(self) -> Page | None:
+        return self.first.page if self.first is not None else None
 
     async def __aenter__(self) -> BrowserSession:
         try:
@@ -149,37 +191,50 @@ class BrowserSession:
         await self._stack.aclose()
 
     def mark_lost(self, reason: str) -> None:
-        """Declare the browser lost (it disconnected, its page crashed or closed, or the worker gave
-        the page up): sets ``lost``, which the supervisor answers with a relaunch."""
+        """Declare the browser lost (it disconnected, its first page crashed or closed, or the worker gave
+        the browser up): sets ``lost``, which the supervisor answers with a relaunch."""
         if not self.lost.is_set():
             log.warning("browser lost: %s", reason)
             self.lost_reason = reason
             self.lost.set()
 
     async def _open(self) -> None:
-        spki = ca_spki(self.settings)
-        options = context_options(self.settings, self.storage_state, spki, self.kind, self.slot)
+        self._spki = ca_spki(self.settings)
         if self.kind == "camoufox":
+            options = context_options(self.settings, None, self._spki, self.kind, self.slot)
             self.browser = await self._launch_camoufox(options)
         else:
             self.playwright = await self._stack.enter_async_context(async_playwright())
             self.browser = await self.playwright.chromium.launch(
                 executable_path=str(self.settings.browser_executable),
                 headless=self.headless,
-                args=chromium_args(self.settings, spki),
+                args=chromium_args(self.settings, self._spki),
             )
             self._stack.push_async_callback(self._close_browser)
         self.browser.on("disconnected", lambda _b: self.mark_lost("browser disconnected"))
-        self.context = await self.browser.new_context(**options)
-        self._stack.push_async_callback(self._close_context)
-        with contextlib.suppress(Exception):  # Firefox has no clipboard-read permission
-            await self.context.grant_permissions(CLIPBOARD_PERMISSIONS, origin=self.settings.aistudio_url)
-        self.page = await self.context.new_page()
-        self.page.on("crash", lambda _p: self.mark_lost("page crashed"))
-        self.page.on("close", lambda _p: self.mark_lost("page closed"))
+        if self.open_page:
+            self.first = await self.open_slot(self.slot, self.storage_state)
+            self._stack.push_async_callback(self.first.close)
+            self.first.page.on("crash", lambda _p: self.mark_lost("page crashed"))
+            self.first.page.on("close", lambda _p: self.mark_lost("page closed"))
         log.info(
             "browser ready: %s (headless=%s, proxy=%s)", self.kind, self.headless, proxy_server(self.settings)
         )
+
+    async def open_slot(self, slot: str, storage_state: Path | dict[str, Any] | None) -> SlotPage:
+        """A new context (its own cookies, from ``storage_state``) and page for ``slot``; the caller owns it."""
+        assert self.browser is not None
+        options = context_options(self.settings, storage_state, self._spki, self.kind, slot)
+        context = await self.browser.new_context(**options)
+        try:
+            with contextlib.suppress(Exception):  # Firefox has no clipboard-read permission
+                await context.grant_permissions(CLIPBOARD_PERMISSIONS, origin=self.settings.aistudio_url)
+            page = await context.new_page()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await context.close()
+            raise
+        return SlotPage(slot, context, page)
 
     async def _launch_camoufox(self, options: dict[str, Any]) -> Browser:
         from camoufox.async_api import AsyncCamoufox
@@ -190,12 +245,6 @@ class BrowserSession:
         browser = await self._stack.enter_async_context(AsyncCamoufox(**launch))
         return browser  # type: ignore[return-value]
 
-    async def _close_context(self) -> None:
-        if self.context is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(5):
-                    await self.context.close()
-
     async def _close_browser(self) -> None:
         if self.browser is not None:
             with contextlib.suppress(Exception):
@@ -203,5 +252,5 @@ class BrowserSession:
                     await self.browser.close()
 
     async def storage_state_dict(self) -> dict[str, Any]:
-        assert self.context is not None
-        return dict(await self.context.storage_state())
+        assert self.first is not None
+        return await self.first.storage_state_dict()

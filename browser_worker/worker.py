@@ -1,11 +1,14 @@
 """``Worker(settings)``: the browser worker process behind ``worker.sock`` (STYLE pattern 1).
 
 The socket is served from the very start, whatever the browser is doing. The
-``Supervisor`` (``supervisor.py``) owns the browser's life: launch, start-up,
-relaunch after a crash, the login wait and the cookie refresh. The worker
-owns the socket and the job queue: a job loop runs one job at a time on the
-supervisor's page (``job/``), reports its outcome and hands the page back.
-Every state change is pushed to every connected client as ``WorkerStatus``.
+``Supervisor`` (``supervisor.py``) owns the browser's life and its pool of pages
+(``slot.py``): launch, start-up, replacement after a crash, the login wait and
+the cookie refresh. The worker owns the socket and the job queue: a job loop
+takes each job in order, waits for a free page (one already on the job's model
+when there is one) and runs the job there (``job/``) while the next job waits
+for another page; it reports each outcome and hands the page back. Every state
+change is pushed to every connected client as ``WorkerStatus`` (``capacity``:
+how many pages, so how many jobs the API may send at once).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 from browser_worker.errors import BrowserGone
 from browser_worker.feed import ProxyFeed
+from browser_worker.slot import Slot
 from browser_worker.supervisor import Supervisor
 from shared import answer, channel, protocol
 from shared.errors import Cancelled, ServiceError, WorkerUnavailable
@@ -86,7 +90,8 @@ class Worker:
         )
         self.supervisor = Supervisor(settings, feed=self.feed, on_change=self._push_status)
         self.counts: collections.Counter[str] = collections.Counter()
-        self.current: PendingJob | None = None
+        #: The jobs running now, by id (one per busy page).
+        self.running: dict[str, PendingJob] = {}
         self.clients: set[channel.Connection] = set()
         self.queue = JobQueue()
         self._idle = asyncio.Event()
@@ -95,6 +100,12 @@ class Worker:
         self._tasks: list[asyncio.Task[Any]] = []
         self._closing = False
         self._background: set[asyncio.Task[Any]] = set()
+        self._jobs: set[asyncio.Task[None]] = set()
+
+    @property
+    def current(self) -> PendingJob | None:
+        """The oldest running job (the one job, with one page)."""
+        return next(iter(self.running.values()), None)
 
     async def wait_idle(self) -> None:
         """Until no job runs (the last one's clean-up included)."""
@@ -140,17 +151,18 @@ class Worker:
         log.info("shutdown: done")
 
     async def _let_the_job_end(self) -> None:
-        """The running job gets ``SHUTDOWN_GRACE_S`` to finish, then it is cancelled."""
-        current = self.current
-        if current is None:
+        """The running jobs get ``SHUTDOWN_GRACE_S`` to finish, then they are cancelled."""
+        if not self.running:
             return
-        log.info("shutdown: waiting up to %.0f s for job %s", self.settings.shutdown_grace_s, current.id)
+        names = ", ".join(self.running)
+        log.info("shutdown: waiting up to %.0f s for job %s", self.settings.shutdown_grace_s, names)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.settings.shutdown_grace_s):
                 await self._idle.wait()
         if not self._idle.is_set():
-            log.info("shutdown: cancelling job %s", current.id)
-            current.cancel.set()
+            for pending in list(self.running.values()):
+                log.info("shutdown: cancelling job %s", pending.id)
+                pending.cancel.set()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(5):
                     await self._idle.wait()
@@ -161,9 +173,9 @@ class Worker:
         with contextlib.suppress(Exception):
             await self.supervisor.save_cookies()
         log.info("shutdown: closing the browser")
-        for task in self._tasks:
+        for task in [*self._jobs, *self._tasks]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._jobs, *self._tasks]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self.feed is not None:
@@ -211,6 +223,11 @@ class Worker:
             ),
             proxy_connected=connected,
             current_job=self.current.id if self.current else None,
+            capacity=sup.capacity,
+            slots=[
+                protocol.SlotStatus(id=s.id, state=s.state, message=s.message, model=s.model, job=s.job)
+                for s in sup.slots
+            ],
         )
 
     def _push_status(self) -> None:
@@ -258,14 +275,14 @@ class Worker:
         finished one (its messages: the whole prompt) is freed at once, not when the API server's
         long-lived connection closes."""
         jobs = [p for p in self.queue if p.conn is conn]
-        if self.current is not None and self.current.conn is conn:
-            jobs.append(self.current)
+        jobs += [p for p in self.running.values() if p.conn is conn]
         return jobs
 
     def _cancel(self, job_id: str) -> None:
-        if self.current is not None and self.current.id == job_id:
+        running = self.running.get(job_id)
+        if running is not None:
             log.info("cancel requested for %s", job_id)
-            self.current.cancel.set()
+            running.cancel.set()
             return
         for pending in self.queue:
             if pending.id == job_id:
@@ -274,6 +291,7 @@ class Worker:
     # ------------------------------------------------------------------ jobs
 
     async def _job_loop(self) -> None:
+        """Take the jobs in order; each runs on its own page while the next one waits for another."""
         while True:
             # No local of the loop refers to the job: the last one (its prompt) is not kept while
             # the loop waits for the next.
@@ -283,15 +301,62 @@ class Worker:
         if pending.cancel.is_set():
             await self._fail(pending, Cancelled("the request was cancelled before it started"), {})
             return
-        token = request_id_var.set(pending.id)
+        self.running[pending.id] = pending
+        self._idle.clear()
         try:
-            await self._run_job(pending)
+            slot = await self._acquire(pending)
+        except BaseException:
+            self._finished(pending)
+            raise
+        if slot is None:
+            self._finished(pending)
+            return
+        task = asyncio.create_task(self._run_on(slot, pending), name=f"job-{pending.id}")
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+
+    async def _acquire(self, pending: PendingJob) -> Slot | None:
+        """A page for ``pending`` (None when it failed or was cancelled meanwhile: answered already)."""
+        timings: dict[str, float] = {}
+        waiting = asyncio.ensure_future(self.supervisor.acquire(pending.job.model))
+        cancelled = asyncio.ensure_future(pending.cancel.wait())
+        try:
+            await asyncio.wait({waiting, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            cancelled.cancel()
+        if not waiting.done():
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ServiceError):
+                slot = await waiting
+                self.supervisor.release(slot)  # it was granted as the cancel came
+            await self._fail(pending, Cancelled("the request was cancelled before it started"), timings)
+            return None
+        try:
+            return waiting.result()
+        except ServiceError as exc:
+            self.counts["failed"] += 1
+            await self._fail(pending, exc, timings)
+            return None
+
+    def _finished(self, pending: PendingJob) -> None:
+        self.running.pop(pending.id, None)
+        if not self.running:
+            self._idle.set()
+
+    async def _run_on(self, slot: Slot, pending: PendingJob) -> None:
+        token = request_id_var.set(pending.id)
+        slot.job = pending.id
+        try:
+            await self._run_locked(slot, pending, {})
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("job %s crashed the job loop", pending.id)
+            log.exception("job %s crashed", pending.id)
         finally:
             request_id_var.reset(token)
+            slot.job = None
+            self._finished(pending)
+            self.supervisor.release(slot)
 
     async def _emit_to(self, pending: PendingJob, msg: protocol.Message) -> None:
         if pending.client_gone:
@@ -328,28 +393,10 @@ class Worker:
         )
         await self._emit_to(pending, protocol.Done(id=pending.id, ts=time.time(), timings=timings))
 
-    async def _run_job(self, pending: PendingJob) -> None:
-        timings: dict[str, float] = {}
-        self.current = pending
-        self._idle.clear()
-        try:
-            try:
-                await self.supervisor.wait_ready()
-            except ServiceError as exc:
-                self.counts["failed"] += 1
-                await self._fail(pending, exc, timings)
-                return
-            async with self.supervisor.page_lock:
-                await self._run_locked(pending, timings)
-        finally:
-            self.current = None
-            self._idle.set()
-            if self.supervisor.ready.is_set() and self.supervisor.state == "busy":
-                self.supervisor.set_idle()
-
-    async def _run_locked(self, pending: PendingJob, timings: dict[str, float]) -> None:
-        """Run one job on the page, report its outcome and hand the page back; the caller holds the page lock."""
-        runner = self.supervisor.runner
+    async def _run_locked(self, slot: Slot, pending: PendingJob, timings: dict[str, float]) -> None:
+        """Run one job on the slot's page, report its outcome and hand the page back; the caller holds the
+        slot's page lock."""
+        runner = slot.runner
         if runner is None:  # the page went away while we waited for the lock
             await self._fail(
                 pending, BrowserGone.crashed("the page went away before the job started"), timings
@@ -357,7 +404,7 @@ class Worker:
             return
         timings["accepted"] = _ms(pending.received)
         await self._emit_to(pending, protocol.JobAccepted(id=pending.id, ts=time.time()))
-        self.supervisor.set_state("busy", f"running {pending.id}")
+        slot.set_state("busy", f"running {pending.id}")
         log.info("job %s: model %s, %d messages", pending.id, pending.job.model, len(pending.job.messages))
         start = time.monotonic()
         outcome = await runner.run(
@@ -367,17 +414,17 @@ class Worker:
             self.counts["retried"] += 1
         error = outcome.error
         if error is not None:
-            error = await self.supervisor.account_for(error, runner)
+            error = await slot.account_for(error, runner)
         if isinstance(error, Cancelled):
             with contextlib.suppress(Exception):
                 await runner.studio.stop_generation()
                 timings["stopped"] = _ms(pending.received)
         timings["total"] = (time.monotonic() - start) * 1000 + timings["accepted"]
-        await self._report(pending, error, timings)
-        await self.supervisor.hand_back(runner, error)
+        await self._report(slot, pending, error, timings)
+        await slot.hand_back(runner, error)
 
     async def _report(
-        self, pending: PendingJob, error: ServiceError | None, timings: dict[str, float]
+        self, slot: Slot, pending: PendingJob, error: ServiceError | None, timings: dict[str, float]
     ) -> None:
         """Count the outcome and tell the client: ``Done``, or ``Error`` then ``Done`` (a failed page is
         snapshotted first, a cancelled one is not)."""
@@ -389,7 +436,7 @@ class Worker:
         self.supervisor.last_error = f"{error.kind}: {error.message}"
         log.warning("job %s failed: %s", pending.id, self.supervisor.last_error)
         if not isinstance(error, Cancelled):
-            await self.supervisor.snapshot(pending.id, error)
+            await slot.snapshot(pending.id, error)
         await self._fail(pending, error, timings)
 
 

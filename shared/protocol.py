@@ -236,6 +236,17 @@ class ModelInfo(Message):
     thinking: str = "none"
 
 
+class SlotStatus(Message):
+    """One page of the worker's pool."""
+
+    id: str
+    state: str
+    message: str = ""
+    model: str | None = None
+    #: The request it runs now.
+    job: str | None = None
+
+
 class WorkerStatus(Message):
     type: Literal["status"] = "status"
     state: Literal["starting", "ready", "busy", "login_required", "degraded", "down"]
@@ -250,6 +261,7 @@ class WorkerStatus(Message):
     current_job: str | None = None
     #: How many jobs the worker runs at once (its slots); the API's queue submits up to that many.
     capacity: int = Field(default=1, ge=1)
+    slots: list[SlotStatus] = Field(default_factory=list)
 
 
 AnyMessage = Annotated[

@@ -47,6 +47,8 @@ async def health(request: web.Request) -> web.Response:
             "model": status.model,
             "capture": status.capture,
             "last_error": status.last_error,
+            "pages": status.capacity,
+            "slots": [s.model_dump(exclude={"type"}) for s in status.slots],
         }
         healthy &= status.state in ("ready", "busy")
     except WorkerUnavailable as exc:

@@ -25,8 +25,8 @@ async def test_a_new_browser_cookie_reaches_the_profile_while_the_worker_runs(
     profile.chmod(0o600)
     settings = worker_settings(simulator, work_dir / "refresh", profile, cookie_refresh_interval_s=1)
     async with start_worker(settings) as worker:
-        assert worker.supervisor.session is not None and worker.supervisor.session.context is not None
-        await worker.supervisor.session.context.add_cookies(
+        assert worker.supervisor.page is not None
+        await worker.supervisor.page.context.add_cookies(
             [{"name": "ROTATED", "value": "v2", "domain": ".google.com", "path": "/", "secure": True}]
         )
         async with asyncio.timeout(10):  # the refresh runs every second

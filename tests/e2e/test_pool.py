@@ -1,0 +1,71 @@
+"""Several pages at once (``PAGES_PER_ACCOUNT``): the real stack with three pages, real Chromium and proxy.
+
+Each request holds its answer after the first event until the test releases it (``#sim:hold``), so
+"three answers were generating at the same time" is observed, not inferred from timings: all three
+are held at once only if three pages run them. Each answer echoes its own prompt with its own nonce,
+so one answer reaching another's request (a flow routed to the wrong page) is seen at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from aistudio_sim.stack import Stack
+from tests.e2e.conftest import SHARED_ENV
+
+PAGES = 3
+
+
+@pytest.fixture(scope="module")
+def pool_stack() -> Iterator[Stack]:
+    with Stack(env={**SHARED_ENV, "PAGES_PER_ACCOUNT": str(PAGES)}) as running:
+        yield running
+
+
+def held(stack: Stack) -> set[str]:
+    return {r["held"] for r in stack.sim_requests() if r.get("held")}
+
+
+async def wait_held(stack: Stack, names: set[str], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not names <= held(stack):
+        assert time.monotonic() < deadline, f"held: {held(stack)}, wanted {names}"
+        await asyncio.sleep(0.2)  # polling the simulator's record of an outside process
+
+
+async def test_three_pages_generate_at_once_and_every_answer_reaches_its_own_request(pool_stack: Stack):
+    stack = pool_stack.for_test()
+    status = stack.get("/health")[1]
+    assert status["components"]["worker"]["pages"] == PAGES, status
+    nonces = {f"h{i}": secrets.token_hex(6) for i in range(PAGES)}
+    prompts = {
+        name: f"#sim:echo #sim:chunks=6 #sim:delay_ms={20 + 15 * i} #sim:hold={name} nonce {nonce} "
+        + " ".join(f"w{i}-{k}" for k in range(40))
+        for i, (name, nonce) in enumerate(nonces.items())
+    }
+
+    async with openai.AsyncOpenAI(
+        base_url=stack.base_url + "/v1", api_key="e2e-unused", max_retries=0, timeout=120
+    ) as client:
+
+        async def ask(name: str) -> str:
+            stream = await client.chat.completions.create(
+                model="gemini-2.5-pro",
+                messages=[{"role": "user", "content": prompts[name]}],
+                stream=True,
+            )
+            return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+        answers = {name: asyncio.create_task(ask(name)) for name in prompts}
+        await wait_held(stack, set(prompts))  # all three generating at the same time
+        for name in prompts:
+            stack.sim_inspect("release", method="POST", json={"hold": name})
+        results = {name: await task for name, task in answers.items()}
+    for name, text in results.items():  # the simulator echoes the whole prompt text the page sent
+        assert text == f"User:\n{prompts[name]}\n", f"{name} got another answer: {text[:80]!r}"
