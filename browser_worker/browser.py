@@ -1,12 +1,13 @@
-"""Browser factory: one browser, one context, one page (STYLE pattern 1, strict ownership).
+"""Browser factory: one browser, a context and a page per slot (STYLE pattern 1, strict ownership).
 
 ``BrowserSession(settings, storage_state=..., slot=...)`` is an async context manager: it
-starts Playwright, launches Chromium (or Camoufox), opens the single context
-with the stream proxy, the CA trust, the desktop viewport and the clipboard
-permissions, and one page. The context names its ``slot`` to the stream proxy as
+starts Playwright, launches Chromium (or Camoufox) and (unless ``open_page=False``)
+opens a first context with the stream proxy, the CA trust, the desktop viewport
+and the clipboard permissions, and its page; ``open_slot`` opens one more
+(``SlotPage``, owned by the caller). The context names its ``slot`` to the stream proxy as
 its proxy user name, so every answer the proxy taps is tagged with the page that
 asked for it (``browser_worker/feed.py``). Leaving the block closes all of it in reverse
-order. ``lost`` is set when the browser disconnects or the page crashes or
+order. ``lost`` is set when the browser disconnects or its first page crashes or
 closes, so the worker can relaunch.
 """
 

@@ -128,16 +128,14 @@ class Supervisor:
     def _aggregate(self) -> None:
         """The worker's state from the browser's and the slots'."""
         slots = self.slots
-        ready = [s for s in slots if s.state in ("ready", "degraded", "busy")]
+        idle = [s for s in slots if s.state in ("ready", "degraded")]
+        busy = [s for s in slots if s.state == "busy"]
         if self._browser_state is not None or not slots:
             state, message = self._browser_state or ("starting", "starting the browser")
-        elif ready:
-            busy = [s for s in ready if s.state == "busy"]
-            if len(busy) == len(slots):
-                state, message = "busy", "; ".join(s.message for s in busy)
-            else:
-                idle = next(s for s in ready if s.state != "busy")
-                state, message = idle.state, idle.message
+        elif idle:
+            state, message = idle[0].state, idle[0].message
+        elif busy:
+            state, message = "busy", "; ".join(s.message for s in busy)
         elif all(s.state == "login_required" for s in slots):
             state, message = "login_required", slots[0].message
         else:

@@ -355,8 +355,8 @@ class Worker:
         finally:
             request_id_var.reset(token)
             slot.job = None
-            self._finished(pending)
             self.supervisor.release(slot)
+            self._finished(pending)
 
     async def _emit_to(self, pending: PendingJob, msg: protocol.Message) -> None:
         if pending.client_gone:
