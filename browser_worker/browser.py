@@ -44,6 +44,15 @@ DEFAULT_SLOT = "s1"
 PROXY_PASSWORD = "aisp"
 
 
+def account_profiles(settings: Settings) -> list[Path]:
+    """Every saved login the worker serves from: ``AUTH_PROFILE`` alone when set, else each
+    ``active/*.json`` (one account each, by file name)."""
+    if settings.auth_profile is not None:
+        return [settings.auth_profile] if settings.auth_profile.is_file() else []
+    active = settings.auth_profiles_dir / "active"
+    return sorted(active.glob("*.json")) if active.is_dir() else []
+
+
 def active_profile(settings: Settings) -> Path | None:
     """The storage-state file to load: ``AUTH_PROFILE``, else the first ``active/*.json``."""
     if settings.auth_profile is not None:

@@ -49,12 +49,19 @@ SIGN_IN_SETTLE_S = 3.0
 class Slot:
     """One page of the pool; see the module docstring."""
 
+    @property
+    def account(self) -> str | None:
+        """The account's name: its login file's name without ``.json``."""
+        return self.profile.stem if self.profile is not None else None
+
     def __init__(self, sup: Supervisor, slot_id: str, on_change: Callable[[], None]) -> None:
         self.sup = sup
         self.settings = sup.settings
         self.id = slot_id
-        #: The saved login this slot's context starts from (set by the supervisor before ``run``).
+        #: The saved login (account) this slot's context starts from.
         self.profile: Path | None = None
+        #: Its account was removed: it takes no new job and closes once its job is done.
+        self.draining = False
         self.on_change = on_change
         self.state = "starting"
         self.message = "starting"

@@ -1,10 +1,14 @@
 """``Supervisor``: the browser's life, and the pool of pages (``Slot``) it hands to jobs.
 
-``Supervisor.run`` launches the browser (``browser.py``) and keeps ``PAGES_PER_ACCOUNT``
-slots in it, each its own browser context with the saved login and its own page
-(``slot.py``: start-up, replacement of a broken page without touching the others, the
-login wait). It relaunches the browser after a crash, with every slot, and saves the
-session's cookies back into the login file every ``COOKIE_REFRESH_INTERVAL_S``.
+Every saved login (``auth_profiles/active/*.json``, or ``AUTH_PROFILE`` alone) is an
+**account**. ``Supervisor.run`` launches the browser (``browser.py``) and keeps
+``PAGES_PER_ACCOUNT`` slots per account in it, each its own browser context with that
+account's login and its own page (``slot.py``: start-up, replacement of a broken page
+without touching the others, the login wait, which takes out only that account's
+pages). A login file that appears adds its account's slots; one that goes away drains
+them (running jobs finish, no new one starts, then the pages close). It relaunches the
+browser after a crash, with every slot, and saves each account's cookies back into its
+login file every ``COOKIE_REFRESH_INTERVAL_S``.
 
 Jobs take a slot with ``acquire(model)`` (a ready page, preferring one already on the
 requested model; its ``page_lock`` held) and give it back with ``release``. The worker's
@@ -27,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from browser_worker.auth import profile_signature, refresh_loop, refresh_profile, sapisid_from_profile
-from browser_worker.browser import BrowserSession, SlotPage, active_profile
+from browser_worker.browser import BrowserSession, SlotPage, account_profiles
 from browser_worker.feed import ProxyFeed
 from browser_worker.helper import HelperClient
 from browser_worker.job import JobRunner
@@ -42,6 +46,8 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 READY_WAIT_S = 60.0
+#: How often the login files are looked at for accounts that came or went.
+ACCOUNTS_POLL_S = 0.5
 
 
 class Supervisor:
@@ -61,10 +67,10 @@ class Supervisor:
         self.relaunches = 0
         self.session: BrowserSession | None = None
         self.profile: Path | None = None
-        #: The pool's pages; the same objects across browser relaunches.
-        self.slots: list[Slot] = [
-            Slot(self, f"s{i + 1}", self._aggregate) for i in range(settings.pages_per_account)
-        ]
+        #: The pool's pages, by account; the same objects across browser relaunches.
+        self.slots: list[Slot] = []
+        self._next_slot = 1
+        self._plan(account_profiles(settings))
         self.closing = False
         self._browser_state: tuple[str, str] | None = ("starting", "starting the browser")
         self._free = asyncio.Condition()
@@ -75,10 +81,38 @@ class Supervisor:
 
     @property
     def capacity(self) -> int:
-        return self.settings.pages_per_account
+        """How many jobs can run at once: the pages of the accounts being served (at least 1)."""
+        return max(1, len([s for s in self.slots if not s.draining]))
+
+    def _plan(self, profiles: list[Path]) -> list[Slot]:
+        """Give every account ``PAGES_PER_ACCOUNT`` slots (unused slots first, then new ones), and mark
+        the slots of accounts that are gone as draining; returns the slots that were added."""
+        per_account = self.settings.pages_per_account
+        for slot in self.slots:
+            if slot.profile is not None and slot.profile not in profiles and not slot.draining:
+                log.info("account %s removed: draining slot %s", slot.account, slot.id)
+                slot.draining = True
+                slot.ready.clear()
+        added: list[Slot] = []
+        spare = [s for s in self.slots if s.profile is None]
+        for profile in profiles:
+            have = len([s for s in self.slots if s.profile == profile and not s.draining])
+            for _ in range(per_account - have):
+                slot = spare.pop(0) if spare else self._new_slot()
+                slot.profile = profile
+                added.append(slot)
+        if not profiles and not self.slots:
+            self.slots = [self._new_slot() for _ in range(per_account)]
+        return added
+
+    def _new_slot(self) -> Slot:
+        slot = Slot(self, f"s{self._next_slot}", self._aggregate)
+        self._next_slot += 1
+        self.slots.append(slot)
+        return slot
 
     def _first(self) -> Slot:
-        return self.slots[0]
+        return self.slots[0]  # there is always one (``_plan``)
 
     @property
     def studio(self) -> StudioPage | None:
@@ -186,9 +220,9 @@ class Supervisor:
     async def _supervise(self) -> None:
         backoff = 1.0
         while not self.closing:
-            profile = active_profile(self.settings)
-            self.profile = profile
-            if profile is None:
+            profiles = account_profiles(self.settings)
+            self.profile = profiles[0] if profiles else None
+            if not profiles:
                 self.set_state(
                     "login_required",
                     f"no saved login in {self.settings.auth_profiles_dir / 'active'}: run `make login`",
@@ -199,9 +233,12 @@ class Supervisor:
                 async with BrowserSession(self.settings, open_page=False) as session:
                     self.session = session
                     self._browser_state = None
-                    await self._serve(session, profile)
+                    await self._serve(session)
+                    if self.closing:
+                        return
                     self.relaunches += 1
-                    self.set_state("starting", f"relaunching the browser ({session.lost_reason})")
+                    reason = session.lost_reason or "every login is gone"
+                    self.set_state("starting", f"relaunching the browser ({reason})")
                     backoff = 1.0
             except asyncio.CancelledError:
                 raise
@@ -217,18 +254,41 @@ class Supervisor:
                 for slot in self.slots:
                     slot.ready.clear()
 
-    async def _serve(self, session: BrowserSession, profile: Path) -> None:
-        """Run every slot in ``session`` until the browser is lost."""
-        for slot in self.slots:
-            slot.profile = profile
-        self._aggregate()
-        tasks = [asyncio.create_task(slot.run(session), name=f"slot-{slot.id}") for slot in self.slots]
+    async def _serve(self, session: BrowserSession) -> None:
+        """Run every account's slots in ``session`` until the browser is lost (or every login is gone),
+        following the login files as they come and go."""
+        tasks: dict[Slot, asyncio.Task[None]] = {}
         try:
-            await session.lost.wait()
+            while not session.lost.is_set():
+                profiles = account_profiles(self.settings)
+                if not profiles:
+                    return
+                self.profile = profiles[0]
+                self._plan(profiles)
+                for slot in self.slots:
+                    if slot not in tasks and not slot.draining and slot.profile is not None:
+                        tasks[slot] = asyncio.create_task(slot.run(session), name=f"slot-{slot.id}")
+                for slot in [s for s in self.slots if s.draining and not s.page_lock.locked()]:
+                    task = tasks.pop(slot, None)
+                    if task is not None:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await task
+                    if len(self.slots) > 1:
+                        self.slots.remove(slot)
+                    else:
+                        slot.draining, slot.profile = False, None
+                    log.info("slot %s closed (its account is gone)", slot.id)
+                self._aggregate()
+                signature = profile_signature(self.settings, None)
+                while not session.lost.is_set() and profile_signature(self.settings, None) == signature:
+                    if any(s.draining and not s.page_lock.locked() for s in self.slots):
+                        break
+                    await _first_of(session.lost.wait(), asyncio.sleep(ACCOUNTS_POLL_S))
         finally:
-            for task in tasks:
+            for task in tasks.values():
                 task.cancel()
-            for task in tasks:
+            for task in tasks.values():
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
@@ -263,7 +323,7 @@ class Supervisor:
     # ------------------------------------------------------------------ slots, for jobs
 
     def _free_slot(self, model: str | None) -> Slot | None:
-        free = [s for s in self.slots if s.ready.is_set() and not s.page_lock.locked()]
+        free = [s for s in self.slots if s.ready.is_set() and not s.page_lock.locked() and not s.draining]
         return next((s for s in free if s.model == model), None) or (free[0] if free else None)
 
     async def acquire(self, model: str | None = None) -> Slot:
@@ -314,10 +374,21 @@ class Supervisor:
         return None
 
     async def save_cookies(self) -> None:
-        """Write the live session's cookies back into the profile (``AUTH_PROFILE`` when set)."""
-        page, profile = self.page, self.profile
-        if page is None or profile is None or page.lost.is_set():
-            return
-        state = await page.storage_state_dict()
-        target = self.settings.auth_profile or profile
-        refresh_profile(target, state)
+        """Write each account's live cookies (from one of its pages) back into its login file."""
+        saved: set[Path] = set()
+        for slot in self.slots:
+            page, profile = slot.page, slot.profile
+            if page is None or profile is None or profile in saved or page.lost.is_set() or slot.draining:
+                continue
+            saved.add(profile)
+            refresh_profile(profile, await page.storage_state_dict())
+
+
+async def _first_of(*aws: Any) -> None:
+    """Until the first of ``aws`` is done; the others are cancelled."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

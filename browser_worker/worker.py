@@ -225,7 +225,9 @@ class Worker:
             current_job=self.current.id if self.current else None,
             capacity=sup.capacity,
             slots=[
-                protocol.SlotStatus(id=s.id, state=s.state, message=s.message, model=s.model, job=s.job)
+                protocol.SlotStatus(
+                    id=s.id, state=s.state, message=s.message, account=s.account, model=s.model, job=s.job
+                )
                 for s in sup.slots
             ],
         )

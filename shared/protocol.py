@@ -242,6 +242,8 @@ class SlotStatus(Message):
     id: str
     state: str
     message: str = ""
+    #: The account (login file name) whose browser context it is.
+    account: str | None = None
     model: str | None = None
     #: The request it runs now.
     job: str | None = None
