@@ -31,14 +31,34 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def presented_key(request: web.Request) -> str | None:
-    """The key from ``Authorization: Bearer <key>`` or ``x-api-key``."""
+#: Headers that carry a key as is: Anthropic's and OpenAI-compatible clients', and Google's.
+KEY_HEADERS = ("x-api-key", "x-goog-api-key")
+
+
+def presented_key(request: web.Request, *, from_query: bool = False) -> str | None:
+    """The key from ``Authorization: Bearer <key>``, ``x-api-key`` or ``x-goog-api-key``; with
+    ``from_query`` also the ``?key=`` parameter that Google's clients may send instead (only the
+    client API takes it: a key in a URL ends up in proxies' and browsers' histories)."""
     auth = request.headers.get("Authorization", "")
     scheme, _, value = auth.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    key = request.headers.get("x-api-key", "").strip()
-    return key or None
+    for header in KEY_HEADERS:
+        key = request.headers.get(header, "").strip()
+        if key:
+            return key
+    if from_query:
+        return request.query.get("key", "").strip() or None
+    return None
+
+
+#: The client API's path roots: OpenAI's and Anthropic's ``/v1``, Gemini's ``/v1beta``.
+CLIENT_API_ROOTS = ("/v1", "/v1beta")
+
+
+def is_client_api(path: str) -> bool:
+    """The path belongs to the client API (keys checked, CORS applies)."""
+    return any(path == root or path.startswith(root + "/") for root in CLIENT_API_ROOTS)
 
 
 def same_secret(given: str | None, expected: str) -> bool:

@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from api_server.app_keys import CLIENT_KEYS, SETTINGS
+from api_server.auth import is_client_api
 from api_server.middleware import error_response
 from shared.errors import PermissionDenied
 
@@ -23,7 +24,7 @@ ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"
 #: Request headers a browser client may send (SDKs add ``x-stainless-*``; Anthropic's adds its version).
 _ALLOWED_HEADER = re.compile(
     r"^(authorization|content-type|x-api-key|x-request-id|openai-organization|openai-project|openai-beta"
-    r"|anthropic-version|anthropic-beta|anthropic-dangerous-direct-browser-access|x-goog-api-key"
+    r"|anthropic-version|anthropic-beta|anthropic-dangerous-direct-browser-access|x-goog-api-key|x-goog-api-client"
     r"|x-stainless-[a-z0-9-]+)$"
 )
 EXPOSED_HEADERS = "x-request-id, x-client-request-id, x-usage-source, retry-after"
@@ -31,7 +32,7 @@ MAX_AGE_S = "600"
 
 
 def _covered(request: web.Request) -> bool:
-    return request.path == "/v1" or request.path.startswith("/v1/")
+    return is_client_api(request.path)
 
 
 def allowed_origin(request: web.Request) -> str | None:

@@ -35,7 +35,7 @@ def check_schema(schema: Any, param: str, what: str) -> None:
 
     if not isinstance(schema, dict):
         raise refuse("a schema must be a JSON object.")
-    schema = _lower_case_types(schema)
+    schema = lower_case_types(schema)
     validator_cls = jsonschema.validators.validator_for(schema)
     try:
         validator_cls.check_schema(schema)
@@ -60,14 +60,14 @@ def check_schema(schema: Any, param: str, what: str) -> None:
 _TYPE_NAMES = frozenset({"string", "number", "integer", "boolean", "array", "object", "null"})
 
 
-def _lower_case_types(node: Any) -> Any:
+def lower_case_types(node: Any) -> Any:
     """A copy with Gemini/OpenAPI's upper-case type names (``"STRING"``) in JSON Schema's lower case: the page's
     declarations accept them (the worker normalises them), so the check does not refuse them either."""
     if isinstance(node, list):
-        return [_lower_case_types(v) for v in node]
+        return [lower_case_types(v) for v in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _lower_case_types(v) for k, v in node.items()}
+    out = {k: lower_case_types(v) for k, v in node.items()}
     kind = node.get("type")
     if isinstance(kind, str) and kind.lower() in _TYPE_NAMES:
         out["type"] = kind.lower()

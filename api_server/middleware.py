@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from api_server.app_keys import AUTH_LIMITER, CALLER, CLIENT_KEYS, CLIENT_REQUEST_ID, REQUEST_ID, SETTINGS
-from api_server.auth import EVERYONE, Caller, presented_key, same_secret
+from api_server.auth import EVERYONE, Caller, is_client_api, presented_key, same_secret
 from api_server.dialects.errors import shape_for
 from shared import logging as shared_logging
 from shared.errors import (
@@ -37,7 +37,9 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 #: What this server offers, named in the 404 of every other path.
 OFFERED = (
-    "POST /v1/chat/completions, GET /v1/models, GET /v1/models/{model}, GET /v1/queue, POST /v1/cancel/{id}"
+    "POST /v1/chat/completions, GET /v1/models, GET /v1/models/{model}, GET /v1/queue, POST /v1/cancel/{id}, "
+    "GET /v1beta/models, POST /v1beta/models/{model}:generateContent (also :streamGenerateContent, "
+    ":countTokens, and under /v1)"
 )
 
 REASONS = {499: "Client Closed Request"}
@@ -221,12 +223,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                     "Invalid or missing admin key (send Authorization: Bearer <ADMIN_KEY>)."
                 ),
             )
-    elif path.startswith("/v1/") or path == "/v1":
+    elif is_client_api(path):
         store = request.app[CLIENT_KEYS]
         request[CALLER] = EVERYONE
         if store.has_keys:
             _refuse_locked_out(request)
-            key = presented_key(request)
+            key = presented_key(request, from_query=True)
             admin = request.app[SETTINGS].admin_key
             if not (admin is not None and same_secret(key, admin.get_secret_value())):
                 key_id = store.identify(key)
@@ -234,7 +236,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                     raise _failed(
                         request,
                         AuthenticationFailed(
-                            "Invalid or missing API key (send Authorization: Bearer <key> or x-api-key)."
+                            "Invalid or missing API key (send Authorization: Bearer <key>, x-api-key or x-goog-api-key)."
                         ),
                     )
                 request[CALLER] = Caller(key_id)

@@ -8,9 +8,11 @@ ids are the same for every dialect (``api_server/middleware.py``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
+from api_server.dialects import gemini_render
 from shared.errors import ServiceError
 
 ErrorShape = Callable[[ServiceError], tuple[int, dict[str, Any]]]
@@ -20,12 +22,19 @@ def openai(err: ServiceError) -> tuple[int, dict[str, Any]]:
     return err.status, err.to_openai()
 
 
-#: (path prefix, shape): the first prefix that matches the request's path decides.
-SHAPES: list[tuple[str, ErrorShape]] = []
+#: (path prefix or pattern, shape): the first that matches the request's path decides.
+SHAPES: list[tuple[str | re.Pattern[str], ErrorShape]] = [
+    ("/v1beta", gemini_render.shape),
+    # Gemini's methods under /v1 (google-genai's default version): a ``:method`` on a model path
+    (re.compile(r"^/v1/models/[^/]+:[A-Za-z]+$"), gemini_render.shape),
+]
 
 
 def shape_for(path: str) -> ErrorShape:
     for prefix, shape in SHAPES:
-        if path == prefix or path.startswith(prefix.rstrip("/") + "/") or path.startswith(prefix + ":"):
+        if isinstance(prefix, re.Pattern):
+            if prefix.match(path):
+                return shape
+        elif path == prefix or path.startswith(prefix.rstrip("/") + "/") or path.startswith(prefix + ":"):
             return shape
     return openai

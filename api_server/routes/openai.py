@@ -6,30 +6,21 @@ import asyncio
 import logging
 from typing import Any
 
-import orjson
 from aiohttp import web
 
-from api_server.app_keys import CALLER, QUEUE, REQUEST_ID, STATE, WORKER
+from api_server.app_keys import CALLER, QUEUE, REQUEST_ID, STATE
 from api_server.delivery import serve
 from api_server.dialects import chat
 from api_server.engine import Prepared
 from api_server.render import CompletionBuilder
+from api_server.routes import gemini
+from api_server.routes.common import available_models, read_json
 from shared import protocol
-from shared.errors import Cancelled, InvalidRequest, NotFound, WorkerUnavailable
+from shared.errors import Cancelled, NotFound
 
 log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
-
-
-async def read_json(request: web.Request) -> Any:
-    raw = await request.read()  # HTTPRequestEntityTooLarge -> 413 in the error middleware
-    if not raw.strip():
-        raise InvalidRequest("The request body is empty; expected a JSON object.", code="invalid_body")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}.", code="invalid_json") from None
 
 
 # --------------------------------------------------------------------------- chat
@@ -80,30 +71,22 @@ def model_object(m: protocol.ModelInfo, created: int) -> dict[str, Any]:
     }
 
 
-async def _models(request: web.Request) -> list[protocol.ModelInfo]:
-    status = await request.app[WORKER].status()
-    if status.state not in ("ready", "busy", "degraded") or not status.models:
-        reason = status.message or ("no models listed yet" if not status.models else status.state)
-        raise WorkerUnavailable(
-            f"The model list is not available: worker state is {status.state} ({reason}).",
-            retry_after=10 if status.state != "login_required" else 60,
-            code="login_required" if status.state == "login_required" else None,
-        )
-    return list(status.models)
-
-
 @routes.get("/v1/models")
-async def list_models(request: web.Request) -> web.Response:
+async def list_models(request: web.Request) -> web.StreamResponse:
+    if gemini.gemini_client(request):
+        return await gemini.list_models(request)
     created = int(request.app[STATE].started_at)
-    models = await _models(request)
+    models = await available_models(request)
     return web.json_response({"object": "list", "data": [model_object(m, created) for m in models]})
 
 
 @routes.get("/v1/models/{model_id:.+}")
-async def get_model(request: web.Request) -> web.Response:
+async def get_model(request: web.Request) -> web.StreamResponse:
     created = int(request.app[STATE].started_at)
+    if gemini.gemini_client(request):
+        return await gemini.get_model(request)
     wanted = request.match_info["model_id"].rsplit("/", 1)[-1]
-    models = await _models(request)
+    models = await available_models(request)
     for m in models:
         if m.id == wanted:
             return web.json_response(model_object(m, created))
