@@ -1,0 +1,147 @@
+"""The official google-genai SDK (its default ``/v1`` and ``v1beta``) against the whole demo stack."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+import requests
+from google import genai
+from google.genai import errors, types
+
+from aistudio_sim.stack import Stack
+from tests.e2e.conftest import PLAIN_MODEL, THINKING_MODEL
+
+WEATHER = types.FunctionDeclaration(
+    name="get_weather",
+    description="Weather of a city",
+    parameters=types.Schema(
+        type=types.Type.OBJECT, properties={"city": types.Schema(type=types.Type.STRING)}, required=["city"]
+    ),
+)
+NO_AUTO = types.AutomaticFunctionCallingConfig(disable=True)
+
+
+@pytest.fixture(params=[None, "v1beta"], ids=["v1", "v1beta"])
+async def client(request: pytest.FixtureRequest, stack: Stack) -> AsyncIterator[genai.Client]:
+    options = types.HttpOptions(base_url=stack.base_url + "/", api_version=request.param, timeout=120_000)
+    c = genai.Client(api_key="e2e-unused", http_options=options)
+    yield c
+    await c.aio.aclose()
+
+
+def last_request(stack: Stack) -> dict:
+    return stack.sim_inspect("requests/last")
+
+
+async def test_models_and_generate(client: genai.Client, stack: Stack) -> None:
+    """The simulator's models in Gemini's shape; a generated answer is the simulator's, with usage."""
+    names = [m.name async for m in await client.aio.models.list()]
+    assert f"models/{PLAIN_MODEL}" in names
+    done = await client.aio.models.generate_content(model=PLAIN_MODEL, contents="Hello there")
+    planned = last_request(stack)["response"]["answer_text"]
+    assert done.text == planned and planned.startswith(f"[simulated {PLAIN_MODEL}] You said: Hello there")
+    assert done.candidates and done.candidates[0].finish_reason == types.FinishReason.STOP
+    assert done.usage_metadata and done.usage_metadata.total_token_count
+
+
+async def test_stream(client: genai.Client, stack: Stack) -> None:
+    """generate_content_stream gives the answer in several chunks."""
+    chunks = [
+        c.text or ""
+        async for c in await client.aio.models.generate_content_stream(
+            model=PLAIN_MODEL, contents="Tell me #sim:words=30 #sim:chunks=4"
+        )
+    ]
+    assert len([c for c in chunks if c]) >= 2
+    assert "".join(chunks) == last_request(stack)["response"]["answer_text"]
+
+
+async def test_thinking_with_include_thoughts(client: genai.Client) -> None:
+    """includeThoughts on a thinking model: the thoughts are thought parts, apart from the answer."""
+    config = types.GenerateContentConfig(
+        thinking_config=types.ThinkingConfig(include_thoughts=True, thinking_budget=1024)
+    )
+    done = await client.aio.models.generate_content(
+        model=THINKING_MODEL, contents="Think first #sim:think=20", config=config
+    )
+    assert done.candidates and done.candidates[0].content and done.candidates[0].content.parts
+    thoughts = [p.text for p in done.candidates[0].content.parts if p.thought]
+    assert thoughts and len((thoughts[0] or "").split()) == 20
+    assert done.text and (thoughts[0] or "") not in done.text
+    assert done.usage_metadata and done.usage_metadata.thoughts_token_count
+
+
+async def test_manual_function_calling_turn(client: genai.Client, stack: Stack) -> None:
+    """call -> functionResponse -> answer: the call comes back with its args, its result reaches the prompt."""
+    config = types.GenerateContentConfig(
+        tools=[types.Tool(function_declarations=[WEATHER])], automatic_function_calling=NO_AUTO
+    )
+    prompt = 'Weather? #sim:tool=get_weather #sim:args={"city": "Paris"}'
+    first = await client.aio.models.generate_content(model=PLAIN_MODEL, contents=prompt, config=config)
+    assert first.function_calls and first.function_calls[0].name == "get_weather"
+    assert first.function_calls[0].args == {"city": "Paris"}
+    assert "get_weather" in json.dumps(last_request(stack)["tools"])
+    assert first.candidates and first.candidates[0].content
+    history = [
+        types.Content(role="user", parts=[types.Part(text=prompt)]),
+        first.candidates[0].content,
+        types.Content(
+            role="user",
+            parts=[
+                types.Part.from_function_response(name="get_weather", response={"sky": "sunny-result-7781"})
+            ],
+        ),
+    ]
+    second = await client.aio.models.generate_content(model=PLAIN_MODEL, contents=history, config=config)
+    assert second.candidates and "sunny-result-7781" in json.dumps(last_request(stack))
+
+
+async def test_response_schema(client: genai.Client) -> None:
+    """A response schema: the answer is JSON valid for it."""
+    schema = types.Schema(
+        type=types.Type.OBJECT,
+        properties={
+            "name": types.Schema(type=types.Type.STRING),
+            "age": types.Schema(type=types.Type.INTEGER),
+        },
+        required=["name", "age"],
+    )
+    config = types.GenerateContentConfig(response_mime_type="application/json", response_schema=schema)
+    done = await client.aio.models.generate_content(
+        model=PLAIN_MODEL, contents="A person #sim:json", config=config
+    )
+    value = json.loads(done.text or "")
+    assert isinstance(value["name"], str) and isinstance(value["age"], int)
+
+
+async def test_count_tokens_and_typed_errors(client: genai.Client, stack: Stack) -> None:
+    counted = await client.aio.models.count_tokens(
+        model=PLAIN_MODEL, contents="Hello there, how are you today?"
+    )
+    assert counted.total_tokens and counted.total_tokens > 3
+    with pytest.raises(errors.ClientError) as missing:
+        await client.aio.models.generate_content(model="no-such-model", contents="Hi")
+    assert missing.value.code == 404 and missing.value.status == "NOT_FOUND"
+    with pytest.raises(errors.ClientError) as quota:
+        await client.aio.models.generate_content(model=PLAIN_MODEL, contents="Hi #sim:error=quota")
+    assert quota.value.code == 429 and quota.value.status == "RESOURCE_EXHAUSTED"
+
+
+def test_json_array_stream_over_raw_http(stack: Stack) -> None:
+    """Without alt=sse: one JSON array, "[" + objects joined by ",\\r\\n" + "]", as application/json."""
+    body = {"contents": [{"role": "user", "parts": [{"text": "Count #sim:words=20 #sim:chunks=3"}]}]}
+    url = f"{stack.base_url}/v1beta/models/{PLAIN_MODEL}:streamGenerateContent"
+    with requests.post(
+        url, json=body, headers={"x-goog-api-key": "unused"}, stream=True, timeout=120
+    ) as resp:
+        assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("application/json")
+        raw = b"".join(resp.iter_content(chunk_size=None)).decode()
+    assert raw.startswith("[{") and raw.rstrip().endswith("}]") and ",\r\n{" in raw
+    items = json.loads(raw)
+    text = "".join(p.get("text", "") for i in items for p in i["candidates"][0]["content"]["parts"])
+    assert text == last_request(stack)["response"]["answer_text"]
+    assert (
+        items[-1]["candidates"][0]["finishReason"] == "STOP" and items[-1]["usageMetadata"]["totalTokenCount"]
+    )
