@@ -11,7 +11,16 @@ browser after a crash, with every slot, and saves each account's cookies back in
 login file every ``COOKIE_REFRESH_INTERVAL_S``.
 
 Jobs take a slot with ``acquire(model)`` (a ready page, preferring one already on the
-requested model; its ``page_lock`` held) and give it back with ``release``. The worker's
+requested model; its ``page_lock`` held) and give it back with ``release``.
+
+**Cooldowns**: a quota, rate-limit or permission error puts its account in a cooldown
+(``cool``) for as long as the error says (``Retry-After``: a minute for a rate limit, an
+hour for a used-up quota, ``DEFAULT_COOLDOWN_S`` when it says nothing). Its pages take no
+job until then; afterwards the account ramps up: one page takes a job, and only once a
+job succeeded there do all its pages serve again, so one burst cannot cool every
+account. When every account that could take a job is cooling, ``acquire`` fails at once
+with a 429 whose ``Retry-After`` is the earliest recovery. With a single account there is
+nothing to route around: its errors reach each request as they come, as before. The worker's
 state is the pool's: ``ready`` while a page can take a job, ``busy`` while every page is
 running one, else what the slots say (``starting``, ``login_required``, ``degraded``,
 ``down``). Every change is reported to ``on_change`` (the worker pushes its status).
@@ -40,12 +49,21 @@ from browser_worker.page.studio import StudioPage
 from browser_worker.slot import LOGIN_MESSAGE, LOGIN_RECHECK_S, MAX_BACKOFF_S, Slot
 from browser_worker.snapshots import PageJournal
 from shared import protocol
-from shared.errors import LoginRequired, ServiceError, WorkerUnavailable
+from shared.errors import (
+    LoginRequired,
+    PermissionDenied,
+    QuotaExceeded,
+    RateLimited,
+    ServiceError,
+    WorkerUnavailable,
+)
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 READY_WAIT_S = 60.0
+#: The cooldown of an account whose error gave no time (a permission error).
+DEFAULT_COOLDOWN_S = 300.0
 #: How often the login files are looked at for accounts that came or went.
 ACCOUNTS_POLL_S = 0.5
 
@@ -69,6 +87,9 @@ class Supervisor:
         self.profile: Path | None = None
         #: The pool's pages, by account; the same objects across browser relaunches.
         self.slots: list[Slot] = []
+        #: Account name -> when (``time.time()``) its cooldown ends, and the accounts ramping up after one.
+        self.cooling: dict[str, float] = {}
+        self.ramping: set[str] = set()
         self._next_slot = 1
         self._plan(account_profiles(settings))
         self.closing = False
@@ -185,6 +206,14 @@ class Supervisor:
         task = asyncio.get_running_loop().create_task(self._notify_free())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _wait_free(self) -> None:
+        """Until something changed (caller holds ``_free``), or a cooldown may have ended."""
+        ends = [until for until in self.cooling.values()]
+        timeout = max(0.05, min(ends) - time.time()) if ends else None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._free.wait()
 
     async def _notify_free(self) -> None:
         async with self._free:
@@ -322,24 +351,98 @@ class Supervisor:
 
     # ------------------------------------------------------------------ slots, for jobs
 
-    def _free_slot(self, model: str | None) -> Slot | None:
-        free = [s for s in self.slots if s.ready.is_set() and not s.page_lock.locked() and not s.draining]
+    # ---- cooldowns
+
+    def cooling_until(self, account: str | None) -> float | None:
+        """When ``account``'s cooldown ends (``time.time()``), or None when it is not cooling."""
+        until = self.cooling.get(account or "")
+        return until if until is not None and until > time.time() else None
+
+    def _is_cooling(self, account: str | None) -> bool:
+        """Whether ``account`` is cooling; a cooldown that is over starts its ramp-up."""
+        if account not in self.cooling:
+            return False
+        if self.cooling_until(account) is not None:
+            return True
+        del self.cooling[account]
+        self.ramping.add(account)
+        log.info("account %s: cooldown over; ramping up with one page", account)
+        return False
+
+    def cool(self, slot: Slot, error: ServiceError) -> None:
+        """``error`` (quota, rate limit, permission) came from ``slot``'s account: cool it down."""
+        if not isinstance(error, QuotaExceeded | RateLimited | PermissionDenied) or slot.account is None:
+            return
+        if len({s.account for s in self.slots if s.account and not s.draining}) < 2:
+            return  # one account: nothing to route around; each request asks AI Studio, as ever
+        seconds = error.retry_after if error.retry_after is not None else DEFAULT_COOLDOWN_S
+        until = time.time() + seconds
+        self.cooling[slot.account] = max(until, self.cooling.get(slot.account, 0.0))
+        self.ramping.discard(slot.account)
+        log.warning("account %s cools down for %.0f s (%s)", slot.account, seconds, error.kind)
+        self._aggregate()
+
+    def succeeded(self, slot: Slot) -> None:
+        """A job succeeded on ``slot``: its account, if ramping up, serves with all its pages again."""
+        if slot.account in self.ramping:
+            self.ramping.discard(slot.account)
+            log.info("account %s: back to all its pages", slot.account)
+            self._poke()
+
+    def _takes_jobs(self, slot: Slot) -> bool:
+        if self._is_cooling(slot.account):
+            return False
+        if slot.account in self.ramping:  # one page at a time until a job succeeded
+            return not any(s.page_lock.locked() for s in self.slots if s.account == slot.account)
+        return True
+
+    # ---- taking a slot
+
+    def _free_slot(self, model: str | None, avoid: set[str]) -> Slot | None:
+        free = [
+            s
+            for s in self.slots
+            if s.ready.is_set()
+            and not s.page_lock.locked()
+            and not s.draining
+            and s.account not in avoid
+            and self._takes_jobs(s)
+        ]
         return next((s for s in free if s.model == model), None) or (free[0] if free else None)
 
-    async def acquire(self, model: str | None = None) -> Slot:
-        """A ready slot for a job (one already on ``model`` when there is one) with its page lock held;
+    def _all_cooling(self, avoid: set[str]) -> float | None:
+        """The earliest end of a cooldown when every account a job could use is cooling, else None."""
+        accounts = {s.account for s in self.slots if s.account is not None and not s.draining} - avoid
+        if not accounts or not all(self._is_cooling(a) for a in accounts):
+            return None
+        return min(self.cooling[a] for a in accounts)
+
+    async def acquire(self, model: str | None = None, avoid: set[str] | None = None) -> Slot:
+        """A ready slot for a job (one already on ``model`` when there is one), not of an ``avoid`` account,
+        with its page lock held. ``RateLimited`` at once when every account it could use is cooling;
         ``LoginRequired`` or ``WorkerUnavailable`` when none can be had soon."""
+        avoid = avoid or set()
         try:
             async with asyncio.timeout(READY_WAIT_S):
                 async with self._free:
                     while True:
                         if self.state == "login_required":
                             raise LoginRequired(self.message or LOGIN_MESSAGE)
-                        slot = self._free_slot(model)
+                        recovery = self._all_cooling(avoid)
+                        if recovery is not None:
+                            raise RateLimited(
+                                "Every AI Studio account is cooling down after a quota or rate-limit error; "
+                                "retry after the earliest recovery.",
+                                retry_after=max(1.0, recovery - time.time()),
+                                code="all_accounts_cooling",
+                            )
+                        if avoid and not any(s.account not in avoid for s in self.slots if s.account):
+                            raise WorkerUnavailable("no other account to run the request on")
+                        slot = self._free_slot(model, avoid)
                         if slot is not None:
                             await slot.page_lock.acquire()  # free: taken at once, no other task ran
                             return slot
-                        await self._free.wait()
+                        await self._wait_free()
         except TimeoutError:
             if self.state == "login_required":
                 raise LoginRequired(self.message or LOGIN_MESSAGE) from None
@@ -353,7 +456,7 @@ class Supervisor:
         self._poke()
 
     async def wait_ready(self) -> None:
-        """Until some page can take a job (tests); ``LoginRequired``/``WorkerUnavailable`` as ``acquire``."""
+        """Until some page can take a job (tests); fails as ``acquire`` does."""
         slot = await self.acquire()
         self.release(slot)
 

@@ -27,7 +27,15 @@ from browser_worker.feed import ProxyFeed
 from browser_worker.slot import Slot
 from browser_worker.supervisor import Supervisor
 from shared import answer, channel, protocol
-from shared.errors import Cancelled, ServiceError, WorkerUnavailable
+from shared.errors import (
+    Cancelled,
+    LoginRequired,
+    PermissionDenied,
+    QuotaExceeded,
+    RateLimited,
+    ServiceError,
+    WorkerUnavailable,
+)
 from shared.logging import request_id as request_id_var
 from shared.settings import VERSION, Settings
 
@@ -36,6 +44,11 @@ log = logging.getLogger(__name__)
 # After the job is done or cancelled, saving cookies and closing the browser get this long in all,
 # so a SIGTERM ends the process within SHUTDOWN_GRACE_S + 5 s + this (a hung browser is left to die with us).
 SHUTDOWN_CLEANUP_S = 15.0
+#: Errors of one account or page that another account's page may not have: such a job, failing before any
+#: output, runs again on another account.
+FAIL_OVER = (QuotaExceeded, RateLimited, PermissionDenied, LoginRequired, BrowserGone)
+#: The events that are part of the answer the client sees.
+OUTPUT = (protocol.Reasoning, protocol.Content, protocol.ToolCall, protocol.Grounding)
 
 
 @dataclass
@@ -46,6 +59,8 @@ class PendingJob:
     received: float = field(default_factory=time.monotonic)
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     client_gone: bool = False
+    #: Some of the answer went to the client: the job can no longer move to another account.
+    output_sent: bool = False
 
 
 class JobQueue:
@@ -226,7 +241,13 @@ class Worker:
             capacity=sup.capacity,
             slots=[
                 protocol.SlotStatus(
-                    id=s.id, state=s.state, message=s.message, account=s.account, model=s.model, job=s.job
+                    id=s.id,
+                    state="cooling" if sup.cooling_until(s.account) else s.state,
+                    message=s.message,
+                    account=s.account,
+                    model=s.model,
+                    job=s.job,
+                    cooling_until=sup.cooling_until(s.account),
                 )
                 for s in sup.slots
             ],
@@ -346,23 +367,68 @@ class Worker:
             self._idle.set()
 
     async def _run_on(self, slot: Slot, pending: PendingJob) -> None:
+        """Run ``pending`` on ``slot``; when it fails before any output with an error another account could
+        avoid (quota, rate limit, permission, login, a crashed page), run it again on another account."""
         token = request_id_var.set(pending.id)
-        slot.job = pending.id
+        tried: set[str] = set()
+        timings: dict[str, float] = {}
         try:
-            await self._run_locked(slot, pending, {})
+            while True:
+                slot.job = pending.id
+                try:
+                    error = await self._attempt(slot, pending, timings)
+                finally:
+                    slot.job = None
+                if error is None or not self._may_fail_over(pending, error):
+                    await self._report(slot, pending, error, timings)
+                    await self._hand_back(slot, error)
+                    return
+                tried.add(slot.account or "")
+                await self._hand_back(slot, error)
+                try:
+                    slot = await self.supervisor.acquire(pending.job.model, avoid=tried)
+                except ServiceError as other:
+                    final = other if isinstance(other, RateLimited) else error
+                    await self._report(None, pending, final, timings)
+                    return
+                self.counts["failed_over"] += 1
+                log.warning(
+                    "job %s: %s; running it again on account %s", pending.id, error.kind, slot.account
+                )
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("job %s crashed", pending.id)
         finally:
             request_id_var.reset(token)
-            slot.job = None
-            self.supervisor.release(slot)
             self._finished(pending)
+
+    def _may_fail_over(self, pending: PendingJob, error: ServiceError) -> bool:
+        return (
+            isinstance(error, FAIL_OVER)
+            and not pending.output_sent
+            and not pending.cancel.is_set()
+            and len({s.account for s in self.supervisor.slots if s.account}) > 1
+        )
+
+    async def _hand_back(self, slot: Slot, error: ServiceError | None) -> None:
+        """The page back to the pool: the account cools down after its quota errors, ramps up after a
+        success, and the page is cleared (or replaced)."""
+        try:
+            if error is None:
+                self.supervisor.succeeded(slot)
+            elif error is not None:
+                self.supervisor.cool(slot, error)
+            if slot.runner is not None:
+                await slot.hand_back(slot.runner, error)
+        finally:
+            self.supervisor.release(slot)
 
     async def _emit_to(self, pending: PendingJob, msg: protocol.Message) -> None:
         if pending.client_gone:
             return
+        if isinstance(msg, OUTPUT):
+            pending.output_sent = True
         try:
             await pending.conn.send(msg)
         except (ConnectionError, OSError):
@@ -395,19 +461,24 @@ class Worker:
         )
         await self._emit_to(pending, protocol.Done(id=pending.id, ts=time.time(), timings=timings))
 
-    async def _run_locked(self, slot: Slot, pending: PendingJob, timings: dict[str, float]) -> None:
-        """Run one job on the slot's page, report its outcome and hand the page back; the caller holds the
-        slot's page lock."""
+    async def _attempt(
+        self, slot: Slot, pending: PendingJob, timings: dict[str, float]
+    ) -> ServiceError | None:
+        """Run the job once on the slot's page (the caller holds the slot's page lock); its error, if any."""
         runner = slot.runner
         if runner is None:  # the page went away while we waited for the lock
-            await self._fail(
-                pending, BrowserGone.crashed("the page went away before the job started"), timings
-            )
-            return
+            return BrowserGone.crashed("the page went away before the job started")
         timings["accepted"] = _ms(pending.received)
         await self._emit_to(pending, protocol.JobAccepted(id=pending.id, ts=time.time()))
         slot.set_state("busy", f"running {pending.id}")
-        log.info("job %s: model %s, %d messages", pending.id, pending.job.model, len(pending.job.messages))
+        log.info(
+            "job %s: model %s, %d messages, on %s (%s)",
+            pending.id,
+            pending.job.model,
+            len(pending.job.messages),
+            slot.id,
+            slot.account,
+        )
         start = time.monotonic()
         outcome = await runner.run(
             pending.id, pending.job, lambda m: self._emit_to(pending, m), pending.cancel, timings
@@ -422,11 +493,10 @@ class Worker:
                 await runner.studio.stop_generation()
                 timings["stopped"] = _ms(pending.received)
         timings["total"] = (time.monotonic() - start) * 1000 + timings["accepted"]
-        await self._report(slot, pending, error, timings)
-        await slot.hand_back(runner, error)
+        return error
 
     async def _report(
-        self, slot: Slot, pending: PendingJob, error: ServiceError | None, timings: dict[str, float]
+        self, slot: Slot | None, pending: PendingJob, error: ServiceError | None, timings: dict[str, float]
     ) -> None:
         """Count the outcome and tell the client: ``Done``, or ``Error`` then ``Done`` (a failed page is
         snapshotted first, a cancelled one is not)."""
@@ -437,7 +507,7 @@ class Worker:
         self.counts["cancelled" if isinstance(error, Cancelled) else "failed"] += 1
         self.supervisor.last_error = f"{error.kind}: {error.message}"
         log.warning("job %s failed: %s", pending.id, self.supervisor.last_error)
-        if not isinstance(error, Cancelled):
+        if not isinstance(error, Cancelled) and slot is not None:
             await slot.snapshot(pending.id, error)
         await self._fail(pending, error, timings)
 

@@ -247,6 +247,8 @@ class SlotStatus(Message):
     model: str | None = None
     #: The request it runs now.
     job: str | None = None
+    #: While its account cools down after a quota or rate-limit error: when that ends (epoch seconds).
+    cooling_until: float | None = None
 
 
 class WorkerStatus(Message):

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
+from browser_worker.supervisor import Supervisor
+from shared.errors import QuotaExceeded
+from shared.settings import Settings
 from tests.browser_worker.conftest import WorkerClient, start_worker, worker_settings
 from tests.simulator.conftest import SimProcess
 
@@ -51,8 +55,9 @@ async def test_every_login_file_is_an_account_with_its_own_pages_and_removing_it
     simulator: SimProcess, demo_profile: Path, work_dir: Path
 ):
     """Two login files, one page each: each page signs in with its own account's cookies (the other
-    account's quota is used up, so exactly one of two jobs at once fails with it); removing a login file
-    closes its account's page once its job is done, and the pool goes on with the other."""
+    account's quota is used up, so exactly one of two jobs at once meets it, and runs again on the first
+    account); removing a login file closes its account's page once its job is done, and the pool goes on
+    with the other."""
     base = work_dir / "accounts"
     active = base / "auth" / "active"
     active.mkdir(parents=True, mode=0o700)
@@ -60,6 +65,7 @@ async def test_every_login_file_is_an_account_with_its_own_pages_and_removing_it
     other = active / "other.json"
     other.write_text(json.dumps(simulator.storage_state("other@example.com")))
     settings = worker_settings(simulator, base, None)
+    simulator.reset()
     simulator.config(quota_exhausted_accounts=["other@example.com"])
     try:
         async with start_worker(settings) as worker:
@@ -74,8 +80,8 @@ async def test_every_login_file_is_an_account_with_its_own_pages_and_removing_it
                 client.run("#sim:hold=acc-2 #sim:words=3 two"),
                 _release_when_held(simulator, {"acc-1", "acc-2"}),
             )
-            kinds = sorted((r.error.kind if r.error else "ok") for r in results[:2])
-            assert kinds == ["ok", "quota"], [r.events for r in results[:2]]
+            assert all(r.error is None for r in results[:2]), [r.events for r in results[:2]]
+            assert [r["status"] for r in simulator.inspect("requests")].count(429) == 1
             other.unlink()
             async with asyncio.timeout(30):
                 while len(sup.slots) != 1:
@@ -98,3 +104,106 @@ async def _release_when_held(simulator: SimProcess, names: set[str]) -> None:
             await asyncio.sleep(0.05)  # the simulator's record of the browser's requests
     for name in names:
         simulator.inspect("release", {"hold": name})
+
+
+def _two_accounts(simulator: SimProcess, demo_profile: Path, base: Path) -> Settings:
+    active = base / "auth" / "active"
+    active.mkdir(parents=True, mode=0o700)
+    shutil.copy(demo_profile, active / "demo.json")
+    (active / "other.json").write_text(json.dumps(simulator.storage_state("other@example.com")))
+    return worker_settings(simulator, base, None)
+
+
+async def test_a_job_that_meets_a_used_up_quota_runs_again_on_another_account_which_then_serves_alone(
+    simulator: SimProcess, demo_profile: Path, work_dir: Path
+):
+    """Failover before the first token: the client never sees the quota error of one account; that account
+    cools down (shown in the status) and gets no more requests while the other serves."""
+    settings = _two_accounts(simulator, demo_profile, work_dir / "failover")
+    simulator.reset()
+    simulator.config(quota_exhausted_accounts=["other@example.com"])
+    try:
+        async with start_worker(settings) as worker:
+            sup = worker.supervisor
+            async with asyncio.timeout(60):
+                await asyncio.gather(*(s.ready.wait() for s in sup.slots))
+            client = WorkerClient(settings.worker_socket)
+            results = await asyncio.gather(*(client.run(f"#sim:words=4 job {i}") for i in range(2)))
+            results += [await client.run(f"#sim:words=4 later {i}") for i in range(3)]
+            assert all(r.error is None and len(r.content.split()) == 4 for r in results)
+            assert [r["status"] for r in simulator.inspect("requests")].count(429) == 1
+            cooling = {s.account: s for s in worker.status().slots}["other"]
+            assert cooling.state == "cooling" and cooling.cooling_until is not None
+            assert 3500 < cooling.cooling_until - time.time() <= 3600  # a used-up quota: an hour
+            assert worker.counts["failed_over"] == 1
+    finally:
+        simulator.config(quota_exhausted_accounts=[])
+
+
+async def test_when_every_account_is_cooling_the_job_gets_429_with_the_earliest_recovery(
+    simulator: SimProcess, demo_profile: Path, work_dir: Path
+):
+    settings = _two_accounts(simulator, demo_profile, work_dir / "allcool")
+    simulator.reset()
+    simulator.config(quota_exhausted_accounts=["other@example.com", "demo@example.com"])
+    try:
+        async with start_worker(settings) as worker:
+            async with asyncio.timeout(60):
+                await asyncio.gather(*(s.ready.wait() for s in worker.supervisor.slots))
+            client = WorkerClient(settings.worker_socket)
+            first = await client.run("#sim:words=2 one")  # one account, then the other: both used up
+            assert first.error is not None and (first.error.kind, first.error.status) == ("quota", 429)
+            asked = len(simulator.inspect("requests"))
+            assert asked == 2
+            second = await client.run("#sim:words=2 two")  # refused at once: nothing reaches AI Studio
+            assert second.error is not None and (second.error.kind, second.error.status) == (
+                "rate_limit",
+                429,
+            )
+            assert second.error.retry_after is not None and 3500 < second.error.retry_after <= 3600
+            assert "cooling down" in second.error.message and len(simulator.inspect("requests")) == asked
+    finally:
+        simulator.config(quota_exhausted_accounts=[])
+
+
+async def test_after_its_cooldown_an_account_ramps_up_one_page_first_then_all_of_them(tmp_path: Path):
+    active = tmp_path / "auth" / "active"
+    active.mkdir(parents=True)
+    for name in ("demo", "other"):
+        (active / f"{name}.json").write_text("{}")
+    settings = Settings(auth_profiles_dir=tmp_path / "auth", run_dir=tmp_path / "run", pages_per_account=2)
+    sup = Supervisor(settings, feed=None, on_change=lambda: None)
+    assert [(s.id, s.account) for s in sup.slots] == [
+        ("s1", "demo"),
+        ("s2", "demo"),
+        ("s3", "other"),
+        ("s4", "other"),
+    ]
+    for slot in sup.slots:
+        slot.ready.set()
+    sup.cool(sup.slots[2], QuotaExceeded("used up", retry_after=30))
+    assert sup._free_slot(None, {"demo"}) is None and sup.cooling_until("other") is not None
+    sup.cooling["other"] = time.time() - 1  # the cooldown is over
+    first = sup._free_slot(None, {"demo"})
+    assert first is not None and first.account == "other"
+    await first.page_lock.acquire()  # its one job runs
+    assert sup._free_slot(None, {"demo"}) is None, "a ramping account serves with one page only"
+    sup.succeeded(first)
+    second = sup._free_slot(None, {"demo"})
+    assert second is not None and second.account == "other" and second is not first
+    first.page_lock.release()
+
+
+async def test_with_one_account_errors_reach_each_request_as_before(tmp_path: Path):
+    """The defaults (one account): a quota error cools nothing, so the next request asks AI Studio again."""
+    active = tmp_path / "auth" / "active"
+    active.mkdir(parents=True)
+    (active / "me.json").write_text("{}")
+    sup = Supervisor(
+        Settings(auth_profiles_dir=tmp_path / "auth", run_dir=tmp_path / "run"),
+        feed=None,
+        on_change=lambda: None,
+    )
+    sup.slots[0].ready.set()
+    sup.cool(sup.slots[0], QuotaExceeded("used up"))
+    assert sup.cooling == {} and sup._free_slot(None, set()) is sup.slots[0]
