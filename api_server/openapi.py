@@ -6,6 +6,7 @@ import copy
 import functools
 from typing import Any
 
+from api_server.dialects import gemini_openapi
 from api_server.schemas import ChatCompletionRequest
 from shared.settings import VERSION
 
@@ -321,12 +322,14 @@ def _document() -> dict[str, Any]:
         },
         "/openapi.json": {"get": {"operationId": "openapi", "responses": {"200": _ok(any_object)}}},
     }
+    paths.update(gemini_openapi.paths())
+    schemas.update(gemini_openapi.schemas())
     return {
         "openapi": "3.0.3",
         "info": {
             "title": "aistudio-proxy",
             "version": VERSION,
-            "description": "OpenAI-compatible API for Google AI Studio, driven through its web page.",
+            "description": "OpenAI-compatible (and Gemini API) access to Google AI Studio, driven through its web page.",
         },
         "paths": paths,
         "components": {
@@ -334,6 +337,7 @@ def _document() -> dict[str, Any]:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                **gemini_openapi.security_schemes(),
             },
         },
     }
