@@ -145,3 +145,13 @@ def test_json_array_stream_over_raw_http(stack: Stack) -> None:
     assert (
         items[-1]["candidates"][0]["finishReason"] == "STOP" and items[-1]["usageMetadata"]["totalTokenCount"]
     )
+
+
+def test_the_readme_snippet(stack: Stack) -> None:
+    """The README's snippet as written: the sync client, the base URL without a version."""
+    client = genai.Client(api_key="any", http_options=types.HttpOptions(base_url=stack.base_url))
+    answer = client.models.generate_content(model=PLAIN_MODEL, contents="Say hello")
+    assert answer.text == last_request(stack)["response"]["answer_text"]
+    chunks = [c.text for c in client.models.generate_content_stream(model=PLAIN_MODEL, contents="Count to 5")]
+    assert "".join(c or "" for c in chunks) == last_request(stack)["response"]["answer_text"]
+    client.close()
