@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import AsyncIterator
 
@@ -155,3 +157,42 @@ def test_the_readme_snippet(stack: Stack) -> None:
     chunks = [c.text for c in client.models.generate_content_stream(model=PLAIN_MODEL, contents="Count to 5")]
     assert "".join(c or "" for c in chunks) == last_request(stack)["response"]["answer_text"]
     client.close()
+
+
+def test_inline_image_in_url_safe_unpadded_base64_reaches_the_page(stack: Stack) -> None:
+    """inlineData as Google's clients may spell it (URL-safe, no padding): the page gets the same bytes."""
+    png = bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c63f8cfc0f01f0005000201ffa7c1e1f40000000049454e44ae426082"
+    )
+    data = base64.urlsafe_b64encode(png).decode().rstrip("=")
+    body = {
+        "contents": [
+            {
+                "role": "user",
+                "parts": [{"text": "What is this?"}, {"inlineData": {"mimeType": "image/png", "data": data}}],
+            }
+        ]
+    }
+    resp = requests.post(
+        f"{stack.base_url}/v1beta/models/{PLAIN_MODEL}:generateContent",
+        json=body,
+        headers={"x-goog-api-key": "k"},
+        timeout=120,
+    )
+    assert resp.status_code == 200, resp.text
+    [attachment] = last_request(stack)["attachments"]
+    assert attachment["sha256"] == hashlib.sha256(png).hexdigest()
+
+
+async def test_google_search_grounding(client: genai.Client, stack: Stack) -> None:
+    """The googleSearch tool turns grounding on; the sources come back as groundingMetadata."""
+    config = types.GenerateContentConfig(tools=[types.Tool(google_search=types.GoogleSearch())])
+    done = await client.aio.models.generate_content(
+        model=THINKING_MODEL, contents="Capital of Chile? #sim:search=2", config=config
+    )
+    planned = last_request(stack)["response"]["grounding"]
+    assert done.candidates and done.candidates[0].grounding_metadata
+    meta = done.candidates[0].grounding_metadata
+    assert [c.web.uri for c in meta.grounding_chunks or [] if c.web] == [s["uri"] for s in planned["sources"]]
+    assert meta.web_search_queries == ["Capital of Chile?"]
