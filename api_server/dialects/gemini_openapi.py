@@ -202,16 +202,27 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): _json("GeminiError", "Google-style error") for c in codes}
 
 
+def _stream_errors(*codes: int) -> dict[str, Any]:
+    """The stream's errors: a one-element array without ``alt=sse``, as Google answers them."""
+    one = {"$ref": REF.format("GeminiError")}
+    schema = {"oneOf": [one, {"type": "array", "minItems": 1, "maxItems": 1, "items": one}]}
+    return {
+        str(c): {"description": "Google-style error", "content": {"application/json": {"schema": schema}}}
+        for c in codes
+    }
+
+
 def _method(
-    operation: str, request: dict[str, Any], ok: dict[str, Any], *extra: dict[str, Any]
+    operation: str, request: dict[str, Any], ok: dict[str, Any], *extra: dict[str, Any], stream: bool = False
 ) -> dict[str, Any]:
+    errors = _stream_errors if stream else _errors
     return {
         "post": {
             "operationId": operation,
             "security": SECURITY,
             "parameters": [MODEL_PARAM, *extra],
             "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
-            "responses": {"200": ok, **_errors(400, 401, 404, 413, 429, 499, 502, 503, 504)},
+            "responses": {"200": ok, **errors(400, 401, 404, 413, 429, 499, 502, 503, 504)},
         }
     }
 
@@ -264,7 +275,7 @@ def paths() -> dict[str, Any]:
             "geminiGenerateContent", generate, _json("GenerateContentResponse")
         ),
         "/v1beta/models/{model}:streamGenerateContent": _method(
-            "geminiStreamGenerateContent", generate, stream_ok, alt
+            "geminiStreamGenerateContent", generate, stream_ok, alt, stream=True
         ),
         "/v1beta/models/{model}:countTokens": _method("geminiCountTokens", count, counted),
         "/v1beta/models": {

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from typing import Any
+import logging
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -20,9 +21,12 @@ from api_server.delivery import json_response, serve
 from api_server.dialects import gemini
 from api_server.dialects.gemini_render import GeminiRenderer, model_object
 from api_server.engine import Prepared
+from api_server.middleware import error_response
 from api_server.routes.common import available_models, read_json
-from shared.errors import InvalidRequest, NotFound
+from shared.errors import InvalidRequest, NotFound, ServiceError
 from shared.tokens import estimate_tokens
+
+log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 
@@ -54,16 +58,27 @@ def _target(request: web.Request) -> tuple[str, str]:
 
 
 async def model_method(request: web.Request) -> web.StreamResponse:
-    arrived = asyncio.get_running_loop().time()
     model, method = _target(request)
-    body = await read_json(request)
-    if method == "countTokens":
-        return await count_tokens(request, model, body)
-    stream = method == "streamGenerateContent"
     alt = request.query.get("alt", "json")
     if alt not in ("json", "sse"):
         raise InvalidRequest(f"Invalid value at 'alt': {alt!r} (use json or sse).", param="alt")
-    parsed = gemini.to_spec(model, body, stream=stream)
+    if method == "countTokens":
+        return await count_tokens(request, model, await read_json(request))
+    if method == "generateContent" or alt == "sse":
+        return await generate(request, model, stream=method != "generateContent", sse=alt == "sse")
+    try:
+        return await generate(request, model, stream=True, sse=False)
+    except ServiceError as err:
+        # Google answers the JSON-array stream's errors as an array too: [{"error": {...}}]
+        log.info("%s %s -> %d %s: %s", request.method, request.path, err.status, err.code, err.message)
+        response = error_response(err, request.path)
+        response.body = b"[" + cast(bytes, response.body) + b"]"
+        return response
+
+
+async def generate(request: web.Request, model: str, *, stream: bool, sse: bool) -> web.StreamResponse:
+    arrived = asyncio.get_running_loop().time()
+    parsed = gemini.to_spec(model, await read_json(request), stream=stream)
 
     def renderer(prepared: Prepared) -> GeminiRenderer:
         return GeminiRenderer(
@@ -73,7 +88,7 @@ async def model_method(request: web.Request) -> web.StreamResponse:
             include_thoughts=parsed.include_thoughts,
             tool_choice=prepared.job.tool_choice,
             response_format=prepared.job.response_format,
-            sse=alt == "sse",
+            sse=sse,
         )
 
     return await serve(request, parsed.spec, renderer, arrived=arrived)

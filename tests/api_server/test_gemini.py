@@ -14,6 +14,8 @@ from api_server.dialects.errors import shape_for
 from api_server.dialects.gemini_render import GeminiRenderer, error_body
 from shared import protocol
 from shared.errors import InvalidRequest, QueueFull, UpstreamError, UpstreamTimeout
+from tests.api_server.fake_worker import FakeWorker
+from tests.api_server.fake_worker import error as error_step
 
 PNG = bytes(range(200))  # its base64 has "+" and "/" (URL-safe "-" and "_") and padding
 
@@ -402,3 +404,19 @@ async def test_http_edges_answer_in_google_shape(ready: TestClient) -> None:
         data = await resp.json()
         assert resp.status == status, (path, data)
         assert set(data["error"]) >= {"code", "message", "status"} and data["error"]["code"] == status, data
+
+
+async def test_json_array_stream_errors_are_arrays_too(ready: TestClient, fake: FakeWorker) -> None:
+    """Without alt=sse even an error before the stream is a one-element JSON array, as Google answers it (with
+    its real status); with alt=sse it is the plain error object."""
+    body = {"contents": [user({"text": "x"})]}
+    missing = await ready.post("/v1beta/models/nope:streamGenerateContent", json=body)
+    assert missing.status == 404
+    [error] = await missing.json()
+    assert error["error"]["status"] == "NOT_FOUND"
+    fake.script = [error_step("quota", "quota used up", retry_after=60)]
+    quota = await ready.post("/v1/models/gemini-2.5-pro:streamGenerateContent", json=body)
+    assert quota.status == 429 and quota.headers["Retry-After"] == "60" and quota.headers["x-request-id"]
+    assert (await quota.json())[0]["error"]["status"] == "RESOURCE_EXHAUSTED"
+    sse = await ready.post("/v1beta/models/nope:streamGenerateContent?alt=sse", json=body)
+    assert sse.status == 404 and (await sse.json())["error"]["status"] == "NOT_FOUND"

@@ -88,6 +88,8 @@ def check_openai_shape(response: Any, path: str = "") -> None:
     """OpenAI's error shape (Google's on the Gemini ``path``s)."""
     if response.status_code >= 400:
         body = response.json()
+        if isinstance(body, list) and ":streamGenerateContent" in path:
+            [body] = body  # the JSON-array stream's error is an array too, as Google sends it
         assert set(body) == {"error"}, body
         if is_gemini(path):
             assert {"code", "message", "status"} <= set(body["error"]), body

@@ -36,6 +36,8 @@ def check_openai_shape(response: Any, path: str = "") -> None:
     assert response.status_code < 500, f"{response.status_code}: {response.text[:500]}"
     if response.status_code >= 400:
         body = response.json()
+        if isinstance(body, list) and ":streamGenerateContent" in path:
+            [body] = body  # the JSON-array stream's error is an array too, as Google sends it
         assert set(body) == {"error"}, body
         if path.startswith("/v1beta"):
             assert (
