@@ -143,6 +143,7 @@ class GeminiRenderer:
         self.sse = sse
         self.media_type = "text/event-stream; charset=utf-8" if sse else "application/json; charset=utf-8"
         self.opened = False  # the JSON array's "[" went out
+        self.items = 0  # objects sent in the array
 
     # ---- pieces
 
@@ -209,8 +210,9 @@ class GeminiRenderer:
     def _frame(self, obj: dict[str, Any]) -> bytes:
         if self.sse:
             return encode_event(obj)
-        lead = b",\r\n" if self.opened else b"["
+        lead = (b",\r\n" if self.items else b"") if self.opened else b"["
         self.opened = True
+        self.items += 1
         return lead + orjson.dumps(obj)
 
     def feed(self, event: protocol.Message) -> bytes:
@@ -221,7 +223,14 @@ class GeminiRenderer:
         return self._frame(self._response({"content": {"parts": [part], "role": "model"}}, usage=False))
 
     def keepalive(self) -> bytes:
-        return encode_comment("keep-alive") if self.sse else b"\r\n"
+        """An SSE comment; in the JSON array whitespace, after opening the array if nothing went yet (a
+        parser of the array finds "[" first whatever comes)."""
+        if self.sse:
+            return encode_comment("keep-alive")
+        if not self.opened:
+            self.opened = True
+            return b"["
+        return b"\r\n"
 
     def _check(self) -> str | None:
         calls = [{"function": {"name": c.name, "arguments": c.arguments_json}} for c in self.answer.calls]

@@ -313,6 +313,16 @@ def test_json_array_stream_frames() -> None:
     assert items[-1]["candidates"][0]["finishReason"] == "STOP" and items[-1]["responseId"] == "req_1"
 
 
+def test_json_array_keepalives_open_the_array_first() -> None:
+    """A keep-alive before any object opens the array, later ones are whitespace; the array stays valid."""
+    r = renderer(sse=False)
+    body = r.keepalive() + r.keepalive() + r.feed(ev(protocol.Content, text="Hi")) + r.keepalive() + r.end()
+    assert body.startswith(b"[\r\n{")
+    assert [i["candidates"][0]["content"]["parts"][0]["text"] for i in json.loads(body)] == ["Hi", ""]
+    r = renderer(sse=False)
+    assert json.loads(r.keepalive() + r.failure(UpstreamTimeout("late")))[0]["error"]["code"] == 504
+
+
 def test_json_array_failure_closes_the_array() -> None:
     r = renderer(sse=False)
     assert json.loads(r.failure(UpstreamError("broke"))) == [error_body(UpstreamError("broke"))]
