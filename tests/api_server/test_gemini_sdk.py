@@ -291,3 +291,32 @@ async def test_json_array_stream_is_sent_incrementally(ready: TestClient, fake: 
     items = json.loads(raw)
     assert [i["candidates"][0]["content"]["parts"][0]["text"] for i in items] == ["one ", "two", ""]
     assert items[-1]["candidates"][0]["finishReason"] == "STOP" and "usageMetadata" in items[-1]
+
+
+async def test_automatic_function_calling_with_a_python_function(
+    gclient: genai.Client, fake: FakeWorker
+) -> None:
+    """The SDK's automatic function calling: it declares the Python function, runs the call that comes back
+    and sends its result; the second job has the call and the result paired."""
+    seen: list[str] = []
+
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        seen.append(city)
+        return f"sunny in {city}"
+
+    fake.script_fn = lambda submit: (
+        [tool_call("get_weather", {"city": "Rome"}), finish("STOP")]
+        if len(fake.submitted) == 1
+        else [content("It is sunny in Rome."), finish("STOP")]
+    )
+    config = types.GenerateContentConfig(tools=[get_weather])
+    done = await gclient.aio.models.generate_content(
+        model="gemini-2.5-pro", contents="Weather in Rome?", config=config
+    )
+    assert done.text == "It is sunny in Rome." and seen == ["Rome"]
+    first, second = fake.submitted[0].job, fake.submitted[1].job
+    assert first.tools and first.tools[0]["function"]["name"] == "get_weather"
+    call_id = second.messages[1]["tool_calls"][0]["id"]
+    assert second.messages[2]["role"] == "tool" and second.messages[2]["tool_call_id"] == call_id
+    assert "sunny in Rome" in second.messages[2]["content"]
