@@ -13,7 +13,7 @@ from google import genai
 from google.genai import errors, types
 
 from aistudio_sim.stack import Stack
-from tests.e2e.conftest import PLAIN_MODEL, THINKING_MODEL
+from tests.e2e.conftest import ADMIN_KEY, PLAIN_MODEL, THINKING_MODEL
 
 WEATHER = types.FunctionDeclaration(
     name="get_weather",
@@ -196,3 +196,34 @@ async def test_google_search_grounding(client: genai.Client, stack: Stack) -> No
     meta = done.candidates[0].grounding_metadata
     assert [c.web.uri for c in meta.grounding_chunks or [] if c.web] == [s["uri"] for s in planned["sources"]]
     assert meta.web_search_queries == ["Capital of Chile?"]
+
+
+def test_client_keys_guard_v1beta_and_a_key_in_the_url_is_never_logged(stack: Stack) -> None:
+    """With a client key: the SDK with it works (x-goog-api-key), a wrong one is 401 UNAUTHENTICATED, ?key= works
+    on raw HTTP; no log file of the stack holds the key afterwards."""
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    made = requests.post(
+        f"{stack.base_url}/api/keys", json={"label": "gemini-e2e"}, headers=admin, timeout=30
+    ).json()
+    key = made["key"]
+    try:
+        good = genai.Client(api_key=key, http_options=types.HttpOptions(base_url=stack.base_url))
+        assert good.models.generate_content(model=PLAIN_MODEL, contents="keyed").text
+        bad = genai.Client(api_key="sk-aisp-wrong", http_options=types.HttpOptions(base_url=stack.base_url))
+        with pytest.raises(errors.ClientError) as info:
+            bad.models.generate_content(model=PLAIN_MODEL, contents="wrong key")
+        assert info.value.code == 401 and info.value.status == "UNAUTHENTICATED"
+        body = {"contents": [{"parts": [{"text": "key in the url"}]}]}
+        url = f"{stack.base_url}/v1beta/models/{PLAIN_MODEL}:generateContent"
+        assert requests.post(f"{url}?key={key}", json=body, timeout=120).status_code == 200
+        refused = requests.post(f"{url}?key={key}-not", json=body, timeout=120)
+        assert refused.status_code == 401 and refused.json()["error"]["status"] == "UNAUTHENTICATED"
+        assert requests.get(f"{stack.base_url}/v1beta/models", timeout=30).status_code == 401
+    finally:
+        requests.delete(
+            f"{stack.base_url}/api/keys/{made['id']}", headers=admin, timeout=30
+        ).raise_for_status()
+    logs = list(stack.log_dir.glob("*.log"))
+    assert any(log.name.startswith("api_server") for log in logs)
+    for log in logs:
+        assert key not in log.read_text(errors="replace"), log.name
