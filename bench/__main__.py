@@ -31,7 +31,17 @@ from bench import decoder
 from bench.common import BenchResult, Metric
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results.json"
-ALL = ("decoder", "chromium_memory", "first_token", "relay", "tiers", "prompt_size", "throughput", "memory")
+ALL = (
+    "decoder",
+    "chromium_memory",
+    "first_token",
+    "dialects",
+    "relay",
+    "tiers",
+    "prompt_size",
+    "throughput",
+    "memory",
+)
 STACK_BENCHES = ALL[1:]
 
 
@@ -254,7 +264,7 @@ def _timed(name: str, fn: Callable[[], BenchResult]) -> BenchResult:
 
 def run_stack_benches(selected: list[str], quick: bool, problems: list[str]) -> list[BenchResult]:
     from aistudio_sim.stack import Stack, StackError
-    from bench import chromium_memory, latency, memory, prompt_size, throughput, tiers
+    from bench import chromium_memory, dialects, latency, memory, prompt_size, throughput, tiers
     from bench.common import wait_idle
 
     results: list[BenchResult] = []
@@ -291,6 +301,7 @@ def run_stack_benches(selected: list[str], quick: bool, problems: list[str]) -> 
         benches: dict[str, Callable[[], Any]] = {
             "chromium_memory": lambda: chromium_memory.run(stack, quick),
             "first_token": lambda: latency.run_first_token(stack, quick),
+            "dialects": lambda: dialects.run(stack, quick),
             "relay": lambda: latency.run_relay(stack, quick),
             "tiers": lambda: tiers.run(stack, quick),
             "prompt_size": lambda: prompt_size.run(stack, quick),

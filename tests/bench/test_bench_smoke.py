@@ -21,6 +21,7 @@ def test_bench_modules_import_and_quick_decoder_bench_fills_the_table() -> None:
         "bench.memory",
         "bench.chromium_memory",
         "bench.tiers",
+        "bench.dialects",
     ):
         importlib.import_module(name)
     main = importlib.import_module("bench.__main__")
