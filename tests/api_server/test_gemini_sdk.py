@@ -320,3 +320,28 @@ async def test_automatic_function_calling_with_a_python_function(
     call_id = second.messages[1]["tool_calls"][0]["id"]
     assert second.messages[2]["role"] == "tool" and second.messages[2]["tool_call_id"] == call_id
     assert "sunny in Rome" in second.messages[2]["content"]
+
+
+async def test_response_schema_from_a_pydantic_model_is_parsed(
+    gclient: genai.Client, fake: FakeWorker
+) -> None:
+    """The common SDK use: a pydantic class as response_schema; response.parsed is an instance of it."""
+    from pydantic import BaseModel
+
+    class Recipe(BaseModel):
+        name: str
+        minutes: int | None
+        tags: list[str]
+
+    fake.script = [content('{"name": "Soup", "minutes": null, "tags": ["warm"]}'), finish("STOP")]
+    config = types.GenerateContentConfig(response_mime_type="application/json", response_schema=Recipe)
+    done = await gclient.aio.models.generate_content(
+        model="gemini-2.5-pro", contents="A recipe", config=config
+    )
+    assert done.parsed == Recipe(name="Soup", minutes=None, tags=["warm"])
+    sent = fake.submitted[-1].job.response_format or {}
+    assert sent["type"] == "json_schema" and set(sent["json_schema"]["schema"]["properties"]) == {
+        "name",
+        "minutes",
+        "tags",
+    }
