@@ -13,7 +13,7 @@ from google import genai
 from google.genai import errors, types
 
 from aistudio_sim.stack import Stack
-from tests.e2e.conftest import ADMIN_KEY, PLAIN_MODEL, THINKING_MODEL
+from tests.e2e.conftest import ADMIN_KEY, LEVEL_MODEL, PLAIN_MODEL, THINKING_MODEL
 
 WEATHER = types.FunctionDeclaration(
     name="get_weather",
@@ -227,3 +227,27 @@ def test_client_keys_guard_v1beta_and_a_key_in_the_url_is_never_logged(stack: St
     assert any(log.name.startswith("api_server") for log in logs)
     for log in logs:
         assert key not in log.read_text(errors="replace"), log.name
+
+
+def test_thinking_config_reaches_the_page(stack: Stack) -> None:
+    """thinkingLevel on a level-family model and thinkingBudget on a budget-family one set the page's
+    thinking controls, as the simulator's recorded generation config shows."""
+    client = genai.Client(
+        api_key="k", http_options=types.HttpOptions(base_url=stack.base_url, api_version="v1beta")
+    )
+    low = types.ThinkingConfig(thinking_level=types.ThinkingLevel.LOW)
+    client.models.generate_content(
+        model=LEVEL_MODEL, contents="Level", config=types.GenerateContentConfig(thinking_config=low)
+    )
+    thinking = last_request(stack)["generation_config"]["thinking"]
+    assert (
+        last_request(stack)["model"] == LEVEL_MODEL
+        and thinking["level"] == "LOW"
+        and thinking["budget"] is None
+    )
+    budget = types.ThinkingConfig(thinking_budget=4096)
+    client.models.generate_content(
+        model=THINKING_MODEL, contents="Budget", config=types.GenerateContentConfig(thinking_config=budget)
+    )
+    assert last_request(stack)["generation_config"]["thinking"]["budget"] == 4096
+    client.close()
