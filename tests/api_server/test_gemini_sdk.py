@@ -278,6 +278,9 @@ async def test_keys_by_header_and_query(ready: TestClient, caplog: pytest.LogCap
         )
         assert resp.status == 401 and (await resp.json())["error"]["status"] == "UNAUTHENTICATED"
     assert made["key"] not in caplog.text
+    # the admin routes never take a key from the URL
+    assert (await ready.get("/api/keys?key=adm")).status == 401
+    assert (await ready.get("/api/keys", headers={"x-goog-api-key": "adm"})).status == 200
 
 
 async def test_json_array_stream_is_sent_incrementally(ready: TestClient, fake: FakeWorker) -> None:
