@@ -210,6 +210,8 @@ async def test_response_schema(gclient: genai.Client, fake: FakeWorker) -> None:
 async def test_count_tokens(gclient: genai.Client) -> None:
     done = await gclient.aio.models.count_tokens(model="gemini-2.5-pro", contents="Hello there, how are you?")
     assert done.total_tokens and done.total_tokens > 3
+    long = await gclient.aio.models.count_tokens(model="gemini-2.5-pro", contents="word " * 20_000)
+    assert long.total_tokens == 20_000  # a long prompt is counted in a thread, the same way
     with pytest.raises(errors.ClientError) as missing:
         await gclient.aio.models.count_tokens(model="no-such-model", contents="Hi")
     assert missing.value.code == 404 and missing.value.status == "NOT_FOUND"
