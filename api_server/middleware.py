@@ -43,6 +43,8 @@ OFFERED = (
 )
 
 REASONS = {499: "Client Closed Request"}
+#: Routes (and everything under them) that only the admin key opens.
+ADMIN_PATHS = ("/api/keys", "/api/accounts")
 
 
 def new_request_id() -> str:
@@ -208,11 +210,12 @@ def _failed(request: web.Request, err: AuthenticationFailed) -> AuthenticationFa
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
-    if path == "/api/keys" or path.startswith("/api/keys/"):
+    area = next((p for p in ADMIN_PATHS if path == p or path.startswith(p + "/")), None)
+    if area is not None:
         admin = request.app[SETTINGS].admin_key
         if admin is None:
             raise PermissionDenied(
-                "Key management is disabled: set ADMIN_KEY to enable /api/keys.",
+                f"Administration is disabled: set ADMIN_KEY to enable {area}.",
                 code="admin_key_not_configured",
             )
         _refuse_locked_out(request)

@@ -320,6 +320,29 @@ def _document() -> dict[str, Any]:
                 "responses": {"200": _ok(any_object), **_errors(400, 401, 403, 404)},
             },
         },
+        "/api/accounts": {
+            "get": {
+                "operationId": "listAccounts",
+                "security": security,
+                "responses": {"200": _ok(any_object), **_errors(401, 403, 503)},
+            }
+        },
+        "/api/accounts/{name}/{action}": {
+            "post": {
+                "operationId": "accountAction",
+                "security": security,
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "action",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": ["disable", "enable"]},
+                    },
+                ],
+                "responses": {"200": _ok(any_object), **_errors(401, 403, 404, 503)},
+            }
+        },
         "/openapi.json": {"get": {"operationId": "openapi", "responses": {"200": _ok(any_object)}}},
     }
     paths.update(gemini_openapi.paths())

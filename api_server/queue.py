@@ -72,6 +72,8 @@ class Ticket:
     #: The client key that sent it (None: the admin, or keyless mode) and the client's own tracing id.
     owner: str | None = None
     client_request_id: str | None = None
+    #: The worker's page running it (from ``job_accepted``).
+    slot: str | None = None
 
     def abort(self, error: ServiceError) -> None:
         self.inbox.put_nowait(Abort(error))
@@ -214,6 +216,7 @@ class RequestQueue:
                     "stream": t.stream,
                     "age_s": round(now - t.created, 3),
                     "state": t.state,
+                    "slot": t.slot,
                 }
             )
         return rows
@@ -314,6 +317,9 @@ class RequestQueue:
             return
         if isinstance(msg, protocol.Error | protocol.Done):
             ticket.terminal.set()
+        elif isinstance(msg, protocol.JobAccepted) and msg.slot:
+            ticket.slot = msg.slot
+            self._poke()
         ticket.inbox.put_nowait(msg)
 
     def status_changed(self) -> None:

@@ -13,9 +13,12 @@ import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from shared import channel, protocol
 from shared.errors import WorkerUnavailable
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +134,26 @@ class WorkerClient:
             if self.status_msg is None:
                 raise WorkerUnavailable("The browser worker connection was lost.", retry_after=5)
             return self.status_msg
+
+    async def wait_status(
+        self, pick: Callable[[protocol.WorkerStatus], T | None], timeout: float = 10.0
+    ) -> T:
+        """The first non-None ``pick(status)`` of the current or a later status (a fresh one is asked for);
+        ``WorkerUnavailable`` after ``timeout`` or when the connection goes."""
+        try:
+            async with asyncio.timeout(timeout), self._status_changed:
+                await self._client.send(protocol.StatusRequest())
+                while True:
+                    if not self.connected or self.status_msg is None:
+                        raise WorkerUnavailable("The browser worker connection was lost.", retry_after=5)
+                    found = pick(self.status_msg)
+                    if found is not None:
+                        return found
+                    await self._status_changed.wait()
+        except TimeoutError:
+            raise WorkerUnavailable("The browser worker did not confirm the change in time.") from None
+        except ConnectionError:
+            raise WorkerUnavailable("The browser worker connection was lost.", retry_after=5) from None
 
     @property
     def known_models(self) -> list[protocol.ModelInfo]:

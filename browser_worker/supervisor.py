@@ -90,6 +90,9 @@ class Supervisor:
         #: Account name -> when (``time.time()``) its cooldown ends, and the accounts ramping up after one.
         self.cooling: dict[str, float] = {}
         self.ramping: set[str] = set()
+        #: Accounts an operator disabled (``POST /api/accounts/{name}/disable``): drained like removed ones.
+        self.disabled: set[str] = set()
+        self._accounts_changed = asyncio.Event()
         self._next_slot = 1
         self._plan(account_profiles(settings))
         self.closing = False
@@ -289,11 +292,12 @@ class Supervisor:
         tasks: dict[Slot, asyncio.Task[None]] = {}
         try:
             while not session.lost.is_set():
-                profiles = account_profiles(self.settings)
-                if not profiles:
+                found = account_profiles(self.settings)
+                if not found:
                     return
-                self.profile = profiles[0]
-                self._plan(profiles)
+                self.profile = found[0]
+                self._accounts_changed.clear()
+                self._plan([p for p in found if p.stem not in self.disabled])
                 for slot in self.slots:
                     if slot not in tasks and not slot.draining and slot.profile is not None:
                         tasks[slot] = asyncio.create_task(slot.run(session), name=f"slot-{slot.id}")
@@ -313,7 +317,11 @@ class Supervisor:
                 while not session.lost.is_set() and profile_signature(self.settings, None) == signature:
                     if any(s.draining and not s.page_lock.locked() for s in self.slots):
                         break
-                    await _first_of(session.lost.wait(), asyncio.sleep(ACCOUNTS_POLL_S))
+                    if self._accounts_changed.is_set():
+                        break
+                    await _first_of(
+                        session.lost.wait(), self._accounts_changed.wait(), asyncio.sleep(ACCOUNTS_POLL_S)
+                    )
         finally:
             for task in tasks.values():
                 task.cancel()
@@ -381,6 +389,42 @@ class Supervisor:
         self.ramping.discard(slot.account)
         log.warning("account %s cools down for %.0f s (%s)", slot.account, seconds, error.kind)
         self._aggregate()
+
+    def set_enabled(self, account: str, enabled: bool) -> bool:
+        """Disable an account (its pages take no new job, finish the one they run, and close) or enable it
+        again; False when no login file has that name."""
+        if account not in {p.stem for p in account_profiles(self.settings)}:
+            return False
+        if enabled:
+            self.disabled.discard(account)
+        else:
+            self.disabled.add(account)
+        log.info("account %s %s", account, "enabled" if enabled else "disabled")
+        self._accounts_changed.set()
+        return True
+
+    def accounts(self) -> list[protocol.AccountStatus]:
+        """Every account's state, in the order of their login files."""
+        out: list[protocol.AccountStatus] = []
+        for profile in account_profiles(self.settings):
+            name = profile.stem
+            pages = [s for s in self.slots if s.account == name]
+            live = [s for s in pages if not s.draining]
+            until = self.cooling_until(name)
+            if name in self.disabled:
+                state = "draining" if pages else "disabled"
+            elif until is not None:
+                state = "cooling"
+            elif any(s.state in ("ready", "degraded") for s in live):
+                state = "ready"
+            elif live and all(s.state == "busy" for s in live):
+                state = "busy"
+            elif live and all(s.state == "login_required" for s in live):
+                state = "login_required"
+            else:
+                state = "starting"
+            out.append(protocol.AccountStatus(name=name, state=state, pages=len(live), cooling_until=until))
+        return out
 
     def succeeded(self, slot: Slot) -> None:
         """A job succeeded on ``slot``: its account, if ramping up, serves with all its pages again."""

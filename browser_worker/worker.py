@@ -242,7 +242,9 @@ class Worker:
             slots=[
                 protocol.SlotStatus(
                     id=s.id,
-                    state="cooling" if sup.cooling_until(s.account) else s.state,
+                    state=(
+                        "draining" if s.draining else "cooling" if sup.cooling_until(s.account) else s.state
+                    ),
                     message=s.message,
                     account=s.account,
                     model=s.model,
@@ -251,6 +253,7 @@ class Worker:
                 )
                 for s in sup.slots
             ],
+            accounts=sup.accounts(),
         )
 
     def _push_status(self) -> None:
@@ -283,6 +286,11 @@ class Worker:
                         self.queue.put(PendingJob(msg.id, msg.job, conn))
                 elif isinstance(msg, protocol.JobCancel):
                     self._cancel(msg.id)
+                elif isinstance(msg, protocol.AccountAction):
+                    if self.supervisor.set_enabled(msg.account, msg.action == "enable"):
+                        self._push_status()
+                    else:
+                        await conn.send(self.status())
                 else:
                     log.debug("ignoring %s", getattr(msg, "type", type(msg).__name__))
                 del msg  # a JobSubmit holds the whole prompt: not kept while waiting for the next message
@@ -469,7 +477,7 @@ class Worker:
         if runner is None:  # the page went away while we waited for the lock
             return BrowserGone.crashed("the page went away before the job started")
         timings["accepted"] = _ms(pending.received)
-        await self._emit_to(pending, protocol.JobAccepted(id=pending.id, ts=time.time()))
+        await self._emit_to(pending, protocol.JobAccepted(id=pending.id, ts=time.time(), slot=slot.id))
         slot.set_state("busy", f"running {pending.id}")
         log.info(
             "job %s: model %s, %d messages, on %s (%s)",

@@ -11,9 +11,9 @@ Who talks to whom:
   ``usage``, ``finish``, ``error``, ``done``) and ``quota_signal`` for jserror
   reports.
 * ``browser_worker`` serves ``worker.sock``. The API server sends
-  ``job_submit`` / ``job_cancel`` / ``status_request``; the worker answers with
-  ``job_accepted``, then the same stream events keyed by request id, ending with
-  ``done``; and ``status``.
+  ``job_submit`` / ``job_cancel`` / ``status_request`` / ``account_action``; the
+  worker answers with ``job_accepted`` (naming the page that runs the job), then
+  the same stream events keyed by request id, ending with ``done``; and ``status``.
 * ``api_server`` serves ``api.sock`` for control (``ping``).
 
 The stream events from ``reasoning`` to ``done`` are one vocabulary from the wire
@@ -213,11 +213,21 @@ class JobCancel(Message):
 
 
 class JobAccepted(Message):
-    """The worker started working on the job (it left the API's queue)."""
+    """The worker started working on the job (it left the API's queue), on page ``slot``."""
 
     type: Literal["job_accepted"] = "job_accepted"
     id: str
     ts: float
+    slot: str | None = None
+
+
+class AccountAction(Message):
+    """API -> worker: stop giving an account new jobs (``disable``: its pages drain and close) or serve
+    with it again (``enable``). The worker's next status shows the result."""
+
+    type: Literal["account_action"] = "account_action"
+    account: str
+    action: Literal["disable", "enable"]
 
 
 class StatusRequest(Message):
@@ -251,6 +261,17 @@ class SlotStatus(Message):
     cooling_until: float | None = None
 
 
+class AccountStatus(Message):
+    """One account (saved login) of the worker's pool."""
+
+    name: str
+    #: ``ready``, ``busy`` (every page runs a job), ``cooling``, ``login_required``, ``starting``,
+    #: ``disabled`` or ``draining`` (disabled or removed, a job still running).
+    state: str
+    pages: int = 0
+    cooling_until: float | None = None
+
+
 class WorkerStatus(Message):
     type: Literal["status"] = "status"
     state: Literal["starting", "ready", "busy", "login_required", "degraded", "down"]
@@ -266,6 +287,7 @@ class WorkerStatus(Message):
     #: How many jobs the worker runs at once (its slots); the API's queue submits up to that many.
     capacity: int = Field(default=1, ge=1)
     slots: list[SlotStatus] = Field(default_factory=list)
+    accounts: list[AccountStatus] = Field(default_factory=list)
 
 
 AnyMessage = Annotated[
@@ -286,6 +308,7 @@ AnyMessage = Annotated[
     | JobSubmit
     | JobCancel
     | JobAccepted
+    | AccountAction
     | StatusRequest
     | WorkerStatus,
     Field(discriminator="type"),

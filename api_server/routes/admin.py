@@ -26,6 +26,8 @@ ENDPOINTS = [
     "GET /health",
     "GET /api/info",
     "GET|POST|DELETE /api/keys",
+    "GET /api/accounts",
+    "POST /api/accounts/{name}/disable|enable",
     "GET /openapi.json",
 ]
 
@@ -48,7 +50,8 @@ async def health(request: web.Request) -> web.Response:
             "capture": status.capture,
             "last_error": status.last_error,
             "pages": status.capacity,
-            "slots": [s.model_dump(exclude={"type"}) for s in status.slots],
+            "slots": [s.model_dump() for s in status.slots],
+            "accounts": [a.model_dump() for a in status.accounts],
         }
         healthy &= status.state in ("ready", "busy")
     except WorkerUnavailable as exc:
@@ -101,8 +104,45 @@ async def info(request: web.Request) -> web.Response:
             ),
             "demo_mode": settings.demo_mode,
             "system_fingerprint": state.fingerprint,
+            "pages": status.capacity if status else None,
+            "accounts": [a.model_dump() for a in status.accounts] if status else [],
         }
     )
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+@routes.get("/api/accounts")
+async def list_accounts(request: web.Request) -> web.Response:
+    status = await request.app[WORKER].status()
+    return web.json_response(
+        {
+            "object": "list",
+            "data": [a.model_dump() for a in status.accounts],
+            "slots": [s.model_dump() for s in status.slots],
+        }
+    )
+
+
+@routes.post(r"/api/accounts/{name}/{action:disable|enable}")
+async def account_action(request: web.Request) -> web.Response:
+    """Drain an account (running requests finish, no new ones start, its pages close) or serve with it again."""
+    name, action = request.match_info["name"], request.match_info["action"]
+    worker = request.app[WORKER]
+    known = [a.name for a in (await worker.status()).accounts]
+    if name not in known:
+        raise NotFound(
+            f"No account named {name!r}. Accounts: {', '.join(known) or 'none'}.",
+            param="name",
+            code="account_not_found",
+        )
+    await worker.send(protocol.AccountAction(account=name, action=action))  # type: ignore[arg-type]
+    wanted = ("disabled", "draining") if action == "disable" else ("ready", "busy", "starting", "cooling")
+    account = await worker.wait_status(
+        lambda s: next((a for a in s.accounts if a.name == name and a.state in wanted), None)
+    )
+    return web.json_response(account.model_dump())
 
 
 # --------------------------------------------------------------------------- keys

@@ -143,6 +143,9 @@ class FakeWorker:
         self.status_requests = 0
         #: Jobs it runs at once (its slots), as its status says.
         self.capacity = 1
+        #: Its accounts, as its status says; ``account_action`` messages change them.
+        self.accounts = [protocol.AccountStatus(name="demo", state="ready", pages=1)]
+        self.account_actions: list[protocol.AccountAction] = []
         #: False: a ``job_cancel`` is recorded but the job goes on (a worker that never confirms the stop).
         self.honour_cancel = True
         self._server: asyncio.Server | None = None
@@ -227,6 +230,7 @@ class FakeWorker:
             models=self.models,
             capture="stream",
             capacity=self.capacity,
+            accounts=self.accounts,
         )
 
     async def _handle(self, conn: channel.Connection) -> None:
@@ -236,6 +240,14 @@ class FakeWorker:
                 if isinstance(msg, protocol.StatusRequest):
                     self.status_requests += 1
                     await conn.send(self.status())
+                elif isinstance(msg, protocol.AccountAction):
+                    self.account_actions.append(msg)
+                    state = "disabled" if msg.action == "disable" else "ready"
+                    self.accounts = [
+                        a.model_copy(update={"state": state}) if a.name == msg.account else a
+                        for a in self.accounts
+                    ]
+                    await self._push_status()
                 elif isinstance(msg, protocol.JobSubmit):
                     self.submitted.append(msg)
                     self._cancel_events[msg.id] = asyncio.Event()
@@ -256,7 +268,7 @@ class FakeWorker:
         cancel = self._cancel_events[req_id]
         steps = self.script_fn(submit) if self.script_fn else list(self.script)
         try:
-            await conn.send(protocol.JobAccepted(id=req_id, ts=time.time()))
+            await conn.send(protocol.JobAccepted(id=req_id, ts=time.time(), slot="s1"))
             for step in steps:
                 if cancel.is_set():
                     break

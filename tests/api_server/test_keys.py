@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from shared.settings import Settings
+from tests.api_server.fake_worker import FakeWorker
 
 ADMIN = {"Authorization": "Bearer admin-secret"}
 
@@ -199,3 +200,26 @@ async def test_the_admin_key_is_accepted_on_v1_too(ready: TestClient, fake: Any)
     assert (await ready.get("/v1/models", headers={"Authorization": "Bearer not-the-admin"})).status == 401
     assert (await ready.get("/v1/models", headers=ADMIN)).status == 200
     assert (await ready.get("/v1/models", headers={"x-api-key": "admin-secret"})).status == 200
+
+
+# --------------------------------------------------------------------------- accounts (admin)
+
+
+async def test_accounts_are_listed_and_drained_with_the_admin_key_only(
+    ready: TestClient, fake: FakeWorker
+) -> None:
+    """GET /api/accounts and POST /api/accounts/{name}/disable|enable need the admin key; an unknown name is
+    404 naming the accounts; a known one is sent to the worker, and its new state comes back."""
+    assert (await ready.get("/api/accounts")).status == 401
+    listed = await (await ready.get("/api/accounts", headers=ADMIN)).json()
+    assert [(a["name"], a["state"]) for a in listed["data"]] == [("demo", "ready")]
+    missing = await ready.post("/api/accounts/nobody/disable", headers=ADMIN)
+    assert missing.status == 404 and "demo" in (await missing.json())["error"]["message"]
+    assert (await ready.post("/api/accounts/demo/disable")).status == 401
+    resp = await ready.post("/api/accounts/demo/disable", headers=ADMIN)
+    assert resp.status == 200 and (await resp.json())["state"] == "disabled"
+    resp = await ready.post("/api/accounts/demo/enable", headers=ADMIN)
+    assert resp.status == 200 and (await resp.json())["state"] == "ready"
+    assert [(a.account, a.action) for a in fake.account_actions] == [("demo", "disable"), ("demo", "enable")]
+    health = await (await ready.get("/health")).json()
+    assert health["components"]["worker"]["accounts"][0]["name"] == "demo"

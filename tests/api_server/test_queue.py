@@ -626,3 +626,14 @@ async def test_the_worker_s_capacity_runs_that_many_jobs_at_once(ready: TestClie
     gates["j3"].set()
     bodies = [await r.json() for r in await asyncio.gather(*tasks)]
     assert [b["choices"][0]["message"]["content"] for b in bodies] == ["j1", "j2", "j3"]
+
+
+async def test_the_queue_shows_the_page_running_each_request(ready: TestClient, fake: FakeWorker) -> None:
+    fake.script = [HANG]
+    task = post(ready, "on-a-page")
+    await fake.wait_submitted(1)
+    await queue_of(ready).wait_for(lambda q: any(t.slot for t in q.active()))
+    rows = (await (await ready.get("/v1/queue")).json())["data"]
+    assert [(r["client_request_id"], r["state"], r["slot"]) for r in rows] == [("on-a-page", "running", "s1")]
+    await ready.post(f"/v1/cancel/{rows[0]['id']}")
+    await task

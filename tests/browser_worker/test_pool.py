@@ -207,3 +207,38 @@ async def test_with_one_account_errors_reach_each_request_as_before(tmp_path: Pa
     sup.slots[0].ready.set()
     sup.cool(sup.slots[0], QuotaExceeded("used up"))
     assert sup.cooling == {} and sup._free_slot(None, set()) is sup.slots[0]
+
+
+async def test_a_disabled_account_finishes_its_running_request_takes_no_new_one_and_comes_back_when_enabled(
+    simulator: SimProcess, demo_profile: Path, work_dir: Path
+):
+    settings = _two_accounts(simulator, demo_profile, work_dir / "disable")
+    simulator.reset()
+    async with start_worker(settings) as worker:
+        sup = worker.supervisor
+        async with asyncio.timeout(60):
+            await asyncio.gather(*(s.ready.wait() for s in sup.slots))
+        client = WorkerClient(settings.worker_socket)
+        running = asyncio.create_task(client.run("#sim:hold=drain #sim:words=5 running"))
+        async with asyncio.timeout(30):
+            while not any(s.job for s in sup.slots):
+                await asyncio.sleep(0.05)  # handed to a page by another task
+        account = next(s.account for s in sup.slots if s.job)
+        assert account is not None and sup.set_enabled(account, False)
+        assert not sup.set_enabled("nobody", False)
+        await asyncio.sleep(0)  # let the supervisor see it
+        assert {a.name: a.state for a in sup.accounts()}[account] == "draining"
+        others = await asyncio.gather(*(client.run(f"#sim:words=2 meanwhile {i}") for i in range(2)))
+        assert all(r.error is None for r in others)
+        assert {s.account for s in sup.slots if not s.draining} == {"demo", "other"} - {account}
+        simulator.inspect("release", {"hold": "drain"})
+        assert (await running).error is None and len((await running).content.split()) == 5
+        async with asyncio.timeout(30):
+            while {a.name: a.state for a in sup.accounts()}[account] != "disabled":
+                await asyncio.sleep(0.05)  # its page closes once its job is done
+        assert [s.account for s in sup.slots].count(account) == 0
+        sup.set_enabled(account, True)
+        async with asyncio.timeout(60):
+            while {a.name: a.state for a in sup.accounts()}[account] != "ready":
+                await asyncio.sleep(0.05)  # a new page starts for it
+        assert worker.status().capacity == 2

@@ -1,0 +1,126 @@
+"""Scaling with the pool: accounts × pages, each layout on its own demo stack.
+
+For each layout (accounts × pages: 1×1, 1×2, 2×1, 2×2, 4×1) a demo stack starts with
+``DEMO_ACCOUNTS`` and ``PAGES_PER_ACCOUNT`` set, and 8 clients send 16 streamed requests between
+them (a closed loop, two each) whose answers take time (``#sim:ttfb_ms=1500 #sim:words=200
+#sim:delay_ms=20``, about 5.5 s each). Reported per layout: throughput (answers per minute), the
+median first-token latency, and the Chromium tree's memory (Pss) idle after start-up; then the
+throughput at 4 pages over 1×1 (goal ≥ 3×), the cost of one more page and of one more account
+(goals ≤ 150 MB and ≤ 200 MB). Every answer must carry its own request's tag: a lost or crossed
+answer fails the layout. A layout whose stack does not show the accounts it asked for (the demo
+stack cannot make them) is reported as skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from typing import Any
+
+import aiohttp
+
+from aistudio_sim.processes import descendants, rss_bytes
+from bench.common import BenchResult, nonce, stream_chat, wait_idle
+
+LAYOUTS = ((1, 1), (1, 2), (2, 1), (2, 2), (4, 1))
+CLIENTS, PER_CLIENT = 8, 2
+SLOW = "#sim:ttfb_ms=1500 #sim:words=200 #sim:delay_ms=20"
+MIB = 1024 * 1024
+
+
+def chromium_pss_mib(worker_pid: int) -> float:
+    """The Pss of every process under the worker (Chromium, its helpers and Playwright's driver), MiB."""
+    return sum(rss_bytes(pid, proportional=True) for pid in descendants(worker_pid)) / MIB
+
+
+async def _client(session: aiohttp.ClientSession, base: str, rows: list[dict[str, Any]]) -> None:
+    for _ in range(PER_CLIENT):
+        tag = nonce()
+        ex = await stream_chat(session, base, f"pool-{tag}", f"{SLOW} pool {tag}\npool {tag}")
+        text = "".join(content for _, content, _ in ex.deltas)
+        rows.append(
+            {
+                "tag": tag,
+                "ok": ex.status == 200 and ex.error is None,
+                "own": tag in text,
+                "ttft_ms": (ex.deltas[0][0] - ex.sent_at) * 1000 if ex.deltas else None,
+                "error": ex.error,
+            }
+        )
+
+
+async def _measure(stack: Any) -> dict[str, Any]:
+    base = stack.base_url
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CLIENTS + 2)) as session:
+        await wait_idle(session, base, timeout=120)
+        health = (await asyncio.to_thread(stack.get, "/health"))[1]
+        worker = health["components"]["worker"]
+        await asyncio.sleep(2)  # let the pages settle after start-up before reading memory
+        pss = chromium_pss_mib(await asyncio.to_thread(stack.pid, "browser_worker"))
+        rows: list[dict[str, Any]] = []
+        t0 = time.monotonic()
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(CLIENTS):
+                tg.create_task(_client(session, base, rows))
+        wall = time.monotonic() - t0
+    return {
+        "accounts": len(worker.get("accounts") or []),
+        "pages": worker.get("pages"),
+        "pss_mib": pss,
+        "wall_s": wall,
+        "rows": rows,
+    }
+
+
+def run(quick: bool = False) -> BenchResult:
+    from aistudio_sim.stack import Stack
+
+    result = BenchResult("pool")
+    layouts = LAYOUTS[:2] if quick else LAYOUTS
+    measured: dict[tuple[int, int], dict[str, Any]] = {}
+    for accounts, pages in layouts:
+        env = {"DEMO_ACCOUNTS": str(accounts), "PAGES_PER_ACCOUNT": str(pages)}
+        with Stack(prefix="aisp-bench-pool-", env=env) as stack:
+            data = asyncio.run(_measure(stack))
+        label = f"{accounts}x{pages}"
+        result.raw[label] = data
+        if data["accounts"] != accounts:
+            result.notes.append(f"{label}: skipped, the demo stack has {data['accounts']} account(s)")
+            continue
+        rows = data["rows"]
+        bad = [r for r in rows if not (r["ok"] and r["own"])]
+        if bad:
+            result.notes.append(
+                f"{label}: {len(bad)} of {len(rows)} answers lost or not their own: {bad[:2]}"
+            )
+        measured[(accounts, pages)] = data
+        per_min = len(rows) / data["wall_s"] * 60
+        ttfts = [r["ttft_ms"] for r in rows if r["ttft_ms"] is not None]
+        result.add(f"{label} throughput", "answers/min", [per_min], note=f"{len(rows)} answers")
+        result.add(f"{label} first token p50", "ms", [statistics.median(ttfts)] if ttfts else [])
+        result.add(f"{label} memory idle (Pss)", "MiB", [data["pss_mib"]])
+    base = measured.get((1, 1))
+    if base is not None:
+        base_rate = len(base["rows"]) / base["wall_s"]
+        for layout in ((2, 2), (4, 1), (1, 2)):
+            if layout in measured:
+                data = measured[layout]
+                ratio = len(data["rows"]) / data["wall_s"] / base_rate
+                slots = layout[0] * layout[1]
+                goal = 3.0 if slots >= 4 else None
+                result.add(
+                    f"{layout[0]}x{layout[1]} over 1x1",
+                    "x",
+                    [ratio],
+                    target=goal,
+                    op=">=",
+                    note=f"{slots} pages",
+                )
+        if (1, 2) in measured:
+            extra = measured[(1, 2)]["pss_mib"] - base["pss_mib"]
+            result.add("memory per extra page", "MiB", [extra], target=150)
+        if (2, 1) in measured:
+            extra = measured[(2, 1)]["pss_mib"] - base["pss_mib"]
+            result.add("memory per extra account", "MiB", [extra], target=200)
+    return result
