@@ -10,6 +10,9 @@ Its wings, from the process down to the page:
   a crash, cookie refresh) and its pool of pages (``acquire``/``release``).
 * ``slot.py`` — ``Slot``: one page of the pool in its own browser context
   (start-up, replacement when it breaks, the login wait, ``hand_back``).
+  ``accounts.py`` — which pages each account (login file) gets, and its state;
+  ``cooldowns.py`` — accounts resting after a quota error, ramping up after.
+  ``job_queue.py`` — the jobs waiting for a page.
 * ``job/`` — one job on the page, stage by stage: plan → apply settings →
   submit → capture → finish → clear (``job/__init__.py`` maps it).
 * ``mapping/`` — pure: what a request means for the page (the prompt text,

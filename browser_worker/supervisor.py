@@ -13,14 +13,11 @@ login file every ``COOKIE_REFRESH_INTERVAL_S``.
 Jobs take a slot with ``acquire(model)`` (a ready page, preferring one already on the
 requested model; its ``page_lock`` held) and give it back with ``release``.
 
-**Cooldowns**: a quota, rate-limit or permission error puts its account in a cooldown
-(``cool``) for as long as the error says (``Retry-After``: a minute for a rate limit, an
-hour for a used-up quota, ``DEFAULT_COOLDOWN_S`` when it says nothing). Its pages take no
-job until then; afterwards the account ramps up: one page takes a job, and only once a
-job succeeded there do all its pages serve again, so one burst cannot cool every
-account. When every account that could take a job is cooling, ``acquire`` fails at once
-with a 429 whose ``Retry-After`` is the earliest recovery. With a single account there is
-nothing to route around: its errors reach each request as they come, as before. The worker's
+A quota, rate-limit or permission error cools its account down (``cool``, ``cooldowns.py``):
+its pages take no job until then, then one page at a time until a job succeeded there, so
+one burst cannot cool every account. When every account a job could use is cooling,
+``acquire`` fails at once with a 429 whose ``Retry-After`` is the earliest recovery. With a
+single account nothing is cooled: its errors reach each request as before. The worker's
 state is the pool's: ``ready`` while a page can take a job, ``busy`` while every page is
 running one, else what the slots say (``starting``, ``login_required``, ``degraded``,
 ``down``). Every change is reported to ``on_change`` (the worker pushes its status).
@@ -39,8 +36,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from browser_worker.accounts import account_states, plan_pages
 from browser_worker.auth import profile_signature, refresh_loop, refresh_profile, sapisid_from_profile
 from browser_worker.browser import BrowserSession, SlotPage, account_profiles
+from browser_worker.cooldowns import Cooldowns
 from browser_worker.feed import ProxyFeed
 from browser_worker.helper import HelperClient
 from browser_worker.job import JobRunner
@@ -51,8 +50,6 @@ from browser_worker.snapshots import PageJournal
 from shared import protocol
 from shared.errors import (
     LoginRequired,
-    PermissionDenied,
-    QuotaExceeded,
     RateLimited,
     ServiceError,
     WorkerUnavailable,
@@ -62,8 +59,6 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 READY_WAIT_S = 60.0
-#: The cooldown of an account whose error gave no time (a permission error).
-DEFAULT_COOLDOWN_S = 300.0
 #: How often the login files are looked at for accounts that came or went.
 ACCOUNTS_POLL_S = 0.5
 
@@ -87,9 +82,7 @@ class Supervisor:
         self.profile: Path | None = None
         #: The pool's pages, by account; the same objects across browser relaunches.
         self.slots: list[Slot] = []
-        #: Account name -> when (``time.time()``) its cooldown ends, and the accounts ramping up after one.
-        self.cooling: dict[str, float] = {}
-        self.ramping: set[str] = set()
+        self.cooldowns = Cooldowns()
         #: Accounts an operator disabled (``POST /api/accounts/{name}/disable``): drained like removed ones.
         self.disabled: set[str] = set()
         self._accounts_changed = asyncio.Event()
@@ -108,26 +101,8 @@ class Supervisor:
         """How many jobs can run at once: the pages of the accounts being served (at least 1)."""
         return max(1, len([s for s in self.slots if not s.draining]))
 
-    def _plan(self, profiles: list[Path]) -> list[Slot]:
-        """Give every account ``PAGES_PER_ACCOUNT`` slots (unused slots first, then new ones), and mark
-        the slots of accounts that are gone as draining; returns the slots that were added."""
-        per_account = self.settings.pages_per_account
-        for slot in self.slots:
-            if slot.profile is not None and slot.profile not in profiles and not slot.draining:
-                log.info("account %s removed: draining slot %s", slot.account, slot.id)
-                slot.draining = True
-                slot.ready.clear()
-        added: list[Slot] = []
-        spare = [s for s in self.slots if s.profile is None]
-        for profile in profiles:
-            have = len([s for s in self.slots if s.profile == profile and not s.draining])
-            for _ in range(per_account - have):
-                slot = spare.pop(0) if spare else self._new_slot()
-                slot.profile = profile
-                added.append(slot)
-        if not profiles and not self.slots:
-            self.slots = [self._new_slot() for _ in range(per_account)]
-        return added
+    def _plan(self, profiles: list[Path]) -> None:
+        plan_pages(self.slots, profiles, self.settings.pages_per_account, self._new_slot)
 
     def _new_slot(self) -> Slot:
         slot = Slot(self, f"s{self._next_slot}", self._aggregate)
@@ -212,8 +187,8 @@ class Supervisor:
 
     async def _wait_free(self) -> None:
         """Until something changed (caller holds ``_free``), or a cooldown may have ended."""
-        ends = [until for until in self.cooling.values()]
-        timeout = max(0.05, min(ends) - time.time()) if ends else None
+        end = self.cooldowns.next_end()
+        timeout = max(0.05, end - time.time()) if end is not None else None
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._free.wait()
@@ -359,36 +334,18 @@ class Supervisor:
 
     # ------------------------------------------------------------------ slots, for jobs
 
-    # ---- cooldowns
+    # ---- cooldowns (``cooldowns.py``)
 
     def cooling_until(self, account: str | None) -> float | None:
-        """When ``account``'s cooldown ends (``time.time()``), or None when it is not cooling."""
-        until = self.cooling.get(account or "")
-        return until if until is not None and until > time.time() else None
-
-    def _is_cooling(self, account: str | None) -> bool:
-        """Whether ``account`` is cooling; a cooldown that is over starts its ramp-up."""
-        if account not in self.cooling:
-            return False
-        if self.cooling_until(account) is not None:
-            return True
-        del self.cooling[account]
-        self.ramping.add(account)
-        log.info("account %s: cooldown over; ramping up with one page", account)
-        return False
+        return self.cooldowns.cooling_until(account)
 
     def cool(self, slot: Slot, error: ServiceError) -> None:
-        """``error`` (quota, rate limit, permission) came from ``slot``'s account: cool it down."""
-        if not isinstance(error, QuotaExceeded | RateLimited | PermissionDenied) or slot.account is None:
+        """``error`` came from ``slot``'s account: cool the account down if the error is about it and there
+        is another account to route around it (with one, each request asks AI Studio, as ever)."""
+        if slot.account is None or len({s.account for s in self.slots if s.account and not s.draining}) < 2:
             return
-        if len({s.account for s in self.slots if s.account and not s.draining}) < 2:
-            return  # one account: nothing to route around; each request asks AI Studio, as ever
-        seconds = error.retry_after if error.retry_after is not None else DEFAULT_COOLDOWN_S
-        until = time.time() + seconds
-        self.cooling[slot.account] = max(until, self.cooling.get(slot.account, 0.0))
-        self.ramping.discard(slot.account)
-        log.warning("account %s cools down for %.0f s (%s)", slot.account, seconds, error.kind)
-        self._aggregate()
+        if self.cooldowns.cool(slot.account, error):
+            self._aggregate()
 
     def set_enabled(self, account: str, enabled: bool) -> bool:
         """Disable an account (its pages take no new job, finish the one they run, and close) or enable it
@@ -404,39 +361,17 @@ class Supervisor:
         return True
 
     def accounts(self) -> list[protocol.AccountStatus]:
-        """Every account's state, in the order of their login files."""
-        out: list[protocol.AccountStatus] = []
-        for profile in account_profiles(self.settings):
-            name = profile.stem
-            pages = [s for s in self.slots if s.account == name]
-            live = [s for s in pages if not s.draining]
-            until = self.cooling_until(name)
-            if name in self.disabled:
-                state = "draining" if pages else "disabled"
-            elif until is not None:
-                state = "cooling"
-            elif any(s.state in ("ready", "degraded") for s in live):
-                state = "ready"
-            elif live and all(s.state == "busy" for s in live):
-                state = "busy"
-            elif live and all(s.state == "login_required" for s in live):
-                state = "login_required"
-            else:
-                state = "starting"
-            out.append(protocol.AccountStatus(name=name, state=state, pages=len(live), cooling_until=until))
-        return out
+        return account_states(account_profiles(self.settings), self.slots, self.disabled, self.cooldowns)
 
     def succeeded(self, slot: Slot) -> None:
         """A job succeeded on ``slot``: its account, if ramping up, serves with all its pages again."""
-        if slot.account in self.ramping:
-            self.ramping.discard(slot.account)
-            log.info("account %s: back to all its pages", slot.account)
+        if self.cooldowns.succeeded(slot.account):
             self._poke()
 
     def _takes_jobs(self, slot: Slot) -> bool:
-        if self._is_cooling(slot.account):
+        if self.cooldowns.is_cooling(slot.account):
             return False
-        if slot.account in self.ramping:  # one page at a time until a job succeeded
+        if slot.account in self.cooldowns.ramping:  # one page at a time until a job succeeded
             return not any(s.page_lock.locked() for s in self.slots if s.account == slot.account)
         return True
 
@@ -457,9 +392,9 @@ class Supervisor:
     def _all_cooling(self, avoid: set[str]) -> float | None:
         """The earliest end of a cooldown when every account a job could use is cooling, else None."""
         accounts = {s.account for s in self.slots if s.account is not None and not s.draining} - avoid
-        if not accounts or not all(self._is_cooling(a) for a in accounts):
+        if not accounts or not all(self.cooldowns.is_cooling(a) for a in accounts):
             return None
-        return min(self.cooling[a] for a in accounts)
+        return min(self.cooldowns.until[a] for a in accounts)
 
     async def acquire(self, model: str | None = None, avoid: set[str] | None = None) -> Slot:
         """A ready slot for a job (one already on ``model`` when there is one), not of an ``avoid`` account,

@@ -18,12 +18,11 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from browser_worker.errors import BrowserGone
 from browser_worker.feed import ProxyFeed
+from browser_worker.job_queue import JobQueue, PendingJob
 from browser_worker.slot import Slot
 from browser_worker.supervisor import Supervisor
 from shared import answer, channel, protocol
@@ -49,48 +48,6 @@ SHUTDOWN_CLEANUP_S = 15.0
 FAIL_OVER = (QuotaExceeded, RateLimited, PermissionDenied, LoginRequired, BrowserGone)
 #: The events that are part of the answer the client sees.
 OUTPUT = (protocol.Reasoning, protocol.Content, protocol.ToolCall, protocol.Grounding)
-
-
-@dataclass
-class PendingJob:
-    id: str
-    job: protocol.Job
-    conn: channel.Connection
-    received: float = field(default_factory=time.monotonic)
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
-    client_gone: bool = False
-    #: Some of the answer went to the client: the job can no longer move to another account.
-    output_sent: bool = False
-
-
-class JobQueue:
-    """The jobs waiting for the page, first in first out; unlike ``asyncio.Queue`` it can be looked
-    through (to cancel a waiting job, or every job of a client that left). One consumer."""
-
-    def __init__(self) -> None:
-        self._jobs: collections.deque[PendingJob] = collections.deque()
-        self._added = asyncio.Event()
-
-    def __len__(self) -> int:
-        return len(self._jobs)
-
-    def __iter__(self) -> Iterator[PendingJob]:
-        return iter(list(self._jobs))
-
-    def put(self, pending: PendingJob) -> None:
-        self._jobs.append(pending)
-        self._added.set()
-
-    async def get(self) -> PendingJob:
-        while not self._jobs:
-            self._added.clear()
-            await self._added.wait()
-        return self._jobs.popleft()
-
-    def take_all(self) -> list[PendingJob]:
-        jobs = list(self._jobs)
-        self._jobs.clear()
-        return jobs
 
 
 class Worker:

@@ -183,7 +183,7 @@ async def test_after_its_cooldown_an_account_ramps_up_one_page_first_then_all_of
         slot.ready.set()
     sup.cool(sup.slots[2], QuotaExceeded("used up", retry_after=30))
     assert sup._free_slot(None, {"demo"}) is None and sup.cooling_until("other") is not None
-    sup.cooling["other"] = time.time() - 1  # the cooldown is over
+    sup.cooldowns.until["other"] = time.time() - 1  # the cooldown is over
     first = sup._free_slot(None, {"demo"})
     assert first is not None and first.account == "other"
     await first.page_lock.acquire()  # its one job runs
@@ -206,7 +206,7 @@ async def test_with_one_account_errors_reach_each_request_as_before(tmp_path: Pa
     )
     sup.slots[0].ready.set()
     sup.cool(sup.slots[0], QuotaExceeded("used up"))
-    assert sup.cooling == {} and sup._free_slot(None, set()) is sup.slots[0]
+    assert sup.cooldowns.until == {} and sup._free_slot(None, set()) is sup.slots[0]
 
 
 async def test_a_disabled_account_finishes_its_running_request_takes_no_new_one_and_comes_back_when_enabled(
@@ -242,3 +242,24 @@ async def test_a_disabled_account_finishes_its_running_request_takes_no_new_one_
             while {a.name: a.state for a in sup.accounts()}[account] != "ready":
                 await asyncio.sleep(0.05)  # a new page starts for it
         assert worker.status().capacity == 2
+
+
+async def test_an_account_whose_login_expired_takes_only_its_own_pages_out(
+    simulator: SimProcess, demo_profile: Path, work_dir: Path
+):
+    base = work_dir / "expired"
+    settings = _two_accounts(simulator, demo_profile, base)
+    other = base / "auth" / "active" / "other.json"
+    state = json.loads(other.read_text())
+    for cookie in state["cookies"]:
+        cookie["value"] = "expired-" + cookie["value"][:8]  # a session AI Studio no longer knows
+    other.write_text(json.dumps(state))
+    async with start_worker(settings, ready=False) as worker:
+        sup = worker.supervisor
+        async with asyncio.timeout(60):
+            while {a.name: a.state for a in sup.accounts()} != {"demo": "ready", "other": "login_required"}:
+                await asyncio.sleep(0.05)  # both pages start on their own
+        assert worker.status().state == "ready"
+        client = WorkerClient(settings.worker_socket)
+        results = await asyncio.gather(*(client.run(f"#sim:words=2 still {i}") for i in range(3)))
+        assert all(r.error is None for r in results)

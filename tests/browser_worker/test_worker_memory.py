@@ -10,7 +10,7 @@ import uuid
 import pytest
 from playwright._impl._network import Request as PlaywrightRequest
 
-from browser_worker.worker import PendingJob
+from browser_worker.job_queue import PendingJob
 from shared import channel, protocol
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from browser_worker.job.runner import Attempt
-from browser_worker.worker import JobQueue, PendingJob
+from browser_worker.job_queue import JobQueue, PendingJob
 from shared import protocol
 
 

@@ -19,7 +19,7 @@ EXAMPLES: list[p.Message] = [
     p.Ping(nonce="abc"),
     p.Pong(nonce="abc", process="api_server", pid=1, version="0.1.0"),
     p.Fault(message="bad frame"),
-    p.StreamStarted(id="f1", ts=1.5, url="https://x/GenerateContent", model="gemini-2.5-pro"),
+    p.StreamStarted(id="f1", ts=1.5, url="https://x/GenerateContent", model="gemini-2.5-pro", slot="s2"),
     p.Reasoning(id="f1", ts=1.6, text='thinking… «quotes» "and" \\ slashes'),
     p.Content(id="f1", ts=1.7, text="Hello ☕ 世界"),
     p.ToolCall(id="r1", ts=1.8, name="book", arguments={"a": [1, 2.5, None, True], "b": {"c": "d"}}),
@@ -33,7 +33,7 @@ EXAMPLES: list[p.Message] = [
     p.Finish(id="r1", ts=2.0, reason="stop"),
     p.Error(id="r1", ts=2.1, kind="quota", message="quota", status=429, retry_after=3600),
     p.Done(id="r1", ts=2.2, timings={"total": 12.5}),
-    p.QuotaSignal(ts=3.0, message="RESOURCE_EXHAUSTED"),
+    p.QuotaSignal(ts=3.0, message="RESOURCE_EXHAUSTED", slot="s1"),
     p.Subscribe(),
     p.JobSubmit(
         id="r2",
@@ -47,13 +47,23 @@ EXAMPLES: list[p.Message] = [
         ),
     ),
     p.JobCancel(id="r2"),
-    p.JobAccepted(id="r2", ts=4.0),
+    p.JobAccepted(id="r2", ts=4.0, slot="s1"),
+    p.AccountAction(account="second", action="disable"),
     p.StatusRequest(),
     p.WorkerStatus(
         state="ready",
         model="gemini-2.5-pro",
         models=[p.ModelInfo(id="gemini-2.5-pro", display_name="Gemini 2.5 Pro", output_token_limit=65536)],
         self_test={"prompt_textarea": True},
+        capacity=2,
+        slots=[
+            p.SlotStatus(id="s1", state="busy", account="me", model="gemini-2.5-pro", job="r2"),
+            p.SlotStatus(id="s2", state="cooling", account="second", cooling_until=1800000000.5),
+        ],
+        accounts=[
+            p.AccountStatus(name="me", state="busy", pages=1),
+            p.AccountStatus(name="second", state="cooling", pages=1, cooling_until=1800000000.5),
+        ],
     ),
 ]
 
