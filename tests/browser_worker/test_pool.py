@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import time
@@ -263,3 +264,31 @@ async def test_an_account_whose_login_expired_takes_only_its_own_pages_out(
         client = WorkerClient(settings.worker_socket)
         results = await asyncio.gather(*(client.run(f"#sim:words=2 still {i}") for i in range(3)))
         assert all(r.error is None for r in results)
+
+
+async def test_a_page_that_crashes_before_the_first_token_hands_the_job_to_another_account(
+    simulator: SimProcess, demo_profile: Path, work_dir: Path
+):
+    """Failover on a crashed page: the job runs again on the other account and the client gets one whole
+    answer; the crashed page is replaced."""
+    settings = _two_accounts(simulator, demo_profile, work_dir / "crash")
+    async with start_worker(settings) as worker:
+        sup = worker.supervisor
+        async with asyncio.timeout(60):
+            await asyncio.gather(*(s.ready.wait() for s in sup.slots))
+        client = WorkerClient(settings.worker_socket)
+        job = asyncio.create_task(client.run("#sim:ttfb_ms=4000 #sim:words=6 slow to start"))
+        async with asyncio.timeout(30):
+            while not any(s.job for s in sup.slots):
+                await asyncio.sleep(0.05)  # handed to a page by another task
+        first = next(s for s in sup.slots if s.job)
+        assert first.page is not None
+        cdp = await first.page.context.new_cdp_session(first.page.page)
+        with contextlib.suppress(Exception):  # the page dies under the call
+            await cdp.send("Page.crash")
+        result = await job
+        assert result.error is None and len(result.content.split()) == 6, result.events
+        assert worker.counts["failed_over"] == 1
+        async with asyncio.timeout(60):
+            while first.replacements < 1 or not first.ready.is_set():
+                await asyncio.sleep(0.05)  # replaced by its own task
