@@ -2,8 +2,8 @@
 
 For each layout (accounts × pages: 1×1, 1×2, 2×1, 2×2, 4×1) a demo stack starts with
 ``DEMO_ACCOUNTS`` and ``PAGES_PER_ACCOUNT`` set, and 8 clients send 16 streamed requests between
-them (a closed loop, two each) whose answers take time (``#sim:ttfb_ms=1500 #sim:words=200
-#sim:delay_ms=20``, about 5.5 s each). Reported per layout: throughput (answers per minute), the
+them (a closed loop, two each) whose answers take time: 1.5 s to the first token, then 200 words in
+40 pieces 100 ms apart (``#sim:echo``: the answer is the prompt, with its tag), about 5.5 s each. Reported per layout: throughput (answers per minute), the
 median first-token latency, and the Chromium tree's memory (Pss) idle after start-up; then the
 throughput at 4 pages over 1×1 (goal ≥ 3×), the cost of one more page and of one more account
 (goals ≤ 150 MB and ≤ 200 MB). Every answer must carry its own request's tag: a lost or crossed
@@ -25,7 +25,8 @@ from bench.common import BenchResult, nonce, stream_chat, wait_idle
 
 LAYOUTS = ((1, 1), (1, 2), (2, 1), (2, 2), (4, 1))
 CLIENTS, PER_CLIENT = 8, 2
-SLOW = "#sim:ttfb_ms=1500 #sim:words=200 #sim:delay_ms=20"
+SLOW = "#sim:echo #sim:ttfb_ms=1500 #sim:chunks=40 #sim:delay_ms=100"
+FILLER = " ".join(f"word{i}" for i in range(200))
 MIB = 1024 * 1024
 
 
@@ -37,7 +38,7 @@ def chromium_pss_mib(worker_pid: int) -> float:
 async def _client(session: aiohttp.ClientSession, base: str, rows: list[dict[str, Any]]) -> None:
     for _ in range(PER_CLIENT):
         tag = nonce()
-        ex = await stream_chat(session, base, f"pool-{tag}", f"{SLOW} pool {tag}\npool {tag}")
+        ex = await stream_chat(session, base, f"pool-{tag}", f"{SLOW} pool {tag} {FILLER}")
         text = "".join(content for _, content, _ in ex.deltas)
         rows.append(
             {
