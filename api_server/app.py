@@ -11,7 +11,7 @@ from api_server.cors import add_cors_headers, cors_middleware
 from api_server.engine import Engine
 from api_server.middleware import add_request_ids, auth_middleware, error_middleware, guard_middleware
 from api_server.queue import RequestQueue
-from api_server.routes import admin, gemini, openai
+from api_server.routes import admin, anthropic, gemini, openai
 from api_server.state import ServerState
 from api_server.worker_client import WorkerClient
 from shared.settings import Settings
@@ -39,6 +39,7 @@ def create_app(
     app[ENGINE] = Engine(settings, queue, worker)
     app.add_routes(openai.routes)
     app.add_routes(gemini.routes)
+    app.add_routes(anthropic.routes)
     app.add_routes(admin.routes)
     if connect_worker:
         app.cleanup_ctx.append(lifecycle.worker_connection)

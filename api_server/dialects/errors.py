@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from api_server.dialects import gemini_render
+from api_server.dialects import anthropic_render, gemini_render
 from shared.errors import ServiceError
 
 ErrorShape = Callable[[ServiceError], tuple[int, dict[str, Any]]]
@@ -24,6 +24,7 @@ def openai(err: ServiceError) -> tuple[int, dict[str, Any]]:
 
 #: (path prefix or pattern, shape): the first that matches the request's path decides.
 SHAPES: list[tuple[str | re.Pattern[str], ErrorShape]] = [
+    ("/v1/messages", anthropic_render.shape),
     ("/v1beta", gemini_render.shape),
     # Gemini's methods under /v1 (google-genai's default version): a ``:method`` on a model path
     (re.compile(r"^/v1/models/[^/]+:[A-Za-z]+$"), gemini_render.shape),

@@ -13,7 +13,7 @@ from api_server.delivery import serve
 from api_server.dialects import chat
 from api_server.engine import Prepared
 from api_server.render import CompletionBuilder
-from api_server.routes import gemini
+from api_server.routes import anthropic, gemini
 from api_server.routes.common import available_models, read_json
 from shared import protocol
 from shared.errors import Cancelled, NotFound
@@ -75,6 +75,8 @@ def model_object(m: protocol.ModelInfo, created: int) -> dict[str, Any]:
 async def list_models(request: web.Request) -> web.StreamResponse:
     if gemini.gemini_client(request):
         return await gemini.list_models(request)
+    if anthropic.anthropic_client(request):
+        return await anthropic.list_models(request)
     created = int(request.app[STATE].started_at)
     models = await available_models(request)
     return web.json_response({"object": "list", "data": [model_object(m, created) for m in models]})
@@ -85,6 +87,8 @@ async def get_model(request: web.Request) -> web.StreamResponse:
     created = int(request.app[STATE].started_at)
     if gemini.gemini_client(request):
         return await gemini.get_model(request)
+    if anthropic.anthropic_client(request):
+        return await anthropic.get_model(request)
     wanted = request.match_info["model_id"].rsplit("/", 1)[-1]
     models = await available_models(request)
     for m in models:
