@@ -50,7 +50,7 @@ class _ZlibDecoder:
                     self._obj = zlib.decompressobj(self._wbits)
                     continue
                 raise DecodingError(f"corrupt compressed body: {exc}") from exc
-            if self._obj.eof and self._obj.unused_data:
+            if self._obj.eof:  # another member may follow, in this chunk or the next
                 data = self._obj.unused_data
                 self._obj = zlib.decompressobj(self._wbits)
             else:
@@ -69,8 +69,6 @@ class _BrotliDecoder:
         self._obj = brotli.Decompressor()
 
     def decode(self, data: bytes) -> bytes:
-        if not data:
-            return b""
         try:
             out: bytes = self._obj.process(data)
             return out
@@ -92,7 +90,7 @@ class _ZstdDecoder:
                 out.append(self._obj.decompress(data))
             except zstandard.ZstdError as exc:
                 raise DecodingError(f"corrupt zstd body: {exc}") from exc
-            if self._obj.eof and self._obj.unused_data:  # next frame
+            if self._obj.eof:  # another frame may follow, in this chunk or the next
                 data = self._obj.unused_data
                 self._obj = zstandard.ZstdDecompressor().decompressobj()
             else:

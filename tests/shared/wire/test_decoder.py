@@ -558,6 +558,42 @@ def test_content_decoder_handles_concatenated_gzip_members_and_zstd_frames() -> 
     assert zs.decode(zc.compress(b"ab") + zc.compress(b"cd")) + zs.flush() == b"abcd"
 
 
+def test_content_decoder_restarts_at_a_member_or_frame_boundary_between_chunks() -> None:
+    """A chunk that ends exactly where a gzip member or zstd frame ends is followed by the next one."""
+    zc = zstandard.ZstdCompressor()
+    for encoding, encode in (("gzip", gzip.compress), ("zstd", zc.compress)):
+        decoder = ContentDecoder(encoding)
+        assert decoder.decode(encode(b"ab")) + decoder.decode(encode(b"cd")) + decoder.flush() == b"abcd"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "message"),
+    [
+        ("gzip", zlib.compress(b"abc"), "corrupt compressed body"),  # a zlib stream is not gzip
+        ("gzip", raw_deflate(b"abc"), "corrupt compressed body"),  # nor is raw deflate (no fallback)
+        ("br", b"not brotli at all", "corrupt brotli body"),
+        ("zstd", b"not zstd at all", "corrupt zstd body"),
+    ],
+)
+def test_corrupt_body_names_what_was_wrong(encoding: str, body: bytes, message: str) -> None:
+    """Data that is not in the named coding raises a DecodingError saying which coding failed."""
+    with pytest.raises(DecodingError, match=message):
+        ContentDecoder(encoding).decode(body)
+
+
+def test_unknown_content_encoding_is_named_in_the_error() -> None:
+    with pytest.raises(DecodingError, match="unsupported Content-Encoding 'compress'"):
+        ContentDecoder("gzip, compress")
+
+
+def test_deflate_falls_back_to_raw_only_before_the_zlib_header_is_checked() -> None:
+    """Once two bytes (a valid zlib header) went through, later corruption is an error, not raw deflate."""
+    decoder = ContentDecoder("deflate")
+    assert decoder.decode(b"\x78\x9c") == b""  # a valid zlib header
+    with pytest.raises(DecodingError, match="corrupt compressed body"):
+        decoder.decode(b"\x07")  # a final block of the reserved type 3
+
+
 # --- property: random bodies, random splits -----------------------------------------------------
 
 
