@@ -331,9 +331,9 @@ def decode_body(body: bytes) -> Message:
         msg: Message = _adapter.validate_json(body)
         return msg
     except ValidationError as exc:
-        first: Any = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise FrameError(f"invalid message: {first.get('msg', exc)} at {where or 'top'}") from None
+        first = exc.errors()[0]  # a ValidationError has at least one
+        where = ".".join(str(p) for p in first["loc"]) or "top"
+        raise FrameError(f"invalid message: {first['msg']} at {where}") from None
 
 
 class FrameDecoder:

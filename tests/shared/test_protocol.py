@@ -112,6 +112,13 @@ def test_oversized_frame_is_rejected_before_its_body_arrives():
         decoder.feed(p.HEADER.pack(1025))
 
 
+def test_a_frame_of_exactly_the_limit_is_accepted():
+    """The limit is inclusive: a body of max_frame bytes still decodes."""
+    frame = p.encode(p.Ping(nonce="x"))
+    (msg,) = p.FrameDecoder(max_frame=len(frame) - p.HEADER.size).feed(frame)
+    assert msg == p.Ping(nonce="x")
+
+
 @pytest.mark.parametrize(
     "body",
     [b"not json", b"[1,2,3]", orjson.dumps({"type": "nope"}), orjson.dumps({"type": "ping", "extra": 1})],
@@ -121,6 +128,30 @@ def test_malformed_frame_bodies_raise_frame_error(body):
     """Garbage, unknown types and unexpected fields are refused."""
     with pytest.raises(p.FrameError):
         p.FrameDecoder().feed(p.HEADER.pack(len(body)) + body)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"not json", "invalid message: Invalid JSON: expected ident at line 1 column 2 at top"),
+        (b"[1,2,3]", "invalid message: Input should be an object at top"),
+        (
+            orjson.dumps({"type": "content", "id": "r1", "ts": 1}),
+            "invalid message: Field required at content.text",
+        ),
+        (
+            orjson.dumps(
+                {"type": "job_submit", "id": "r1", "job": {"model": "m", "messages": [], "attachments": [{}]}}
+            ),
+            "invalid message: Field required at job_submit.job.attachments.0.path",
+        ),
+    ],
+)
+def test_frame_error_says_what_is_wrong_and_where(body, message):
+    """The FrameError (logged, and sent to the peer as a Fault) names the first problem and its field path."""
+    with pytest.raises(p.FrameError) as caught:
+        p.decode_body(body)
+    assert str(caught.value) == message
 
 
 @settings(max_examples=150, deadline=None)
