@@ -24,6 +24,7 @@ from typing import Any
 import jsonschema
 
 from api_server.answer import Answer, Call
+from api_server.json_schemas import lower_case_types
 from shared import answer, protocol
 from shared.errors import UpstreamError
 
@@ -60,7 +61,7 @@ def tool_call_id(req_id: str, index: int) -> str:
 
 def url_citation(source: dict[str, Any]) -> dict[str, Any]:
     """The OpenAI ``url_citation`` annotation for one grounding source (title: else domain, else uri)."""
-    uri = str(source.get("uri") or "")
+    uri = str(source["uri"])  # Answer keeps only sources with a uri
     return {
         "type": "url_citation",
         "url_citation": {
@@ -286,17 +287,14 @@ def check_response_format(response_format: dict[str, Any] | None, text: str) -> 
         return candidate
     schema = ((response_format or {}).get("json_schema") or {}).get("schema")
     if schema:
+        # The request's check_schema (a 400) accepted the schema with its type names in lower case.
+        schema = lower_case_types(schema)
         try:
-            validator_cls = jsonschema.validators.validator_for(schema)
-            validator_cls(schema).validate(value)
+            jsonschema.validators.validator_for(schema)(schema).validate(value)
         except jsonschema.ValidationError as exc:
             where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
             raise UpstreamError(
                 f"The model's answer violates the JSON schema at {where}: {exc.message}",
                 code="invalid_json_output",
-            ) from None
-        except jsonschema.SchemaError as exc:
-            raise UpstreamError(
-                f"The response_format schema is invalid: {exc.message}", code="invalid_json_output"
             ) from None
     return candidate

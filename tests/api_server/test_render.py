@@ -28,6 +28,12 @@ def ev(cls: type[protocol.Message], **fields: object) -> protocol.Message:
     return cls(id="req_1", ts=time.time(), **fields)
 
 
+def _fed(b: CompletionBuilder, *events: protocol.Message) -> CompletionBuilder:
+    for event in events:
+        b.feed(event)
+    return b
+
+
 def test_first_chunk_carries_the_assistant_role() -> None:
     """Only the first delta has role: assistant."""
     b = builder()
@@ -73,6 +79,7 @@ def test_tool_calls_get_stable_ids_and_json_arguments() -> None:
         ("RECITATION", False, "content_filter"),
         (None, False, "stop"),
         ("stop", True, "tool_calls"),
+        ("function_call", False, "tool_calls"),  # the legacy name of the reason, outside a legacy request
         ("other", False, "stop"),
     ],
 )
@@ -209,12 +216,19 @@ def test_json_object_format_accepts_objects_and_strips_fences() -> None:
     assert check_response_format({"type": "text"}, "anything") is None
 
 
-@pytest.mark.parametrize("text", ["not json", "[1, 2]"])
-def test_json_object_violation_is_an_upstream_error(text: str) -> None:
-    """Non-JSON or non-object answers are 502 invalid_json_output."""
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("not json", "The model's answer is not valid JSON (Expecting value: line 1 column 1 (char 0))."),
+        ("[1, 2]", "The model's answer is JSON but not an object."),
+    ],
+)
+def test_json_object_violation_is_an_upstream_error(text: str, message: str) -> None:
+    """Non-JSON or non-object answers are 502 invalid_json_output, saying which."""
     with pytest.raises(UpstreamError) as info:
         check_response_format({"type": "json_object"}, text)
     assert info.value.status == 502 and info.value.code == "invalid_json_output"
+    assert info.value.message == message
 
 
 def test_json_schema_violation_names_the_path() -> None:
@@ -268,3 +282,185 @@ def test_tool_choice_none_declares_no_function_but_keeps_search():
     assert tools_to_send([fn], "none") is None
     assert tools_to_send([fn], "auto") == [fn]
     assert tools_to_send([], None) is None
+
+
+def test_required_tool_choice_error_says_what_happened():
+    with pytest.raises(UpstreamError) as info:
+        check_tool_choice("required", [])
+    assert (
+        info.value.message == "tool_choice is 'required' but the model answered without calling a function."
+    )
+    assert info.value.code == "tool_choice_not_followed"
+
+
+@pytest.mark.parametrize(
+    ("calls", "got"),
+    [([], "no function"), ([_call("get_weather"), _call("get_time")], "get_weather, get_time")],
+)
+def test_named_tool_choice_error_lists_the_functions_called(calls, got):
+    named = {"type": "function", "function": {"name": "get_time"}}
+    with pytest.raises(UpstreamError) as info:
+        check_tool_choice(named, calls)
+    assert info.value.message == f"tool_choice names function 'get_time' but the model called {got}."
+    assert info.value.param == "tool_choice" and info.value.code == "tool_choice_not_followed"
+
+
+def test_tool_calls_have_the_openai_shape_in_chunks_and_message() -> None:
+    """Each call is {id, type: function, function: {name, arguments}}; generated ids differ per request and call."""
+    b = builder()
+    chunk = b.feed(ev(protocol.ToolCall, name="f", arguments={"x": 1}))[0]
+    b.feed(ev(protocol.ToolCall, name="f", arguments={"x": 2}))
+    first, second = b.completion()["choices"][0]["message"]["tool_calls"]
+    assert first == {
+        "id": first["id"],
+        "type": "function",
+        "function": {"name": "f", "arguments": '{"x": 1}'},
+    }
+    assert chunk["choices"][0]["delta"]["tool_calls"] == [{"index": 0, **first}]
+    assert second["id"] != first["id"]
+    other = CompletionBuilder(req_id="req_2", model="m", created=1, fingerprint="fp_x", prompt_messages=[])
+    again = builder()
+    for b2 in (other, again):
+        b2.feed(ev(protocol.ToolCall, name="f", arguments={"x": 1}))
+    assert other.tool_calls[0]["id"] != first["id"]
+    assert again.tool_calls[0]["id"] == first["id"]  # stable: the same request and index give the same id
+
+
+def test_a_stream_opens_with_the_role_and_empty_content_and_ends_with_usage() -> None:
+    """start_chunk is {role: assistant, content: ""}; usage_chunk has no choices and the usage object."""
+    b = builder()
+    assert b.start_chunk()["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    b.feed(ev(protocol.Usage, prompt_tokens=11, completion_tokens=7, reasoning_tokens=3, total_tokens=21))
+    chunk = b.usage_chunk()
+    assert chunk == {
+        "id": "chatcmpl-req_1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "system_fingerprint": "fp_x",
+        "choices": [],
+        "usage": b.usage()[0],
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('```{"a": 1}```', '{"a": 1}'),  # a fence on one line
+        ('```{\n"a": 1}\n```', '{\n"a": 1}'),  # the JSON starts on the fence's line (no language tag)
+        ('```\n{"a": 1}\n```', '{"a": 1}'),
+        ('  ```JSON\n{"a": 1}```  ', '{"a": 1}'),
+    ],
+)
+def test_fenced_json_is_unfenced(text: str, expected: str) -> None:
+    assert check_response_format({"type": "json_object"}, text) == expected
+
+
+@pytest.mark.parametrize("text", ["```\n123456", "123456\n```"])
+def test_half_a_fence_is_not_stripped(text: str) -> None:
+    """Only a surrounding fence is stripped: an unclosed (or unopened) one leaves the answer invalid JSON."""
+    with pytest.raises(UpstreamError, match="not valid JSON"):
+        check_response_format({"type": "json_schema", "json_schema": {"name": "n"}}, text)
+
+
+def test_json_schema_with_upper_case_type_names_checks_the_answer() -> None:
+    """Gemini-style type names ("OBJECT", "STRING"), which the request check accepts, validate the answer
+    like their lower-case forms (they crashed the check with jsonschema's UnknownType)."""
+    schema = {"type": "OBJECT", "properties": {"tags": {"type": "ARRAY", "items": {"type": "STRING"}}}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    assert check_response_format(fmt, '{"tags": ["a"]}') == '{"tags": ["a"]}'
+    with pytest.raises(UpstreamError) as info:
+        check_response_format(fmt, '{"tags": ["a", 2]}')
+    assert (
+        info.value.message
+        == "The model's answer violates the JSON schema at tags/1: 2 is not of type 'string'"
+    )
+
+
+def test_json_schema_violation_at_the_top_says_root() -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    with pytest.raises(UpstreamError) as info:
+        check_response_format(fmt, "[1]")
+    assert (
+        info.value.message
+        == "The model's answer violates the JSON schema at (root): [1] is not of type 'object'"
+    )
+
+
+def test_the_whole_completion_has_the_openai_shape() -> None:
+    b = _fed(builder(), ev(protocol.Content, text="Hi."), ev(protocol.Finish, reason="STOP"))
+    assert b.completion() == {
+        "id": "chatcmpl-req_1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "system_fingerprint": "fp_x",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hi.", "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": b.usage()[0],
+    }
+    assert b.completion("{}")["choices"][0]["message"]["content"] == "{}"  # e.g. the unfenced JSON
+
+
+def test_text_said_before_a_tool_call_is_kept_as_content() -> None:
+    b = _fed(
+        builder(), ev(protocol.Content, text="Let me check."), ev(protocol.ToolCall, name="f", arguments={})
+    )
+    assert b.completion()["choices"][0]["message"]["content"] == "Let me check."
+
+
+def test_legacy_functions_answer_with_one_function_call() -> None:
+    """A request with the deprecated functions gets function_call (the first call only), no tool_calls."""
+    b = CompletionBuilder(
+        req_id="req_1", model="m", created=1, fingerprint="fp_x", prompt_messages=[], legacy_functions=True
+    )
+    chunk = b.feed(ev(protocol.ToolCall, name="f", arguments={"x": 1}))[0]
+    assert b.feed(ev(protocol.ToolCall, name="g", arguments={})) == []  # the legacy API has no parallel calls
+    function_call = {"name": "f", "arguments": '{"x": 1}'}
+    assert chunk["choices"][0]["delta"] == {"role": "assistant", "function_call": function_call}
+    done = b.completion()["choices"][0]
+    assert done["message"] == {
+        "role": "assistant",
+        "content": None,
+        "refusal": None,
+        "function_call": function_call,
+    }
+    assert done["finish_reason"] == "function_call"
+
+
+@pytest.mark.parametrize(
+    ("sources", "queries"), [([PARIS], []), ([], ["capital"])], ids=["sources-only", "queries-only"]
+)
+def test_sources_or_queries_alone_are_reported(sources: list, queries: list) -> None:
+    b = _fed(builder(), ev(protocol.Grounding, sources=sources, queries=queries))
+    assert b.grounding() == {
+        "annotations": [citation(s["uri"], s["title"]) for s in sources],
+        "grounding": {"sources": sources, "queries": queries},
+    }
+
+
+def test_a_reasoning_chunk_has_the_openai_chunk_shape() -> None:
+    """Reasoning streams as delta.reasoning_content, in a chunk like every other one."""
+    assert builder().feed(ev(protocol.Reasoning, text="hmm")) == [
+        {
+            "id": "chatcmpl-req_1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "system_fingerprint": "fp_x",
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "reasoning_content": "hmm"},
+                    "logprobs": None,
+                    "finish_reason": None,
+                }
+            ],
+        }
+    ]
