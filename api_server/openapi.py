@@ -6,7 +6,7 @@ import copy
 import functools
 from typing import Any
 
-from api_server.dialects import gemini_openapi
+from api_server.dialects import anthropic_openapi, gemini_openapi
 from api_server.schemas import ChatCompletionRequest
 from shared.settings import VERSION
 
@@ -347,12 +347,15 @@ def _document() -> dict[str, Any]:
     }
     paths.update(gemini_openapi.paths())
     schemas.update(gemini_openapi.schemas())
+    paths.update(anthropic_openapi.paths())
+    schemas.update(anthropic_openapi.schemas())
     return {
         "openapi": "3.0.3",
         "info": {
             "title": "aistudio-proxy",
             "version": VERSION,
-            "description": "OpenAI-compatible (and Gemini API) access to Google AI Studio, driven through its web page.",
+            "description": "OpenAI-compatible (and Anthropic Messages and Gemini API) access to Google AI Studio, "
+            "driven through its web page.",
         },
         "paths": paths,
         "components": {

@@ -5,7 +5,8 @@ engine's canonical (OpenAI chat) messages; every refusal is an ``InvalidRequest`
 dotted path (``messages.1.content.0.source``), which the Anthropic error shape turns into an
 ``invalid_request_error``.
 
-* ``system`` (a string or text blocks) becomes the system message.
+* ``system`` (a string or text blocks) becomes the system message; so do messages with the role
+  ``system`` that Claude Code sends among the others (appended to it, in order).
 * User blocks: ``text``; ``image`` (``base64`` or ``url`` source) as an image part; ``document``
   (``base64`` PDF or ``text`` source, or ``url``) as a file part; ``tool_result`` (a string or blocks,
   ``is_error``) as a tool message answering its ``tool_use_id``, before the rest of the turn.
@@ -117,7 +118,7 @@ def _message(msg: Any, index: int, known_calls: set[str]) -> list[dict[str, Any]
     _expect(msg, dict, param, "a message object")
     role = msg.get("role")
     if role not in ("user", "assistant"):
-        raise _fail(f"{param}.role", "must be 'user' or 'assistant'")
+        raise _fail(f"{param}.role", f"must be 'user' or 'assistant', not {str(role)[:40]!r}")
     content = msg.get("content")
     if isinstance(content, str):
         return [{"role": role, "content": content}]
@@ -246,12 +247,16 @@ def to_spec(body: Any) -> JobSpec:
     raw_messages = _expect(body.get("messages"), list, "messages", "a list of messages")
     if not raw_messages:
         raise _fail("messages", "at least one message is required")
+    system = [_text_of(body["system"], "system")] if body.get("system") is not None else []
     messages: list[dict[str, Any]] = []
-    if body.get("system") is not None:
-        messages.append({"role": "system", "content": _text_of(body["system"], "system")})
     known_calls: set[str] = set()
     for i, msg in enumerate(raw_messages):
+        if isinstance(msg, dict) and msg.get("role") == "system":  # Claude Code sends some: instructions too
+            system.append(_text_of(msg.get("content"), f"messages.{i}.content"))
+            continue
         messages += _message(msg, i, known_calls)
+    if system:
+        messages.insert(0, {"role": "system", "content": "\n\n".join(system)})
     stops = body.get("stop_sequences")
     if stops is not None:
         _expect(stops, list, "stop_sequences", "a list of strings")

@@ -182,3 +182,25 @@ async def test_errors_are_anthropic_s_typed_errors(sdk: anthropic.AsyncAnthropic
     with pytest.raises(anthropic.RateLimitError) as limited:
         await sdk.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}])
     assert limited.value.response.headers["retry-after"] == "7"
+
+
+async def test_system_messages_among_the_others_join_the_system_prompt(ready: TestClient, fake: FakeWorker):
+    """Claude Code sends messages with the role ``system`` besides the top-level ``system``: their text joins
+    the instructions instead of being refused."""
+    body = {
+        "model": MODEL,
+        "max_tokens": 50,
+        "system": "First.",
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "system", "content": [{"type": "text", "text": "Second."}]},
+        ],
+        "context_management": {"edits": []},
+    }
+    resp = await ready.post("/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"})
+    assert resp.status == 200, await resp.text()
+    assert last_job(fake).messages[0] == {"role": "system", "content": "First.\n\nSecond."}
+    bad = await ready.post("/v1/messages", json={**body, "messages": [{"role": "tool", "content": "x"}]})
+    err = await bad.json()
+    assert bad.status == 400 and err["type"] == "error" and err["error"]["type"] == "invalid_request_error"
+    assert "messages.0.role" in err["error"]["message"]

@@ -85,11 +85,16 @@ def is_gemini(path: str) -> bool:
 
 
 def check_openai_shape(response: Any, path: str = "") -> None:
-    """OpenAI's error shape (Google's on the Gemini ``path``s)."""
+    """OpenAI's error shape (Google's on the Gemini ``path``s, Anthropic's on ``/v1/messages``)."""
     if response.status_code >= 400:
         body = response.json()
         if isinstance(body, list) and ":streamGenerateContent" in path:
             [body] = body  # the JSON-array stream's error is an array too, as Google sends it
+        if path.startswith("/v1/messages"):
+            assert set(body) == {"type", "error"} and body["type"] == "error", body
+            assert set(body["error"]) == {"type", "message"}, body
+            assert response.status_code < 500, f"{response.status_code}: {response.text[:500]}"
+            return
         assert set(body) == {"error"}, body
         if is_gemini(path):
             assert {"code", "message", "status"} <= set(body["error"]), body
@@ -120,7 +125,7 @@ def scripted_answer(submit: protocol.JobSubmit) -> list[Step]:
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_fuzzed_requests_never_5xx_and_errors_are_openai_shaped(case: Any, base_url: str) -> None:
     """Schemathesis-generated requests: no 5xx; 4xx bodies are OpenAI errors."""
-    if case.path == "/v1/chat/completions" and isinstance(case.body, dict):
+    if case.path in ("/v1/chat/completions", "/v1/messages") and isinstance(case.body, dict):
         case.body["model"] = "gemini-2.5-pro"
     if is_gemini(case.path) and ":" in case.path:
         case.path_parameters = {**(case.path_parameters or {}), "model": "gemini-2.5-pro"}

@@ -32,12 +32,16 @@ def operations(schema: Any, chat: bool) -> list[Any]:
 
 
 def check_openai_shape(response: Any, path: str = "") -> None:
-    """No 5xx; a 4xx in OpenAI's error shape (Google's on the Gemini ``path``s)."""
+    """No 5xx; a 4xx in OpenAI's error shape (Google's on the Gemini ``path``s, Anthropic's on ``/v1/messages``)."""
     assert response.status_code < 500, f"{response.status_code}: {response.text[:500]}"
     if response.status_code >= 400:
         body = response.json()
         if isinstance(body, list) and ":streamGenerateContent" in path:
             [body] = body  # the JSON-array stream's error is an array too, as Google sends it
+        if path.startswith("/v1/messages"):
+            assert set(body) == {"type", "error"} and set(body["error"]) == {"type", "message"}, body
+            assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+            return
         assert set(body) == {"error"}, body
         if path.startswith("/v1beta"):
             assert (
