@@ -1,6 +1,7 @@
 """Command line: `python -m aistudio_sim [--host H] [--port P] [--state-dir D]
 [--write-demo-profile PATH] [--helper-port P]` serves; `python -m aistudio_sim demo-profile PATH
-[--state-dir D] [--email E]` writes a Playwright storage_state and exits."""
+[--state-dir D] [--email E]` writes a Playwright storage_state and exits (`--accounts N`: one per demo
+account, `demo.json`, `demo2.json` … in the folder PATH)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,22 @@ def write_demo_profile(state_dir: Path, path: Path, email: str | None = None) ->
     accounts = AccountStore(state_dir)
     session = accounts.create_session(email or accounts.demo_email)
     write_storage_state(path, session)
+
+
+def demo_emails(count: int) -> list[str]:
+    """``demo@example.com``, ``demo2@example.com`` … for ``DEMO_ACCOUNTS``."""
+    return ["demo@example.com"] + [f"demo{i}@example.com" for i in range(2, count + 1)]
+
+
+def write_demo_profiles(state_dir: Path, folder: Path, count: int) -> list[Path]:
+    """One saved login per demo account in ``folder`` (``demo.json``, ``demo2.json`` …): each an account of
+    the worker's pool."""
+    paths = []
+    for email in demo_emails(count):
+        path = folder / f"{email.split('@')[0]}.json"
+        write_demo_profile(state_dir, path, email)
+        paths.append(path)
+    return paths
 
 
 async def serve(
@@ -79,8 +96,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("path", type=Path)
         parser.add_argument("--state-dir", type=Path, default=_default_state_dir())
         parser.add_argument("--email", default=None, help="account to sign in (default: the demo account)")
+        parser.add_argument(
+            "--accounts",
+            type=int,
+            default=0,
+            help="write this many demo accounts' logins into the folder PATH (demo.json, demo2.json, ...)",
+        )
         args = parser.parse_args(argv[1:])
-        write_demo_profile(args.state_dir, args.path, args.email)
+        if args.accounts:
+            write_demo_profiles(args.state_dir, args.path, args.accounts)
+        else:
+            write_demo_profile(args.state_dir, args.path, args.email)
         return 0
     parser = argparse.ArgumentParser(prog="python -m aistudio_sim", description="AI Studio simulator (HTTPS)")
     parser.add_argument("--host", default="127.0.0.1")

@@ -164,10 +164,16 @@ class Stack:
         )
         env.update(self.extra_env)
         env["API_PORT"] = str(self.api_port)
+        if self.demo_accounts > 1:  # every demo account's login in auth_profiles/active/: the pool's accounts
+            env["AUTH_PROFILE"] = ""
         # Every other setting at its default, so a developer's .env cannot leak into the stack.
         for name, field in Settings.model_fields.items():
             env.setdefault(name.upper(), _render(field.get_default(call_default_factory=True)))
         return env
+
+    @property
+    def demo_accounts(self) -> int:
+        return int(self.extra_env.get("DEMO_ACCOUNTS", "1") or 1)
 
     def _write_config(self) -> None:
         text = (PROJECT_ROOT / "supervisord.conf").read_text()
@@ -205,7 +211,11 @@ class Stack:
                 "-m",
                 "aistudio_sim",
                 "demo-profile",
-                str(self.profile_path),
+                *(
+                    [str(self.auth_dir / "active"), "--accounts", str(self.demo_accounts)]
+                    if self.demo_accounts > 1
+                    else [str(self.profile_path)]
+                ),
                 "--state-dir",
                 str(self.sim_state),
             ],

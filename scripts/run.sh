@@ -26,9 +26,16 @@ else
   mode=demo
   sim=127.0.0.1:${SIM_PORT:-9443}
   export AISTUDIO_RESOLVE="aistudio.google.com=$sim,alkalimakersuite-pa.clients6.google.com=$sim,accounts.google.com=$sim"
-  export AUTH_PROFILE="sim_state/demo_profile.json"
   mkdir -p sim_state && chmod 700 sim_state
-  .venv/bin/python -m aistudio_sim demo-profile "$AUTH_PROFILE" --state-dir sim_state >/dev/null
+  demo_accounts=$(.venv/bin/python -c 'from shared.settings import load_settings as l; print(l().demo_accounts)')
+  if [ "$demo_accounts" -gt 1 ]; then  # one login per demo account: the pool's accounts
+    export AUTH_PROFILE="" AUTH_PROFILES_DIR="sim_state/demo_auth"
+    rm -rf sim_state/demo_auth
+    .venv/bin/python -m aistudio_sim demo-profile sim_state/demo_auth/active --accounts "$demo_accounts" --state-dir sim_state >/dev/null
+  else
+    export AUTH_PROFILE="sim_state/demo_profile.json"
+    .venv/bin/python -m aistudio_sim demo-profile "$AUTH_PROFILE" --state-dir sim_state >/dev/null
+  fi
   say "demo mode: no Google login saved, answering from the bundled AI Studio simulator (run 'make login' for real mode)"
 fi
 

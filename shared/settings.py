@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     #: Optional external stream helper (capture tier 2), e.g. http://127.0.0.1:3121/getStreamResponse.
     helper_endpoint: str = ""
     cookie_refresh_interval_s: int = Field(1800, ge=0)
+    #: Demo mode: how many simulator accounts (demo@example.com, demo2@example.com …) the pool serves.
+    demo_accounts: int = Field(1, ge=1, le=16)
     #: Pages (slots) per account (saved login), each its own browser context running one request at a time.
     pages_per_account: int = Field(1, ge=1, le=16)
 

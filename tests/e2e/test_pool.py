@@ -69,3 +69,43 @@ async def test_three_pages_generate_at_once_and_every_answer_reaches_its_own_req
         results = {name: await task for name, task in answers.items()}
     for name, text in results.items():  # the simulator echoes the whole prompt text the page sent
         assert text == f"User:\n{prompts[name]}\n", f"{name} got another answer: {text[:80]!r}"
+
+
+@pytest.fixture(scope="module")
+def two_by_two() -> Iterator[Stack]:
+    with Stack(env={**SHARED_ENV, "DEMO_ACCOUNTS": "2", "PAGES_PER_ACCOUNT": "2"}) as running:
+        yield running
+
+
+async def test_200_requests_from_20_clients_on_two_accounts_of_two_pages_lose_nothing(two_by_two: Stack):
+    """DEMO_ACCOUNTS=2 PAGES_PER_ACCOUNT=2: four pages of two accounts; 20 clients send 10 requests each, every
+    one answered exactly once with its own text, by both accounts."""
+    stack = two_by_two.for_test()
+    worker = stack.get("/health")[1]["components"]["worker"]
+    assert worker["pages"] == 4 and [a["name"] for a in worker["accounts"]] == ["demo", "demo2"]
+
+    async with openai.AsyncOpenAI(
+        base_url=stack.base_url + "/v1", api_key="e2e-unused", max_retries=0, timeout=300
+    ) as client:
+
+        async def one_client(c: int) -> list[tuple[str, str]]:
+            out = []
+            for k in range(10):
+                tag = f"c{c}-r{k}-{secrets.token_hex(4)}"
+                answer = await client.chat.completions.create(
+                    model="gemini-2.0-flash", messages=[{"role": "user", "content": f"#sim:echo {tag}"}]
+                )
+                out.append((tag, answer.choices[0].message.content or ""))
+            return out
+
+        results = [
+            pair for batch in await asyncio.gather(*(one_client(c) for c in range(20))) for pair in batch
+        ]
+    assert len(results) == 200
+    assert all(text == f"User:\n#sim:echo {tag}\n" for tag, text in results)
+    records = stack.sim_requests()
+    tags = [
+        r["prompt"].split("#sim:echo ")[-1].strip() for r in records if "#sim:echo c" in r.get("prompt", "")
+    ]
+    assert sorted(tags) == sorted(tag for tag, _ in results), "each request reached AI Studio exactly once"
+    assert {r.get("account") for r in records} == {"demo@example.com", "demo2@example.com"}
