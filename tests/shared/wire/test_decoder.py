@@ -19,7 +19,14 @@ from hypothesis import strategies as st
 
 from shared import protocol
 from shared.wire.codecs import ContentDecoder, DecodingError
-from shared.wire.decoder import Event, ResponseDecoder, decode_args, decode_value, finish_reason
+from shared.wire.decoder import (
+    Event,
+    ResponseDecoder,
+    decode_args,
+    decode_value,
+    finish_reason,
+    grounding_metadata,
+)
 from tests.fixtures import FIXTURES_DIR
 from tests.shared.wire.events import Content, Done, Error, Finish, Reasoning, ToolCall, Usage, make_decoder
 
@@ -717,3 +724,140 @@ def test_consumed_bytes_are_dropped_so_the_buffer_stays_one_event_long() -> None
     out += decoder.close()
     assert len(data) > 200_000 and sum(isinstance(e, protocol.Content) for e in out) == 2000
     assert peak <= largest + 13 + 8, (peak, largest)
+
+
+# --- error shapes the wire may send (mutation review) -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("element", "expected"),
+    [
+        ([], Error("upstream_status", 502, "[]")),
+        ([8], Error("quota", 429, "[8]")),
+        ([13, None, "é"], Error("upstream_status", 502, '[13, null, "é"]')),  # no message: the element, as is
+        (["unauthenticated", "no cookie"], Error("permission", 502, "no cookie")),  # names in any case
+        (["UNAVAILABLE", "busy"], Error("upstream_status", 502, "busy")),  # a name without a status
+        ([[1], "odd"], Error("upstream_status", 502, "odd")),  # a code that is neither
+    ],
+)
+def test_odd_error_elements_are_still_classified(element: list[Any], expected: Error) -> None:
+    """Short, message-less or oddly coded error elements become an upstream error, never an exception."""
+    assert decode([body(tail="," + json.dumps(element, ensure_ascii=False))]) == [expected, Done()]
+
+
+@pytest.mark.parametrize(
+    ("status", "payload", "message"),
+    [
+        (500, b'{"error": "Backend error"}', "Backend error"),
+        (500, b'{"message": "Backend unavailable"}', "Backend unavailable"),
+        (500, b'{"error": {"code": 500}}', '{"error": {"code": 500}}'),  # no message anywhere: the body
+        (500, b'{"message": 5}', '{"message": 5}'),
+        (500, b"[]", "[]"),
+        (500, b"[5]", "[5]"),
+        (500, b'["note", "not a status"]', '["note", "not a status"]'),
+        (429, b'["RESOURCE_EXHAUSTED", "Quota exceeded"]', "Quota exceeded"),
+        (500, b'[[[[13, "deep"]]]]', "deep"),  # a status three lists down is found
+        (500, b'[[[[[13, "deeper"]]]]]', '[[[[[13, "deeper"]]]]]'),  # four is too deep
+        (500, b')]}\'[null,[13,"Internal"]]', "Internal"),  # the anti-XSSI prefix without a newline
+        (502, b"bad \xff gateway", "bad \ufffd gateway"),  # not UTF-8
+    ],
+)
+def test_http_error_message_is_found_in_any_body(status: int, payload: bytes, message: str) -> None:
+    """The message is the status's own text when the body has one, else the body's text; never an exception."""
+    (error, done) = decode([payload], status=status)
+    assert isinstance(error, protocol.Error) and error.message == message and done == Done()
+
+
+@pytest.mark.parametrize("code", [["x"], 2.0, True, None, "UNKNOWN"])
+def test_odd_finish_reasons_mean_stop(code: Any) -> None:
+    assert finish_reason(code) == "stop"
+
+
+@pytest.mark.parametrize("scalar", [None, "s", 5, 1.5])
+def test_a_bare_scalar_argument_value_is_kept(scalar: Any) -> None:
+    assert decode_value(scalar) == scalar
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"a": 1}, "cannot decode argument value {'a': 1}"),
+        (
+            [None, None, None, None, None, 5],
+            "array value without an item list: [None, None, None, None, None, 5]",
+        ),
+        ([None] * 7, "argument value list of unexpected length 7"),
+    ],
+)
+def test_undecodable_argument_values_say_why(value: Any, message: str) -> None:
+    with pytest.raises(DecodingError) as caught:
+        decode_value(value)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("container", "message"),
+    [
+        ("x", "cannot decode object 'x'"),
+        ([["a", [None, 1]], [5, [None, 2]]], "malformed key/value pair [5, [None, 2]]"),
+        ([["a", [None, 1]], ["b"]], "malformed key/value pair ['b']"),
+        ([["a", [None, 1]], 5], "malformed key/value pair 5"),
+    ],
+)
+def test_malformed_argument_objects_say_why(container: Any, message: str) -> None:
+    with pytest.raises(DecodingError) as caught:
+        decode_args(container)
+    assert str(caught.value) == message
+
+
+# --- odd event shapes (mutation review) --------------------------------------------------------------
+
+
+def test_parts_and_candidates_of_any_length_are_read_without_error() -> None:
+    """Parts one, ten and twelve slots long, empty or non-list candidates and parts, an event two slots
+    long: what has text is read, the rest skipped, nothing raises."""
+    text = [None, "x"]
+    parts = [5, [None], text + [None] * 8, text + [None] * 10, [None, "y"]]  # lengths -, 1, 10, 12, 2
+    candidates = [[], 5, [[]], [[parts, "model"]]]
+    events = decode([body([candidates, None])])
+    assert events == [Content("x"), Content("x"), Content("y"), Finish("stop"), Done()]
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (["f"], [ToolCall("f", {}), Finish("tool_calls"), Done()]),  # no argument slot: {}
+        (
+            [],
+            [Error("protocol", None, "undecodable function call: function call without a name: []"), Done()],
+        ),
+    ],
+)
+def test_a_short_function_call_slot(call: list[Any], expected: list[Event]) -> None:
+    assert decode([body(event([[None] * 10 + [call]]))]) == expected
+
+
+def test_grounding_slots_of_the_shortest_shapes() -> None:
+    """A grounding slot of two (or four) entries and a web source of one (or two) are read; what is missing is
+    None, or no queries."""
+    two = [None] * 7 + [[None, [[["https://b.example/"]]]]]
+    assert grounding_metadata(two) == ([{"uri": "https://b.example/", "title": None, "domain": None}], [])
+    four = [None] * 7 + [[None, [[["https://a.example/", "A"]]], None, None]]
+    assert grounding_metadata(four) == ([{"uri": "https://a.example/", "title": "A", "domain": None}], [])
+
+
+def test_an_error_body_that_is_not_in_its_coding_is_kept_raw() -> None:
+    """An error body labelled gzip that is plain text is read as it came, over several chunks."""
+    assert decode([b"plain ", b"text"], status=500, encoding="gzip") == [
+        Error("upstream_status", 500, "plain text"),
+        Done(),
+    ]
+
+
+def test_an_error_body_is_buffered_up_to_one_mebibyte() -> None:
+    decoder = make_decoder(status=500)
+    decoder.feed(b"x" * ((1 << 20) - 1))
+    decoder.feed(b"yyyy")
+    assert decoder.buffered == 1 << 20
+    decoder.feed(b"z" * 100)
+    assert decoder.buffered == 1 << 20
