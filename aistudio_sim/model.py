@@ -508,15 +508,15 @@ def plan_response(
     request_id: str,
     chunk_delay_ms: int,
     call_offset: int = 0,
-    quota_exhausted: bool = False,
+    account_error: str | None = None,
     grounding_index: int = 7,
 ) -> Plan:
     """Decide the response for one request. Deterministic in its arguments."""
     plan = Plan(
         ttfb_ms=d.ttfb_ms or 0, delay_ms=chunk_delay_ms if d.delay_ms is None else d.delay_ms, hold=d.hold
     )
-    if quota_exhausted:
-        plan.http_error = QUOTA
+    if account_error is not None:  # the account's own state (config), before any directive
+        plan.http_error = _HTTP_ERRORS[account_error]
         return plan
     if d.error in _HTTP_ERRORS:
         plan.http_error = _HTTP_ERRORS[d.error]

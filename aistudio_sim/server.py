@@ -387,14 +387,13 @@ async def generate_content(request: web.Request, session: Session | None) -> web
         return _mirrored(
             mirror, _jspb(wire.status_body(wire.CODE_UNAUTHENTICATED, wire.UNAUTHENTICATED_MESSAGE), 401)
         )
-    exhausted = {e.lower() for e in state.config["quota_exhausted_accounts"]}
     plan = model.plan_response(
         req,
         directives,
         request_id=record["id"],
         chunk_delay_ms=state.config["chunk_delay_ms"],
         call_offset=state.call_counter,
-        quota_exhausted=session.email in exhausted,
+        account_error=state.account_error(session.email),
         grounding_index=state.config["grounding_index"],
     )
     state.call_counter += len(plan.calls)
@@ -627,10 +626,12 @@ async def sim_config_get(request: web.Request) -> web.StreamResponse:
 async def sim_config_post(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     try:
-        update = validate_config_update(orjson.loads(await request.read() or b"{}"))
+        update = validate_config_update(
+            orjson.loads(await request.read() or b"{}"), state.accounts.known_emails()
+        )
     except (ConfigError, orjson.JSONDecodeError) as exc:
         return _json({"error": str(exc)}, 400)
-    state.config.update(update)
+    state.update_config(update)
     return _json(state.config)
 
 

@@ -30,6 +30,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "inject_overlays": [],
     "first_use_dialogs": False,
     "quota_exhausted_accounts": [],
+    "exhausted_accounts": [],
+    "rate_limited_accounts": {},
     "default_model": "gemini-2.5-pro",
     "chunk_delay_ms": 15,
     "gzip": True,
@@ -44,6 +46,8 @@ _CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
     "inject_overlays": list,
     "first_use_dialogs": bool,
     "quota_exhausted_accounts": list,
+    "exhausted_accounts": list,
+    "rate_limited_accounts": dict,
     "default_model": str,
     "chunk_delay_ms": int,
     "gzip": bool,
@@ -63,7 +67,9 @@ def _is_a(value: Any, expected: type | tuple[type, ...]) -> bool:
     return isinstance(value, expected)
 
 
-def validate_config_update(update: Any) -> dict[str, Any]:
+def validate_config_update(update: Any, known_accounts: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """``update`` checked key by key; ``exhausted_accounts`` and ``rate_limited_accounts`` may name
+    only ``known_accounts``."""
     if not isinstance(update, dict):
         raise ConfigError("config update must be a JSON object")
     for key, value in update.items():
@@ -80,6 +86,8 @@ def validate_config_update(update: Any) -> dict[str, Any]:
                 raise ConfigError(f"unknown overlays {unknown}; known: {list(OVERLAYS)}")
         if key == "quota_exhausted_accounts" and not all(isinstance(v, str) for v in value):
             raise ConfigError("quota_exhausted_accounts must be a list of emails")
+        if key in ("exhausted_accounts", "rate_limited_accounts"):
+            _check_accounts(key, value, known_accounts)
         if key == "page_unknown_models" and not all(isinstance(v, str) and v for v in value):
             raise ConfigError("page_unknown_models must be a list of model ids")
         if key == "chunk_delay_ms" and value < 0:
@@ -87,6 +95,17 @@ def validate_config_update(update: Any) -> dict[str, Any]:
         if key == "grounding_index" and value not in (7, 8):
             raise ConfigError("grounding_index must be 7 or 8")
     return dict(update)
+
+
+def _check_accounts(key: str, value: list[Any] | dict[str, Any], known: frozenset[str]) -> None:
+    """Every account named is known; a rate limit lasts a positive number of seconds."""
+    for email in value:
+        if not isinstance(email, str) or email.lower() not in known:
+            raise ConfigError(f"{key}: unknown account {email!r}; known: {sorted(known)}")
+        if isinstance(value, dict):
+            seconds = value[email]
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+                raise ConfigError(f"{key}: {email} needs a positive number of seconds, not {seconds!r}")
 
 
 @dataclass
@@ -195,6 +214,11 @@ class AccountStore:
                 return session
         return None
 
+    def known_emails(self) -> frozenset[str]:
+        """The accounts with a password and every account signed in."""
+        self._load_sessions()
+        return frozenset(self.accounts) | {s.email for s in self.sessions.values()}
+
     def expire(self, session: Session) -> None:
         self._load_sessions()
         self.sessions.pop(session.cookies["SID"], None)
@@ -245,6 +269,8 @@ class SimState:
     call_counter: int = 0
     #: Every GenerateContent answer as written, for the stream helper (`helper.py`).
     mirrors: MirrorBook = field(default_factory=MirrorBook)
+    #: When each account of ``rate_limited_accounts`` is served again (``time.monotonic()``).
+    rate_limited_until: dict[str, float] = field(default_factory=dict)
     _next_id: int = 1
 
     def __post_init__(self) -> None:
@@ -263,6 +289,27 @@ class SimState:
         self.call_counter = 0
         self.mirrors.mirrors.clear()
         self.config = self.default_config()
+        self.rate_limited_until.clear()
+
+    def update_config(self, update: dict[str, Any]) -> None:
+        """Merge a validated update. ``rate_limited_accounts`` replaces the limits (``{}`` ends them
+        all); each given account's limit starts now."""
+        if "rate_limited_accounts" in update:
+            limits = {e.lower(): s for e, s in update["rate_limited_accounts"].items()}
+            now = time.monotonic()
+            self.rate_limited_until = {e: now + s for e, s in limits.items()}
+            update = {**update, "rate_limited_accounts": limits}
+        self.config.update(update)
+
+    def account_error(self, email: str) -> str | None:
+        """``"quota"`` for an exhausted account, ``"rate_limit"`` while its limit lasts, else None."""
+        exhausted = self.config["quota_exhausted_accounts"] + self.config["exhausted_accounts"]
+        if email in {e.lower() for e in exhausted}:
+            return "quota"
+        until = self.rate_limited_until.get(email)
+        if until is not None and time.monotonic() < until:
+            return "rate_limit"
+        return None
 
     def next_request_id(self) -> str:
         rid = f"req-{self._next_id:04d}"

@@ -652,7 +652,7 @@ def test_error_directives_plan_http_errors(kind: str, status: int, code: int) ->
 
 
 def test_exhausted_account_always_gets_quota() -> None:
-    p = plan(request("hi"), quota_exhausted=True)
+    p = plan(request("hi"), account_error="quota")
     assert p.http_error == model.QUOTA
 
 

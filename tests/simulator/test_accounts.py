@@ -1,0 +1,128 @@
+"""Several accounts on one simulator (issue 17): per-account quota and rate-limit errors set through
+`/__sim__/config`, the account recorded for every request, and two signed-in Chromium contexts of
+different accounts generating at once with interleaved streams."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from aistudio_sim import wire
+from tests.requirements import CHROMIUM, needs
+from tests.simulator.conftest import SimProcess
+from tests.simulator.test_server import GENERATE, generate, generate_body, parse_body, texts
+
+FIRST = "demo@example.com"
+SECOND = "demo2@example.com"
+
+
+def _error(raw: bytes) -> tuple[int, str]:
+    body = json.loads(raw)
+    return body[0], body[1]
+
+
+def _bad_config(sim: SimProcess, update: dict) -> str:
+    with pytest.raises(AssertionError, match="HTTP 400") as caught:
+        sim.inspect("config", update)
+    return str(caught.value)
+
+
+async def test_an_exhausted_account_gets_the_quota_error_until_reset(sim: SimProcess) -> None:
+    second = sim.cookie_header(SECOND)
+    sim.config(exhausted_accounts=[SECOND])
+    status, _, raw = await generate(sim, generate_body("hi"), cookie=second)
+    assert status == 429 and _error(raw) == (wire.CODE_RESOURCE_EXHAUSTED, wire.QUOTA_MESSAGE)
+    status, _, _ = await generate(sim, generate_body("hi"))
+    assert status == 200
+    assert [r["account"] for r in sim.inspect("requests")] == [SECOND, FIRST]
+    sim.reset()
+    assert sim.config()["exhausted_accounts"] == []
+    status, _, _ = await generate(sim, generate_body("hi"), cookie=second)
+    assert status == 200
+
+
+async def test_a_rate_limited_account_gets_the_rate_limit_error_for_its_seconds(sim: SimProcess) -> None:
+    second = sim.cookie_header(SECOND)
+    set_at = time.monotonic()
+    sim.config(rate_limited_accounts={SECOND: 1})
+    status, _, raw = await generate(sim, generate_body("hi"), cookie=second)
+    assert status == 429 and _error(raw) == (wire.CODE_RESOURCE_EXHAUSTED, wire.RATE_LIMIT_MESSAGE)
+    assert (await generate(sim, generate_body("hi")))[0] == 200  # the other account is served
+    while status == 429:  # the limit is a time span: poll the account until it is served again
+        assert time.monotonic() - set_at < 5, "still rate-limited after 5 s"
+        status, _, _ = await generate(sim, generate_body("hi"), cookie=second)
+        if status == 429:
+            await asyncio.sleep(0.1)
+    assert status == 200 and time.monotonic() - set_at >= 1
+
+
+async def test_reset_ends_a_rate_limit(sim: SimProcess) -> None:
+    second = sim.cookie_header(SECOND)
+    sim.config(rate_limited_accounts={SECOND: 600})
+    assert (await generate(sim, generate_body("hi"), cookie=second))[0] == 429
+    sim.reset()
+    assert sim.config()["rate_limited_accounts"] == {}
+    assert (await generate(sim, generate_body("hi"), cookie=second))[0] == 200
+
+
+def test_unknown_accounts_and_bad_values_are_refused_by_name(sim: SimProcess) -> None:
+    sim.cookie_header(SECOND)
+    assert "nobody@example.com" in _bad_config(sim, {"exhausted_accounts": ["nobody@example.com"]})
+    assert "ghost@example.com" in _bad_config(sim, {"rate_limited_accounts": {"ghost@example.com": 5}})
+    assert "exhausted_accounts" in _bad_config(sim, {"exhausted_accounts": SECOND})
+    assert "rate_limited_accounts" in _bad_config(sim, {"rate_limited_accounts": [SECOND]})
+    for seconds in (0, -3, "30", True, None):
+        assert SECOND in _bad_config(sim, {"rate_limited_accounts": {SECOND: seconds}})
+    assert sim.config()["exhausted_accounts"] == [] and sim.config()["rate_limited_accounts"] == {}
+
+
+@needs(CHROMIUM.exists(), "Debian Chromium")
+async def test_two_accounts_generate_at_once_with_interleaved_streams(sim: SimProcess) -> None:
+    """Two browser contexts, one per account, each fetching a slow stream at the same time: both
+    complete with their own nonce, each request is recorded with its account, and the two streams
+    overlap in time (one is not served after the other)."""
+    from playwright.async_api import async_playwright
+
+    fetch = """async ([url, body]) => {
+        const r = await fetch(url, {method: 'POST', credentials: 'include', body,
+            headers: {'content-type': 'application/json+protobuf', 'x-goog-authuser': '0'}});
+        const reader = r.body.getReader(); const dec = new TextDecoder(); let text = '';
+        for (;;) { const {done, value} = await reader.read(); if (done) break;
+                   text += dec.decode(value, {stream: true}); }
+        return {status: r.status, text};
+    }"""
+    nonces = {FIRST: "nonce-alpha-7341", SECOND: "nonce-beta-2958"}
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[f"--host-resolver-rules={sim.host_resolver_rules}"],
+        )
+        try:
+            pages = {}
+            for email in nonces:
+                ctx = await browser.new_context(
+                    ignore_https_errors=True, storage_state=sim.storage_state(email)
+                )
+                pages[email] = await ctx.new_page()
+                await pages[email].goto("https://aistudio.google.com/prompts/new_chat")
+            prompts = {e: f"#sim:echo {n} #sim:chunks=12 #sim:delay_ms=120" for e, n in nonces.items()}
+            results = await asyncio.gather(
+                *(pages[e].evaluate(fetch, [GENERATE, generate_body(prompts[e]).decode()]) for e in nonces)
+            )
+        finally:
+            await browser.close()
+    for email, result in zip(nonces, results, strict=True):
+        assert result["status"] == 200
+        answer = texts(parse_body(result["text"].encode())[0])[1]
+        assert nonces[email] in answer
+        assert all(other not in answer for e, other in nonces.items() if e != email)
+    records = {r["account"]: r for r in sim.inspect("requests")}
+    assert set(records) == set(nonces)
+    for email, rec in records.items():
+        assert rec["ended"] == "complete" and nonces[email] in rec["prompt"]
+    a, b = records[FIRST], records[SECOND]
+    assert a["first_byte_at"] < b["last_byte_at"] and b["first_byte_at"] < a["last_byte_at"]
