@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from aistudio_sim import wire
 from tests.requirements import CHROMIUM, needs
-from tests.simulator.conftest import SimProcess
+from tests.simulator.conftest import REPO_ROOT, SimProcess
 from tests.simulator.test_server import GENERATE, generate, generate_body, parse_body, texts
 
 FIRST = "demo@example.com"
@@ -126,3 +128,33 @@ async def test_two_accounts_generate_at_once_with_interleaved_streams(sim: SimPr
         assert rec["ended"] == "complete" and nonces[email] in rec["prompt"]
     a, b = records[FIRST], records[SECOND]
     assert a["first_byte_at"] < b["last_byte_at"] and b["first_byte_at"] < a["last_byte_at"]
+
+
+async def test_demo_profiles_are_one_private_login_per_account_told_apart_by_cookies(
+    sim: SimProcess, tmp_path: Path
+) -> None:
+    """`demo-profile FOLDER --accounts 3` (what demo mode runs for DEMO_ACCOUNTS=3): demo.json, demo2.json,
+    demo3.json, each 0600 with cookies of its own; the running simulator records each one's requests as
+    its account and can exhaust one of them."""
+    folder = tmp_path / "auth" / "active"
+    written = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "aistudio_sim", "demo-profile", str(folder), "--accounts", "3"),
+        *("--state-dir", str(sim.state_dir)),
+        cwd=REPO_ROOT,
+    )
+    assert await written.wait() == 0
+    emails = ["demo@example.com", "demo2@example.com", "demo3@example.com"]
+    assert sorted(p.name for p in folder.iterdir()) == ["demo.json", "demo2.json", "demo3.json"]
+    assert folder.stat().st_mode & 0o777 == 0o700
+    cookies = {}
+    for email in emails:
+        path = folder / f"{email.split('@')[0]}.json"
+        assert path.stat().st_mode & 0o777 == 0o600
+        saved = json.loads(path.read_text())["cookies"]
+        cookies[email] = "; ".join(f"{c['name']}={c['value']}" for c in saved)
+    assert len(set(cookies.values())) == 3
+    sim.config(exhausted_accounts=["demo3@example.com"])
+    statuses = [(await generate(sim, generate_body("hi"), cookie=cookies[e]))[0] for e in emails]
+    assert statuses == [200, 200, 429]
+    assert [r["account"] for r in sim.inspect("requests")] == emails
