@@ -149,6 +149,7 @@ class Stack:
             AUTH_PROFILES_DIR=str(self.auth_dir),
             AUTH_PROFILE=str(self.profile_path),
             API_KEYS_FILE=str(self.data_dir / "api_keys.json"),
+            DATA_DIR=str(self.data_dir),
             API_HOST="127.0.0.1",
             API_PORT=str(self.api_port),
             STREAM_HOST="127.0.0.1",

@@ -5,13 +5,23 @@ from __future__ import annotations
 from aiohttp import web
 
 from api_server import lifecycle
-from api_server.app_keys import AUTH_LIMITER, CLIENT_KEYS, ENGINE, QUEUE, SETTINGS, STATE, WORKER
+from api_server.app_keys import (
+    AUTH_LIMITER,
+    CLIENT_KEYS,
+    ENGINE,
+    QUEUE,
+    RESPONSES,
+    SETTINGS,
+    STATE,
+    WORKER,
+)
 from api_server.auth import FailedAuthLimiter, KeyStore
 from api_server.cors import add_cors_headers, cors_middleware
 from api_server.engine import Engine
 from api_server.middleware import add_request_ids, auth_middleware, error_middleware, guard_middleware
 from api_server.queue import RequestQueue
-from api_server.routes import admin, anthropic, gemini, openai
+from api_server.response_store import ResponseStore
+from api_server.routes import admin, anthropic, gemini, openai, responses
 from api_server.state import ServerState
 from api_server.worker_client import WorkerClient
 from shared.settings import Settings
@@ -37,9 +47,11 @@ def create_app(
     app[CLIENT_KEYS] = KeyStore(settings.api_keys_file)
     app[AUTH_LIMITER] = FailedAuthLimiter(settings.auth_failure_limit, settings.auth_lockout_s)
     app[ENGINE] = Engine(settings, queue, worker)
+    app[RESPONSES] = ResponseStore(settings.data_dir, settings.responses_retention_days)
     app.add_routes(openai.routes)
     app.add_routes(gemini.routes)
     app.add_routes(anthropic.routes)
+    app.add_routes(responses.routes)
     app.add_routes(admin.routes)
     if connect_worker:
         app.cleanup_ctx.append(lifecycle.worker_connection)
@@ -48,6 +60,7 @@ def create_app(
         app.cleanup_ctx.append(lifecycle.http_session)
     app.on_startup.append(lifecycle.remove_orphaned_uploads)
     app.on_shutdown.append(lifecycle.on_shutdown)
+    app.on_cleanup.append(lifecycle.close_response_store)
     app.on_response_prepare.append(add_request_ids)
     app.on_response_prepare.append(add_cors_headers)
     return app

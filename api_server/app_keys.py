@@ -7,6 +7,7 @@ from aiohttp import ClientSession, web
 from api_server.auth import Caller, FailedAuthLimiter, KeyStore
 from api_server.engine import Engine
 from api_server.queue import RequestQueue
+from api_server.response_store import ResponseStore
 from api_server.state import ServerState
 from api_server.worker_client import WorkerClient
 from shared.settings import Settings
@@ -19,6 +20,7 @@ CLIENT_KEYS = web.AppKey("client_keys", KeyStore)
 AUTH_LIMITER = web.AppKey("auth_limiter", FailedAuthLimiter)
 ENGINE = web.AppKey("engine", Engine)
 HTTP = web.AppKey("http", ClientSession)
+RESPONSES = web.AppKey("responses", ResponseStore)
 
 #: The request id of one HTTP request (also the queue id of a chat request).
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from api_server.app_keys import ENGINE, QUEUE, SETTINGS, STATE, WORKER
+from api_server.app_keys import ENGINE, QUEUE, RESPONSES, SETTINGS, STATE, WORKER
 from api_server.remote_fetch import RemoteFetcher
 from shared.errors import WorkerUnavailable
 
@@ -87,6 +87,11 @@ async def remove_orphaned_uploads(app: web.Application) -> None:
         shutil.rmtree(path, ignore_errors=True)
     if orphans:
         log.info("removed %d orphaned upload folder(s) from %s", len(orphans), uploads)
+
+
+async def close_response_store(app: web.Application) -> None:
+    """``on_cleanup``: the stored responses' last writes finish and the database closes."""
+    await app[RESPONSES].close()
 
 
 async def drain(app: web.Application) -> None:

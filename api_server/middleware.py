@@ -38,6 +38,7 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 #: What this server offers, named in the 404 of every other path.
 OFFERED = (
     "POST /v1/chat/completions, GET /v1/models, GET /v1/models/{model}, GET /v1/queue, POST /v1/cancel/{id}, "
+    "POST /v1/responses, GET|DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items, "
     "POST /v1/messages, POST /v1/messages/count_tokens, "
     "GET /v1beta/models, POST /v1beta/models/{model}:generateContent (also :streamGenerateContent, "
     ":countTokens, and under /v1)"

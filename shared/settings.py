@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     auth_profile: Path | None = None
     excluded_models_file: Path = Path("excluded_models.txt")
     api_keys_file: Path = Path("data/api_keys.json")
+    #: Private folder (0700) of the stored Responses API responses (``responses.sqlite3``).
+    data_dir: Path = Path("data")
+    #: Days a stored response (``store: true``) is kept for previous_response_id and GET /v1/responses/{id}.
+    responses_retention_days: int = Field(30, ge=1)
     error_snapshot_dir: Path = Path("errors")
     max_error_snapshots: int = Field(50, ge=0)
     #: Folder that local-path attachments must live in; empty = local paths refused.

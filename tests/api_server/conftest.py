@@ -38,6 +38,7 @@ def make_settings(base: Path, **overrides: Any) -> Settings:
         "run_dir": base / "run",
         "log_dir": base / "logs",
         "api_keys_file": base / "data" / "api_keys.json",
+        "data_dir": base / "data",
         "stream_port": 0,
         "response_completion_timeout_ms": 30_000,
         "shutdown_grace_s": 0.5,

@@ -32,7 +32,6 @@ def assert_openai_error(body: dict[str, Any]) -> dict[str, Any]:
         "/v1/fine_tuning/jobs",
         "/v1/batches",
         "/v1/assistants",
-        "/v1/responses",
         "/v1/moderations",
         "/v1/completions",
         "/v1/chat/completions/abc",
