@@ -861,3 +861,13 @@ def test_an_error_body_is_buffered_up_to_one_mebibyte() -> None:
     assert decoder.buffered == 1 << 20
     decoder.feed(b"z" * 100)
     assert decoder.buffered == 1 << 20
+
+
+def test_an_unknown_content_encoding_is_reported_even_without_a_body() -> None:
+    decoder = make_decoder(content_encoding="snappy")
+    assert decoder.close() == [Error("protocol", None, "unsupported Content-Encoding 'snappy'"), Done()]
+
+
+def test_usage_counts_that_are_not_integers_are_left_out() -> None:
+    events = decode([body(event([[None, "x"]], usage=[1, "2", 3.5, None]))])
+    assert Usage(prompt_tokens=1, completion_tokens=None, reasoning_tokens=None, total_tokens=None) in events
