@@ -6,7 +6,7 @@ import copy
 import functools
 from typing import Any
 
-from api_server.dialects import anthropic_openapi, gemini_openapi
+from api_server.dialects import anthropic_openapi, gemini_openapi, responses_openapi
 from api_server.schemas import ChatCompletionRequest
 from shared.settings import VERSION
 
@@ -349,6 +349,8 @@ def _document() -> dict[str, Any]:
     schemas.update(gemini_openapi.schemas())
     paths.update(anthropic_openapi.paths())
     schemas.update(anthropic_openapi.schemas())
+    paths.update(responses_openapi.paths())
+    schemas.update(responses_openapi.schemas())
     return {
         "openapi": "3.0.3",
         "info": {
