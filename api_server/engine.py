@@ -321,7 +321,9 @@ class Engine:
                     run_deadline = loop.time() + self.run_backstop_s(ticket.job)
                     yield Started()
             elif isinstance(item, protocol.Error):
-                raise from_kind(item.kind, item.message, status=item.status, retry_after=item.retry_after)
+                raise from_kind(
+                    item.kind, item.message, status=item.status, retry_after=item.retry_after, code=item.code
+                )
             elif isinstance(item, protocol.Done):
                 return
             else:

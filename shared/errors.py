@@ -238,8 +238,9 @@ def from_kind(
     status: int | None = None,
     retry_after: float | None = None,
     param: str | None = None,
+    code: str | None = None,
 ) -> ServiceError:
-    """Rebuild the typed error a peer process reported as ``kind``."""
+    """Rebuild the typed error a peer process reported as ``kind`` (with its own ``code`` when it had one)."""
     cls = KINDS.get(kind, ServiceError)
     err = cls(message, retry_after=retry_after, param=param)
     if kind in ("upstream_status", "protocol", "aborted"):
@@ -247,4 +248,6 @@ def from_kind(
     if cls is UpstreamError and status is not None and status < 500:
         # An upstream 4xx is still our 502: the client's request was fine.
         err.code = f"upstream_{status}"
+    if code is not None:
+        err.code = code
     return err

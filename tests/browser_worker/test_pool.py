@@ -292,3 +292,29 @@ async def test_a_page_that_crashes_before_the_first_token_hands_the_job_to_anoth
         async with asyncio.timeout(60):
             while first.replacements < 1 or not first.ready.is_set():
                 await asyncio.sleep(0.05)  # replaced by its own task
+
+
+async def test_a_rate_limited_account_hands_its_job_to_another_and_cools_down_for_a_minute(
+    simulator: SimProcess, demo_profile: Path, work_dir: Path
+):
+    """The per-minute form: the job fails over and the account cools down for the rate limit's minute (the
+    error names no time); a bad simulator setting is refused."""
+    settings = _two_accounts(simulator, demo_profile, work_dir / "ratelimit")
+    simulator.reset()
+    with pytest.raises(Exception, match="rate_limited_accounts"):
+        simulator.config(rate_limited_accounts={"other@example.com": -1})
+    simulator.config(rate_limited_accounts={"other@example.com": 30})
+    try:
+        async with start_worker(settings) as worker:
+            sup = worker.supervisor
+            async with asyncio.timeout(60):
+                await asyncio.gather(*(s.ready.wait() for s in sup.slots))
+            client = WorkerClient(settings.worker_socket)
+            results = await asyncio.gather(*(client.run(f"#sim:words=3 rl {i}") for i in range(2)))
+            assert all(r.error is None for r in results)
+            limited = [r for r in simulator.inspect("requests") if r["status"] == 429]
+            assert [r["account"] for r in limited] == ["other@example.com"]
+            until = sup.cooling_until("other")
+            assert until is not None and 50 < until - time.time() <= 60
+    finally:
+        simulator.config(rate_limited_accounts={})

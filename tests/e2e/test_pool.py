@@ -109,3 +109,30 @@ async def test_200_requests_from_20_clients_on_two_accounts_of_two_pages_lose_no
     ]
     assert sorted(tags) == sorted(tag for tag, _ in results), "each request reached AI Studio exactly once"
     assert {r.get("account") for r in records} == {"demo@example.com", "demo2@example.com"}
+
+
+def test_when_every_account_is_used_up_the_api_answers_429_with_the_earliest_recovery(two_by_two: Stack):
+    """Both accounts out of quota (the module's last test: it leaves them cooling): the first request meets
+    both quota errors and gets 429; the next is refused at once (nothing reaches AI Studio) with Retry-After
+    = the earliest recovery (an hour), and /health shows the accounts cooling."""
+    stack = two_by_two.for_test()
+    stack.sim_inspect(
+        "config", method="POST", json={"exhausted_accounts": ["demo@example.com", "demo2@example.com"]}
+    )
+    with openai.OpenAI(
+        base_url=stack.base_url + "/v1", api_key="e2e-unused", max_retries=0, timeout=120
+    ) as client:
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(
+                model="gemini-2.0-flash", messages=[{"role": "user", "content": "one"}]
+            )
+        asked = len(stack.sim_requests())
+        with pytest.raises(openai.RateLimitError) as refused:
+            client.chat.completions.create(
+                model="gemini-2.0-flash", messages=[{"role": "user", "content": "two"}]
+            )
+    assert len(stack.sim_requests()) == asked
+    assert 3500 <= int(refused.value.response.headers["retry-after"]) <= 3600
+    assert refused.value.body["code"] == "all_accounts_cooling"
+    accounts = stack.get("/health")[1]["components"]["worker"]["accounts"]
+    assert {a["name"]: a["state"] for a in accounts} == {"demo": "cooling", "demo2": "cooling"}
