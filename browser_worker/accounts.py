@@ -47,16 +47,17 @@ def account_states(
         name = profile.stem
         pages = [s for s in slots if s.account == name]
         live = [s for s in pages if not s.draining]
+        started = [s for s in live if s.state != "standby"]
         until = cooldowns.cooling_until(name)
         if name in disabled:
             state = "draining" if pages else "disabled"
         elif until is not None:
             state = "cooling"
-        elif any(s.state in ("ready", "degraded") for s in live):
+        elif any(s.state in ("ready", "degraded") for s in started):
             state = "ready"
-        elif live and all(s.state == "busy" for s in live):
+        elif started and all(s.state == "busy" for s in started):
             state = "busy"
-        elif live and all(s.state == "login_required" for s in live):
+        elif started and all(s.state == "login_required" for s in started):
             state = "login_required"
         else:
             state = "starting"

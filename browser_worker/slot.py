@@ -62,9 +62,12 @@ class Slot:
         self.profile: Path | None = None
         #: Its account was removed: it takes no new job and closes once its job is done.
         self.draining = False
+        #: Its page is started once wanted (an account's first page at once, the others when every started
+        #: page is busy and a job waits) and then kept warm.
+        self.wanted = asyncio.Event()
         self.on_change = on_change
-        self.state = "starting"
-        self.message = "starting"
+        self.state = "standby"
+        self.message = "starts when a request needs it"
         self.self_test: dict[str, bool] = {}
         self.page: SlotPage | None = None
         self.studio: StudioPage | None = None
@@ -104,7 +107,8 @@ class Slot:
     # ------------------------------------------------------------------ the page's life
 
     async def run(self, session: BrowserSession) -> None:
-        """Keep a started page in this slot until cancelled (or the browser goes)."""
+        """Once wanted, keep a started page in this slot until cancelled (or the browser goes)."""
+        await self.wanted.wait()
         backoff = 1.0
         while not self.sup.closing:
             try:

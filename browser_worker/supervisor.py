@@ -2,8 +2,9 @@
 
 Every saved login (``auth_profiles/active/*.json``, or ``AUTH_PROFILE`` alone) is an
 **account**. ``Supervisor.run`` launches the browser (``browser.py``) and keeps
-``PAGES_PER_ACCOUNT`` slots per account in it, each its own browser context with that
-account's login and its own page (``slot.py``: start-up, replacement of a broken page
+``PAGES_PER_ACCOUNT`` slots per account in it (one page per account started at once, the
+others when every started page is busy and a job waits, then kept warm), each its own browser
+context with that account's login and its own page (``slot.py``: start-up, replacement of a broken page
 without touching the others, the login wait, which takes out only that account's
 pages). A login file that appears adds its account's slots; one that goes away drains
 them (running jobs finish, no new one starts, then the pages close). It relaunches the
@@ -103,6 +104,24 @@ class Supervisor:
 
     def _plan(self, profiles: list[Path]) -> None:
         plan_pages(self.slots, profiles, self.settings.pages_per_account, self._new_slot)
+        for profile in profiles:  # each account keeps one page warm from the start
+            first = next((s for s in self.slots if s.profile == profile and not s.draining), None)
+            if first is not None:
+                first.wanted.set()
+
+    def _want_another(self, avoid: set[str]) -> None:
+        """Every started page is busy and a job waits: start one more page (of an account that may serve)."""
+        for slot in self.slots:
+            if (
+                not slot.wanted.is_set()
+                and not slot.draining
+                and slot.account is not None
+                and slot.account not in avoid
+                and not self.cooldowns.is_cooling(slot.account)
+            ):
+                log.info("all started pages are busy: starting %s (%s)", slot.id, slot.account)
+                slot.wanted.set()
+                return
 
     def _new_slot(self) -> Slot:
         slot = Slot(self, f"s{self._next_slot}", self._aggregate)
@@ -160,7 +179,7 @@ class Supervisor:
 
     def _aggregate(self) -> None:
         """The worker's state from the browser's and the slots'."""
-        slots = self.slots
+        slots = [s for s in self.slots if s.state != "standby"]  # pages started (or starting)
         idle = [s for s in slots if s.state in ("ready", "degraded")]
         busy = [s for s in slots if s.state == "busy"]
         if self._browser_state is not None or not slots:
@@ -421,6 +440,8 @@ class Supervisor:
                         if slot is not None:
                             await slot.page_lock.acquire()  # free: taken at once, no other task ran
                             return slot
+                        if not any(s.wanted.is_set() and not s.ready.is_set() for s in self.slots):
+                            self._want_another(avoid)  # none is on its way: one more page
                         await self._wait_free()
         except TimeoutError:
             if self.state == "login_required":

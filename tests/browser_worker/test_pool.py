@@ -23,19 +23,21 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 async def test_a_page_that_closes_is_replaced_while_the_other_page_finishes_its_answer(
     simulator: SimProcess, demo_profile: Path, work_dir: Path
 ):
+    """Pages start lazily: one at start, the second when a job finds the first busy; then, while the first page
+    holds an answer, the second breaks and is replaced without touching the first."""
     settings = worker_settings(simulator, work_dir / "pool", demo_profile, pages_per_account=2)
     async with start_worker(settings) as worker:
         sup = worker.supervisor
-        async with asyncio.timeout(60):
-            await asyncio.gather(*(s.ready.wait() for s in sup.slots))
-        assert [s.id for s in sup.slots] == ["s1", "s2"] and worker.status().capacity == 2
+        busy, other = sup.slots
+        assert (busy.id, other.id) == ("s1", "s2") and worker.status().capacity == 2
+        assert busy.ready.is_set() and other.state == "standby" and other.page is None
         client = WorkerClient(settings.worker_socket)
         held = asyncio.create_task(client.run("#sim:hold=pool-a #sim:chunks=4 #sim:words=12 hello"))
         async with asyncio.timeout(30):
-            while not any(s.job for s in sup.slots):
+            while not busy.job:
                 await asyncio.sleep(0.05)  # the job is handed to a page by another task
-        busy = next(s for s in sup.slots if s.job)
-        other = next(s for s in sup.slots if s is not busy)
+        second = await client.run("#sim:words=2 needs another page")  # the second page starts for it
+        assert second.error is None and other.ready.is_set() and busy.job is not None
         assert other.page is not None
         await other.page.page.close()  # the other page breaks mid-answer of the first
         async with asyncio.timeout(60):
