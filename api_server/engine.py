@@ -321,9 +321,7 @@ class Engine:
                     run_deadline = loop.time() + self.run_backstop_s(ticket.job)
                     yield Started()
             elif isinstance(item, protocol.Error):
-                raise from_kind(
-                    item.kind, item.message, status=item.status, retry_after=item.retry_after, code=item.code
-                )
+                raise from_kind(item.kind, item.message, status=item.status, retry_after=item.retry_after)
             elif isinstance(item, protocol.Done):
                 return
             else:

@@ -50,8 +50,8 @@ from browser_worker.slot import LOGIN_MESSAGE, LOGIN_RECHECK_S, MAX_BACKOFF_S, S
 from browser_worker.snapshots import PageJournal
 from shared import protocol
 from shared.errors import (
+    AllAccountsCooling,
     LoginRequired,
-    RateLimited,
     ServiceError,
     WorkerUnavailable,
 )
@@ -428,11 +428,10 @@ class Supervisor:
                             raise LoginRequired(self.message or LOGIN_MESSAGE)
                         recovery = self._all_cooling(avoid)
                         if recovery is not None:
-                            raise RateLimited(
+                            raise AllAccountsCooling(
                                 "Every AI Studio account is cooling down after a quota or rate-limit error; "
                                 "retry after the earliest recovery.",
                                 retry_after=max(1.0, recovery - time.time()),
-                                code="all_accounts_cooling",
                             )
                         if avoid and not any(s.account not in avoid for s in self.slots if s.account):
                             raise WorkerUnavailable("no other account to run the request on")

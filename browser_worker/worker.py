@@ -411,7 +411,6 @@ class Worker:
                 message=error.message,
                 status=error.status,
                 retry_after=error.retry_after,
-                code=error.code if error.code != type(error).default_code else None,
             ),
         )
         timings.setdefault("total", _ms(pending.received))

@@ -131,6 +131,14 @@ class RateLimited(ServiceError):
     default_retry_after = 60.0
 
 
+class AllAccountsCooling(RateLimited):
+    """Every account that could answer is cooling down after quota or rate-limit errors (the pool's own
+    429, with the earliest recovery as ``Retry-After``)."""
+
+    kind = "accounts_cooling"
+    default_code = "all_accounts_cooling"
+
+
 class ModelSwitchFailed(ServiceError):
     """The page did not accept the requested model."""
 
@@ -210,6 +218,7 @@ ERROR_CLASSES: tuple[type[ServiceError], ...] = (
     QueueFull,
     QuotaExceeded,
     RateLimited,
+    AllAccountsCooling,
     ModelSwitchFailed,
     Cancelled,
     UpstreamError,
@@ -238,9 +247,8 @@ def from_kind(
     status: int | None = None,
     retry_after: float | None = None,
     param: str | None = None,
-    code: str | None = None,
 ) -> ServiceError:
-    """Rebuild the typed error a peer process reported as ``kind`` (with its own ``code`` when it had one)."""
+    """Rebuild the typed error a peer process reported as ``kind``."""
     cls = KINDS.get(kind, ServiceError)
     err = cls(message, retry_after=retry_after, param=param)
     if kind in ("upstream_status", "protocol", "aborted"):
@@ -248,6 +256,4 @@ def from_kind(
     if cls is UpstreamError and status is not None and status < 500:
         # An upstream 4xx is still our 502: the client's request was fine.
         err.code = f"upstream_{status}"
-    if code is not None:
-        err.code = code
     return err

@@ -151,8 +151,6 @@ class Error(Message):
     message: str
     status: int | None = None
     retry_after: float | None = None
-    #: The error's own code when it is not its kind's default (e.g. ``all_accounts_cooling``).
-    code: str | None = None
 
 
 class Done(Message):

@@ -160,7 +160,7 @@ async def test_when_every_account_is_cooling_the_job_gets_429_with_the_earliest_
             assert asked == 2
             second = await client.run("#sim:words=2 two")  # refused at once: nothing reaches AI Studio
             assert second.error is not None and (second.error.kind, second.error.status) == (
-                "rate_limit",
+                "accounts_cooling",
                 429,
             )
             assert second.error.retry_after is not None and 3500 < second.error.retry_after <= 3600
