@@ -47,6 +47,10 @@ def _gemini_text(event: dict[str, Any]) -> str:
     return "".join(p.get("text") or "" for p in parts if not p.get("thought"))
 
 
+def _responses_text(event: dict[str, Any]) -> str:
+    return str(event.get("delta") or "") if event.get("type") == "response.output_text.delta" else ""
+
+
 DIALECTS = (
     Dialect(
         "chat",
@@ -64,6 +68,12 @@ DIALECTS = (
         lambda model, prompt: {"contents": [{"role": "user", "parts": [{"text": prompt}]}]},
         _gemini_text,
         (("x-goog-api-key", "bench"),),
+    ),
+    Dialect(
+        "responses",
+        lambda model: "/v1/responses",
+        lambda model, prompt: {"model": model, "stream": True, "input": prompt},
+        _responses_text,
     ),
 )
 
