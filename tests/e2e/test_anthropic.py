@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -88,7 +89,23 @@ def test_claude_code_answers_headless_through_the_stack(stack: Stack, tmp_path: 
     skip_unless(
         claude.exists() and shutil.which("node") is not None, "Claude Code (npm ci in tests/e2e/node)"
     )
-    env = {
+    env = _claude_env(stack, tmp_path)
+    done = subprocess.run(
+        [str(claude), "-p", "#sim:words=7 say hello", "--model", THINKING_MODEL, "--no-session-persistence"],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
+    assert len(done.stdout.split()) == 7, done.stdout
+
+
+def _claude_env(stack: Stack, tmp_path: Path) -> dict[str, str]:
+    """Claude Code headless, quiet and self-contained, talking to the stack."""
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path),
         "CLAUDE_CONFIG_DIR": str(tmp_path / "claude"),
@@ -102,14 +119,40 @@ def test_claude_code_answers_headless_through_the_stack(stack: Stack, tmp_path: 
         "DISABLE_ERROR_REPORTING": "1",
         "CLAUDE_CODE_MAX_RETRIES": "0",
     }
+
+
+def test_claude_code_runs_a_tool_and_answers_with_its_result(stack: Stack, tmp_path: Path):
+    """``claude -p`` in a tool loop: the model (the simulator) asks for its Bash tool, Claude Code runs the
+    command, sends the result back as a tool_result, and the run ends with the model's next answer. The
+    command's output names an undeclared tool, which makes the simulator answer in text instead of calling
+    Bash again (the whole conversation is one prompt, so the first turn's directive stays in it)."""
+    claude = NODE_BIN / "claude"
+    skip_unless(
+        claude.exists() and shutil.which("node") is not None, "Claude Code (npm ci in tests/e2e/node)"
+    )
+    marker = tmp_path / "ran.txt"
+    args = json.dumps({"command": f"touch {marker} && echo '#sim:tool=end_of_loop'", "description": "mark"})
+    env = _claude_env(stack, tmp_path)
     done = subprocess.run(
-        [str(claude), "-p", "#sim:words=7 say hello", "--model", THINKING_MODEL, "--no-session-persistence"],
+        [
+            str(claude),
+            "-p",
+            f"#sim:tool=Bash #sim:args={args} run it",
+            "--model",
+            THINKING_MODEL,  # Claude Code asks for 32000 output tokens: more than gemini-2.0-flash's 8192
+            "--no-session-persistence",
+            "--allowedTools",
+            "Bash",
+            "--max-turns",
+            "4",
+        ],
         env=env,
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=240,
     )
     assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
-    assert len(done.stdout.split()) == 7, done.stdout
+    assert marker.exists(), "Claude Code did not run the Bash tool"
+    assert "end_of_loop" in done.stdout, done.stdout
