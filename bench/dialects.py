@@ -51,6 +51,11 @@ def _responses_text(event: dict[str, Any]) -> str:
     return str(event.get("delta") or "") if event.get("type") == "response.output_text.delta" else ""
 
 
+def _anthropic_text(event: dict[str, Any]) -> str:
+    delta = event.get("delta") or {}
+    return str(delta.get("text") or "") if delta.get("type") == "text_delta" else ""
+
+
 DIALECTS = (
     Dialect(
         "chat",
@@ -74,6 +79,18 @@ DIALECTS = (
         lambda model: "/v1/responses",
         lambda model, prompt: {"model": model, "stream": True, "input": prompt},
         _responses_text,
+    ),
+    Dialect(
+        "anthropic",
+        lambda model: "/v1/messages",
+        lambda model, prompt: {
+            "model": model,
+            "stream": True,
+            "max_tokens": 1024,
+            "messages": [{"role": "user", "content": prompt}],
+        },
+        _anthropic_text,
+        (("anthropic-version", "2023-06-01"),),
     ),
 )
 
