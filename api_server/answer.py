@@ -25,6 +25,21 @@ from shared.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
 
+#: Neutral finish reasons that mean a filter stopped the answer: OpenAI's ``content_filter``,
+#: Anthropic's ``refusal``, the Responses API's ``incomplete`` for ``content_filter``.
+FILTERED_FINISHES = frozenset(
+    {
+        "safety",
+        "recitation",
+        "blocklist",
+        "prohibited_content",
+        "spii",
+        "image_safety",
+        "content_filter",
+        "language",
+    }
+)
+
 
 def prompt_text(messages: list[dict[str, Any]]) -> str:
     """The text of a conversation (canonical messages), for estimating prompt tokens."""
@@ -132,6 +147,11 @@ class Answer:
     def finish(self) -> str:
         """The neutral finish reason (``shared/answer.py``): stop, length, tool_calls, safety…"""
         return answer.finish_reason(self.raw_finish, tool_calls=bool(self.calls)).strip().lower()
+
+    @property
+    def filtered(self) -> bool:
+        """A filter stopped the answer (``FILTERED_FINISHES``)."""
+        return self.finish in FILTERED_FINISHES
 
     def tokens(self) -> Tokens:
         w = self.wire_usage

@@ -222,7 +222,13 @@ def _document() -> dict[str, Any]:
                 "requestBody": {
                     "required": True,
                     "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/ChatCompletionRequest"},
+                            "example": {
+                                "model": "gemini-2.5-flash",
+                                "messages": [{"role": "user", "content": "Why is the sky blue?"}],
+                            },
+                        }
                     },
                 },
                 "responses": {

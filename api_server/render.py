@@ -23,23 +23,12 @@ from typing import Any
 
 import jsonschema
 
-from api_server.answer import Answer, Call
+from api_server.answer import FILTERED_FINISHES, Answer, Call
 from api_server.json_schemas import lower_case_types
 from shared import answer, protocol
 from shared.errors import UpstreamError
 
 log = logging.getLogger(__name__)
-
-CONTENT_FILTER_REASONS = {
-    "safety",
-    "recitation",
-    "blocklist",
-    "prohibited_content",
-    "spii",
-    "image_safety",
-    "content_filter",
-    "language",
-}
 
 
 def finish_reason(raw: str | None, has_tool_calls: bool, legacy_functions: bool = False) -> str:
@@ -50,7 +39,7 @@ def finish_reason(raw: str | None, has_tool_calls: bool, legacy_functions: bool 
         return "function_call" if legacy_functions else "tool_calls"
     if reason in ("length", "max_tokens"):
         return "length"
-    if reason in CONTENT_FILTER_REASONS:
+    if reason in FILTERED_FINISHES:
         return "content_filter"
     return "stop"
 

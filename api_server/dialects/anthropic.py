@@ -28,14 +28,13 @@ import json
 import logging
 from typing import Any
 
+from api_server.dialects.inputs import FunctionTools, is_a
 from api_server.engine import JobSpec
-from api_server.json_schemas import check_schema
 from shared.errors import InvalidRequest
 
 log = logging.getLogger(__name__)
 
 #: The function a ``web_search`` server tool becomes (``browser_worker/mapping/declarations.py``).
-GOOGLE_SEARCH_TOOL = {"type": "function", "function": {"name": "googleSearch"}}
 
 
 def _fail(param: str, message: str) -> InvalidRequest:
@@ -43,7 +42,7 @@ def _fail(param: str, message: str) -> InvalidRequest:
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], param: str, what: str) -> Any:
-    if not isinstance(value, kind) or isinstance(value, bool) and kind in (int, float, (int, float)):
+    if not is_a(value, kind):
         raise _fail(param, f"expected {what}")
     return value
 
@@ -169,31 +168,25 @@ def _tools(tools: Any) -> list[dict[str, Any]] | None:
     if tools is None:
         return None
     _expect(tools, list, "tools", "a list of tools")
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    out = FunctionTools(_fail)
     for i, tool in enumerate(tools):
         _expect(tool, dict, f"tools.{i}", "a tool object")
         kind = tool.get("type")
-        if isinstance(kind, str) and kind.startswith("web_search"):
-            out.append(GOOGLE_SEARCH_TOOL)
+        if kind is not None:
+            _expect(kind, str, f"tools.{i}.type", "a string")
+        if kind is not None and kind.startswith("web_search"):
+            out.search()
             continue
         if kind not in (None, "custom"):
             log.info("ignoring the server tool %r: AI Studio has no such tool", kind)
             continue
         name = _expect(tool.get("name"), str, f"tools.{i}.name", "a string")
-        if name in seen:
-            raise _fail(f"tools.{i}.name", f"the tool {name!r} is declared more than once")
-        seen.add(name)
         schema = dict(
             _expect(tool.get("input_schema"), dict, f"tools.{i}.input_schema", "a JSON schema object")
         )
         schema.pop("$schema", None)
-        check_schema(schema, f"tools.{i}.input_schema", f"the input_schema of tool {name!r}")
-        function: dict[str, Any] = {"name": name, "parameters": schema}
-        if isinstance(tool.get("description"), str):
-            function["description"] = tool["description"]
-        out.append({"type": "function", "function": function})
-    return out or None
+        out.function(f"tools.{i}", name, schema, tool.get("description"), schema_field="input_schema")
+    return out.result()
 
 
 def _tool_choice(choice: Any, tools: list[dict[str, Any]] | None) -> str | dict[str, Any] | None:

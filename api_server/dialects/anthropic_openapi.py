@@ -102,10 +102,23 @@ def _errors(*codes: int) -> dict[str, Any]:
     }
 
 
+#: The request body's example (also the case that schema fuzzing always sends first).
+EXAMPLE = {
+    "model": "gemini-2.5-flash",
+    "max_tokens": 1024,
+    "messages": [{"role": "user", "content": "Why is the sky blue?"}],
+}
+
+
 def paths() -> dict[str, Any]:
     body = {
         "required": True,
-        "content": {"application/json": {"schema": {"$ref": REF.format("AnthropicMessagesRequest")}}},
+        "content": {
+            "application/json": {
+                "schema": {"$ref": REF.format("AnthropicMessagesRequest")},
+                "example": EXAMPLE,
+            }
+        },
     }
     count = {
         "required": True,

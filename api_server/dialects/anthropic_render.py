@@ -50,15 +50,6 @@ STOP_REASONS = {
     "length": "max_tokens",
     "max_tokens": "max_tokens",
 }
-REFUSALS = {
-    "safety",
-    "recitation",
-    "blocklist",
-    "prohibited_content",
-    "spii",
-    "image_safety",
-    "content_filter",
-}
 
 
 def status_of(err: ServiceError) -> int:
@@ -139,7 +130,7 @@ class AnthropicRenderer:
     @property
     def stop_reason(self) -> str:
         finish = self.answer.finish
-        if finish in REFUSALS:
+        if self.answer.filtered:
             return "refusal"
         return STOP_REASONS.get(finish, "end_turn")
 

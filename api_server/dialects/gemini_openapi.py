@@ -212,16 +212,21 @@ def _stream_errors(*codes: int) -> dict[str, Any]:
     }
 
 
+#: The request body's example (also the case that schema fuzzing always sends first).
+EXAMPLE = {"contents": [{"role": "user", "parts": [{"text": "Why is the sky blue?"}]}]}
+
+
 def _method(
     operation: str, request: dict[str, Any], ok: dict[str, Any], *extra: dict[str, Any], stream: bool = False
 ) -> dict[str, Any]:
     errors = _stream_errors if stream else _errors
+    body = {"schema": request, "example": EXAMPLE}
     return {
         "post": {
             "operationId": operation,
             "security": SECURITY,
             "parameters": [MODEL_PARAM, *extra],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
+            "requestBody": {"required": True, "content": {"application/json": body}},
             "responses": {"200": ok, **errors(400, 401, 404, 413, 429, 499, 502, 503, 504)},
         }
     }

@@ -27,7 +27,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from api_server.dialects.anthropic import GOOGLE_SEARCH_TOOL
+from api_server.dialects.inputs import GOOGLE_SEARCH_TOOL, FunctionTools, is_a
 from api_server.engine import JobSpec
 from api_server.json_schemas import check_schema
 from shared.errors import InvalidRequest
@@ -44,7 +44,7 @@ def _fail(param: str, message: str) -> InvalidRequest:
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], param: str, what: str) -> Any:
-    if not isinstance(value, kind) or isinstance(value, bool) and kind in (int, float, (int, float)):
+    if not is_a(value, kind):
         raise _fail(param, f"expected {what}.")
     return value
 
@@ -167,38 +167,32 @@ def _tools(tools: Any) -> list[dict[str, Any]] | None:
     if tools is None:
         return None
     _expect(tools, list, "tools", "a list of tools")
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    out = FunctionTools(_fail)
     for i, tool in enumerate(tools):
         _expect(tool, dict, f"tools.{i}", "a tool object")
-        kind = tool.get("type")
-        if isinstance(kind, str) and kind.startswith("web_search"):
-            out.append(GOOGLE_SEARCH_TOOL)
+        kind = _expect(tool.get("type"), str, f"tools.{i}.type", "a string")
+        if kind.startswith("web_search"):
+            out.search()
             continue
         if kind != "function":
-            log.info("ignoring the tool type %r: AI Studio has no such tool", str(kind)[:40])
+            log.info("ignoring the tool type %r: AI Studio has no such tool", kind[:40])
             continue
         spec = tool["function"] if isinstance(tool.get("function"), dict) else tool  # the chat shape too
         name = _expect(spec.get("name"), str, f"tools.{i}.name", "a string")
-        if name in seen:
-            raise _fail(f"tools.{i}.name", f"the function {name!r} is declared more than once.")
-        seen.add(name)
-        function: dict[str, Any] = {"name": name}
-        if spec.get("parameters") is not None:
-            params = _expect(spec["parameters"], dict, f"tools.{i}.parameters", "a JSON schema object")
-            check_schema(params, f"tools.{i}.parameters", f"the parameters of function {name!r}")
-            function["parameters"] = params
-        if isinstance(spec.get("description"), str):
-            function["description"] = spec["description"]
-        out.append({"type": "function", "function": function})
-    return out or None
+        params = spec.get("parameters")
+        if params is not None:
+            _expect(params, dict, f"tools.{i}.parameters", "a JSON schema object")
+        out.function(f"tools.{i}", name, params, spec.get("description"))
+    return out.result()
 
 
 def _tool_choice(choice: Any, tools: list[dict[str, Any]] | None) -> str | dict[str, Any] | None:
+    if choice == "required" and all(t is GOOGLE_SEARCH_TOOL for t in tools or []):
+        raise _fail("tool_choice", "'required' needs at least one function in tools.")
     if choice is None or choice in ("auto", "none", "required"):
         return choice  # type: ignore[no-any-return]
     _expect(choice, dict, "tool_choice", "'auto', 'none', 'required' or an object")
-    kind = choice.get("type")
+    kind = _expect(choice.get("type"), str, "tool_choice.type", "a string")
     if kind == "function":
         name = _expect(choice.get("name"), str, "tool_choice.name", "the name of a function")
         names = {t["function"]["name"] for t in tools or []}
@@ -238,10 +232,12 @@ def _reasoning(reasoning: Any) -> tuple[dict[str, Any], str | None, bool]:
         return {"effort": None, "summary": None}, None, False
     _expect(reasoning, dict, "reasoning", "an object")
     effort = reasoning.get("effort")
-    if effort is not None and effort not in EFFORTS:
+    if effort is not None and (not isinstance(effort, str) or effort not in EFFORTS):
         raise _fail("reasoning.effort", f"must be one of {', '.join(EFFORTS)}.")
     summary = reasoning.get("summary", reasoning.get("generate_summary"))
-    if summary is not None and summary not in ("auto", "concise", "detailed"):
+    if summary is not None and (
+        not isinstance(summary, str) or summary not in ("auto", "concise", "detailed")
+    ):
         raise _fail("reasoning.summary", "must be one of auto, concise, detailed.")
     echoed = {"effort": effort, "summary": summary}
     return echoed, EFFORTS[effort] if effort else None, summary is not None

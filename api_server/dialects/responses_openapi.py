@@ -82,10 +82,16 @@ def _errors(*codes: int) -> dict[str, Any]:
     }
 
 
+#: The request body's example (also the case that schema fuzzing always sends first).
+EXAMPLE = {"model": "gemini-2.5-flash", "input": "Why is the sky blue?"}
+
+
 def paths() -> dict[str, Any]:
     body = {
         "required": True,
-        "content": {"application/json": {"schema": {"$ref": REF.format("ResponsesRequest")}}},
+        "content": {
+            "application/json": {"schema": {"$ref": REF.format("ResponsesRequest")}, "example": EXAMPLE}
+        },
     }
     ok = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
     rid = [{"name": "response_id", "in": "path", "required": True, "schema": {"type": "string"}}]

@@ -31,7 +31,6 @@ from shared import protocol
 from shared.errors import ServiceError
 
 INCOMPLETE = {"length": "max_output_tokens", "max_tokens": "max_output_tokens"}
-FILTERED = {"safety", "recitation", "blocklist", "prohibited_content", "spii", "image_safety"}
 
 
 def item_id(prefix: str, req_id: str, index: int) -> str:
@@ -134,7 +133,7 @@ class ResponsesRenderer:
         finish = self.answer.finish
         if finish in INCOMPLETE:
             return "incomplete", {"reason": "max_output_tokens"}
-        if finish in FILTERED or finish == "content_filter":
+        if self.answer.filtered:
             return "incomplete", {"reason": "content_filter"}
         return "completed", None
 

@@ -239,6 +239,12 @@ async def test_errors_are_typed_before_and_failed_after_the_stream_started(
     with pytest.raises(openai.BadRequestError) as bad:
         await sdk.responses.create(model=MODEL, input=[{"type": "bogus"}])  # type: ignore[list-item]
     assert bad.value.param == "input.0.type"  # type: ignore[attr-defined]
+    with pytest.raises(openai.BadRequestError) as no_tools:  # a call that cannot be made: no function
+        await sdk.responses.create(model=MODEL, input="Hi", tool_choice="required")
+    assert no_tools.value.param == "tool_choice"  # type: ignore[attr-defined]
+    search_only: Any = [{"type": "web_search"}]
+    with pytest.raises(openai.BadRequestError):
+        await sdk.responses.create(model=MODEL, input="Hi", tools=search_only, tool_choice="required")
     with pytest.raises(openai.NotFoundError):
         await sdk.responses.create(model=MODEL, input="Hi", previous_response_id="resp_missing")
     fake.script = [error("upstream", "page broke")]

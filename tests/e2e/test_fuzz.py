@@ -1,8 +1,10 @@
 """Schemathesis over the live stack's /openapi.json: no 5xx, every 4xx an OpenAI error object.
 
-The schema is fetched from the running api_server. Cheap operations get 50 examples each; chat
-completions, which drive the real page for every valid case, get fewer, with a valid model id so
-cases reach the deeper validation and the generation path.
+The schema is fetched from the running api_server. Every operation gets 50 examples as generated
+(models are mostly unknown, so generation requests end early); then each dialect's generation operations
+(chat completions, Anthropic messages, Responses, Gemini generateContent and its stream), which drive the
+real page for every valid case, get fewer cases again with a valid model id, so they reach the deeper
+validation and the generation path.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ from aistudio_sim.stack import Stack
 from tests.e2e.conftest import PLAIN_MODEL
 
 CHAT = "/v1/chat/completions"
+#: Each dialect's generation operations, fuzzed again with a valid model (see ``with_valid_model``).
+GENERATION = {
+    "chat": (CHAT,),
+    "anthropic": ("/v1/messages",),
+    "responses": ("/v1/responses",),
+    "gemini": ("/v1beta/models/{model}:generateContent", "/v1beta/models/{model}:streamGenerateContent"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +35,10 @@ def live_schema(shared_stack: Stack) -> Any:
     return schemathesis.openapi.from_url(shared_stack.base_url + "/openapi.json")
 
 
-def operations(schema: Any, chat: bool) -> list[Any]:
+def operations(schema: Any, paths: tuple[str, ...] | None = None) -> list[Any]:
+    """Every operation, or those of ``paths``."""
     ops = [result.ok() for result in schema.get_all_operations()]
-    return [op for op in ops if (op.path == CHAT) == chat]
+    return [op for op in ops if paths is None or op.path in paths]
 
 
 def check_openai_shape(response: Any, path: str = "") -> None:
@@ -79,31 +89,48 @@ def fuzz(op: Any, stack: Stack, examples: int, prepare=None) -> None:
     run()
 
 
-def test_fuzzed_requests_never_5xx_and_errors_are_openai_shaped(
+def test_fuzzed_requests_never_5xx_and_errors_are_in_their_dialect_s_shape(
     live_schema: Any, shared_stack: Stack
 ) -> None:
-    """Every operation but chat, 50 cases each: no 5xx; 4xx bodies are OpenAI errors."""
-    ops = operations(live_schema, chat=False)
-    assert {"/v1/models", "/v1/queue", "/health", "/api/keys"} <= {op.path for op in ops}
+    """Every operation, 50 cases each: no 5xx; 4xx bodies are errors in the path's dialect."""
+    ops = operations(live_schema)
+    every_generation = {path for paths in GENERATION.values() for path in paths}
+    assert {"/v1/models", "/v1/queue", "/health", "/api/keys"} | every_generation <= {op.path for op in ops}
     for op in ops:
         fuzz(op, shared_stack, 50)
     shared_stack.wait_healthy(30)
 
 
-def small_chat(case: Any) -> None:
-    """A valid model (so the request can run) and a small token limit."""
+def with_valid_model(case: Any) -> None:
+    """A valid model (so the request can run) and a small token limit, in every dialect's spelling."""
+    if "model" in (case.path_parameters or {}):
+        case.path_parameters["model"] = PLAIN_MODEL
     if isinstance(case.body, dict):
-        case.body["model"] = PLAIN_MODEL
-        for key in ("max_tokens", "max_completion_tokens"):
+        if "model" in case.body or case.operation.path in (CHAT, "/v1/messages", "/v1/responses"):
+            case.body["model"] = PLAIN_MODEL
+        for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
             if isinstance(case.body.get(key), int) and case.body[key] > 16:
                 case.body[key] = 16
+        config = case.body.get("generationConfig")
+        if isinstance(config, dict) and isinstance(config.get("maxOutputTokens"), int):
+            config["maxOutputTokens"] = min(config["maxOutputTokens"], 16)
+
+
+#: Cases per generation operation with a valid model: chat, the oldest dialect, gets more.
+VALID_MODEL_CASES = {"chat": 30, "anthropic": 15, "responses": 15, "gemini": 8}
 
 
 @pytest.mark.timeout(900)
-def test_fuzzed_chat_completions_never_5xx_and_errors_are_openai_shaped(
-    live_schema: Any, shared_stack: Stack
+@pytest.mark.parametrize("dialect", sorted(GENERATION))
+def test_fuzzed_generation_with_a_valid_model_never_5xx_and_errors_are_in_the_dialect_s_shape(
+    dialect: str, live_schema: Any, shared_stack: Stack
 ) -> None:
-    """Chat completions, 30 cases with a valid model: no 5xx; 4xx bodies are OpenAI errors; still healthy."""
-    [op] = operations(live_schema, chat=True)
-    fuzz(op, shared_stack, 30, small_chat)
+    """Each dialect's generation operations with a valid model: no 5xx, 4xx in the dialect's error
+    shape, the stack still healthy afterwards, and some of the cases did reach the page."""
+    ops = operations(live_schema, GENERATION[dialect])
+    assert {op.path for op in ops} == set(GENERATION[dialect])
+    generated_before = len(shared_stack.sim_requests())
+    for op in ops:
+        fuzz(op, shared_stack, VALID_MODEL_CASES[dialect], with_valid_model)
     shared_stack.wait_healthy(30)
+    assert len(shared_stack.sim_requests()) > generated_before, "no fuzzed case reached the page"
