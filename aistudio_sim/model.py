@@ -517,6 +517,7 @@ def plan_response(
     )
     if account_error is not None:  # the account's own state (config), before any directive
         plan.http_error = _HTTP_ERRORS[account_error]
+        plan.expire_session = account_error == "login"
         return plan
     if d.error in _HTTP_ERRORS:
         plan.http_error = _HTTP_ERRORS[d.error]

@@ -413,7 +413,8 @@ async def generate_content(request: web.Request, session: Session | None) -> web
     if plan.http_error is not None:
         if plan.expire_session:
             state.accounts.expire(session)
-            state.log("session_expired", account=session.email, reason="error=login")
+            reason = "expired_accounts" if state.account_error(session.email) == "login" else "error=login"
+            state.log("session_expired", account=session.email, reason=reason)
         err = plan.http_error
         record.update(status=err.status, ended="error", first_byte_at=time.time())
         record["last_byte_at"] = record["first_byte_at"]

@@ -32,6 +32,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "quota_exhausted_accounts": [],
     "exhausted_accounts": [],
     "rate_limited_accounts": {},
+    "denied_accounts": [],
+    "expired_accounts": [],
     "default_model": "gemini-2.5-pro",
     "chunk_delay_ms": 15,
     "gzip": True,
@@ -48,6 +50,8 @@ _CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
     "quota_exhausted_accounts": list,
     "exhausted_accounts": list,
     "rate_limited_accounts": dict,
+    "denied_accounts": list,
+    "expired_accounts": list,
     "default_model": str,
     "chunk_delay_ms": int,
     "gzip": bool,
@@ -56,6 +60,10 @@ _CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
     "grounding_index": int,
     "page_unknown_models": list,
 }
+
+
+#: The config keys that name accounts (each must be known to the simulator).
+ACCOUNT_KEYS = ("exhausted_accounts", "rate_limited_accounts", "denied_accounts", "expired_accounts")
 
 
 class ConfigError(ValueError):
@@ -68,8 +76,8 @@ def _is_a(value: Any, expected: type | tuple[type, ...]) -> bool:
 
 
 def validate_config_update(update: Any, known_accounts: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """``update`` checked key by key; ``exhausted_accounts`` and ``rate_limited_accounts`` may name
-    only ``known_accounts``."""
+    """``update`` checked key by key; the per-account keys (``ACCOUNT_KEYS``) may name only
+    ``known_accounts``."""
     if not isinstance(update, dict):
         raise ConfigError("config update must be a JSON object")
     for key, value in update.items():
@@ -86,7 +94,7 @@ def validate_config_update(update: Any, known_accounts: frozenset[str] = frozens
                 raise ConfigError(f"unknown overlays {unknown}; known: {list(OVERLAYS)}")
         if key == "quota_exhausted_accounts" and not all(isinstance(v, str) for v in value):
             raise ConfigError("quota_exhausted_accounts must be a list of emails")
-        if key in ("exhausted_accounts", "rate_limited_accounts"):
+        if key in ACCOUNT_KEYS:
             _check_accounts(key, value, known_accounts)
         if key == "page_unknown_models" and not all(isinstance(v, str) and v for v in value):
             raise ConfigError("page_unknown_models must be a list of model ids")
@@ -302,7 +310,13 @@ class SimState:
         self.config.update(update)
 
     def account_error(self, email: str) -> str | None:
-        """``"quota"`` for an exhausted account, ``"rate_limit"`` while its limit lasts, else None."""
+        """The error every GenerateContent of ``email`` gets from the config: ``"login"`` (its session
+        ends) for an expired account, ``"permission"`` for a denied one, ``"quota"`` for an exhausted one,
+        ``"rate_limit"`` while its limit lasts, else None."""
+        if email in {e.lower() for e in self.config["expired_accounts"]}:
+            return "login"
+        if email in {e.lower() for e in self.config["denied_accounts"]}:
+            return "permission"
         exhausted = self.config["quota_exhausted_accounts"] + self.config["exhausted_accounts"]
         if email in {e.lower() for e in exhausted}:
             return "quota"

@@ -1,4 +1,4 @@
-"""Several accounts on one simulator (issue 17): per-account quota and rate-limit errors set through
+"""Several accounts on one simulator (issue 17): per-account quota, rate-limit, permission and login errors set through
 `/__sim__/config`, the account recorded for every request, and two signed-in Chromium contexts of
 different accounts generating at once with interleaved streams."""
 
@@ -15,7 +15,7 @@ import pytest
 from aistudio_sim import wire
 from tests.requirements import CHROMIUM, needs
 from tests.simulator.conftest import REPO_ROOT, SimProcess
-from tests.simulator.test_server import GENERATE, generate, generate_body, parse_body, texts
+from tests.simulator.test_server import GENERATE, NEW_CHAT, generate, generate_body, parse_body, texts
 
 FIRST = "demo@example.com"
 SECOND = "demo2@example.com"
@@ -70,15 +70,57 @@ async def test_reset_ends_a_rate_limit(sim: SimProcess) -> None:
     assert (await generate(sim, generate_body("hi"), cookie=second))[0] == 200
 
 
+async def test_a_denied_account_gets_the_permission_error_until_reset(sim: SimProcess) -> None:
+    second = sim.cookie_header(SECOND)
+    sim.config(denied_accounts=[SECOND])
+    status, _, raw = await generate(sim, generate_body("hi"), cookie=second)
+    assert status == 403 and _error(raw) == (wire.CODE_PERMISSION_DENIED, wire.PERMISSION_MESSAGE)
+    assert (await generate(sim, generate_body("hi")))[0] == 200  # the other account is served
+    assert [(r["account"], r["status"]) for r in sim.inspect("requests")] == [(SECOND, 403), (FIRST, 200)]
+    sim.reset()
+    assert (await generate(sim, generate_body("hi"), cookie=second))[0] == 200
+
+
+async def _page_status(sim: SimProcess, cookie: str) -> tuple[int, str]:
+    async with sim.client_session() as s:
+        async with s.get(NEW_CHAT, headers={"Cookie": cookie}, allow_redirects=False) as r:
+            return r.status, r.headers.get("Location", "")
+
+
+async def test_an_expired_account_loses_its_session_at_its_next_generation_and_goes_to_sign_in(
+    sim: SimProcess,
+) -> None:
+    """``expired_accounts``: the account's GenerateContent gets the 401 and ends its session, so its page
+    is sent to the sign-in page from then on (SPEC 1.2); the other account and a new session after reset
+    are served."""
+    second = sim.cookie_header(SECOND)
+    sim.config(expired_accounts=[SECOND])
+    assert (await _page_status(sim, second))[0] == 200  # the session lasts until its next generation
+    status, _, raw = await generate(sim, generate_body("hi"), cookie=second)
+    assert status == 401 and _error(raw) == (wire.CODE_UNAUTHENTICATED, wire.UNAUTHENTICATED_MESSAGE)
+    assert [(r["account"], r["status"]) for r in sim.inspect("requests")] == [(SECOND, 401)]
+    status, location = await _page_status(sim, second)
+    assert status == 302 and location.startswith("https://accounts.google.com/v3/signin/")
+    assert (await generate(sim, generate_body("hi")))[0] == 200  # the other account is served
+    expired = [e for e in sim.inspect("events") if e["kind"] == "session_expired"]
+    assert [(e["account"], e["reason"]) for e in expired] == [(SECOND, "expired_accounts")]
+    sim.reset()
+    assert (await generate(sim, generate_body("hi"), cookie=sim.cookie_header(SECOND)))[0] == 200
+
+
 def test_unknown_accounts_and_bad_values_are_refused_by_name(sim: SimProcess) -> None:
     sim.cookie_header(SECOND)
     assert "nobody@example.com" in _bad_config(sim, {"exhausted_accounts": ["nobody@example.com"]})
     assert "ghost@example.com" in _bad_config(sim, {"rate_limited_accounts": {"ghost@example.com": 5}})
     assert "exhausted_accounts" in _bad_config(sim, {"exhausted_accounts": SECOND})
     assert "rate_limited_accounts" in _bad_config(sim, {"rate_limited_accounts": [SECOND]})
+    for key in ("denied_accounts", "expired_accounts"):
+        assert "nobody@example.com" in _bad_config(sim, {key: ["nobody@example.com"]})
+        assert key in _bad_config(sim, {key: SECOND})
     for seconds in (0, -3, "30", True, None):
         assert SECOND in _bad_config(sim, {"rate_limited_accounts": {SECOND: seconds}})
     assert sim.config()["exhausted_accounts"] == [] and sim.config()["rate_limited_accounts"] == {}
+    assert sim.config()["denied_accounts"] == [] and sim.config()["expired_accounts"] == []
 
 
 @needs(CHROMIUM.exists(), "Debian Chromium")
