@@ -56,16 +56,28 @@ async def _client(session: aiohttp.ClientSession, base: str, rows: list[dict[str
         )
 
 
+async def _wait_every_page_idle(stack: Any, timeout: float = 60) -> None:
+    """Until every started page is idle (the worker says ``ready`` as soon as one is, while the page that
+    ran the last answer may still be clearing it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        slots = (await asyncio.to_thread(stack.get, "/health"))[1]["components"]["worker"]["slots"]
+        if all(s["state"] in ("ready", "standby") for s in slots):
+            return
+        await asyncio.sleep(0.05)  # polling another process's state, with a deadline
+
+
 async def _failover(session: aiohttp.ClientSession, stack: Any) -> dict[str, Any]:
     """First-token time of one answer on an idle pool, then of one whose account is out of quota (it runs
     again on the other account): the difference is what failover costs. The used-up account is the one
-    the first answer ran on (the next request prefers that page: it is free and on the model); the
-    simulator's records must show the second request's 429 there and its answer from the other."""
+    the first answer ran on (once every page is idle, the next request takes that page again: the first
+    free one on the model); the simulator's records must show the second request's 429 there and its
+    answer from the other."""
     base = stack.base_url
-    await wait_idle(session, base, timeout=60)
+    await _wait_every_page_idle(stack)
     plain_tag, moved_tag = nonce(), nonce()
     plain = await stream_chat(session, base, f"fo-plain-{plain_tag}", f"{SLOW} failover {plain_tag} {FILLER}")
-    await wait_idle(session, base, timeout=60)
+    await _wait_every_page_idle(stack)
     records = await asyncio.to_thread(stack.sim_requests)
     used = next(r["account"] for r in records if plain_tag in (r.get("prompt") or ""))
     await asyncio.to_thread(stack.sim_inspect, "config", "POST", {"exhausted_accounts": [used]})
@@ -98,7 +110,7 @@ async def _measure(stack: Any, failover: bool = False) -> dict[str, Any]:
         wall = time.monotonic() - t0
         # Memory once the load is over: every page the layout has was started by it (read at idle right
         # after start-up, the lazily started pages were not there yet).
-        await wait_idle(session, base, timeout=60)
+        await _wait_every_page_idle(stack)
         worker = (await asyncio.to_thread(stack.get, "/health"))[1]["components"]["worker"]
         started = [s for s in worker.get("slots") or [] if s.get("state") != "standby"]
         pss = chromium_pss_mib(await asyncio.to_thread(stack.pid, "browser_worker"))
