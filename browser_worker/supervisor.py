@@ -99,8 +99,10 @@ class Supervisor:
 
     @property
     def capacity(self) -> int:
-        """How many jobs can run at once: the pages of the accounts being served (at least 1)."""
-        return max(1, len([s for s in self.slots if not s.draining]))
+        """How many jobs can run at once: the pages of the accounts being served, and the draining pages
+        still finishing a job (at least 1). Without the latter, a job running on a draining page would
+        count against the other pages and keep one of them idle while requests wait."""
+        return max(1, len([s for s in self.slots if not s.draining or s.page_lock.locked()]))
 
     def _plan(self, profiles: list[Path]) -> None:
         plan_pages(self.slots, profiles, self.settings.pages_per_account, self._new_slot)
@@ -306,6 +308,7 @@ class Supervisor:
                     else:
                         slot.draining, slot.profile = False, None
                     log.info("slot %s closed (its account is gone)", slot.id)
+                    self.on_change()  # the capacity is one page less
                 self._aggregate()
                 signature = profile_signature(self.settings, None)
                 while not session.lost.is_set() and profile_signature(self.settings, None) == signature:
