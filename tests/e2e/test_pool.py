@@ -18,6 +18,7 @@ import pytest
 
 from aistudio_sim.stack import Stack
 from tests.e2e.conftest import SHARED_ENV
+from tests.e2e.pool_support import account_states, wait_accounts, wait_until, worker
 
 PAGES = 3
 
@@ -26,6 +27,10 @@ PAGES = 3
 def pool_stack() -> Iterator[Stack]:
     with Stack(env={**SHARED_ENV, "PAGES_PER_ACCOUNT": str(PAGES)}) as running:
         yield running
+
+
+def held_accounts(stack: Stack) -> dict[str, str]:
+    return {r["held"]: r["account"] for r in stack.sim_requests() if r.get("held")}
 
 
 def held(stack: Stack) -> set[str]:
@@ -109,6 +114,69 @@ async def test_200_requests_from_20_clients_on_two_accounts_of_two_pages_lose_no
     ]
     assert sorted(tags) == sorted(tag for tag, _ in results), "each request reached AI Studio exactly once"
     assert {r.get("account") for r in records} == {"demo@example.com", "demo2@example.com"}
+
+
+async def test_a_rate_limited_account_cools_for_a_minute_then_serves_with_one_page_first_then_all(
+    two_by_two: Stack,
+):
+    """demo2 answers the per-minute 429: it cools down for a minute (``/health``: cooling, with its end) while
+    demo serves; afterwards it takes one request first and only once that succeeded both its pages serve.
+    Where each request runs is seen in the simulator (each is held after its first event)."""
+    stack = two_by_two.for_test()
+    await wait_accounts(stack, {"demo": "ready", "demo2": "ready"})
+    stack.sim_inspect("config", method="POST", json={"rate_limited_accounts": {"demo2@example.com": 600}})
+    run = secrets.token_hex(4)
+
+    async with openai.AsyncOpenAI(
+        base_url=stack.base_url + "/v1", api_key="e2e-unused", max_retries=0, timeout=300
+    ) as client:
+
+        async def ask(hold: str) -> None:
+            prompt = f"#sim:echo #sim:chunks=4 #sim:hold={hold} ramp {run} {hold}"
+            answer = await client.chat.completions.create(
+                model="gemini-2.5-pro", messages=[{"role": "user", "content": prompt}]
+            )
+            assert answer.choices[0].message.content == f"User:\n{prompt}\n"
+
+        # Four at once on demo's two pages and demo2: whatever reaches demo2 meets the limit and moves to demo.
+        burst = [asyncio.create_task(ask(f"burst{i}-{run}")) for i in range(4)]
+        await wait_until(
+            lambda: any(r["status"] == 429 for r in stack.sim_requests()), "a request meeting the rate limit"
+        )
+        assert {r["account"] for r in stack.sim_requests() if r["status"] == 429} == {"demo2@example.com"}
+        demo2 = next(a for a in worker(stack)["accounts"] if a["name"] == "demo2")
+        assert demo2["state"] == "cooling" and 30 <= demo2["cooling_until"] - time.time() <= 60
+        stack.sim_inspect("config", method="POST", json={"rate_limited_accounts": {}})
+        for i in range(4):  # the gates open before they are reached: the answers run through
+            stack.sim_inspect("release", method="POST", json={"hold": f"burst{i}-{run}"})
+        await asyncio.gather(*burst)
+        assert set(held_accounts(stack).values()) == {"demo@example.com"}  # all four answered by demo
+
+        # The minute is over: demo2 ramps up.
+        await wait_until(lambda: account_states(stack)["demo2"] != "cooling", "the end of the cooldown", 90)
+        names = [f"ramp{i}-{run}" for i in range(4)]
+        ramp = [asyncio.create_task(ask(name)) for name in names]
+        await wait_until(lambda: len(set(names) & set(held_accounts(stack))) == 3, "three answers held")
+        where = held_accounts(stack)
+        on_demo2 = [n for n in names if where.get(n) == "demo2@example.com"]
+        waiting = [n for n in names if n not in where]
+        assert len(on_demo2) == 1, where  # one page of demo2 first
+        await wait_until(
+            lambda: (
+                [s["state"] for s in worker(stack)["slots"] if s["account"] == "demo2"].count("ready") == 1
+            ),
+            "demo2's second page started and idle",
+        )
+        assert not set(waiting) & set(held_accounts(stack))  # ... which takes nothing while ramping
+        stack.sim_inspect("release", method="POST", json={"hold": on_demo2[0]})
+        fifth = f"ramp4-{run}"
+        ramp.append(asyncio.create_task(ask(fifth)))
+        await wait_until(lambda: {waiting[0], fifth} <= set(held_accounts(stack)), "both on demo2's pages")
+        where = held_accounts(stack)
+        assert where[waiting[0]] == where[fifth] == "demo2@example.com"  # then both pages at once
+        for name in [*names, fifth]:
+            stack.sim_inspect("release", method="POST", json={"hold": name})
+        await asyncio.gather(*ramp)
 
 
 def test_when_every_account_is_used_up_the_api_answers_429_with_the_earliest_recovery(two_by_two: Stack):
