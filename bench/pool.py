@@ -9,7 +9,8 @@ layout: throughput (answers per minute), the median first-token latency, and the
 right after start-up, only one page per account would be there); then the throughput at 4 pages over
 1×1 (goal ≥ 3×), the cost of one more page and of one more account (goals ≤ 150 MB and ≤ 200 MB), and
 on 2×1 how much later the first token comes when the account a request goes to has used up its quota and
-the request moves to the other (goal ≤ 1 s); that figure counts only when the simulator recorded the
+the request moves to the other, counted from the quota error (the time the used-up account took to refuse,
+as the simulator recorded it, is taken off: goal ≤ 1 s); that figure counts only when the simulator recorded the
 quota 429 on the used-up account for that very request and then the answer from the other. Every answer
 must carry its own request's tag: a lost or crossed answer fails the layout. A layout whose stack does not
 show the accounts it asked for (the demo stack cannot make them), or whose pages did not all start, is
@@ -82,13 +83,17 @@ async def _failover(session: aiohttp.ClientSession, stack: Any) -> dict[str, Any
     used = next(r["account"] for r in records if plain_tag in (r.get("prompt") or ""))
     await asyncio.to_thread(stack.sim_inspect, "config", "POST", {"exhausted_accounts": [used]})
     moved = await stream_chat(session, base, f"fo-moved-{moved_tag}", f"{SLOW} failover {moved_tag} {FILLER}")
-    records = await asyncio.to_thread(stack.sim_requests)
-    path = [(r["account"], r["status"]) for r in records if moved_tag in (r.get("prompt") or "")]
+    records = [r for r in await asyncio.to_thread(stack.sim_requests) if moved_tag in (r.get("prompt") or "")]
+    path = [(r["account"], r["status"]) for r in records]
+    # The used-up account answers its 429 after the same wait as an answer's first byte (``#sim:ttfb_ms``):
+    # that wait is the error's own time, not failover's.
+    refusal_ms = (records[0]["ended_at"] - records[0]["received_at"]) * 1000 if records else float("nan")
     first = [(ex.deltas[0][0] - ex.sent_at) * 1000 if ex.deltas else float("nan") for ex in (plain, moved)]
     return {
         "plain_ttft_ms": first[0],
         "failover_ttft_ms": first[1],
-        "extra_ms": first[1] - first[0],
+        "refusal_ms": refusal_ms,
+        "extra_ms": first[1] - first[0] - refusal_ms,
         "exhausted": used,
         "attempts": path,
         "met_quota": len(path) == 2 and path[0] == (used, 429) and path[1][0] != used and path[1][1] == 200,
@@ -195,6 +200,6 @@ def run(quick: bool = False) -> BenchResult:
                     "ms",
                     [moved["extra_ms"]],
                     target=1000,
-                    note="a quota error on one account, the answer from the other",
+                    note="quota error on one account to first token from the other, over the answer's own",
                 )
     return result
