@@ -22,7 +22,6 @@ import pytest
 from aistudio_sim.stack import Stack
 from tests.e2e.conftest import SHARED_ENV
 from tests.e2e.pool_support import (
-    account_states,
     attempts,
     email,
     restore_login,
@@ -93,7 +92,7 @@ async def test_an_account_error_before_the_first_token_is_answered_by_another_ac
         path = attempts(stack, tag)
         assert len(path) == 2 and path[0] == (bad, status), path
         assert path[1][0] != bad and path[1][1] == 200, path
-        assert account_states(stack)[bad] == after
+        await wait_accounts(stack, {bad: after}, timeout=30)  # signed out: once its new page met the sign-in
         until = next(a for a in worker(stack)["accounts"] if a["name"] == bad)["cooling_until"]
         if cooldown is None:
             assert until is None
