@@ -6,9 +6,12 @@ from aiohttp import ClientSession, web
 
 from api_server.auth import Caller, FailedAuthLimiter, KeyStore
 from api_server.engine import Engine
+from api_server.metrics import Metrics
 from api_server.queue import RequestQueue
+from api_server.records import Observer, RecentRequests
 from api_server.response_store import ResponseStore
 from api_server.state import ServerState
+from api_server.usage_ledger import UsageLedger
 from api_server.worker_client import WorkerClient
 from shared.settings import Settings
 
@@ -21,6 +24,11 @@ AUTH_LIMITER = web.AppKey("auth_limiter", FailedAuthLimiter)
 ENGINE = web.AppKey("engine", Engine)
 HTTP = web.AppKey("http", ClientSession)
 RESPONSES = web.AppKey("responses", ResponseStore)
+LEDGER = web.AppKey("ledger", UsageLedger)
+METRICS = web.AppKey("metrics", Metrics)
+RECENT = web.AppKey("recent", RecentRequests)
+#: Who gets each closed request record (the ledger, the metrics, the recent timelines).
+OBSERVERS = web.AppKey("observers", list[Observer])
 
 #: The request id of one HTTP request (also the queue id of a chat request).
 REQUEST_ID = web.RequestKey("request_id", str)

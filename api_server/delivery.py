@@ -23,9 +23,11 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
+from api_server.answer import Answer
 from api_server.app_keys import CALLER, CLIENT_REQUEST_ID, ENGINE, QUEUE, REQUEST_ID
 from api_server.engine import KEEPALIVE, Engine, JobSpec, Prepared
 from api_server.queue import Started, Ticket
+from api_server.records import RECORD, RequestRecord, outcome_of
 from api_server.sse import SSEWriter
 from shared import protocol
 from shared.errors import Cancelled, ServiceError
@@ -38,6 +40,11 @@ class Renderer(Protocol):
 
     #: Content-Type of the stream.
     media_type: str
+
+    @property
+    def answer(self) -> Answer:
+        """The answer as it grows (its tokens go to the request's record)."""
+        ...
 
     def feed(self, event: protocol.Message) -> bytes:
         """Keep one worker event; the stream frames it produces (``b""`` for none)."""
@@ -77,27 +84,59 @@ async def serve(
     """Prepare, queue and answer ``spec``; ``arrived`` is the loop time the request came in."""
     engine = request.app[ENGINE]
     req_id = request[REQUEST_ID]
+    record = request.get(RECORD) or RequestRecord(req_id, "", None, 0.0, arrived)
+    record.stream = spec.stream
     prepared = await engine.prepare(req_id, spec)
+    record.model = prepared.model
     ticket = engine.submit(
         req_id, prepared, owner=request[CALLER].key_id, client_request_id=request.get(CLIENT_REQUEST_ID)
     )
+    record.mark("queued")
     renderer = make_renderer(prepared)
     log.info("request %s: %s model=%s stream=%s", req_id, request.path, prepared.model, ticket.stream)
     try:
         if ticket.stream:
             hold_until = arrived + engine.settings.stream_header_hold_s
-            return await _stream(request, engine, ticket, renderer, hold_until=hold_until)
-        return await _whole(request, engine, ticket, renderer)
+            return await _stream(request, engine, ticket, renderer, record, hold_until=hold_until)
+        return await _whole(request, engine, ticket, renderer, record)
     except asyncio.CancelledError:
         log.info("499: client of %s went away (%s)", req_id, ticket.state)
         raise
     finally:
         request.app[QUEUE].finish(ticket)
+        _complete(record, ticket, renderer, engine)
 
 
-async def _whole(request: web.Request, engine: Engine, ticket: Ticket, renderer: Renderer) -> web.Response:
+def _complete(record: RequestRecord, ticket: Ticket, renderer: Renderer, engine: Engine) -> None:
+    """What the record learns once the job is over: where it ran, the worker's stages, the tokens."""
+    record.slot = ticket.slot
+    record.worker = dict(ticket.timings)
+    status = engine.worker.status_msg
+    if ticket.slot and status is not None:
+        record.account = next((s.account for s in status.slots if s.id == ticket.slot), None)
+    if "started" in record.stages:
+        tokens = renderer.answer.tokens()
+        record.prompt_tokens, record.completion_tokens = tokens.prompt, tokens.output
+        record.reasoning_tokens, record.tokens_estimated = tokens.reasoning, tokens.source != "wire"
+
+
+def _note(record: RequestRecord, item: Started | protocol.Message) -> None:
+    """Mark the record's stages from one of the ticket's items."""
+    if isinstance(item, Started):
+        record.mark("started")
+    elif isinstance(item, protocol.Content | protocol.Reasoning | protocol.ToolCall):
+        record.mark("first_token")
+    elif isinstance(item, protocol.Finish) and item.capture:
+        record.tier = item.capture
+
+
+async def _whole(
+    request: web.Request, engine: Engine, ticket: Ticket, renderer: Renderer, record: RequestRecord
+) -> web.Response:
     try:
         async for item in engine.events(ticket, request):
+            if isinstance(item, Started | protocol.Message):
+                _note(record, item)
             if isinstance(item, protocol.Message):
                 renderer.feed(item)
     except Cancelled as err:
@@ -108,7 +147,13 @@ async def _whole(request: web.Request, engine: Engine, ticket: Ticket, renderer:
 
 
 async def _stream(
-    request: web.Request, engine: Engine, ticket: Ticket, renderer: Renderer, *, hold_until: float
+    request: web.Request,
+    engine: Engine,
+    ticket: Ticket,
+    renderer: Renderer,
+    record: RequestRecord,
+    *,
+    hold_until: float,
 ) -> web.StreamResponse:
     sse = SSEWriter(request, content_type=renderer.media_type)
     loop = asyncio.get_running_loop()
@@ -118,23 +163,27 @@ async def _stream(
                 if sse.prepared or loop.time() >= hold_until:
                     await sse.send(renderer.keepalive())
             elif isinstance(item, Started):
-                pass  # the first frames go out with the first answer event
+                _note(record, item)  # the first frames go out with the first answer event
             elif isinstance(item, protocol.Message):
+                _note(record, item)
                 await sse.send(renderer.feed(item))
         await sse.send(renderer.end())
         await sse.close()
     except ConnectionResetError:
         log.info("499: client of %s disconnected during the stream", ticket.id)
+        record.status, record.outcome = 499, "client_disconnected"
     except ServiceError as err:
         if not sse.prepared:
             raise  # nothing sent yet: a plain error with its status
         log.info("%s ended with %d %s: %s", ticket.id, err.status, err.code, err.message)
+        record.status, record.outcome = err.status, outcome_of(err)
         await _send_failure(sse, renderer, err)
     except Exception:
         if not sse.prepared:
             raise  # the error middleware answers 500 naming the request id
         log.exception("stream of %s failed", ticket.id)
         internal = ServiceError(f"Internal server error (request id {ticket.id}); see the server log.")
+        record.status, record.outcome = 500, outcome_of(internal)
         await _send_failure(sse, renderer, internal)
     return sse.response
 

@@ -323,6 +323,7 @@ class Engine:
             elif isinstance(item, protocol.Error):
                 raise from_kind(item.kind, item.message, status=item.status, retry_after=item.retry_after)
             elif isinstance(item, protocol.Done):
+                ticket.timings = item.timings
                 return
             else:
                 yield item

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from api_server.app_keys import ENGINE, QUEUE, RESPONSES, SETTINGS, STATE, WORKER
+from api_server.app_keys import ENGINE, LEDGER, QUEUE, RESPONSES, SETTINGS, STATE, WORKER
 from api_server.remote_fetch import RemoteFetcher
 from shared.errors import WorkerUnavailable
 
@@ -87,6 +87,14 @@ async def remove_orphaned_uploads(app: web.Application) -> None:
         shutil.rmtree(path, ignore_errors=True)
     if orphans:
         log.info("removed %d orphaned upload folder(s) from %s", len(orphans), uploads)
+
+
+async def usage_ledger(app: web.Application) -> AsyncIterator[None]:
+    """The usage ledger's writer thread runs while the app does; its last rows are written at the end."""
+    ledger = app[LEDGER]
+    ledger.start()
+    yield
+    await asyncio.to_thread(ledger.stop)
 
 
 async def close_response_store(app: web.Application) -> None:

@@ -47,6 +47,9 @@ OFFERED = (
 REASONS = {499: "Client Closed Request"}
 #: Routes (and everything under them) that only the admin key opens.
 ADMIN_PATHS = ("/api/keys", "/api/accounts")
+#: Paths that the admin key sees in full and a client key for its own requests only.
+OBSERVER_PATHS = ("/api/usage", "/api/requests")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def new_request_id() -> str:
@@ -209,6 +212,47 @@ def _failed(request: web.Request, err: AuthenticationFailed) -> AuthenticationFa
     return err
 
 
+def _observer(request: web.Request) -> Caller:
+    """Who reads usage or timelines: the admin key sees everything, a client key its own requests; with
+    no key configured at all (local keyless mode) anybody sees everything."""
+    admin = request.app[SETTINGS].admin_key
+    store = request.app[CLIENT_KEYS]
+    if admin is None and not store.has_keys:
+        return EVERYONE
+    _refuse_locked_out(request)
+    key = presented_key(request)
+    if admin is not None and same_secret(key, admin.get_secret_value()):
+        return EVERYONE
+    key_id = store.identify(key)
+    if key_id is None:
+        raise _failed(
+            request,
+            AuthenticationFailed(
+                "Invalid or missing key (send Authorization: Bearer <ADMIN_KEY or a client key>)."
+            ),
+        )
+    return Caller(key_id)
+
+
+def _check_metrics_access(request: web.Request) -> None:
+    """``/metrics`` wants the admin key; without one it is open only on loopback with no client keys."""
+    settings = request.app[SETTINGS]
+    admin = settings.admin_key
+    if admin is None:
+        if settings.api_host in LOOPBACK and not request.app[CLIENT_KEYS].has_keys:
+            return
+        raise PermissionDenied(
+            "Set ADMIN_KEY to read /metrics (it is open only on loopback while no client key exists).",
+            code="admin_key_not_configured",
+        )
+    _refuse_locked_out(request)
+    if not same_secret(presented_key(request), admin.get_secret_value()):
+        raise _failed(
+            request,
+            AuthenticationFailed("Invalid or missing admin key (send Authorization: Bearer <ADMIN_KEY>)."),
+        )
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
@@ -228,6 +272,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                     "Invalid or missing admin key (send Authorization: Bearer <ADMIN_KEY>)."
                 ),
             )
+    elif any(path == p or path.startswith(p + "/") for p in OBSERVER_PATHS):
+        request[CALLER] = _observer(request)
+    elif path == "/metrics":
+        _check_metrics_access(request)
     elif is_client_api(path):
         store = request.app[CLIENT_KEYS]
         request[CALLER] = EVERYONE

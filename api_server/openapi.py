@@ -214,6 +214,11 @@ def _document() -> dict[str, Any]:
     schemas["Error"] = _error_schema()
     any_object = {"type": "object"}
     security: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
+    #: ``since``/``until``: Unix seconds or ISO 8601.
+    range_params = [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+        for name in ("since", "until")
+    ]
     paths: dict[str, Any] = {
         "/v1/chat/completions": {
             "post": {
@@ -331,6 +336,71 @@ def _document() -> dict[str, Any]:
                 "operationId": "listAccounts",
                 "security": security,
                 "responses": {"200": _ok(any_object), **_errors(401, 403, 503)},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus text format (admin key; open on loopback while no key is set)",
+                "security": security,
+                "responses": {
+                    "200": {
+                        "description": "Metrics",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(401, 403),
+                },
+            }
+        },
+        "/api/usage": {
+            "get": {
+                "operationId": "usage",
+                "summary": "Usage sums from the ledger (admin: all; a client key: its own)",
+                "security": security,
+                "parameters": [
+                    *range_params,
+                    {
+                        "name": "group_by",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["key", "model", "account", "dialect", "day"]},
+                    },
+                ],
+                "responses": {"200": _ok(any_object), **_errors(400, 401)},
+            }
+        },
+        "/api/usage/export": {
+            "get": {
+                "operationId": "usageExport",
+                "summary": "The ledger's rows as CSV",
+                "security": security,
+                "parameters": [
+                    *range_params,
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["csv"]},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "CSV rows",
+                        "content": {"text/csv": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(400, 401),
+                },
+            }
+        },
+        "/api/requests/{request_id}": {
+            "get": {
+                "operationId": "requestTimeline",
+                "summary": "One recent request's timeline (admin, or the key that sent it)",
+                "security": security,
+                "parameters": [
+                    {"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _ok(any_object), **_errors(401, 404)},
             }
         },
         "/api/accounts/{name}/{action}": {

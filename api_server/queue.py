@@ -74,6 +74,8 @@ class Ticket:
     client_request_id: str | None = None
     #: The worker's page running it (from ``job_accepted``).
     slot: str | None = None
+    #: The worker's stages of the run, ms (from ``done``).
+    timings: dict[str, float] = field(default_factory=dict)
 
     def abort(self, error: ServiceError) -> None:
         self.inbox.put_nowait(Abort(error))

@@ -42,9 +42,11 @@ ALL = (
     "throughput",
     "memory",
     "pool",
+    "observability",
 )
-#: On the one shared demo stack; ``pool`` starts a stack per layout of its own.
-STACK_BENCHES = ALL[1:-1]
+#: On the one shared demo stack; ``pool`` starts a stack per layout of its own, ``observability`` runs
+#: the API server alone.
+STACK_BENCHES = ALL[1:-2]
 
 
 # --------------------------------------------------------------------------- machine
@@ -357,6 +359,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import pool
 
         results.append(_timed("pool", lambda: pool.run(args.quick)))
+    if "observability" in selected:
+        from bench import observability
+
+        results.append(_timed("observability", lambda: observability.run(args.quick)))
 
     print(format_table(results))
     for problem in problems:

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     #: Days a stored response (``store: true``) is kept for previous_response_id and GET /v1/responses/{id}.
     responses_retention_days: int = Field(30, ge=1)
+    #: Days a usage ledger row (``DATA_DIR/usage.sqlite3``: one per generation request) is kept.
+    usage_retention_days: int = Field(90, ge=1)
+    #: The usage ledger never grows past this (MB); rows beyond it are dropped and logged.
+    usage_max_mb: float = Field(1024, gt=0)
     error_snapshot_dir: Path = Path("errors")
     max_error_snapshots: int = Field(50, ge=0)
     #: Folder that local-path attachments must live in; empty = local paths refused.

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from api_server import legacy_functions
+from api_server.answer import Answer
 from api_server.engine import JobSpec
 from api_server.json_schemas import check_schema
 from api_server.render import CompletionBuilder, check_response_format, check_tool_choice
@@ -101,6 +102,10 @@ class ChatRenderer:
         self.include_usage = include_usage
         self.tool_choice = tool_choice
         self.response_format = response_format
+
+    @property
+    def answer(self) -> Answer:
+        return self.builder.answer
 
     def feed(self, event: protocol.Message) -> bytes:
         return b"".join(encode_event(chunk) for chunk in self.builder.feed(event))

@@ -146,6 +146,10 @@ class FakeWorker:
         #: Its accounts, as its status says; ``account_action`` messages change them.
         self.accounts = [protocol.AccountStatus(name="demo", state="ready", pages=1)]
         self.account_actions: list[protocol.AccountAction] = []
+        #: Its pages, as its status says (empty: not said); jobs run on ``s1``.
+        self.slots: list[protocol.SlotStatus] = []
+        #: The stage timings its ``done`` events carry.
+        self.timings: dict[str, float] = {}
         #: False: a ``job_cancel`` is recorded but the job goes on (a worker that never confirms the stop).
         self.honour_cancel = True
         self._server: asyncio.Server | None = None
@@ -231,6 +235,7 @@ class FakeWorker:
             capture="stream",
             capacity=self.capacity,
             accounts=self.accounts,
+            slots=self.slots,
         )
 
     async def _handle(self, conn: channel.Connection) -> None:
@@ -291,7 +296,7 @@ class FakeWorker:
                         id=req_id, ts=time.time(), kind="cancelled", message="stopped by job_cancel"
                     )
                 )
-            await conn.send(protocol.Done(id=req_id, ts=time.time()))
+            await conn.send(protocol.Done(id=req_id, ts=time.time(), timings=self.timings))
         except ConnectionError:
             pass
 

@@ -22,6 +22,7 @@ def test_bench_modules_import_and_quick_decoder_bench_fills_the_table() -> None:
         "bench.chromium_memory",
         "bench.tiers",
         "bench.dialects",
+        "bench.observability",
     ):
         importlib.import_module(name)
     main = importlib.import_module("bench.__main__")
@@ -46,3 +47,17 @@ def test_bench_modules_import_and_quick_decoder_bench_fills_the_table() -> None:
         "verdict",
     ]
     assert "decoder" in table
+
+
+@pytest.mark.timeout(120)
+def test_the_observability_bench_runs_alone_and_fills_its_rows() -> None:
+    """It needs no stack (the API server against the fake worker), so it runs here in quick mode."""
+    from bench import observability
+
+    result = observability.run(quick=True)
+    assert [m.name.split(" (")[0] for m in result.metrics] == [
+        "request, recording on",
+        "request, recording off",
+        "added by ledger + metrics + timeline",
+    ]
+    assert result.raw["ledger_rows_written"] > 0
