@@ -10,6 +10,7 @@ from api_server.app_keys import (
     CLIENT_KEYS,
     ENGINE,
     LEDGER,
+    LIMITER,
     METRICS,
     OBSERVERS,
     QUEUE,
@@ -22,6 +23,7 @@ from api_server.app_keys import (
 from api_server.auth import FailedAuthLimiter, KeyStore
 from api_server.cors import add_cors_headers, cors_middleware
 from api_server.engine import Engine
+from api_server.key_limits import KeyLimiter
 from api_server.metrics import Metrics
 from api_server.middleware import add_request_ids, auth_middleware, error_middleware, guard_middleware
 from api_server.queue import RequestQueue
@@ -59,6 +61,7 @@ def create_app(
     app[WORKER] = worker
     app[QUEUE] = queue
     app[CLIENT_KEYS] = KeyStore(settings.api_keys_file)
+    app[LIMITER] = KeyLimiter(app[CLIENT_KEYS].limits)
     app[AUTH_LIMITER] = FailedAuthLimiter(settings.auth_failure_limit, settings.auth_lockout_s)
     app[ENGINE] = Engine(settings, queue, worker)
     app[RESPONSES] = ResponseStore(settings.data_dir, settings.responses_retention_days)

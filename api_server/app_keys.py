@@ -6,6 +6,7 @@ from aiohttp import ClientSession, web
 
 from api_server.auth import Caller, FailedAuthLimiter, KeyStore
 from api_server.engine import Engine
+from api_server.key_limits import KeyLimiter
 from api_server.metrics import Metrics
 from api_server.queue import RequestQueue
 from api_server.records import Observer, RecentRequests
@@ -25,6 +26,7 @@ ENGINE = web.AppKey("engine", Engine)
 HTTP = web.AppKey("http", ClientSession)
 RESPONSES = web.AppKey("responses", ResponseStore)
 LEDGER = web.AppKey("ledger", UsageLedger)
+LIMITER = web.AppKey("limiter", KeyLimiter)
 METRICS = web.AppKey("metrics", Metrics)
 RECENT = web.AppKey("recent", RecentRequests)
 #: Who gets each closed request record (the ledger, the metrics, the recent timelines).

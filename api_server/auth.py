@@ -22,6 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
+from api_server.key_limits import LIMIT_FIELDS, KeyLimits
+
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "sk-aisp-"
@@ -86,6 +88,11 @@ class Caller:
 EVERYONE = Caller()
 
 
+def _limits(record: dict[str, Any]) -> KeyLimits:
+    """A stored key's limits (fields it lacks: no limit)."""
+    return KeyLimits.model_validate({k: record[k] for k in LIMIT_FIELDS if k in record})
+
+
 class KeyStore:
     """The client keys, loaded from and saved to ``path``."""
 
@@ -122,33 +129,66 @@ class KeyStore:
         return self.identify(key) is not None
 
     def identify(self, key: str | None) -> str | None:
-        """The id of the client key ``key`` is, or None."""
+        """The id of the client key ``key`` is, or None (also once the key expired: ``expires_at``)."""
         if not key:
             return None
         wanted = digest(key)
-        found: str | None = None
+        found: dict[str, Any] | None = None
         for record in self._records:  # no early exit: constant work per record
             if hmac.compare_digest(wanted, record["hash"]):
-                found = str(record.get("id"))
-        return found
+                found = record
+        if found is None:
+            return None
+        if _limits(found).expired(time.time()):
+            log.info("refused the expired client key %s", found.get("id"))
+            return None
+        return str(found.get("id"))
+
+    def limits(self, key_id: str) -> KeyLimits:
+        """The key's limits (none for an unknown key or one made before limits existed)."""
+        record = next((r for r in self._records if r.get("id") == key_id), None)
+        return KeyLimits() if record is None else _limits(record)
+
+    @staticmethod
+    def _public(record: dict[str, Any]) -> dict[str, Any]:
+        out = {k: record.get(k) for k in ("id", "prefix", "label", "created")}
+        out.update(_limits(record).model_dump())
+        return out
 
     def public(self) -> list[dict[str, Any]]:
-        return [{k: r.get(k) for k in ("id", "prefix", "label", "created")} for r in self._records]
+        return [self._public(r) for r in self._records]
 
-    def create(self, label: str = "") -> tuple[dict[str, Any], str]:
+    def create(self, label: str = "", limits: KeyLimits | None = None) -> tuple[dict[str, Any], str]:
         """Add a key; returns (public record, the full key, shown only now)."""
         key = KEY_PREFIX + secrets.token_urlsafe(32)
-        record = {
+        record: dict[str, Any] = {
             "id": "key_" + secrets.token_hex(8),
             "prefix": key[: len(KEY_PREFIX) + 4],
             "hash": digest(key),
             "label": label,
             "created": int(time.time()),
         }
+        if limits is not None:
+            record.update(limits.model_dump(exclude_none=True))
         self._records.append(record)
         self._save()
         log.info("created client key %s (%s)", record["id"], label or "no label")
-        return {k: record[k] for k in ("id", "prefix", "label", "created")}, key
+        return self._public(record), key
+
+    def update(self, key_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """Change a key's label or limits (a limit set to None is removed); None for an unknown key.
+        ``changes`` must have been checked (``KeyLimits``)."""
+        record = next((r for r in self._records if r.get("id") == key_id), None)
+        if record is None:
+            return None
+        for name, value in changes.items():
+            if value is None:
+                record.pop(name, None)
+            else:
+                record[name] = value
+        self._save()
+        log.info("changed client key %s: %s", key_id, ", ".join(sorted(changes)))
+        return self._public(record)
 
     def delete(self, key_id: str) -> bool:
         before = len(self._records)

@@ -24,7 +24,7 @@ import orjson
 from aiohttp import web
 
 from api_server.answer import Answer
-from api_server.app_keys import CALLER, CLIENT_REQUEST_ID, ENGINE, QUEUE, REQUEST_ID
+from api_server.app_keys import CALLER, CLIENT_REQUEST_ID, ENGINE, LIMITER, QUEUE, REQUEST_ID
 from api_server.engine import KEEPALIVE, Engine, JobSpec, Prepared
 from api_server.queue import Started, Ticket
 from api_server.records import RECORD, RequestRecord, outcome_of
@@ -86,6 +86,26 @@ async def serve(
     req_id = request[REQUEST_ID]
     record = request.get(RECORD) or RequestRecord(req_id, "", None, 0.0, arrived)
     record.stream = spec.stream
+    key_id = request[CALLER].key_id
+    limiter = request.app[LIMITER]
+    counted = limiter.admit(key_id, engine.resolve_model(spec.model, spec.model_param), spec.model)
+    try:
+        return await _run(request, spec, make_renderer, record, arrived)
+    finally:
+        if counted:
+            limiter.release(key_id)
+            limiter.spent(key_id, record.prompt_tokens + record.completion_tokens + record.reasoning_tokens)
+
+
+async def _run(
+    request: web.Request,
+    spec: JobSpec,
+    make_renderer: Callable[[Prepared], Renderer],
+    record: RequestRecord,
+    arrived: float,
+) -> web.StreamResponse:
+    engine = request.app[ENGINE]
+    req_id = request[REQUEST_ID]
     prepared = await engine.prepare(req_id, spec)
     record.model = prepared.model
     ticket = engine.submit(

@@ -14,11 +14,14 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from api_server.app_keys import ENGINE, LEDGER, QUEUE, RESPONSES, SETTINGS, STATE, WORKER
+from api_server.app_keys import ENGINE, LEDGER, LIMITER, QUEUE, RESPONSES, SETTINGS, STATE, WORKER
+from api_server.key_limits import next_utc_midnight
 from api_server.remote_fetch import RemoteFetcher
 from shared.errors import WorkerUnavailable
 
@@ -89,10 +92,24 @@ async def remove_orphaned_uploads(app: web.Application) -> None:
         log.info("removed %d orphaned upload folder(s) from %s", len(orphans), uploads)
 
 
+def _seed_daily_tokens(app: web.Application) -> None:
+    """Today's tokens per key, from the ledger, so that a restart does not reset ``daily_tokens``."""
+    day_start = next_utc_midnight(time.time()) - 86400
+    try:
+        rows = app[LEDGER].summary(since=day_start, until=None, group_by="key", key_id=None)
+    except sqlite3.Error as exc:
+        log.error("cannot read today's usage from the ledger (%s): daily token counts start at 0", exc)
+        return
+    for row in rows:
+        tokens = row["prompt_tokens"] + row["completion_tokens"] + row["reasoning_tokens"]
+        app[LIMITER].spent(row["key"], tokens, at=day_start)
+
+
 async def usage_ledger(app: web.Application) -> AsyncIterator[None]:
     """The usage ledger's writer thread runs while the app does; its last rows are written at the end."""
     ledger = app[LEDGER]
     ledger.start()
+    await asyncio.to_thread(_seed_daily_tokens, app)
     yield
     await asyncio.to_thread(ledger.stop)
 

@@ -214,6 +214,25 @@ def _document() -> dict[str, Any]:
     schemas["Error"] = _error_schema()
     any_object = {"type": "object"}
     security: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
+    #: A client key's limits (``api_server/key_limits.py``); null = none.
+    positive = {"type": "integer", "minimum": 1, "nullable": True}
+    key_limits = {
+        "rpm": positive,
+        "tpm": positive,
+        "daily_tokens": positive,
+        "max_concurrent": positive,
+        "models": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "minItems": 1,
+            "nullable": True,
+        },
+        "expires_at": {
+            "oneOf": [{"type": "number"}, {"type": "string", "format": "date-time"}],
+            "nullable": True,
+            "description": "Unix seconds or ISO 8601",
+        },
+    }
     #: ``since``/``until``: Unix seconds or ISO 8601.
     range_params = [
         {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
@@ -315,7 +334,7 @@ def _document() -> dict[str, Any]:
                         "application/json": {
                             "schema": {
                                 "type": "object",
-                                "properties": {"label": {"type": "string", "maxLength": 200}},
+                                "properties": {"label": {"type": "string", "maxLength": 200}, **key_limits},
                             }
                         }
                     },
@@ -329,6 +348,36 @@ def _document() -> dict[str, Any]:
                     {"name": "id", "in": "query", "required": False, "schema": {"type": "string"}}
                 ],
                 "responses": {"200": _ok(any_object), **_errors(400, 401, 403, 404)},
+            },
+        },
+        "/api/keys/{key_id}": {
+            "patch": {
+                "operationId": "changeKey",
+                "summary": "Change a key's label or limits (null removes a limit)",
+                "security": security,
+                "parameters": [
+                    {"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"label": {"type": "string", "maxLength": 200}, **key_limits},
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": _ok(any_object), **_errors(400, 401, 403, 404)},
+            },
+            "delete": {
+                "operationId": "deleteKeyById",
+                "security": security,
+                "parameters": [
+                    {"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _ok(any_object), **_errors(401, 403, 404)},
             },
         },
         "/api/accounts": {

@@ -7,8 +7,10 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from pydantic import ValidationError
 
 from api_server.app_keys import CLIENT_KEYS, QUEUE, SETTINGS, STATE, WORKER
+from api_server.key_limits import LIMIT_FIELDS, KeyLimits
 from api_server.openapi import openapi_document
 from shared import answer, channel, protocol
 from shared.errors import InvalidRequest, NotFound, WorkerUnavailable
@@ -153,22 +155,53 @@ async def list_keys(request: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": request.app[CLIENT_KEYS].public()})
 
 
+async def _key_body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("The request body is not valid JSON.", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.", code="invalid_body")
+    label = body.get("label", "")
+    if not isinstance(label, str) or len(label) > 200:
+        raise InvalidRequest("'label' must be a string of at most 200 characters.", param="label")
+    return body
+
+
+def _checked_limits(body: dict[str, Any]) -> KeyLimits:
+    """The limits ``body`` sets, checked (400 naming the first bad one)."""
+    try:
+        return KeyLimits.model_validate({k: body[k] for k in LIMIT_FIELDS if k in body})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        raise InvalidRequest(f"'{param}': {first['msg']}.", param=param, code="invalid_value") from None
+
+
 @routes.post("/api/keys")
 async def create_key(request: web.Request) -> web.Response:
-    raw = await request.read()
-    label = ""
-    if raw.strip():
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise InvalidRequest("The request body is not valid JSON.", code="invalid_json") from None
-        if not isinstance(body, dict):
-            raise InvalidRequest("The request body must be a JSON object.", code="invalid_body")
-        label = body.get("label", "")
-        if not isinstance(label, str) or len(label) > 200:
-            raise InvalidRequest("'label' must be a string of at most 200 characters.", param="label")
-    record, key = request.app[CLIENT_KEYS].create(label)
+    body = await _key_body(request)
+    limits = _checked_limits(body)
+    record, key = request.app[CLIENT_KEYS].create(body.get("label", ""), limits)
     return web.json_response({**record, "key": key}, status=201)
+
+
+@routes.patch("/api/keys/{key_id}")
+async def change_key(request: web.Request) -> web.Response:
+    """Change a key's label or limits; a limit given as null is removed."""
+    key_id = request.match_info["key_id"]
+    body = await _key_body(request)
+    limits = _checked_limits(body)
+    changes = {k: getattr(limits, k) for k in LIMIT_FIELDS if k in body}
+    if "label" in body:
+        changes["label"] = body["label"]
+    record = request.app[CLIENT_KEYS].update(key_id, changes)
+    if record is None:
+        raise NotFound(f"No client key with id '{key_id}'.", param="id", code="key_not_found")
+    return web.json_response(record)
 
 
 async def _delete(request: web.Request, key_id: str | None) -> web.Response:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from api_server.key_limits import LIMIT_FIELDS
 from shared.settings import Settings
 from tests.api_server.fake_worker import FakeWorker
 
@@ -50,7 +51,8 @@ async def test_created_key_is_shown_once_and_stored_hashed(client: TestClient, s
     assert set(stored) == {"id", "prefix", "hash", "label", "created"}
     assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
     listed = await (await client.get("/api/keys", headers=ADMIN)).json()
-    assert listed["data"] == [{k: made[k] for k in ("id", "prefix", "label", "created")}]
+    assert listed["data"] == [{k: v for k, v in made.items() if k != "key"}]
+    assert {k: v for k, v in made.items() if k in LIMIT_FIELDS} == dict.fromkeys(LIMIT_FIELDS)  # no limits
 
 
 async def test_v1_needs_a_client_key_once_one_exists(client: TestClient) -> None:
