@@ -81,6 +81,16 @@ class _Live(Collector):
         restarts = GaugeMetricFamily(
             PREFIX + "browser_restarts", "Browser relaunches since the worker started."
         )
+        proxy = CounterMetricFamily(
+            PREFIX + "stream_proxy_messages",
+            "Messages the worker got from the stream proxy (since it started): stream (an intercepted answer "
+            "began) or event (a decoded text, reasoning, tool-call, usage or end event).",
+            labels=["kind"],
+        )
+        losses = CounterMetricFamily(
+            PREFIX + "stream_proxy_subscription_losses",
+            "Times the worker's subscription to the stream proxy dropped (a proxy restart, a slow reader).",
+        )
         if status is not None:
             for account in status.accounts:
                 accounts.add_metric([account.name, account.state], 1.0)
@@ -89,11 +99,14 @@ class _Live(Collector):
                     cooling.add_metric([account.name], account.cooling_until)
             for slot in status.slots:
                 slots.add_metric([slot.id, slot.account or ""], 1.0 if slot.job else 0.0)
-            for outcome, count in sorted(status.counts.items()):
-                if outcome != "relaunches":
-                    jobs.add_metric([outcome], float(count))
-            restarts.add_metric([], float(status.counts.get("relaunches", 0)))
-        yield from (accounts, cooling, pages, slots, jobs, restarts)
+            counts = dict(status.counts)
+            restarts.add_metric([], float(counts.pop("relaunches", 0)))
+            proxy.add_metric(["stream"], float(counts.pop("proxy_streams", 0)))
+            proxy.add_metric(["event"], float(counts.pop("proxy_events", 0)))
+            losses.add_metric([], float(counts.pop("proxy_subscription_losses", 0)))
+            for outcome, count in sorted(counts.items()):
+                jobs.add_metric([outcome], float(count))
+        yield from (accounts, cooling, pages, slots, jobs, restarts, proxy, losses)
         ledger = CounterMetricFamily(PREFIX + "ledger_rows", "Usage ledger rows, by fate.", labels=["fate"])
         ledger.add_metric(["written"], float(self.ledger.written))
         ledger.add_metric(["dropped"], float(self.ledger.dropped))

@@ -1,7 +1,7 @@
 """What recording costs a request (issue 19): the usage ledger, the metrics and the timelines.
 
-The API server runs alone against the project's fake worker (``tests/api_server/fake_worker.py``:
-the real socket protocol, an instant answer), so the request's own cost is all there is to measure.
+The API server runs alone against ``InstantWorker`` below (the real socket protocol, an answer at once),
+so the request's own cost is all there is to measure.
 Rounds alternate between recording on (the app's observers as built) and off (the observer list
 emptied); each round sends the same whole chat completions one after another. Row: the median
 per-request time with recording minus without, per pair of rounds (goal: at most 1 ms).
@@ -22,12 +22,47 @@ from aiohttp import web
 from api_server.app import create_app
 from api_server.app_keys import LEDGER, OBSERVERS, WORKER
 from bench.common import BenchResult
+from shared import channel, protocol
 from shared.settings import Settings
-from tests.api_server.fake_worker import FakeWorker, content, finish, usage
 
 #: Goal: what recording adds to one request (ms).
 GOAL_MS = 1.0
 BODY = {"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": "hi"}]}
+
+
+MODEL = protocol.ModelInfo(id="gemini-2.5-pro", display_name="Gemini 2.5 Pro")
+
+
+class InstantWorker:
+    """A browser worker stand-in on the worker socket: ready, one model, every job answered at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._server: channel.SocketServer | None = None
+
+    def _status(self) -> protocol.WorkerStatus:
+        return protocol.WorkerStatus(state="ready", model=MODEL.id, models=[MODEL], capture="stream")
+
+    async def _handle(self, conn: channel.Connection) -> None:
+        await conn.send(self._status())
+        async for msg in conn:
+            if isinstance(msg, protocol.StatusRequest):
+                await conn.send(self._status())
+            elif isinstance(msg, protocol.JobSubmit):
+                rid, now = msg.id, time.time()
+                await conn.send(protocol.JobAccepted(id=rid, ts=now, slot="s1"))
+                await conn.send(protocol.Content(id=rid, ts=now, text="an answer"))
+                await conn.send(protocol.Usage(id=rid, ts=now, prompt_tokens=10, completion_tokens=5))
+                await conn.send(protocol.Finish(id=rid, ts=now, reason="stop", capture="stream"))
+                await conn.send(protocol.Done(id=rid, ts=now))
+
+    async def __aenter__(self) -> InstantWorker:
+        self._server = await channel.serve(self.path, self._handle, process="bench_worker", version="bench")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.close()
 
 
 def _settings(base: Path) -> Settings:
@@ -60,8 +95,7 @@ async def _run(quick: bool) -> BenchResult:
     base = Path(tempfile.mkdtemp(prefix="aisp-bench-", dir="/tmp"))
     try:
         settings = _settings(base)
-        async with FakeWorker(settings.worker_socket) as fake:
-            fake.script = [content("an answer"), usage(10, 5), finish()]
+        async with InstantWorker(settings.worker_socket):
             app = create_app(settings)
             runner = web.AppRunner(app)
             await runner.setup()

@@ -115,6 +115,8 @@ class ProxyFeed:
         self.path = path
         self.on_change = on_change
         self._watches: list[FlowWatch] = []
+        #: What came from the stream proxy (``proxy_*`` in the worker's status counts, and ``/metrics``).
+        self.counts = {"proxy_streams": 0, "proxy_events": 0, "proxy_subscription_losses": 0}
         self.client = channel.ReconnectingClient(
             path,
             on_message=self._on_message,
@@ -148,10 +150,12 @@ class ProxyFeed:
             asyncio.get_running_loop().call_soon(self.on_change)
 
     async def _on_message(self, msg: protocol.Message) -> None:
+        self.counts["proxy_streams" if isinstance(msg, protocol.StreamStarted) else "proxy_events"] += 1
         for watch in list(self._watches):
             watch.offer(msg)
 
     async def _on_disconnect(self) -> None:
+        self.counts["proxy_subscription_losses"] += 1
         for watch in list(self._watches):
             watch.lost()
         if self.on_change is not None:

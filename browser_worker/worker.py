@@ -179,7 +179,7 @@ class Worker:
     def status(self) -> protocol.WorkerStatus:
         sup = self.supervisor
         connected = self.feed is not None and self.feed.connected
-        counts = dict(self.counts)
+        counts = dict(self.counts) | (self.feed.counts if self.feed is not None else {})
         if sup.relaunches:
             counts["relaunches"] = sup.relaunches
         return protocol.WorkerStatus(

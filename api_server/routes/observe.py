@@ -7,6 +7,7 @@ the usage and timelines show everything to the admin key and a client key only i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 from datetime import UTC, datetime
@@ -15,11 +16,11 @@ from typing import Any
 
 from aiohttp import web
 
-from api_server.app_keys import CALLER, LEDGER, METRICS, RECENT, SETTINGS
+from api_server.app_keys import CALLER, LEDGER, METRICS, RECENT, SETTINGS, WORKER
 from api_server.auth import Caller
 from api_server.usage_ledger import COLUMNS, GROUPS
 from shared import channel, protocol
-from shared.errors import InvalidRequest, NotFound
+from shared.errors import InvalidRequest, NotFound, WorkerUnavailable
 
 routes = web.RouteTableDef()
 
@@ -64,6 +65,8 @@ async def metrics(request: web.Request) -> web.Response:
     sockets = {"browser_worker": settings.worker_socket}
     if settings.stream_port:
         sockets["stream_proxy"] = settings.proxy_socket
+    with contextlib.suppress(WorkerUnavailable):  # the worker's counters as they are now (else its last push)
+        await request.app[WORKER].status(timeout=2.0)
     pids = await asyncio.gather(*(_pid(path) for path in sockets.values()))
     registry.live.pids = {name: pid for name, pid in zip(sockets, pids, strict=True) if pid is not None}
     body = await asyncio.to_thread(registry.render)

@@ -82,6 +82,10 @@ def test_each_dialect_is_recorded_with_its_page_tier_and_timeline(stack: Stack) 
         assert after[key] - before.get(key, 0) == 1, dialect
     tier = ("aistudio_proxy_capture_tier_requests_total", (("tier", "stream"),))
     assert after[tier] - before.get(tier, 0) == 4
+    streams = ("aistudio_proxy_stream_proxy_messages_total", (("kind", "stream"),))
+    assert after[streams] - before.get(streams, 0) >= 4  # each answer's intercepted flow
+    events = ("aistudio_proxy_stream_proxy_messages_total", (("kind", "event"),))
+    assert after[events] - before.get(events, 0) >= 4 * 3
     assert after[("aistudio_proxy_worker_up", ())] == 1
     memory = "aistudio_proxy_process_resident_memory_bytes"
     for process in ("api_server", "browser_worker", "stream_proxy"):
