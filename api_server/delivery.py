@@ -186,6 +186,8 @@ async def _stream(
                 _note(record, item)  # the first frames go out with the first answer event
             elif isinstance(item, protocol.Message):
                 _note(record, item)
+                if not sse.prepared:  # the page's stages so far go into the headers' server-timing
+                    record.worker = dict(ticket.timings)
                 await sse.send(renderer.feed(item))
         await sse.send(renderer.end())
         await sse.close()

@@ -322,6 +322,9 @@ class RequestQueue:
         elif isinstance(msg, protocol.JobAccepted) and msg.slot:
             ticket.slot = msg.slot
             self._poke()
+        elif isinstance(msg, protocol.Stage):
+            ticket.timings[msg.name] = msg.ms  # for the record and server-timing, not for the client
+            return
         ticket.inbox.put_nowait(msg)
 
     def status_changed(self) -> None:

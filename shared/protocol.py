@@ -153,6 +153,17 @@ class Error(Message):
     retry_after: float | None = None
 
 
+class Stage(Message):
+    """A job reached one of its stages on the page (``settings``, ``fill``, ``submit``): ms since the page
+    took it. Sent as it happens, so the API knows them when a stream's headers go out (``server-timing``)."""
+
+    type: Literal["stage"] = "stage"
+    id: str
+    ts: float
+    name: str
+    ms: float
+
+
 class Done(Message):
     type: Literal["done"] = "done"
     id: str
@@ -302,6 +313,7 @@ AnyMessage = Annotated[
     | Usage
     | Finish
     | Error
+    | Stage
     | Done
     | QuotaSignal
     | Subscribe

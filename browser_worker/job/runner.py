@@ -98,9 +98,13 @@ class JobRun:
         self.attempt.emitted = True
         await self.client(msg)
 
-    def took(self, stage: str) -> None:
-        """Record the time from the attempt's start to the end of ``stage`` (ms)."""
+    async def took(self, stage: str) -> None:
+        """Record the time from the attempt's start to the end of ``stage`` (ms) and tell the API at once
+        (a ``stage`` message is no output: it does not count as something the client got)."""
         self.timings[stage] = _ms(self.start)
+        await self.client(
+            protocol.Stage(id=self.request_id, ts=time.time(), name=stage, ms=self.timings[stage])
+        )
 
 
 @dataclass(frozen=True)
@@ -199,12 +203,12 @@ class JobRunner:
                 )
             if not plan.text.strip() and not job.attachments:
                 raise InvalidRequest("the conversation has no text to send")
-            run.took("settings")
+            await run.took("settings")
             if job.attachments:
                 await self.studio.upload([a.path for a in job.attachments])
             self.filled_chars = max(self.filled_chars, len(plan.text))
             run_enabled = await self.studio.fill_prompt(plan.text)
-            run.took("fill")
+            await run.took("fill")
             sent = await self._submit_and_capture(run, run_enabled, prepared)
             await finish(run.request_id, plan.text, run.emit, sent)
 
@@ -347,7 +351,7 @@ class JobRunner:
                 watch.since = submit_wall
             toast_before = (await self.studio.dom_state()).toast
             await self.studio.submit(run_enabled)
-            run.took("submit")
+            await run.took("submit")
             capture = AnswerCapture(
                 run.request_id,
                 self.studio,

@@ -216,7 +216,12 @@ class JobResult:
 
     @property
     def types(self) -> list[str]:
-        return [e.type for e in self.events if not isinstance(e, protocol.WorkerStatus)]
+        """The job's messages in order, without statuses and the page's ``stage`` reports (``stages``)."""
+        return [e.type for e in self.events if not isinstance(e, protocol.WorkerStatus | protocol.Stage)]
+
+    @property
+    def stages(self) -> list[str]:
+        return [e.name for e in self.of(protocol.Stage)]
 
 
 class WorkerClient:

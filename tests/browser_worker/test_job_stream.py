@@ -77,6 +77,11 @@ async def test_every_model_family_streams_reasoning_content_usage_finish_in_orde
     assert last["model"] == model
     types = result.types
     assert types[0] == "job_accepted" and types[-3:] == ["usage", "finish", "done"]
+    assert result.stages == ["settings", "fill", "submit"]  # reported as they happen, before any answer
+    first_answer = next(
+        i for i, e in enumerate(result.events) if isinstance(e, protocol.Reasoning | protocol.Content)
+    )
+    assert not any(isinstance(e, protocol.Stage) for e in result.events[first_answer:])
     body = [t for t in types[1:-3]]
     assert body == sorted(body, key=lambda t: {"reasoning": 0, "content": 1, "tool_call": 2}[t])
     assert result.content == last["response"]["answer_text"]

@@ -51,7 +51,8 @@ def test_each_dialect_is_recorded_with_its_page_tier_and_timeline(stack: Stack) 
             stack.base_url + path, json=body, headers={"anthropic-version": "2023-06-01"}, timeout=120
         )
         assert resp.status_code == 200, (dialect, resp.text)
-        assert "first-token;dur=" in resp.headers["server-timing"]
+        timing = resp.headers["server-timing"]
+        assert "first-token;dur=" in timing and "settings;dur=" in timing and "submit;dur=" in timing, timing
         ids[dialect] = resp.headers["x-request-id"]
         timeline = requests.get(
             f"{stack.base_url}/api/requests/{ids[dialect]}", headers=ADMIN, timeout=10
