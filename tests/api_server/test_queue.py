@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -637,3 +638,180 @@ async def test_the_queue_shows_the_page_running_each_request(ready: TestClient, 
     assert [(r["client_request_id"], r["state"], r["slot"]) for r in rows] == [("on-a-page", "running", "s1")]
     await ready.post(f"/v1/cancel/{rows[0]['id']}")
     await task
+
+
+# --------------------------------------------------------------------------- the dispatcher, unit (mutation review)
+
+
+class StubWorker:
+    """The dispatcher's view of the worker: a status, ``wait_usable`` that may block, ``send`` recording."""
+
+    def __init__(self, capacity: int = 1) -> None:
+        self.status_msg = protocol.WorkerStatus(state="ready", capacity=capacity)
+        self.usable = asyncio.Event()
+        self.usable.set()
+        self.sent: list[str] = []
+        self.submitted = asyncio.Condition()
+        #: Set once the dispatcher asked whether the worker is usable.
+        self.asked = asyncio.Event()
+        #: The next JobSubmit fails as on a connection that broke; then ``reconnected`` must be set.
+        self.break_next = False
+        self.reconnected = asyncio.Event()
+
+    async def wait_usable(self) -> protocol.WorkerStatus:
+        self.asked.set()
+        await self.usable.wait()
+        return self.status_msg
+
+    async def wait_disconnected(self) -> None:
+        await self.reconnected.wait()
+
+    async def send(self, msg: protocol.Message) -> None:
+        if isinstance(msg, protocol.JobSubmit) and self.break_next:
+            self.break_next = False
+            async with self.submitted:
+                self.submitted.notify_all()
+            raise ConnectionError("connection reset")
+        if isinstance(msg, protocol.JobSubmit):
+            async with self.submitted:
+                self.sent.append(msg.id)
+                self.submitted.notify_all()
+
+    async def wait_sent(self, count: int) -> None:
+        async with asyncio.timeout(5), self.submitted:
+            await self.submitted.wait_for(lambda: len(self.sent) >= count)
+
+
+@pytest.fixture
+async def dispatched() -> AsyncIterator[tuple[RequestQueue, StubWorker]]:
+    worker = StubWorker()
+    q = RequestQueue(10, cast("WorkerClient", worker))
+    task = asyncio.create_task(q.dispatch())
+    yield q, worker
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def test_the_dispatcher_marks_the_start_before_the_worker_can_answer(
+    dispatched: tuple[RequestQueue, StubWorker],
+) -> None:
+    q, worker = dispatched
+    t = ticket("t1")
+    q.enqueue(t)
+    await worker.wait_sent(1)
+    assert isinstance(t.inbox.get_nowait(), queue_module.Started) and t.state == "running"
+
+
+async def test_a_request_that_left_while_the_worker_was_unusable_is_skipped_and_the_next_one_runs(
+    dispatched: tuple[RequestQueue, StubWorker],
+) -> None:
+    q, worker = dispatched
+    worker.usable.clear()
+    q.enqueue(ticket("gone"))
+    q.enqueue(ticket("stays"))
+    await worker.asked.wait()  # the dispatcher waits for the worker with "gone" at the head
+    q.cancel("gone", Cancelled("client left"))
+    worker.usable.set()
+    await worker.wait_sent(1)
+    assert worker.sent == ["stays"] and [t.id for t in q.running()] == ["stays"]
+
+
+@pytest.mark.parametrize("state", ["login_required", "down"])
+async def test_after_refusing_a_request_for_the_worker_s_state_the_dispatcher_serves_the_next(
+    dispatched: tuple[RequestQueue, StubWorker], state: str
+) -> None:
+    q, worker = dispatched
+    worker.status_msg = protocol.WorkerStatus(state=state)  # type: ignore[arg-type]
+    refused = ticket("refused")
+    q.enqueue(refused)
+    async with asyncio.timeout(5):
+        assert isinstance(await refused.inbox.get(), Abort)
+    worker.status_msg = protocol.WorkerStatus(state="ready")
+    q.enqueue(ticket("served"))
+    await worker.wait_sent(1)
+    assert worker.sent == ["served"]
+
+
+async def test_a_worker_connection_lost_aborts_every_running_job_not_yet_ended() -> None:
+    worker = StubWorker(capacity=2)
+    q = RequestQueue(10, cast("WorkerClient", worker))
+    task = asyncio.create_task(q.dispatch())
+    ended, running = ticket("ended"), ticket("running")
+    q.enqueue(ended)
+    q.enqueue(running)
+    await worker.wait_sent(2)
+    q.deliver(protocol.Done(id="ended", ts=0.0))  # the worker ended it; its handler has not finished yet
+    q.connection_lost()
+    items = [running.inbox.get_nowait() for _ in range(running.inbox.qsize())]
+    assert any(isinstance(i, Abort) for i in items)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def test_a_key_s_ticket_put_back_at_the_front_keeps_its_other_tickets_and_turn() -> None:
+    fq = queue_module.FairQueue()
+    k1, k2, j1 = ticket("k1", owner="k"), ticket("k2", owner="k"), ticket("j1", owner="j")
+    for t in (k1, k2, j1):
+        fq.append(t)
+    assert fq.popleft() is k1
+    fq.appendleft(k1)  # it could not be submitted
+    assert list(fq) == [k1, j1, k2] and fq.peek() is k1
+    fq.remove(j1)  # the last ticket of a key leaves: so does its turn
+    assert list(fq) == [k1, k2] and len(fq) == 2
+    fq.remove(k1)
+    fq.remove(k2)
+    assert not fq and list(fq) == []
+
+
+async def test_pokes_and_drains_leave_no_task_behind_and_raise_nothing() -> None:
+    errors: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    try:
+        worker = StubWorker()
+        q = RequestQueue(10, cast("WorkerClient", worker))
+        task = asyncio.create_task(q.dispatch())
+        first, second, third = ticket("first"), ticket("second"), ticket("third")
+        q.enqueue(first)
+        q.enqueue(second)
+        await worker.wait_sent(1)
+        q.finish(second)  # a waiting request leaves
+        q.deliver(protocol.Done(id="first", ts=0.0))
+        q.finish(first)  # a running one that ended
+        q.enqueue(third)
+        await worker.wait_sent(2)
+        q.finish(third)  # a running one whose client left: drained until the worker confirms
+        q.deliver(protocol.Done(id="third", ts=0.0))
+        await q.wait_for(lambda queue: len(queue) == 0)
+        for _ in range(10):  # the poke and drain tasks run to their end (each may poke once more)
+            if not q._drains:
+                break
+            await asyncio.gather(*q._drains)
+            await asyncio.sleep(0)  # one loop pass: a finished task's done callbacks run (not a timed wait)
+        assert errors == [] and not q._drains
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        loop.set_exception_handler(None)
+
+
+async def test_a_request_put_back_after_a_lost_connection_is_queued_again_and_can_leave(
+    dispatched: tuple[RequestQueue, StubWorker],
+) -> None:
+    q, worker = dispatched
+    worker.break_next = True
+    t = ticket("t")
+    q.enqueue(t)
+    async with asyncio.timeout(5), worker.submitted:
+        await worker.submitted.wait_for(lambda: not worker.break_next)
+    await q.wait_for(lambda queue: queue.snapshot()[0]["state"] == "queued")
+    assert [r["id"] for r in q.snapshot()] == ["t"] and not q.busy
+    q.finish(t)  # its client leaves while it waits for the worker to come back
+    assert len(q) == 0
+    worker.reconnected.set()
+    q.enqueue(ticket("next"))  # the dispatcher goes on once the worker is back
+    await worker.wait_sent(1)
+    assert worker.sent == ["next"]
