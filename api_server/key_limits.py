@@ -24,11 +24,11 @@ import fnmatch
 import math
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from api_server import utc
 from shared.errors import PermissionDenied, RateLimited
 
 WINDOW_S = 60.0
@@ -58,10 +58,9 @@ class KeyLimits(BaseModel):
     def _when(cls, value: Any) -> Any:
         if isinstance(value, str):
             try:
-                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                return utc.unix_seconds(value)
             except ValueError:
                 raise ValueError("expires_at must be Unix seconds or an ISO 8601 date/time") from None
-            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
         return value
 
     def allows(self, *models: str) -> bool:
@@ -73,11 +72,6 @@ class KeyLimits(BaseModel):
 
 class ModelNotAllowed(PermissionDenied):
     default_code = "model_not_allowed"
-
-
-def next_utc_midnight(now: float) -> float:
-    day = datetime.fromtimestamp(now, UTC).date() + timedelta(days=1)
-    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
 
 
 def _seconds(wait: float) -> float:
@@ -111,7 +105,7 @@ class KeyLimiter:
 
     def _tokens_since(self, key_id: str, since: float) -> tuple[int, collections.deque[tuple[float, int]]]:
         spent = self._tokens.get(key_id, collections.deque())
-        day_start = next_utc_midnight(self.clock()) - 86400
+        day_start = utc.day_start(self.clock())
         while spent and spent[0][0] < min(since, day_start):
             spent.popleft()
         return sum(t for at, t in spent if at >= since), spent
@@ -162,8 +156,8 @@ class KeyLimiter:
                     code="tpm_limit_exceeded",
                 )
         if limits.daily_tokens is not None:
-            midnight = next_utc_midnight(now)
-            used, _ = self._tokens_since(key_id, midnight - 86400)
+            midnight = utc.next_midnight(now)
+            used, _ = self._tokens_since(key_id, utc.day_start(now))
             if used >= limits.daily_tokens:
                 raise RateLimited(
                     f"This API key used its {limits.daily_tokens} tokens for today (daily_tokens); it is served "

@@ -20,8 +20,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+from api_server import utc
 from api_server.app_keys import ENGINE, LEDGER, LIMITER, QUEUE, RESPONSES, SETTINGS, STATE, WORKER
-from api_server.key_limits import next_utc_midnight
 from api_server.remote_fetch import RemoteFetcher
 from shared.errors import WorkerUnavailable
 
@@ -94,7 +94,7 @@ async def remove_orphaned_uploads(app: web.Application) -> None:
 
 def _seed_daily_tokens(app: web.Application) -> None:
     """Today's tokens per key, from the ledger, so that a restart does not reset ``daily_tokens``."""
-    day_start = next_utc_midnight(time.time()) - 86400
+    day_start = utc.day_start(time.time())
     try:
         rows = app[LEDGER].summary(since=day_start, until=None, group_by="key", key_id=None)
     except sqlite3.Error as exc:

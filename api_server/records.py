@@ -10,8 +10,8 @@ must not block: the ledger only queues the row for its writer thread.
 Stages are milliseconds since the request arrived, on the API server's clock: ``queued`` (accepted
 into the queue), ``started`` (a page took it; the wait before is the queue wait), ``first_token``
 (the first answer event), ``finished``. The worker's own stages of the run (``settings``, ``fill``,
-``submit``, ``first_event``: milliseconds since the page took the job) come with its ``done`` event
-and are kept apart under ``worker``.
+``submit``, ``first_event``: milliseconds since the page took the job) are kept apart under ``worker``:
+it reports the first three as they happen (``stage`` messages) and all of them with its ``done`` event.
 """
 
 from __future__ import annotations

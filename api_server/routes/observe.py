@@ -10,12 +10,12 @@ import asyncio
 import contextlib
 import csv
 import io
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from api_server import utc
 from api_server.app_keys import CALLER, LEDGER, METRICS, RECENT, SETTINGS, WORKER
 from api_server.auth import Caller
 from api_server.usage_ledger import COLUMNS, GROUPS
@@ -35,14 +35,13 @@ def _time(request: web.Request, name: str) -> float | None:
     except ValueError:
         pass
     try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return utc.unix_seconds(raw)
     except ValueError:
         raise InvalidRequest(
             f"{name} must be Unix seconds or an ISO 8601 date/time such as 2026-12-05T10:00:00Z, not {raw!r}.",
             param=name,
             code="invalid_value",
         ) from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 def _range(request: web.Request) -> tuple[float | None, float | None]:

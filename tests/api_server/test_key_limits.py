@@ -21,7 +21,8 @@ from google.genai import errors as genai_errors
 from api_server.app import create_app
 from api_server.app_keys import QUEUE, WORKER
 from api_server.auth import KeyStore
-from api_server.key_limits import KeyLimiter, KeyLimits, ModelNotAllowed, next_utc_midnight
+from api_server.key_limits import KeyLimiter, KeyLimits, ModelNotAllowed
+from api_server.utc import next_midnight
 from shared.errors import RateLimited
 from shared.settings import Settings
 from tests.api_server.fake_worker import HANG, FakeWorker, content, finish, usage
@@ -88,7 +89,7 @@ def test_daily_tokens_refuse_until_the_next_utc_midnight() -> None:
     refused = refusal(lambda: lim.admit("k", MODEL))
     assert (refused.code, refused.retry_after) == ("daily_token_limit_exceeded", math.ceil(12 * 3600 - 0.5))
     lim.spent("k", 5000, at=NOON - 13 * 3600)  # yesterday's tokens do not count
-    clock.now = next_utc_midnight(NOON)
+    clock.now = next_midnight(NOON)
     assert lim.admit("k", MODEL)
 
 
