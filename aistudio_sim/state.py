@@ -25,6 +25,10 @@ OVERLAYS = (
     "cookie_banner",
 )
 
+#: Changed layouts the page can switch to (``dom_variant``), as AI Studio's own UI changes do; each breaks
+#: one named selector of the worker (the simulator README says which, and the override that restores it).
+DOM_VARIANTS = ("renamed_run_button", "moved_advanced_settings", "no_top_p", "first_use_dialog")
+
 DEFAULT_CONFIG: dict[str, Any] = {
     "new_chat_resets_function_calling": False,
     "inject_overlays": [],
@@ -41,6 +45,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "accept_any_email": False,
     "grounding_index": 7,
     "page_unknown_models": [],
+    "dom_variant": None,
 }
 
 _CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -59,6 +64,7 @@ _CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
     "accept_any_email": bool,
     "grounding_index": int,
     "page_unknown_models": list,
+    "dom_variant": (str, type(None)),
 }
 
 
@@ -84,6 +90,8 @@ def validate_config_update(update: Any, known_accounts: frozenset[str] = frozens
         expected = _CONFIG_TYPES.get(key)
         if expected is None:
             raise ConfigError(f"unknown config key {key!r}")
+        if key == "dom_variant" and value not in (None, "normal", *DOM_VARIANTS):
+            raise ConfigError(f"unknown dom_variant {value!r}; known: {['normal', *DOM_VARIANTS]}")
         if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
             raise ConfigError(f"{key} must be an integer")
         if not _is_a(value, expected):

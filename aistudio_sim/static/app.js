@@ -22,6 +22,8 @@
 
   const app = {
     config: {},
+    // The Run button's name (dom_variant "renamed_run_button" renames it).
+    runName: "Run",
     models: [],
     model: null,
     settings: null,
@@ -170,8 +172,8 @@
       run.classList.add("stoppable");
       setDisabled(run, false);
     } else {
-      run.setAttribute("aria-label", "Run");
-      el.runLabel.textContent = "Run";
+      run.setAttribute("aria-label", app.runName);
+      el.runLabel.textContent = app.runName;
       run.classList.remove("stoppable");
       setDisabled(run, !canRun());
     }
@@ -623,6 +625,8 @@
       return;
     }
     if (!canRun()) return;
+    // dom_variant "first_use_dialog": nothing runs until the onboarding dialog is accepted.
+    if (document.querySelector(".onboarding-scrim")) return;
     const text = promptText();
     const files = app.attachments.slice();
     app.attachments = [];
@@ -795,6 +799,41 @@
     if (moment === "boot" && wanted.has("cookie_banner")) injectCookieBanner();
   }
 
+  // ---- changed layouts (dom_variant; aistudio_sim/README.md "DOM variants") ----
+
+  function applyDomVariant(name) {
+    if (name === "renamed_run_button") {
+      // A new wrapper element, a new name and no run-button class: none of the worker's RUN_BUTTON
+      // selectors match; ms-send-button button[data-test-id="send-button"] does.
+      const wrapper = h("ms-send-button");
+      el.run.parentElement.replaceWith(wrapper);
+      wrapper.append(el.run);
+      el.run.classList.remove("run-button");
+      el.run.setAttribute("data-test-id", "send-button");
+      app.runName = "Send";
+      syncRunButton();
+    } else if (name === "moved_advanced_settings") {
+      // The advanced group (stop sequences, output length, top-P) moves out of the run settings panel,
+      // always open, into a panel under the prompt box; its output-length field has a new label.
+      const panel = h("ms-advanced-panel", { class: "advanced-panel" });
+      document.querySelector("ms-prompt-box").after(panel);
+      panel.append(app.settings.advancedBody);
+      app.settings.setAdvancedOpen(true);
+    } else if (name === "first_use_dialog") {
+      // A new onboarding dialog over the whole page: Escape and clicks beside it do nothing; only its
+      // own button ("Start building", a label the worker does not know) closes it.
+      const button = h("button", { class: "ms-button-primary", type: "button", text: "Start building" });
+      const scrim = h("div", { class: "onboarding-scrim", role: "dialog", "aria-modal": "true",
+        "aria-label": "Welcome to the new AI Studio" },
+      h("div", { class: "onboarding-card" },
+        h("h2", { text: "Welcome to the new AI Studio" }),
+        h("p", { text: "Everything you need to build with Gemini, in one place." }),
+        button));
+      button.addEventListener("click", () => scrim.remove());
+      container().append(scrim);
+    }
+  }
+
   // ---- boot (docs/aistudio.md §1.3, §4.8, §8) ----
 
   async function loadConfig() {
@@ -924,9 +963,11 @@
       toolsOpen: prefs.areToolsOpen === true,
       models,
       onModelPicked: pickModel,
+      variant: app.config.dom_variant,
       onSearchEnabled: () => firstUseDialog("hasShownSearchGroundingTos", "Grounding with Google Search",
         "Responses grounded with Google Search are subject to the Google Search terms."),
     });
+    applyDomVariant(app.config.dom_variant);
     syncPromptBox();
     document.body.classList.remove("booting");
     el.app.setAttribute("data-boot", "done");

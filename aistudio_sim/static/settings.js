@@ -612,9 +612,11 @@
         h("div", { class: "item-about" }, h("span", { class: "item-title", text: "Stop sequences" })),
         h("mat-form-field", { class: "mat-mdc-form-field" }, stopInput), chips));
 
+      // dom_variant "moved_advanced_settings": the group lives elsewhere and the field was relabelled.
+      const moved = this.options.variant === "moved_advanced_settings";
       const maxTokens = h("input", {
         type: "number", class: "max-tokens-input", min: 1, max: model.outputLimit, step: 1,
-        value: String(state.maxOutputTokens), "aria-label": "Maximum output tokens",
+        value: String(state.maxOutputTokens), "aria-label": moved ? "Output token limit" : "Maximum output tokens",
       });
       maxTokens.addEventListener("input", () => {
         const v = parseInt(maxTokens.value, 10);
@@ -630,6 +632,7 @@
       body.append(h("div", { class: "settings-item max-tokens-item" },
         h("div", { class: "item-about" }, h("span", { class: "item-title", text: "Output length" })), maxTokens));
 
+      if (this.options.variant === "no_top_p") return;   // dom_variant "no_top_p": the control is gone
       body.append(sliderPair({
         label: "Top P", min: 0, max: 1, step: 0.05, value: state.topP,
         onValue: (v) => { state.topP = v; },

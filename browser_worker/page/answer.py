@@ -59,24 +59,25 @@ class DomState:
         return self.stop_visible
 
 
-#: The selectors ``scripts.SNAPSHOT`` reads, by the names it uses.
-_SNAPSHOT_SELECTORS: dict[str, Any] = {
-    "turn": S.CHAT_TURN,
-    "modelContainer": S.MODEL_TURN_CONTAINER,
-    "thoughtText": S.THOUGHT_TEXT,
-    "thoughtContainer": S.THOUGHT_CONTAINER,
-    "cmarkRoot": S.CMARK_ROOT,
-    "functionCall": S.FUNCTION_CALL_CHUNK,
-    "editButton": S.EDIT_BUTTON,
-    "editLabel": S.EDIT_LABEL,
-    "run": S.RUN_BUTTON,
-    "textarea": S.PROMPT_TEXTAREA,
-    "stop": S.STOP_GENERATING,
-    "quota": S.QUOTA_CALLOUT,
-    "legacyQuota": S.LEGACY_QUOTA_CALLOUT,
-    "legacyQuotaText": S.LEGACY_QUOTA_TEXT,
-    "toast": S.TOAST,
-}
+def _snapshot_selectors() -> dict[str, Any]:
+    """The selectors ``scripts.SNAPSHOT`` reads by name (read per call, so overrides apply)."""
+    return {
+        "turn": S.CHAT_TURN,
+        "modelContainer": S.MODEL_TURN_CONTAINER,
+        "thoughtText": S.THOUGHT_TEXT,
+        "thoughtContainer": S.THOUGHT_CONTAINER,
+        "cmarkRoot": S.CMARK_ROOT,
+        "functionCall": S.FUNCTION_CALL_CHUNK,
+        "editButton": S.EDIT_BUTTON,
+        "editLabel": S.EDIT_LABEL,
+        "run": S.RUN_BUTTON,
+        "textarea": S.PROMPT_TEXTAREA,
+        "stop": S.STOP_GENERATING,
+        "quota": S.QUOTA_CALLOUT,
+        "legacyQuota": S.LEGACY_QUOTA_CALLOUT,
+        "legacyQuotaText": S.LEGACY_QUOTA_TEXT,
+        "toast": S.TOAST,
+    }
 
 
 class AnswerReader:
@@ -87,7 +88,7 @@ class AnswerReader:
 
     @translated
     async def dom_state(self) -> DomState:
-        return DomState(**await self.page.evaluate(scripts.DOM_STATE, _SNAPSHOT_SELECTORS))
+        return DomState(**await self.page.evaluate(scripts.DOM_STATE, _snapshot_selectors()))
 
     @translated
     async def wait_dom_change(
@@ -100,7 +101,7 @@ class AnswerReader:
         function-call count, Stop, the quota callout and the toast can wake the watcher, polled
         every ``SIGNAL_POLL_MS`` instead of on every chunk.
         """
-        selectors = _SNAPSHOT_SELECTORS if text else {**_SNAPSHOT_SELECTORS, "lite": True}
+        selectors = _snapshot_selectors() if text else {**_snapshot_selectors(), "lite": True}
         try:
             handle = await self.page.wait_for_function(
                 scripts.DOM_CHANGED,

@@ -14,14 +14,15 @@ from browser_worker.page.translate import translated
 
 log = logging.getLogger(__name__)
 
-#: The selectors ``scripts.TEMP_CHAT_ACTIVE`` reads, by the names it uses.
-_TEMP_CHAT_SELECTORS = {
-    "indicator": S.TEMP_CHAT_INDICATOR,
-    "checkmark": S.TEMP_CHAT_CHECKMARK,
-    "toggle": S.TEMP_CHAT_TOGGLE,
-    "text": S.TEMP_CHAT_TEXT,
-    "activeClass": S.TEMP_CHAT_ACTIVE_CLASS,
-}
+def _temp_chat_selectors() -> dict[str, str]:
+    """The selectors ``scripts.TEMP_CHAT_ACTIVE`` reads by name (read per call, so overrides apply)."""
+    return {
+        "indicator": S.TEMP_CHAT_INDICATOR,
+        "checkmark": S.TEMP_CHAT_CHECKMARK,
+        "toggle": S.TEMP_CHAT_TOGGLE,
+        "text": S.TEMP_CHAT_TEXT,
+        "activeClass": S.TEMP_CHAT_ACTIVE_CLASS,
+    }
 
 
 class ChatControls:
@@ -77,7 +78,7 @@ class ChatControls:
 
     @translated
     async def temporary_chat_active(self) -> bool:
-        return bool(await self.page.evaluate(scripts.TEMP_CHAT_ACTIVE, _TEMP_CHAT_SELECTORS))
+        return bool(await self.page.evaluate(scripts.TEMP_CHAT_ACTIVE, _temp_chat_selectors()))
 
     @translated
     async def ensure_temporary_chat(self) -> bool:
@@ -104,7 +105,7 @@ class ChatControls:
                 await toggle.click(force=True)
             try:
                 await self.page.wait_for_function(
-                    scripts.TEMP_CHAT_ACTIVE, arg=_TEMP_CHAT_SELECTORS, timeout=3_000
+                    scripts.TEMP_CHAT_ACTIVE, arg=_temp_chat_selectors(), timeout=3_000
                 )
             except PlaywrightTimeout:
                 if attempt == 2:

@@ -11,7 +11,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from browser_worker import selectors as S
 from browser_worker.errors import PageBroken
 from browser_worker.page import scripts
-from browser_worker.page.overlays import BLOCKERS, Overlays
+from browser_worker.page.overlays import Overlays, blockers
 from browser_worker.page.translate import first_line, translated
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class PromptComposer:
         way; otherwise (or when that click did not take) the careful path below runs.
         """
         if run_enabled:
-            if await self.page.evaluate(scripts.CLICK_RUN, [S.RUN_BUTTON, S.STOP_GENERATING, list(BLOCKERS)]):
+            if await self.page.evaluate(scripts.CLICK_RUN, [S.RUN_BUTTON, S.STOP_GENERATING, blockers()]):
                 if await self._submitted():
                     return
                 log.warning("the scripted run click did not take; trying the keyboard")

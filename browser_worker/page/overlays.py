@@ -15,10 +15,14 @@ from browser_worker.page.translate import first_line, translated
 
 log = logging.getLogger(__name__)
 
-#: What ``Overlays.clear`` looks for before doing anything.
-OBSTACLES = (S.BACKDROP_SHOWING, *S.TOOLTIP_SELECTORS, S.SURVEY_IFRAMES, S.COOKIE_BANNER_REJECT)
-#: What keeps a scripted Run click from being safe: the obstacles, an open menu, a dialog.
-BLOCKERS = (*OBSTACLES, S.OVERLAY_MENU, S.DIALOG_SURFACE)
+def obstacles() -> list[str]:
+    """What ``Overlays.clear`` looks for before doing anything (read at each call: overrides apply)."""
+    return [S.BACKDROP_SHOWING, *S.TOOLTIP_SELECTORS, S.SURVEY_IFRAMES, S.COOKIE_BANNER_REJECT]
+
+
+def blockers() -> list[str]:
+    """What keeps a scripted Run click from being safe: the obstacles, an open menu, a dialog."""
+    return [*obstacles(), S.OVERLAY_MENU, S.DIALOG_SURFACE]
 
 
 class Overlays:
@@ -29,7 +33,7 @@ class Overlays:
 
     async def clear(self) -> None:
         """Cheap: only acts when a backdrop, tooltip, survey or banner is actually there."""
-        if await self.page.evaluate(scripts.ANY_PRESENT, list(OBSTACLES)):
+        if await self.page.evaluate(scripts.ANY_PRESENT, obstacles()):
             await self.clear_all()
 
     async def clear_all(self) -> None:

@@ -44,26 +44,27 @@ class RunSettings:
     level: str | None
 
 
-#: The selectors ``scripts.RUN_SETTINGS`` reads, by the names it uses.
-_RUN_SETTINGS_SELECTORS = {
-    "model": S.MODEL_NAME,
-    "temperature": S.TEMPERATURE_INPUT,
-    "topP": S.TOP_P_INPUT,
-    "maxTokens": S.MAX_TOKENS_INPUT,
-    "stopChip": S.STOP_CHIP_REMOVE,
-    "stopChipPrefix": S.STOP_CHIP_LABEL_PREFIX,
-    "toolsHeader": S.TOOLS_GROUP_HEADER,
-    "expanded": S.GROUP_EXPANDED_CLASS,
-    "structured": S.STRUCTURED_TOGGLE,
-    "urlContext": S.URL_CONTEXT_TOGGLE,
-    "search": S.SEARCH_TOGGLE,
-    "fc": S.FC_TOGGLE,
-    "thinkingMain": S.THINKING_MAIN_TOGGLE,
-    "thinkingManual": S.THINKING_MANUAL_TOGGLE,
-    "budget": S.THINKING_BUDGET_INPUT,
-    "levelSelect": S.THINKING_LEVEL_SELECT,
-    "levelValue": S.THINKING_LEVEL_VALUE,
-}
+def _run_settings_selectors() -> dict[str, str]:
+    """The selectors ``scripts.RUN_SETTINGS`` reads by name (read per call, so overrides apply)."""
+    return {
+        "model": S.MODEL_NAME,
+        "temperature": S.TEMPERATURE_INPUT,
+        "topP": S.TOP_P_INPUT,
+        "maxTokens": S.MAX_TOKENS_INPUT,
+        "stopChip": S.STOP_CHIP_REMOVE,
+        "stopChipPrefix": S.STOP_CHIP_LABEL_PREFIX,
+        "toolsHeader": S.TOOLS_GROUP_HEADER,
+        "expanded": S.GROUP_EXPANDED_CLASS,
+        "structured": S.STRUCTURED_TOGGLE,
+        "urlContext": S.URL_CONTEXT_TOGGLE,
+        "search": S.SEARCH_TOGGLE,
+        "fc": S.FC_TOGGLE,
+        "thinkingMain": S.THINKING_MAIN_TOGGLE,
+        "thinkingManual": S.THINKING_MANUAL_TOGGLE,
+        "budget": S.THINKING_BUDGET_INPUT,
+        "levelSelect": S.THINKING_LEVEL_SELECT,
+        "levelValue": S.THINKING_LEVEL_VALUE,
+    }
 
 
 class RunSettingsPanel:
@@ -84,7 +85,7 @@ class RunSettingsPanel:
     @translated
     async def read(self) -> RunSettings:
         """Every control the job compares against its request, in one ``evaluate`` (setters still read back)."""
-        data = await self.page.evaluate(scripts.RUN_SETTINGS, _RUN_SETTINGS_SELECTORS)
+        data = await self.page.evaluate(scripts.RUN_SETTINGS, _run_settings_selectors())
         data["stops"] = tuple(data["stops"])
         return RunSettings(**data)
 

@@ -1037,3 +1037,70 @@ async def test_wire_argument_decoder_accepts_every_variant(wire_page: Page, fixt
     decoded = await wire_page.evaluate("cases => cases.map(c => SimWire.decodeArgs(c.args))", cases)
     for case, got in zip(cases, decoded, strict=True):
         assert got == case["expected"], case["id"]
+
+
+# ---- DOM variants: changed layouts, each breaking one of the worker's selectors (aistudio_sim/README.md) ----
+
+
+async def test_variant_renamed_run_button_moves_run_into_a_new_element(
+    context: BrowserContext, sim: SimProcess
+) -> None:
+    sim.config(dom_variant="renamed_run_button")
+    page = await open_studio(context, OPEN_PREFS)
+    await expect(page.locator("ms-run-button")).to_have_count(0)
+    await expect(page.locator('button[aria-label="Run"]')).to_have_count(0)
+    send = page.locator('ms-send-button button[data-test-id="send-button"]')
+    await expect(send).to_have_attribute("aria-label", "Send")
+    await set_prompt_by_script(page, "through the renamed button")
+    await send.click()
+    await expect(page.locator(STOP_GENERATING)).to_have_count(1)
+    await wait_until_done(page)
+    await expect(send).to_have_attribute("aria-label", "Send")
+    assert last_request(sim)["prompt"] == "through the renamed button"
+    await page.close()
+
+
+async def test_variant_no_top_p_removes_the_control(context: BrowserContext, sim: SimProcess) -> None:
+    sim.config(dom_variant="no_top_p")
+    page = await open_studio(context, OPEN_PREFS)
+    await expect(page.locator(MAX_TOKENS)).to_have_count(1)
+    await expect(page.locator(TOP_P)).to_have_count(0)
+    await expect(page.locator(TEMPERATURE)).to_have_count(1)
+    await page.close()
+
+
+async def test_variant_moved_advanced_settings_relabels_output_length(
+    context: BrowserContext, sim: SimProcess
+) -> None:
+    sim.config(dom_variant="moved_advanced_settings")
+    page = await open_studio(context, OPEN_PREFS)
+    await expect(page.locator(MAX_TOKENS)).to_have_count(0)
+    moved = page.locator("ms-advanced-panel input.max-tokens-input")
+    await expect(moved).to_have_attribute("aria-label", "Output token limit")
+    await expect(page.locator(f"ms-run-settings {STOP_INPUT}")).to_have_count(0)
+    await expect(page.locator(f"ms-advanced-panel {STOP_INPUT}")).to_have_count(1)
+    await moved.fill("321")
+    await moved.dispatch_event("change")
+    await run_and_wait(page, "with the moved group")
+    assert last_request(sim)["generation_config"]["max_output_tokens"] == 321
+    await page.close()
+
+
+async def test_variant_first_use_dialog_blocks_running_until_accepted(
+    context: BrowserContext, sim: SimProcess
+) -> None:
+    sim.config(dom_variant="first_use_dialog")
+    page = await open_studio(context, OPEN_PREFS)
+    dialog = page.locator(f"{OVERLAY} .onboarding-scrim[role=dialog]")
+    await expect(dialog).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_be_visible()
+    await set_prompt_by_script(page, "blocked")
+    await page.evaluate("(sel) => document.querySelector(sel).click()", RUN_BUTTON)
+    await expect(page.locator(STOP_GENERATING)).to_have_count(0)
+    assert sim.inspect("requests") == []
+    await dialog.get_by_role("button", name="Start building", exact=True).click()
+    await expect(dialog).to_have_count(0)
+    await run_and_wait(page, "accepted")
+    assert last_request(sim)["prompt"] == "accepted"
+    await page.close()

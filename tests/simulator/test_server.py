@@ -762,6 +762,13 @@ def test_config_merges_validates_and_resets(sim: SimProcess) -> None:
         sim.config(chunk_delay_ms="fast")
     with pytest.raises(AssertionError, match="400"):
         sim.config(page_unknown_models=[1])
+    assert defaults["dom_variant"] is None
+    assert sim.config(dom_variant="no_top_p")["dom_variant"] == "no_top_p"
+    assert sim.config(dom_variant=None)["dom_variant"] is None
+    with pytest.raises(AssertionError, match="unknown dom_variant 'retro'"):
+        sim.config(dom_variant="retro")
+    with pytest.raises(AssertionError, match="unknown dom_variant"):
+        sim.config(dom_variant=["no_top_p"])
     sim.reset()
     assert sim.config() == defaults
 
