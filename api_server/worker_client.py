@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -56,6 +57,8 @@ class WorkerClient:
             max_frame=max_frame,
         )
         self._status_seq = 0
+        #: Answers awaited from the worker, by request id.
+        self._replies: dict[str, asyncio.Future[protocol.SelectorsReloaded]] = {}
 
     # ---- connection
 
@@ -100,6 +103,10 @@ class WorkerClient:
                 self._status_changed.notify_all()
             if self.on_status is not None:
                 self.on_status()
+        elif isinstance(msg, protocol.SelectorsReloaded):
+            reply = self._replies.get(msg.id)
+            if reply is not None and not reply.done():
+                reply.set_result(msg)
         elif isinstance(msg, protocol.Fault):
             log.warning("worker reported a fault: %s", msg.message)
         elif self.on_event is not None:
@@ -107,6 +114,22 @@ class WorkerClient:
 
     async def send(self, msg: protocol.Message) -> None:
         await self._client.send(msg)
+
+    async def reload_selectors(self, timeout: float = 30.0) -> protocol.SelectorsReloaded:
+        """Have the worker read ``SELECTORS_FILE`` again; its answer (``WorkerUnavailable`` when it gives none)."""
+        request_id = uuid.uuid4().hex
+        answer: asyncio.Future[protocol.SelectorsReloaded] = asyncio.get_running_loop().create_future()
+        self._replies[request_id] = answer
+        try:
+            await self._client.send(protocol.SelectorsReload(id=request_id))
+            async with asyncio.timeout(timeout):
+                return await answer
+        except TimeoutError:
+            raise WorkerUnavailable("The browser worker did not answer the selector reload.") from None
+        except ConnectionError:
+            raise WorkerUnavailable("The browser worker connection was lost.", retry_after=5) from None
+        finally:
+            self._replies.pop(request_id, None)
 
     # ---- status
 

@@ -27,7 +27,6 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-VIEWPORT = {"width": 1440, "height": 900}
 CHROMIUM_ARGS = (
     "--no-sandbox",
     "--disable-gpu",
@@ -107,7 +106,7 @@ def context_options(
 ) -> dict[str, Any]:
     proxied = proxy_server(settings) is not None
     options: dict[str, Any] = {
-        "viewport": dict(VIEWPORT),
+        "viewport": settings.viewport_size,
         "locale": "en-US",
         # Demo mode: the simulator's self-signed cert. Through the proxy without an SPKI pin
         # (none made, or Camoufox: Firefox cannot pin), the proxy's leaf certs cannot be trusted

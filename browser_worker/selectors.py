@@ -251,18 +251,60 @@ COOKIE_BANNER_REJECT = ".glue-cookie-notification-bar__reject"
 OVERLAY_PANE = ".cdk-overlay-pane"
 OVERLAY_PANE_KEEP = "[role=dialog], [role=menu], [role=listbox]"
 
-#: Critical selectors checked by the self-test, by name (docs/aistudio.md §10.1).
+#: The self-test's checks (docs/aistudio.md §10.1): each check's name → the named selector it looks for.
 SELF_TEST = {
-    "input_container": INPUT_CONTAINER[0],
-    "prompt_textarea": PROMPT_TEXTAREA,
-    "model_name": MODEL_NAME,
-    "run_button": RUN_BUTTON,
-    "new_chat": NEW_CHAT,
-    "temperature": TEMPERATURE_INPUT,
-    "top_p": TOP_P_INPUT,
-    "max_output_tokens": MAX_TOKENS_INPUT,
-    "stop_sequences": STOP_INPUT,
-    "tools_group": TOOLS_GROUP_HEADER,
-    "function_calling": FC_CONTAINER,
-    "upload": UPLOAD_TRIGGER,
+    "input_container": "INPUT_CONTAINER",
+    "prompt_textarea": "PROMPT_TEXTAREA",
+    "model_name": "MODEL_NAME",
+    "run_button": "RUN_BUTTON",
+    "new_chat": "NEW_CHAT",
+    "temperature": "TEMPERATURE_INPUT",
+    "top_p": "TOP_P_INPUT",
+    "max_output_tokens": "MAX_TOKENS_INPUT",
+    "stop_sequences": "STOP_INPUT",
+    "tools_group": "TOOLS_GROUP_HEADER",
+    "function_calling": "FC_CONTAINER",
+    "upload": "UPLOAD_TRIGGER",
 }
+
+
+def selector(name: str) -> str:
+    """The named selector as one locator string, as it is now (a list is joined: any of them)."""
+    value = globals()[name]
+    return ", ".join(value) if isinstance(value, tuple) else str(value)
+
+
+#: The self-test's essential checks: without any of them no request can run, so the page is taken out of
+#: service until they hold (a selector override and ``POST /api/selectors/reload``, or a code fix). The
+#: other checks are secondary: requests that do not need them still run (degraded mode, docs/selectors.md).
+ESSENTIAL = ("input_container", "prompt_textarea", "run_button", "page_uncovered")
+
+# --------------------------------------------------------------------------- what an override may change
+
+#: Names that are texts, labels, roles, classes or XPath steps rather than CSS selector lists: an override
+#: may replace them (same type) but not prepend to them, and they are not parsed as selectors.
+TEXTS = frozenset(
+    {
+        "LOGIN_HOST",
+        "TEMP_CHAT_TEXT",
+        "TEMP_CHAT_ACTIVE_CLASS",
+        "UPLOAD_MENU_TEXTS",
+        "DIALOG_ACCEPT_ROLE",
+        "DIALOG_ACCEPT_TEXTS",
+        "INSIDE_CHAT_TURN",
+        "EDIT_LABEL",
+        "STOP_EDITING_LABEL",
+        "OPTIONS_LABEL",
+        "COPY_MARKDOWN_ROLE",
+        "COPY_MARKDOWN_NAME",
+        "STOP_CHIP_LABEL_PREFIX",
+        "TOOLS_GROUP_FROM_HEADER",
+        "GROUP_EXPANDED_CLASS",
+        "SWITCH_DISABLED_CLASS",
+        "LEGACY_QUOTA_TEXT",
+    }
+)
+#: Names no override may change: page paths, storage keys and the tables built from the others.
+FIXED = frozenset(
+    {"NEW_CHAT_PATH", "PROMPTS_PATH_FRAGMENT", "PREFS_KEY", "PREF_DEFAULTS", "SELF_TEST", "ESSENTIAL"}
+)

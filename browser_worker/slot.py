@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from browser_worker import diagnosis, selector_control
+from browser_worker import selectors as S
 from browser_worker.auth import profile_signature
 from browser_worker.browser import BrowserSession, SlotPage
 from browser_worker.errors import BrowserGone, PageUnreachable, caused_by_navigation
@@ -96,11 +98,19 @@ class Slot:
         self.state, self.message = state, message
         self.on_change()
 
+    @property
+    def broken(self) -> list[str]:
+        """The self-test's essential checks that fail (``S.ESSENTIAL``): no request can run on the page."""
+        return [name for name in S.ESSENTIAL if self.self_test.get(name) is False]
+
     def set_idle(self) -> None:
-        """``ready`` on the current model, or ``degraded`` while critical selectors are missing."""
+        """``ready`` on the current model, ``degraded`` while secondary controls are missing, ``down`` (out of
+        service, with the diagnosis) while an essential one is."""
         missing = [name for name, ok in self.self_test.items() if not ok]
-        if missing:
-            self.set_state("degraded", "selectors not found: " + ", ".join(missing))
+        if self.broken:
+            self.set_state("down", diagnosis.out_of_service(self.broken))
+        elif missing:
+            self.set_state("degraded", diagnosis.degraded(missing))
         else:
             self.set_state("ready", f"ready on {self.model}")
 
@@ -190,6 +200,7 @@ class Slot:
         # page closes.
         page.page.remove_listener("response", on_response)
         await studio.ensure_temporary_chat()
+        await selector_control.check_pending(page.page)
         self.self_test = await studio.self_test()
         missing = [name for name, ok in self.self_test.items() if not ok]
         if missing:
@@ -299,6 +310,23 @@ class Slot:
             if self.state != "busy":
                 self.set_idle()
             return self.self_test
+
+    async def refresh_selectors(self) -> None:
+        """After a selector override: the page's regions are built again from the selectors as they are now
+        (they hold locators), and the self-test runs again (a page out of service may serve again)."""
+        async with self.page_lock:
+            if self.page is None or self.studio is None:
+                return
+            self.studio = StudioPage(self.page.page, self.settings.aistudio_url)
+            if self.runner is not None:
+                self.runner.studio = self.studio
+                self.runner.function_calling_ui = False
+            self.self_test = await self.studio.self_test()
+            if self.runner is not None:
+                self.runner.function_calling_ui = self.self_test.get("function_calling", False)
+            if not self.broken:
+                await self.studio.ensure_temporary_chat()  # it may have failed under a dialog no one knew
+            self.set_idle()
 
     async def reload_page(self) -> None:
         """Open a fresh new chat (the page re-reads its config); for recovery and tests."""

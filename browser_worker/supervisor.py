@@ -406,6 +406,7 @@ class Supervisor:
             if s.ready.is_set()
             and not s.page_lock.locked()
             and not s.draining
+            and not s.broken
             and s.account not in avoid
             and self._takes_jobs(s)
         ]

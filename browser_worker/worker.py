@@ -20,6 +20,7 @@ import logging
 import time
 from typing import Any
 
+from browser_worker import selector_control
 from browser_worker.errors import BrowserGone
 from browser_worker.feed import ProxyFeed
 from browser_worker.job_queue import JobQueue, PendingJob
@@ -94,6 +95,7 @@ class Worker:
             version=VERSION,
         )
         log.info("serving %s", self.settings.worker_socket)
+        selector_control.load_at_start(self.settings)
         if self.feed is not None:
             await self.feed.start()
         self._tasks = [
@@ -211,6 +213,7 @@ class Worker:
                 for s in sup.slots
             ],
             accounts=sup.accounts(),
+            selectors=selector_control.info(self.settings),
         )
 
     def _push_status(self) -> None:
@@ -243,6 +246,10 @@ class Worker:
                         self.queue.put(PendingJob(msg.id, msg.job, conn))
                 elif isinstance(msg, protocol.JobCancel):
                     self._cancel(msg.id)
+                elif isinstance(msg, protocol.SelectorsReload):
+                    await conn.send(
+                        await selector_control.reload_pages(self.settings, self.supervisor.slots, msg.id)
+                    )
                 elif isinstance(msg, protocol.AccountAction):
                     if self.supervisor.set_enabled(msg.account, msg.action == "enable"):
                         self._push_status()

@@ -162,6 +162,9 @@ class Stage(Message):
     ts: float
     name: str
     ms: float
+    #: With ``settings``: the secondary controls the page could not find or set and the job runs without
+    #: (degraded mode; the answer's ``x-aistudio-degraded`` header).
+    degraded: list[str] = Field(default_factory=list)
 
 
 class Done(Message):
@@ -241,6 +244,36 @@ class AccountAction(Message):
     action: Literal["disable", "enable"]
 
 
+class SelectorsReload(Message):
+    """API -> worker: read ``SELECTORS_FILE`` again and use it when it passes every check
+    (docs/selectors.md); answered by ``SelectorsReloaded`` with the same id."""
+
+    type: Literal["selectors_reload"] = "selectors_reload"
+    id: str
+
+
+class SelectorsReloaded(Message):
+    """Worker -> API: how a reload went (``ok`` false: nothing changed; ``error`` names the file and key)."""
+
+    type: Literal["selectors_reloaded"] = "selectors_reloaded"
+    id: str
+    ok: bool
+    #: The names the file overrides now (after a refused reload: the ones still in use).
+    overrides: list[str] = Field(default_factory=list)
+    #: The names whose value this reload changed.
+    changed: list[str] = Field(default_factory=list)
+    error: str | None = None
+
+
+class SelectorsInfo(Message):
+    """The selector overrides in use (docs/selectors.md)."""
+
+    file: str | None = None
+    overrides: list[str] = Field(default_factory=list)
+    #: Why the file (at start or at the last reload) was refused.
+    error: str | None = None
+
+
 class StatusRequest(Message):
     type: Literal["status_request"] = "status_request"
 
@@ -299,6 +332,7 @@ class WorkerStatus(Message):
     capacity: int = Field(default=1, ge=1)
     slots: list[SlotStatus] = Field(default_factory=list)
     accounts: list[AccountStatus] = Field(default_factory=list)
+    selectors: SelectorsInfo = Field(default_factory=SelectorsInfo)
 
 
 AnyMessage = Annotated[
@@ -321,6 +355,8 @@ AnyMessage = Annotated[
     | JobCancel
     | JobAccepted
     | AccountAction
+    | SelectorsReload
+    | SelectorsReloaded
     | StatusRequest
     | WorkerStatus,
     Field(discriminator="type"),

@@ -11,6 +11,7 @@ to the project root. ``.env.example`` documents each variable with its default.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -54,6 +55,24 @@ def parse_resolve(value: str) -> dict[str, tuple[str, int]]:
             raise ValueError(f"port out of range in {item!r}")
         mapping[host.strip().lower()] = (ip.strip("[]"), int(port))
     return mapping
+
+
+#: The smallest and largest page a viewport may ask for (pixels).
+VIEWPORT_MIN, VIEWPORT_MAX = (800, 600), (7680, 4320)
+
+
+def parse_viewport(value: str) -> dict[str, int]:
+    """``"1440x900"`` → ``{"width": 1440, "height": 900}``; ``ValueError`` with the accepted form otherwise."""
+    match = re.fullmatch(r"\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*", value)
+    if match is None:
+        raise ValueError(f"{value!r} is not WIDTHxHEIGHT, e.g. 1440x900")
+    width, height = int(match[1]), int(match[2])
+    if not (VIEWPORT_MIN[0] <= width <= VIEWPORT_MAX[0] and VIEWPORT_MIN[1] <= height <= VIEWPORT_MAX[1]):
+        raise ValueError(
+            f"{width}x{height} is outside {VIEWPORT_MIN[0]}x{VIEWPORT_MIN[1]} to {VIEWPORT_MAX[0]}x{VIEWPORT_MAX[1]}"
+            " (a small page hides AI Studio's run settings panel)"
+        )
+    return {"width": width, "height": height}
 
 
 class Settings(BaseSettings):
@@ -114,6 +133,11 @@ class Settings(BaseSettings):
     demo_accounts: int = Field(1, ge=1, le=16)
     #: Pages (slots) per account (saved login), each its own browser context running one request at a time.
     pages_per_account: int = Field(1, ge=1, le=16)
+    #: Each page's window size, ``WIDTHxHEIGHT`` (a small one hides AI Studio's run settings panel).
+    viewport: str = "1440x900"
+    #: TOML file that replaces or prepends named selectors of ``browser_worker/selectors.py`` without a code change
+    #: (docs/selectors.md); reloaded by ``POST /api/selectors/reload``. Empty = the built-in selectors.
+    selectors_file: Path | None = None
 
     # --- requests
     #: The old name without the unit, ``RESPONSE_COMPLETION_TIMEOUT``, is still read.
@@ -133,6 +157,9 @@ class Settings(BaseSettings):
     max_frame_bytes: int = Field(128 * 1024 * 1024, ge=1024 * 1024)
     shutdown_grace_s: float = Field(10.0, ge=0)
     function_calling_mode: Literal["auto", "native", "emulated"] = "auto"
+    #: A request that sets a control the page no longer offers (top-P, stop sequences…) fails with 502 naming it;
+    #: false: it runs without it, like a request that did not set it, and the answer says so (``x-aistudio-degraded``).
+    strict_settings: bool = True
     enable_google_search: bool = False
     enable_url_context: bool = False
     #: Stop sequences for a request that gives none; none by default (no hidden cut-off, issue 13).
@@ -167,7 +194,18 @@ class Settings(BaseSettings):
         parse_aliases(value)
         return value
 
-    @field_validator("auth_profile", "attachments_dir", mode="before")
+    @field_validator("viewport")
+    @classmethod
+    def _check_viewport(cls, value: str) -> str:
+        parse_viewport(value)
+        return value
+
+    @property
+    def viewport_size(self) -> dict[str, int]:
+        """``VIEWPORT`` as Playwright's ``{"width", "height"}``."""
+        return parse_viewport(self.viewport)
+
+    @field_validator("auth_profile", "attachments_dir", "selectors_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

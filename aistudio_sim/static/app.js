@@ -820,8 +820,10 @@
       panel.append(app.settings.advancedBody);
       app.settings.setAdvancedOpen(true);
     } else if (name === "first_use_dialog") {
-      // A new onboarding dialog over the whole page: Escape and clicks beside it do nothing; only its
-      // own button ("Start building", a label the worker does not know) closes it.
+      // A new onboarding dialog over the whole page until it is accepted once (remembered in the
+      // preferences): Escape and clicks beside it do nothing; only its own button ("Start building", a label
+      // the worker does not know) closes it.
+      if ((Prefs.read() || {}).hasSeenStudioOnboarding === true) return;
       const button = h("button", { class: "ms-button-primary", type: "button", text: "Start building" });
       const scrim = h("div", { class: "onboarding-scrim", role: "dialog", "aria-modal": "true",
         "aria-label": "Welcome to the new AI Studio" },
@@ -829,7 +831,10 @@
         h("h2", { text: "Welcome to the new AI Studio" }),
         h("p", { text: "Everything you need to build with Gemini, in one place." }),
         button));
-      button.addEventListener("click", () => scrim.remove());
+      button.addEventListener("click", () => {
+        scrim.remove();
+        Prefs.update({ hasSeenStudioOnboarding: true });
+      });
       container().append(scrim);
     }
   }

@@ -30,6 +30,7 @@ ENDPOINTS = [
     "GET|POST|DELETE /api/keys",
     "GET /api/accounts",
     "POST /api/accounts/{name}/disable|enable",
+    "POST /api/selectors/reload",
     "GET /openapi.json",
 ]
 
@@ -54,6 +55,8 @@ async def health(request: web.Request) -> web.Response:
             "pages": status.capacity,
             "slots": [s.model_dump() for s in status.slots],
             "accounts": [a.model_dump() for a in status.accounts],
+            "self_test": status.self_test,
+            "selectors": status.selectors.model_dump(),
         }
         healthy &= status.state in ("ready", "busy")
     except WorkerUnavailable as exc:
@@ -145,6 +148,28 @@ async def account_action(request: web.Request) -> web.Response:
         lambda s: next((a for a in s.accounts if a.name == name and a.state in wanted), None)
     )
     return web.json_response(account.model_dump())
+
+
+# --------------------------------------------------------------------------- selectors
+
+
+@routes.post("/api/selectors/reload")
+async def reload_selectors(request: web.Request) -> web.Response:
+    """Read SELECTORS_FILE again and use it (docs/selectors.md); a refused file changes nothing (400)."""
+    result = await request.app[WORKER].reload_selectors()
+    if not result.ok:
+        raise InvalidRequest(
+            f"The selectors file was refused; the selectors in use stay: {result.error}",
+            code="selectors_refused",
+        )
+    return web.json_response(
+        {
+            "ok": True,
+            "file": str(request.app[SETTINGS].selectors_file),
+            "overrides": result.overrides,
+            "changed": result.changed,
+        }
+    )
 
 
 # --------------------------------------------------------------------------- keys

@@ -14,6 +14,7 @@ from browser_worker.page.translate import translated
 
 log = logging.getLogger(__name__)
 
+
 def _temp_chat_selectors() -> dict[str, str]:
     """The selectors ``scripts.TEMP_CHAT_ACTIVE`` reads by name (read per call, so overrides apply)."""
     return {
@@ -33,6 +34,8 @@ class ChatControls:
         self.overlays = overlays
         self.stop_button = page.locator(S.STOP_GENERATING)
         self.new_chat_button = page.locator(S.NEW_CHAT)
+        #: The last ``ensure_temporary_chat`` could not turn temporary chat on.
+        self.temporary_chat_off = False
 
     @translated
     async def stop_generation(self, *, settle_ms: float = 0) -> bool:
@@ -82,10 +85,20 @@ class ChatControls:
 
     @translated
     async def ensure_temporary_chat(self) -> bool:
-        """docs/aistudio.md §2.1: turn temporary chat on (never off). False when the control is missing.
+        """docs/aistudio.md §2.1: turn temporary chat on (never off). False when the control is missing or does
+        not respond (``temporary_chat_off``: the page then serves without it, degraded).
 
         Tried twice: a page that is still booting may re-render the header under the click.
         """
+        try:
+            on = await self._turn_on_temporary_chat()
+        except PlaywrightTimeout as exc:
+            log.warning("temporary chat could not be turned on: %s", str(exc).splitlines()[0])
+            on = False
+        self.temporary_chat_off = not on
+        return on
+
+    async def _turn_on_temporary_chat(self) -> bool:
         for attempt in (1, 2):
             if await self.temporary_chat_active():
                 return True

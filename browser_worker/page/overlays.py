@@ -15,6 +15,7 @@ from browser_worker.page.translate import first_line, translated
 
 log = logging.getLogger(__name__)
 
+
 def obstacles() -> list[str]:
     """What ``Overlays.clear`` looks for before doing anything (read at each call: overrides apply)."""
     return [S.BACKDROP_SHOWING, *S.TOOLTIP_SELECTORS, S.SURVEY_IFRAMES, S.COOKIE_BANNER_REJECT]

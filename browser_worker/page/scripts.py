@@ -243,6 +243,23 @@ TEMP_CHAT_ACTIVE = """
 #: Whether any of the selectors matches.
 ANY_PRESENT = "(sels) => sels.some((s) => document.querySelector(s))"
 
+#: The visible prompt box is what a click at its centre reaches (no unknown dialog lies over the page). True
+#: when it cannot tell: no visible box (``prompt_textarea``'s failure), off screen, or a selector only
+#: Playwright reads.
+UNCOVERED = """
+(selector) => {
+  let boxes;
+  try { boxes = [...document.querySelectorAll(selector)]; } catch (e) { return true; }
+  const box = boxes.find((el) => el.getClientRects().length);
+  if (!box) return true;
+  const r = box.getBoundingClientRect();
+  const x = r.left + r.width / 2, y = r.top + r.height / 2;
+  if (x < 0 || y < 0 || x >= innerWidth || y >= innerHeight) return true;
+  const hit = document.elementFromPoint(x, y);
+  return !!hit && (hit === box || box.contains(hit) || hit.contains(box));
+}
+"""
+
 #: Removes the matches and, for overlay content, the pane that holds it (it would still catch clicks);
 #: a pane that holds a dialog, menu or listbox stays.
 REMOVE = """

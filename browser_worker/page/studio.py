@@ -97,8 +97,15 @@ class StudioPage:
 
     @translated
     async def self_test(self) -> dict[str, bool]:
-        """Which critical selectors resolve on the idle page (docs/aistudio.md §10.1)."""
-        return {name: await self.page.locator(selector).count() > 0 for name, selector in S.SELF_TEST.items()}
+        """Which named selectors resolve on the idle page (docs/aistudio.md §10.1, ``S.SELF_TEST``), once the
+        known dialogs are accepted, and ``page_uncovered``: no unknown dialog lies over the prompt box."""
+        await self.overlays.clear_all()
+        found = {
+            name: await self.page.locator(S.selector(const)).count() > 0
+            for name, const in S.SELF_TEST.items()
+        }
+        found["page_uncovered"] = bool(await self.page.evaluate(scripts.UNCOVERED, S.PROMPT_TEXTAREA))
+        return found
 
     @translated
     async def check_alive(self) -> None:

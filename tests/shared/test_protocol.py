@@ -33,6 +33,7 @@ EXAMPLES: list[p.Message] = [
     p.Finish(id="r1", ts=2.0, reason="stop"),
     p.Error(id="r1", ts=2.1, kind="quota", message="quota", status=429, retry_after=3600),
     p.Stage(id="r1", ts=2.1, name="submit", ms=80.5),
+    p.Stage(id="r1", ts=2.0, name="settings", ms=40.0, degraded=["top_p", "temporary_chat"]),
     p.Done(id="r1", ts=2.2, timings={"total": 12.5}),
     p.QuotaSignal(ts=3.0, message="RESOURCE_EXHAUSTED", slot="s1"),
     p.Subscribe(),
@@ -50,6 +51,10 @@ EXAMPLES: list[p.Message] = [
     p.JobCancel(id="r2"),
     p.JobAccepted(id="r2", ts=4.0, slot="s1"),
     p.AccountAction(account="second", action="disable"),
+    p.SelectorsReload(id="r1"),
+    p.SelectorsReloaded(
+        id="r1", ok=False, error="selectors.toml: [replace] RUN_BUTON: unknown selector name"
+    ),
     p.StatusRequest(),
     p.WorkerStatus(
         state="ready",

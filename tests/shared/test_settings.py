@@ -90,6 +90,10 @@ def test_dotenv_file_is_read_and_environment_beats_it(tmp_path, monkeypatch):
         ("UPSTREAM_PROXY", "ftp://x:1"),
         ("HELPER_ENDPOINT", "127.0.0.1:3121/getStreamResponse"),
         ("HELPER_ENDPOINT", "http://"),
+        ("VIEWPORT", "wide"),
+        ("VIEWPORT", "640x480"),
+        ("VIEWPORT", "1440x"),
+        ("STRICT_SETTINGS", "sometimes"),
     ],
 )
 def test_bad_value_fails_with_one_line_naming_the_variable(monkeypatch, var, value):
@@ -162,3 +166,16 @@ def test_a_logged_client_value_cannot_forge_a_log_line(tmp_path) -> None:  # typ
     assert "model=x\\r\\n2026-01-01 00:00:00.000 INFO forged\\x1b[2J" in lines[0]
     assert "failed for y\\nz" in lines[1] and lines[2] == "Traceback (most recent call last):"
     assert not any(line.startswith("2026-01-01") for line in lines)
+
+
+def test_the_viewport_setting_sizes_every_page(monkeypatch):
+    from browser_worker.browser import context_options
+
+    assert Settings().viewport_size == {"width": 1440, "height": 900}
+    monkeypatch.setenv("VIEWPORT", " 1920 x 1080 ")
+    settings = load_settings()
+    assert settings.viewport_size == {"width": 1920, "height": 1080}
+    assert context_options(settings, None, None)["viewport"] == {"width": 1920, "height": 1080}
+    monkeypatch.setenv("VIEWPORT", "640x480")
+    with pytest.raises(SettingsError, match="VIEWPORT: .*640x480 is outside 800x600 to 7680x4320"):
+        load_settings()

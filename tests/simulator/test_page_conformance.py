@@ -1103,4 +1103,8 @@ async def test_variant_first_use_dialog_blocks_running_until_accepted(
     await expect(dialog).to_have_count(0)
     await run_and_wait(page, "accepted")
     assert last_request(sim)["prompt"] == "accepted"
+    assert (await read_prefs(page))["hasSeenStudioOnboarding"] is True
+    await page.reload()
+    await expect(page.locator(MODEL_NAME)).to_be_visible()
+    await expect(dialog).to_have_count(0)
     await page.close()
