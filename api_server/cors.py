@@ -27,7 +27,7 @@ _ALLOWED_HEADER = re.compile(
     r"|anthropic-version|anthropic-beta|anthropic-dangerous-direct-browser-access|x-goog-api-key|x-goog-api-client"
     r"|x-stainless-[a-z0-9-]+)$"
 )
-EXPOSED_HEADERS = "x-request-id, x-client-request-id, x-usage-source, retry-after"
+EXPOSED_HEADERS = "x-request-id, x-client-request-id, x-usage-source, x-aistudio-degraded, retry-after"
 MAX_AGE_S = "600"
 
 

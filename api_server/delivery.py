@@ -131,6 +131,7 @@ def _complete(record: RequestRecord, ticket: Ticket, renderer: Renderer, engine:
     """What the record learns once the job is over: where it ran, the worker's stages, the tokens."""
     record.slot = ticket.slot
     record.worker = dict(ticket.timings)
+    record.degraded = list(ticket.degraded)
     status = engine.worker.status_msg
     if ticket.slot and status is not None:
         record.account = next((s.account for s in status.slots if s.id == ticket.slot), None)
@@ -188,6 +189,7 @@ async def _stream(
                 _note(record, item)
                 if not sse.prepared:  # the page's stages so far go into the headers' server-timing
                     record.worker = dict(ticket.timings)
+                    record.degraded = list(ticket.degraded)
                 await sse.send(renderer.feed(item))
         await sse.send(renderer.end())
         await sse.close()

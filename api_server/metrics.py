@@ -167,6 +167,12 @@ class Metrics:
             ["tier"],
             registry=r,
         )
+        self.degraded = Counter(
+            PREFIX + "degraded_requests",
+            "Requests that ran without a run setting the page no longer offers (x-aistudio-degraded), by control.",
+            ["control"],
+            registry=r,
+        )
         self.slot_busy = Counter(
             PREFIX + "slot_busy_seconds", "Time each page spent running requests.", ["slot"], registry=r
         )
@@ -186,6 +192,8 @@ class Metrics:
             self.tokens.labels("reasoning", model).inc(record.reasoning_tokens)
         if record.tier:
             self.tiers.labels(record.tier).inc()
+        for control in record.degraded:
+            self.degraded.labels(control).inc()
         if record.slot and "started" in stages:
             self.slot_busy.labels(record.slot).inc(
                 max(0.0, stages.get("finished", 0.0) - stages["started"]) / 1000

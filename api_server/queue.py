@@ -76,6 +76,8 @@ class Ticket:
     slot: str | None = None
     #: The worker's stages of the run, ms (from ``done``).
     timings: dict[str, float] = field(default_factory=dict)
+    #: The run settings the page could not show or set, which the job runs without (a ``stage`` message).
+    degraded: list[str] = field(default_factory=list)
 
     def abort(self, error: ServiceError) -> None:
         self.inbox.put_nowait(Abort(error))
@@ -324,6 +326,7 @@ class RequestQueue:
             self._poke()
         elif isinstance(msg, protocol.Stage):
             ticket.timings[msg.name] = msg.ms  # for the record and server-timing, not for the client
+            ticket.degraded.extend(c for c in msg.degraded if c not in ticket.degraded)
             return
         ticket.inbox.put_nowait(msg)
 

@@ -71,6 +71,8 @@ class RequestRecord:
     tokens_estimated: bool = True
     stages: dict[str, float] = field(default_factory=dict)
     worker: dict[str, float] = field(default_factory=dict)
+    #: The run settings the job ran without (degraded mode: the ``x-aistudio-degraded`` header).
+    degraded: list[str] = field(default_factory=list)
 
     def mark(self, stage: str, now: float | None = None) -> None:
         """Note the first time ``stage`` was reached (ms since arrival)."""
@@ -193,6 +195,10 @@ _TIMINGS = (
 )
 
 
+#: Names the run settings an answer was produced without (degraded mode).
+DEGRADED_HEADER = "x-aistudio-degraded"
+
+
 def server_timing(record: RequestRecord) -> str:
     """The ``server-timing`` header value of what the record knows when the headers go out."""
     values = {
@@ -208,9 +214,12 @@ def server_timing(record: RequestRecord) -> str:
 
 
 async def add_server_timing(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: a generation request's answer carries its ``server-timing``."""
+    """``on_response_prepare``: a generation request's answer carries its ``server-timing``, and
+    ``x-aistudio-degraded`` when it ran without some run settings (docs/selectors.md)."""
     record = request.get(RECORD)
     if record is not None:
         value = server_timing(record)
         if value:
             response.headers["server-timing"] = value
+        if record.degraded:
+            response.headers[DEGRADED_HEADER] = ", ".join(record.degraded)

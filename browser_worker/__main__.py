@@ -3,13 +3,18 @@
 `python -m browser_worker login [--name NAME] [--headless]`: open AI Studio in a
 browser window, wait for the sign-in, and save the login as
 ``auth_profiles/active/<NAME>.json``.
+
+`python -m browser_worker doctor [--out DIR] [--json]`: check AI Studio's page with the active login and
+write a redacted report (``browser_worker/doctor.py``); exit 0 when every check holds.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
+from pathlib import Path
 
 from shared.process import run_process
 from shared.settings import Settings
@@ -48,7 +53,32 @@ def login_main(argv: list[str]) -> int:
     return 0
 
 
+def doctor_main(argv: list[str]) -> int:
+    from browser_worker.doctor import REPORT_FILE, run_doctor
+    from shared.logging import configure_logging
+    from shared.settings import SettingsError, load_settings
+
+    parser = argparse.ArgumentParser(prog="python -m browser_worker doctor")
+    parser.add_argument(
+        "--out", type=Path, default=Path("doctor"), help="folder for the report and screenshot"
+    )
+    parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"browser_worker doctor: bad setting: {exc}", file=sys.stderr)
+        return 2
+    configure_logging("browser_worker-doctor", None, "WARNING")
+    report = asyncio.run(run_doctor(settings, args.out))
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.summary())
+    print(f"report: {args.out / REPORT_FILE} (attach it, and the screenshot beside it, to a bug report)")
+    return 0 if report.ok else 1
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "login":
         raise SystemExit(login_main(sys.argv[2:]))
+    if len(sys.argv) > 1 and sys.argv[1] == "doctor":
+        raise SystemExit(doctor_main(sys.argv[2:]))
     run_process("browser_worker", main)

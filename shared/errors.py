@@ -166,6 +166,14 @@ class UpstreamError(ServiceError):
     default_code = "upstream_error"
 
 
+class SettingUnavailable(UpstreamError):
+    """The request sets a run setting whose control the page does not offer now (degraded mode,
+    docs/selectors.md): a 502 naming the control; ``STRICT_SETTINGS=false`` runs such requests without it."""
+
+    kind = "setting_unavailable"
+    default_code = "setting_unavailable"
+
+
 class StreamProxyShutdown(UpstreamError):
     """The stream proxy shut down (a restart or a stop) while an answer was streaming through it.
 
@@ -222,6 +230,7 @@ ERROR_CLASSES: tuple[type[ServiceError], ...] = (
     ModelSwitchFailed,
     Cancelled,
     UpstreamError,
+    SettingUnavailable,
     StreamProxyShutdown,
     WorkerUnavailable,
     LoginRequired,

@@ -11,6 +11,8 @@
   the helper or the page (DOM), one handler per tier over typed queue items.
 * ``prefix.py`` — pure: the DOM streaming rule and ``remainder_after`` (what of
   the raw answer follows the text already sent).
+* ``degraded.py`` — a run setting the page cannot show or set: skipped for a job
+  that did not ask for it (named in the answer), refused for one that did.
 * ``finish.py`` — the answer's usage (wire or ``shared/tokens.py`` estimate) and
   finish reason (``shared/answer.py``).
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Coroutine
@@ -25,6 +26,7 @@ from typing import Any
 from browser_worker.errors import BrowserGone, DeclarationsRejected, PageBroken
 from browser_worker.feed import ProxyFeed
 from browser_worker.helper import HelperClient
+from browser_worker.job import degraded
 from browser_worker.job.capture import AnswerCapture, Emit, Sent
 from browser_worker.job.finish import finish
 from browser_worker.job.settings import Change, settings_diff, structured_output, wanted_settings
@@ -98,12 +100,18 @@ class JobRun:
         self.attempt.emitted = True
         await self.client(msg)
 
-    async def took(self, stage: str) -> None:
+    async def took(self, stage: str, degraded: tuple[str, ...] = ()) -> None:
         """Record the time from the attempt's start to the end of ``stage`` (ms) and tell the API at once
         (a ``stage`` message is no output: it does not count as something the client got)."""
         self.timings[stage] = _ms(self.start)
         await self.client(
-            protocol.Stage(id=self.request_id, ts=time.time(), name=stage, ms=self.timings[stage])
+            protocol.Stage(
+                id=self.request_id,
+                ts=time.time(),
+                name=stage,
+                ms=self.timings[stage],
+                degraded=list(degraded),
+            )
         )
 
 
@@ -113,6 +121,8 @@ class Prepared:
 
     emulated: bool
     native_tools: bool
+    #: The secondary controls the job runs without (degraded mode, ``job/degraded.py``).
+    degraded: tuple[str, ...] = ()
 
 
 class JobRunner:
@@ -203,7 +213,7 @@ class JobRunner:
                 )
             if not plan.text.strip() and not job.attachments:
                 raise InvalidRequest("the conversation has no text to send")
-            await run.took("settings")
+            await run.took("settings", degraded=prepared.degraded)
             if job.attachments:
                 await self.studio.upload([a.path for a in job.attachments])
             self.filled_chars = max(self.filled_chars, len(plan.text))
@@ -261,9 +271,18 @@ class JobRunner:
             job, model, self.models.get(model), self.settings, native_tools=prepared.native_tools
         )
         schema_saved = current.structured is True and self.studio.schema_unchanged(wanted.schema_digest)
+        skipped = ["temporary_chat"] if self.studio.chat.temporary_chat_off else []
         for change in settings_diff(current, wanted, schema_saved=schema_saved):
-            await self._apply(change)
-        return prepared
+            if degraded.absent(change.control, current):
+                reason = "is not on the page"
+            else:
+                try:
+                    await self._apply(change)
+                    continue
+                except PageBroken as exc:
+                    reason = f"could not be set ({exc.message})"
+            skipped.append(degraded.skip(change.control, reason, job, strict=self.settings.strict_settings))
+        return dataclasses.replace(prepared, degraded=tuple(skipped))
 
     async def _show_model(self, model: str) -> RunSettings:
         """Switch the page to ``model`` unless it shows it; the page's settings afterwards."""

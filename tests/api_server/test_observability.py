@@ -23,7 +23,7 @@ from api_server.app_keys import LEDGER, QUEUE, WORKER
 from shared import protocol
 from shared.settings import Settings
 from tests.api_server.conftest import make_settings
-from tests.api_server.fake_worker import HANG, FakeWorker, content, finish, reasoning, usage
+from tests.api_server.fake_worker import HANG, Event, FakeWorker, content, finish, reasoning, usage
 
 MODEL = "gemini-2.5-pro"
 ADMIN = "observability-admin-key"
@@ -264,3 +264,34 @@ async def own_session(ready: TestClient) -> AsyncIterator[aiohttp.ClientSession]
     session = aiohttp.ClientSession(base_url=str(ready.make_url("/")))
     yield session
     await session.close()
+
+
+STREAMED: dict[str, tuple[str, dict[str, Any]]] = {
+    "chat": ("/v1/chat/completions", {"model": MODEL, "messages": USER, "stream": True}),
+    "anthropic": ("/v1/messages", {"model": MODEL, "max_tokens": 100, "messages": USER, "stream": True}),
+    "responses": ("/v1/responses", {"model": MODEL, "input": "hi", "stream": True}),
+    "gemini": (
+        f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse",
+        {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+    ),
+}
+
+
+async def test_an_answer_without_some_run_settings_names_them_in_every_dialect(
+    ready: TestClient, fake_script: FakeWorker
+) -> None:
+    skipped = Event(protocol.Stage, {"name": "settings", "ms": 40.0, "degraded": ["top_p", "temporary_chat"]})
+    fake_script.script = [skipped, *ANSWER]
+    headers = {"anthropic-version": "2023-06-01"}
+    for dialect, (path, body) in [*BODIES.items(), *STREAMED.items()]:
+        resp = await ready.post(path, json=body, headers=headers)
+        assert resp.status == 200, (dialect, await resp.text())
+        assert resp.headers["x-aistudio-degraded"] == "top_p, temporary_chat", dialect
+        timeline = await (await ready.get(f"/api/requests/{resp.headers['x-request-id']}")).json()
+        assert timeline["degraded"] == ["top_p", "temporary_chat"]
+    fake_script.script = list(ANSWER)
+    plain = await send(ready, "chat")
+    assert "x-aistudio-degraded" not in plain.headers
+    samples = metrics_of(await (await ready.get("/metrics")).text())
+    assert samples[("aistudio_proxy_degraded_requests_total", (("control", "top_p"),))] == 8
+    assert samples[("aistudio_proxy_degraded_requests_total", (("control", "temporary_chat"),))] == 8

@@ -1,0 +1,240 @@
+"""Issue 21 on the real stack: AI Studio's page changes (the simulator's DOM variants) and what the product does.
+
+For each variant the worker's page is started on the changed layout (the browser worker restarts; the API and
+the stream proxy do not), then: an essential control broken takes the page out of service with the diagnosis in
+``/health`` and requests get a 503 naming the control; a secondary control broken serves degraded
+(``x-aistudio-degraded``, a metric), a request that sets it gets a 502 naming it, and ``STRICT_SETTINGS=false``
+runs it degraded; and in each case a ``SELECTORS_FILE`` override plus ``POST /api/selectors/reload`` restores
+full service without restarting the API or the stream proxy.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from aistudio_sim.stack import Stack
+from tests.e2e.conftest import PLAIN_MODEL, SHARED_ENV
+
+ADMIN_KEY = "ui-changes-admin-key-0123456789"
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+USER = [{"role": "user", "content": "#sim:words=3 hi"}]
+
+
+@pytest.fixture(scope="module")
+def overrides(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("selectors") / "selectors.toml"
+    path.write_text("# no overrides yet\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def ui_stack(overrides: Path) -> Iterator[Stack]:
+    env = {**SHARED_ENV, "ADMIN_KEY": ADMIN_KEY, "SELECTORS_FILE": str(overrides)}
+    with Stack(env=env, prefix="aisp-ui-") as running:
+        yield running
+
+
+@pytest.fixture
+def variant_stack(ui_stack: Stack, overrides: Path) -> Iterator[Stack]:
+    """The stack with the simulator's records reset; back on the normal page, with no overrides, after the test."""
+    ui_stack.sim_reset()
+    yield ui_stack
+    overrides.write_text("# no overrides\n")
+    reload(ui_stack)
+    ui_stack.sim_inspect("config", method="POST", json={"dom_variant": None})
+    restart_worker(ui_stack)
+    ui_stack.wait_healthy(120)
+
+
+def restart_worker(stack: Stack) -> None:
+    stack.ctl("restart", "browser_worker")
+
+
+def worker_health(stack: Stack, until: Any, what: str, timeout: float = 120.0) -> dict[str, Any]:
+    """Poll ``/health`` (an outside condition, with a deadline) until ``until(worker component)`` holds."""
+    deadline = time.monotonic() + timeout
+    body: Any = None
+    while time.monotonic() < deadline:
+        _, body = stack.health()
+        worker = body.get("components", {}).get("worker", {}) if isinstance(body, dict) else {}
+        if until(worker):
+            return worker
+        time.sleep(0.25)
+    raise AssertionError(f"worker never {what}: {body}")
+
+
+def chat(stack: Stack, **extra: Any) -> requests.Response:
+    body = {"model": PLAIN_MODEL, "messages": USER, **extra}
+    return requests.post(stack.base_url + "/v1/chat/completions", json=body, headers=ADMIN, timeout=120)
+
+
+def reload(stack: Stack) -> requests.Response:
+    return requests.post(stack.base_url + "/api/selectors/reload", headers=ADMIN, timeout=60)
+
+
+def on_variant(stack: Stack, name: str) -> None:
+    stack.sim_inspect("config", method="POST", json={"dom_variant": name})
+    restart_worker(stack)
+
+
+def doctor(stack: Stack, out: Path) -> tuple[int, str, dict[str, Any]]:
+    """``python -m browser_worker doctor`` with the stack's settings: exit status, summary, report."""
+    done = subprocess.run(
+        [sys.executable, "-m", "browser_worker", "doctor", "--out", str(out)],
+        env=stack.env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    report = (
+        json.loads((out / "doctor-report.json").read_text()) if (out / "doctor-report.json").exists() else {}
+    )
+    return done.returncode, done.stdout + done.stderr, report
+
+
+def others(stack: Stack) -> tuple[int, int]:
+    return stack.pid("api_server"), stack.pid("stream_proxy")
+
+
+def test_renamed_run_button_takes_the_page_out_until_an_override_restores_it(
+    variant_stack: Stack, overrides: Path, tmp_path: Path
+) -> None:
+    stack = variant_stack
+    on_variant(stack, "renamed_run_button")
+    worker = worker_health(
+        stack, lambda w: "run_button (RUN_BUTTON)" in w.get("message", ""), "named RUN_BUTTON"
+    )
+    assert worker["state"] == "down" and worker["self_test"]["run_button"] is False
+    assert "doctor" in worker["message"]
+    refused = chat(stack)
+    assert refused.status_code == 503, refused.text
+    assert "run_button (RUN_BUTTON)" in refused.json()["error"]["message"]
+    assert stack.sim_requests() == []
+
+    before = others(stack)
+    overrides.write_text("[replace]\nRUN_BUTTON = 'ms-send-button button[data-test-id=\"send-button\"]'\n")
+    reloaded = reload(stack)
+    assert reloaded.status_code == 200, reloaded.text
+    assert reloaded.json()["changed"] == ["RUN_BUTTON"]
+    stack.wait_healthy(60)
+    served = chat(stack)
+    assert served.status_code == 200, served.text
+    assert served.json()["choices"][0]["message"]["content"]
+    assert "x-aistudio-degraded" not in served.headers
+    assert others(stack) == before
+    status, summary, _ = doctor(stack, tmp_path / "fixed")
+    assert status == 0, summary
+
+
+def test_no_top_p_serves_degraded_and_refuses_a_request_that_sets_top_p(variant_stack: Stack) -> None:
+    stack = variant_stack
+    on_variant(stack, "no_top_p")
+    worker = worker_health(stack, lambda w: w.get("state") == "degraded", "degraded")
+    assert "top_p (TOP_P_INPUT)" in worker["message"]
+    served = chat(stack)
+    assert served.status_code == 200, served.text
+    assert served.headers["x-aistudio-degraded"] == "top_p"
+    refused = chat(stack, top_p=0.5)
+    assert refused.status_code == 502, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "setting_unavailable"
+    assert "top_p" in error["message"] and "TOP_P_INPUT" in error["message"]
+    assert "STRICT_SETTINGS=false" in error["message"]
+    metrics = requests.get(stack.base_url + "/metrics", headers=ADMIN, timeout=10).text
+    assert 'aistudio_proxy_degraded_requests_total{control="top_p"} 1.0' in metrics
+    assert len(stack.sim_requests()) == 1  # the refused request never reached the page
+
+
+def test_moved_advanced_settings_degrade_max_tokens_until_a_prepended_selector_finds_it(
+    variant_stack: Stack, overrides: Path
+) -> None:
+    stack = variant_stack
+    on_variant(stack, "moved_advanced_settings")
+    worker_health(stack, lambda w: "max_output_tokens (MAX_TOKENS_INPUT)" in w.get("message", ""), "degraded")
+    refused = chat(stack, max_tokens=300)
+    assert refused.status_code == 502 and "MAX_TOKENS_INPUT" in refused.text, refused.text
+
+    before = others(stack)
+    overrides.write_text("[prepend]\nMAX_TOKENS_INPUT = 'ms-advanced-panel input.max-tokens-input'\n")
+    assert reload(stack).status_code == 200
+    worker_health(stack, lambda w: w.get("state") == "ready", "ready")
+    served = chat(stack, max_tokens=300)
+    assert served.status_code == 200, served.text
+    assert "x-aistudio-degraded" not in served.headers
+    assert stack.sim_requests()[-1]["generation_config"]["max_output_tokens"] == 300
+    assert others(stack) == before
+
+
+def test_an_unknown_first_use_dialog_takes_the_page_out_until_its_button_is_named(
+    variant_stack: Stack, overrides: Path
+) -> None:
+    stack = variant_stack
+    on_variant(stack, "first_use_dialog")
+    worker = worker_health(stack, lambda w: w.get("state") == "down", "out of service")
+    assert "page_uncovered" in worker["message"] and "DIALOG_ACCEPT_TEXTS" in worker["message"]
+    assert chat(stack).status_code == 503
+
+    overrides.write_text('[prepend]\nDIALOG_ACCEPT_TEXTS = ["Start building"]\n')
+    assert reload(stack).status_code == 200
+    worker_health(stack, lambda w: w.get("state") == "ready", "ready")
+    served = chat(stack)
+    assert served.status_code == 200, served.text
+    assert "x-aistudio-degraded" not in served.headers
+
+
+def test_a_bad_override_file_is_refused_and_the_selectors_in_use_stay(
+    variant_stack: Stack, overrides: Path
+) -> None:
+    stack = variant_stack
+    assert requests.post(stack.base_url + "/api/selectors/reload", timeout=10).status_code == 401
+    cases = {
+        "[replace]\nRUN_BUTON = 'button'\n": "RUN_BUTON: unknown selector name",
+        "[replace]\nRUN_BUTTON = 'button[aria-label='\n": "is not a valid selector",
+        "[replace]\nPREFS_KEY = 'x'\n": "cannot be overridden",
+        "[prepend]\nEDIT_LABEL = 'Modify'\n": "can only be replaced",
+        "[replace\n": "not valid TOML",
+    }
+    for text, message in cases.items():
+        overrides.write_text(text)
+        refused = reload(stack)
+        assert refused.status_code == 400, (text, refused.text)
+        error = refused.json()["error"]
+        assert error["code"] == "selectors_refused" and message in error["message"], (text, error)
+    _, health = stack.health()
+    selectors = health["components"]["worker"]["selectors"]
+    assert selectors["overrides"] == [] and "not valid TOML" in selectors["error"]
+    served = chat(stack)
+    assert served.status_code == 200, served.text
+
+
+def test_the_doctor_on_the_normal_page_holds_everything_and_keeps_no_secret(
+    ui_stack: Stack, tmp_path: Path
+) -> None:
+    status, summary, report = doctor(ui_stack, tmp_path)
+    assert status == 0, summary
+    names = {c["name"] for c in report["checks"]}
+    assert {"page_opens", "model_list_rpc", "run_button", "page_uncovered", "storage_preferences"} <= names
+    assert {"generation_stream", "generation_dom", "wire_decoder", "answer_model_turn_dom"} <= names
+    assert (tmp_path / "doctor-page.png").stat().st_size > 1000
+    assert (tmp_path / "doctor-report.json").stat().st_mode & 0o777 == 0o600
+    text = (tmp_path / "doctor-report.json").read_text()
+    cookies = json.loads(Path(ui_stack.env["AUTH_PROFILE"]).read_text())["cookies"]
+    assert cookies and not [c["name"] for c in cookies if len(c["value"]) > 6 and c["value"] in text]
+
+
+def test_the_doctor_names_a_missing_control(variant_stack: Stack, tmp_path: Path) -> None:
+    on_variant(variant_stack, "no_top_p")
+    worker_health(variant_stack, lambda w: w.get("state") == "degraded", "degraded")
+    status, summary, _ = doctor(variant_stack, tmp_path)
+    assert status == 1
+    assert "BROKEN top_p (selector TOP_P_INPUT" in summary, summary
