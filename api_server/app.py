@@ -29,7 +29,7 @@ from api_server.middleware import add_request_ids, auth_middleware, error_middle
 from api_server.queue import RequestQueue
 from api_server.records import Observer, RecentRequests, add_server_timing, record_middleware
 from api_server.response_store import ResponseStore
-from api_server.routes import admin, anthropic, gemini, observe, openai, responses
+from api_server.routes import admin, anthropic, control, dashboard, gemini, observe, openai, responses
 from api_server.state import ServerState
 from api_server.usage_ledger import UsageLedger
 from api_server.worker_client import WorkerClient
@@ -78,6 +78,8 @@ def create_app(
     app.add_routes(responses.routes)
     app.add_routes(admin.routes)
     app.add_routes(observe.routes)
+    app.add_routes(control.routes)
+    app.add_routes(dashboard.routes)
     if connect_worker:
         app.cleanup_ctx.append(lifecycle.worker_connection)
     app.cleanup_ctx.append(lifecycle.queue_dispatcher)

@@ -46,7 +46,14 @@ OFFERED = (
 
 REASONS = {499: "Client Closed Request"}
 #: Routes (and everything under them) that only the admin key opens.
-ADMIN_PATHS = ("/api/keys", "/api/accounts", "/api/selectors")
+ADMIN_PATHS = (
+    "/api/keys",
+    "/api/accounts",
+    "/api/selectors",
+    "/api/events",
+    "/api/snapshots",
+    "/api/control",
+)
 #: Paths that the admin key sees in full and a client key for its own requests only.
 OBSERVER_PATHS = ("/api/usage", "/api/requests")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")

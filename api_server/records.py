@@ -113,6 +113,10 @@ class RecentRequests:
     def get(self, request_id: str) -> RequestRecord | None:
         return self._records.get(request_id)
 
+    def latest(self, count: int) -> list[RequestRecord]:
+        """The last ``count`` closed records, newest first."""
+        return list(reversed(self._records.values()))[:count]
+
 
 def close(record: RequestRecord, status: int, outcome: str, observers: list[Observer]) -> None:
     record.status = status

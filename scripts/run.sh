@@ -39,6 +39,18 @@ else
   say "demo mode: no Google login saved, answering from the bundled AI Studio simulator (run 'make login' for real mode)"
 fi
 
+# The dashboard and the admin routes need ADMIN_KEY: without one in the environment or .env, one is made once
+# (data/admin_key, 0600) and used.
+admin_key_file=""
+if [ -z "$(.venv/bin/python -c 'from shared.settings import load_settings as l; print(l().admin_key or "")')" ]; then
+  admin_key_file=data/admin_key
+  if [ ! -s "$admin_key_file" ]; then
+    mkdir -p data && chmod 700 data
+    (umask 077; .venv/bin/python -c 'import secrets; print("adm-" + secrets.token_urlsafe(24))' > "$admin_key_file")
+  fi
+  ADMIN_KEY=$(cat "$admin_key_file"); export ADMIN_KEY
+fi
+
 read -r api_host api_port < <(.venv/bin/python -c 'from shared.settings import load_settings as l; s=l(); print(s.api_host, s.api_port)')
 .venv/bin/supervisord -c supervisord.conf
 [ "$mode" = demo ] && "${CTL[@]}" start simulator >/dev/null
@@ -68,3 +80,8 @@ aistudio-proxy is up ($mode mode): OpenAI-compatible API at http://$api_host:$ap
 
 Status: .venv/bin/supervisorctl -c supervisord.conf status      Stop: scripts/stop.sh
 MSG
+if [ -n "$admin_key_file" ]; then
+  echo "Dashboard: open http://$api_host:$api_port/dashboard (admin key: cat $admin_key_file)"
+else
+  echo "Dashboard: open http://$api_host:$api_port/dashboard (admin key: your ADMIN_KEY)"
+fi

@@ -31,6 +31,11 @@ ENDPOINTS = [
     "GET /api/accounts",
     "POST /api/accounts/{name}/disable|enable",
     "POST /api/selectors/reload",
+    "GET /dashboard",
+    "GET /api/events",
+    "GET /api/snapshots",
+    "POST /api/control/restart/{stream_proxy|browser_worker}",
+    "POST /api/control/doctor",
     "GET /openapi.json",
 ]
 

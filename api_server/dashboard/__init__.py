@@ -1,0 +1,1 @@
+"""The operator dashboard's static files (``static/``), served at ``/dashboard`` (``routes/dashboard.py``)."""
