@@ -29,7 +29,17 @@ from api_server.middleware import add_request_ids, auth_middleware, error_middle
 from api_server.queue import RequestQueue
 from api_server.records import Observer, RecentRequests, add_server_timing, record_middleware
 from api_server.response_store import ResponseStore
-from api_server.routes import admin, anthropic, control, dashboard, gemini, observe, openai, responses
+from api_server.routes import (
+    accounts_add,
+    admin,
+    anthropic,
+    control,
+    dashboard,
+    gemini,
+    observe,
+    openai,
+    responses,
+)
 from api_server.state import ServerState
 from api_server.usage_ledger import UsageLedger
 from api_server.worker_client import WorkerClient
@@ -80,6 +90,7 @@ def create_app(
     app.add_routes(observe.routes)
     app.add_routes(control.routes)
     app.add_routes(dashboard.routes)
+    app.add_routes(accounts_add.routes)
     if connect_worker:
         app.cleanup_ctx.append(lifecycle.worker_connection)
     app.cleanup_ctx.append(lifecycle.queue_dispatcher)

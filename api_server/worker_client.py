@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 #: worker is starting, slow once it is usable.
 POLL_STARTING_S = 1.0
 POLL_READY_S = 15.0
+#: The worker's answers to a request (``ask``), matched by id.
+REPLIES = (protocol.SelectorsReloaded, protocol.LoginStarted, protocol.AccountImported)
 USABLE_STATES = ("ready", "busy", "degraded", "login_required", "down")
 
 
@@ -58,7 +60,9 @@ class WorkerClient:
         )
         self._status_seq = 0
         #: Answers awaited from the worker, by request id.
-        self._replies: dict[str, asyncio.Future[protocol.SelectorsReloaded]] = {}
+        self._replies: dict[str, asyncio.Future[protocol.Message]] = {}
+        #: Where each sign-in's frames and end go, by session (the dashboard's remote views).
+        self.login_views: dict[str, Callable[[protocol.LoginFrame | protocol.LoginEnded], None]] = {}
 
     # ---- connection
 
@@ -103,10 +107,14 @@ class WorkerClient:
                 self._status_changed.notify_all()
             if self.on_status is not None:
                 self.on_status()
-        elif isinstance(msg, protocol.SelectorsReloaded):
+        elif isinstance(msg, REPLIES):
             reply = self._replies.get(msg.id)
             if reply is not None and not reply.done():
                 reply.set_result(msg)
+        elif isinstance(msg, protocol.LoginFrame | protocol.LoginEnded):
+            view = self.login_views.get(msg.session)
+            if view is not None:
+                view(msg)
         elif isinstance(msg, protocol.Fault):
             log.warning("worker reported a fault: %s", msg.message)
         elif self.on_event is not None:
@@ -116,20 +124,27 @@ class WorkerClient:
         await self._client.send(msg)
 
     async def reload_selectors(self, timeout: float = 30.0) -> protocol.SelectorsReloaded:
-        """Have the worker read ``SELECTORS_FILE`` again; its answer (``WorkerUnavailable`` when it gives none)."""
-        request_id = uuid.uuid4().hex
-        answer: asyncio.Future[protocol.SelectorsReloaded] = asyncio.get_running_loop().create_future()
-        self._replies[request_id] = answer
+        """Have the worker read ``SELECTORS_FILE`` again; its answer."""
+        reply = await self.ask(protocol.SelectorsReload(id=uuid.uuid4().hex), timeout)
+        assert isinstance(reply, protocol.SelectorsReloaded)
+        return reply
+
+    async def ask(
+        self, msg: protocol.SelectorsReload | protocol.LoginStart | protocol.AccountImport, timeout: float
+    ) -> protocol.Message:
+        """Send a request and wait for the worker's answer with the same id (``WorkerUnavailable`` without one)."""
+        answer: asyncio.Future[protocol.Message] = asyncio.get_running_loop().create_future()
+        self._replies[msg.id] = answer
         try:
-            await self._client.send(protocol.SelectorsReload(id=request_id))
+            await self._client.send(msg)
             async with asyncio.timeout(timeout):
                 return await answer
         except TimeoutError:
-            raise WorkerUnavailable("The browser worker did not answer the selector reload.") from None
+            raise WorkerUnavailable(f"The browser worker did not answer ({msg.type}) in time.") from None
         except ConnectionError:
             raise WorkerUnavailable("The browser worker connection was lost.", retry_after=5) from None
         finally:
-            self._replies.pop(request_id, None)
+            self._replies.pop(msg.id, None)
 
     # ---- status
 

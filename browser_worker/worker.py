@@ -24,6 +24,7 @@ from browser_worker import selector_control
 from browser_worker.errors import BrowserGone
 from browser_worker.feed import ProxyFeed
 from browser_worker.job_queue import JobQueue, PendingJob
+from browser_worker.remote_login import LOGIN_MESSAGES, RemoteLogins
 from browser_worker.slot import Slot
 from browser_worker.supervisor import Supervisor
 from shared import answer, channel, protocol
@@ -62,6 +63,7 @@ class Worker:
             else None
         )
         self.supervisor = Supervisor(settings, feed=self.feed, on_change=self._push_status)
+        self.logins = RemoteLogins(settings, lambda: self.supervisor.session)
         self.counts: collections.Counter[str] = collections.Counter()
         #: The jobs running now, by id (one per busy page).
         self.running: dict[str, PendingJob] = {}
@@ -246,6 +248,8 @@ class Worker:
                         self.queue.put(PendingJob(msg.id, msg.job, conn))
                 elif isinstance(msg, protocol.JobCancel):
                     self._cancel(msg.id)
+                elif isinstance(msg, LOGIN_MESSAGES):
+                    await self.logins.handle(msg, conn.send)
                 elif isinstance(msg, protocol.SelectorsReload):
                     await conn.send(
                         await selector_control.reload_pages(self.settings, self.supervisor.slots, msg.id)

@@ -274,6 +274,83 @@ class SelectorsInfo(Message):
     error: str | None = None
 
 
+class LoginStart(Message):
+    """API -> worker: open a fresh sign-in page and stream it (the dashboard's "Add account"); answered by
+    ``LoginStarted`` with the same id, then ``LoginFrame``s and one ``LoginEnded``."""
+
+    type: Literal["login_start"] = "login_start"
+    id: str
+    #: The new account's name (letters, digits, _ and -); None: the worker picks a free one.
+    name: str | None = None
+
+
+class LoginStarted(Message):
+    type: Literal["login_started"] = "login_started"
+    id: str
+    session: str | None = None
+    width: int = 0
+    height: int = 0
+    error: str | None = None
+
+
+class LoginFrame(Message):
+    """Worker -> API: one JPEG frame of a sign-in page (base64)."""
+
+    type: Literal["login_frame"] = "login_frame"
+    session: str
+    data: str
+    width: int
+    height: int
+    #: The page's address when the frame was taken (shown to the operator).
+    url: str = ""
+
+
+class LoginInput(Message):
+    """API -> worker: one of the operator's clicks, scrolls, keys (by name) or typed text, in page pixels."""
+
+    type: Literal["login_input"] = "login_input"
+    session: str
+    kind: Literal["click", "wheel", "key", "text"]
+    x: float = 0
+    y: float = 0
+    dx: float = 0
+    dy: float = 0
+    key: str = ""
+    text: str = Field(default="", max_length=1000)
+
+
+class LoginCancel(Message):
+    type: Literal["login_cancel"] = "login_cancel"
+    session: str
+
+
+class LoginEnded(Message):
+    """Worker -> API: a sign-in is over (``ok``: saved as ``account``, which joins the pool)."""
+
+    type: Literal["login_ended"] = "login_ended"
+    session: str
+    ok: bool
+    account: str | None = None
+    message: str = ""
+
+
+class AccountImport(Message):
+    """API -> worker: check a storage state signs in to AI Studio, then save it as account ``name``."""
+
+    type: Literal["account_import"] = "account_import"
+    id: str
+    name: str
+    storage_state: dict[str, Any]
+
+
+class AccountImported(Message):
+    type: Literal["account_imported"] = "account_imported"
+    id: str
+    ok: bool
+    account: str | None = None
+    error: str | None = None
+
+
 class StatusRequest(Message):
     type: Literal["status_request"] = "status_request"
 
@@ -357,6 +434,14 @@ AnyMessage = Annotated[
     | AccountAction
     | SelectorsReload
     | SelectorsReloaded
+    | LoginStart
+    | LoginStarted
+    | LoginFrame
+    | LoginInput
+    | LoginCancel
+    | LoginEnded
+    | AccountImport
+    | AccountImported
     | StatusRequest
     | WorkerStatus,
     Field(discriminator="type"),

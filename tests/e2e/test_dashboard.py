@@ -98,6 +98,8 @@ def test_every_panel_shows_what_the_api_reports(stack: Stack, page: Page) -> Non
     )
     for account in api(stack, "/api/accounts")["data"]:
         expect(page.locator("#accounts tbody")).to_contain_text(account["name"])
+    add = page.get_by_role("link", name="Add an account")
+    expect(add).to_have_attribute("href", "/dashboard/add-account.html")
     for slot in api(stack, "/api/accounts")["slots"]:
         expect(page.locator("#slots tbody")).to_contain_text(slot["id"])
     recent = page.locator("#recent tbody").get_by_role("row").filter(has_text=request_id)

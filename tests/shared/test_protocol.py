@@ -52,6 +52,16 @@ EXAMPLES: list[p.Message] = [
     p.JobAccepted(id="r2", ts=4.0, slot="s1"),
     p.AccountAction(account="second", action="disable"),
     p.SelectorsReload(id="r1"),
+    p.LoginStart(id="r2", name="work"),
+    p.LoginStarted(id="r2", session="login_ab12", width=1440, height=900),
+    p.LoginFrame(
+        session="login_ab12", data="/9j/4AAQ", width=1440, height=900, url="https://accounts.google.com/"
+    ),
+    p.LoginInput(session="login_ab12", kind="click", x=10.5, y=20),
+    p.LoginCancel(session="login_ab12"),
+    p.LoginEnded(session="login_ab12", ok=True, account="work", message="signed in"),
+    p.AccountImport(id="r3", name="work", storage_state={"cookies": [], "origins": []}),
+    p.AccountImported(id="r3", ok=False, error="expired"),
     p.SelectorsReloaded(
         id="r1", ok=False, error="selectors.toml: [replace] RUN_BUTON: unknown selector name"
     ),
