@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from playwright.async_api import Page, Route
 
 from browser_worker import diagnosis, selector_control
+from browser_worker import selector_overrides as overrides
 from browser_worker import selectors as S
 from browser_worker.browser import BrowserSession, active_profile
 from browser_worker.feed import ProxyFeed
@@ -67,6 +68,9 @@ class Report:
     checks: list[Check] = field(default_factory=list)
     #: What was not checked, and why.
     skipped: str = ""
+    #: Named selectors of things the idle page does not show (a running answer, an open dialog or menu…): the
+    #: doctor cannot check them; a failing request's error snapshot shows them.
+    situational: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -81,6 +85,8 @@ class Report:
     def summary(self) -> str:
         broken = [c for c in self.checks if not c.ok]
         lines = [f"doctor: {len(self.checks) - len(broken)} of {len(self.checks)} checks hold"]
+        if self.skipped:
+            lines.append(f"  not run: {self.skipped}")
         for check in broken:
             where = f" (selector {check.selector} = {S.selector(check.selector)!r})" if check.selector else ""
             lines.append(f"  BROKEN {check.name}{where}: {check.detail}")
@@ -93,7 +99,7 @@ async def run_doctor(settings: Settings, out: Path) -> Report:
     """Every check, the report and the screenshot written to ``out`` (0700)."""
     selector_control.load_at_start(settings)
     info = selector_control.info(settings)
-    report = Report(selectors_file=info.file, selector_overrides=info.overrides)
+    report = Report(selectors_file=info.file, selector_overrides=info.overrides, situational=_situational())
     if info.error:
         report.add("selectors_file", False, info.error)
     proxy_up = bool(settings.stream_port) and await _answers(settings.proxy_socket)
@@ -121,6 +127,17 @@ async def run_doctor(settings: Settings, out: Path) -> Report:
             await _probes(settings, studio, report, proxy_up)
         await _write(report, page, out)
     return report
+
+
+def _situational() -> list[str]:
+    checked = {
+        *S.SELF_TEST.values(),
+        *ANSWER_SELECTORS,
+        "DIALOG_ACCEPT_TEXTS",
+        "PROMPT_TEXTAREA",
+        "PREFS_KEY",
+    }
+    return sorted(n for n in overrides.BUILT_IN if n not in checked and n not in S.TEXTS)
 
 
 async def _answers(path: Path) -> bool:

@@ -231,3 +231,29 @@ def test_every_control_is_labelled_and_reachable_by_keyboard(stack: Stack, page:
     expect(page.locator("#new-key")).to_contain_text("sk-aisp-")
     made = next(k for k in api(stack, "/api/keys")["data"] if k["label"] == "typed-by-keyboard")
     requests.delete(f"{stack.base_url}/api/keys/{made['id']}", headers=ADMIN, timeout=10)
+
+
+def test_a_failed_request_s_snapshot_and_screenshot_are_shown(stack: Stack, page: Page) -> None:
+    failed = chat(stack, "fail #sim:error=internal #sim:words=5")
+    assert failed.status_code == 502, failed.text
+    request_id = failed.headers["x-request-id"]
+    signed_in(page, stack)
+    row = page.locator("#snapshots tbody").get_by_role("row").filter(has_text=request_id)
+    expect(row).to_contain_text("upstream", timeout=LIVE_MS)
+    row.get_by_role("button", name=f"Screenshot of request {request_id}").click()
+    image = page.get_by_role("img", name="Screenshot of the page when the request failed")
+    expect(image).to_be_visible()
+    assert page.evaluate("() => document.querySelector('#snapshot-image').naturalWidth") > 100
+    expect(page.locator("#snapshot-caption")).to_contain_text(request_id)
+
+
+def test_restarting_the_browser_worker_shows_it_come_back(stack: Stack, page: Page) -> None:
+    signed_in(page, stack)
+    before = stack.pid("browser_worker")
+    page.get_by_role("button", name="Restart the browser").click()
+    expect(page.locator("#action-result")).to_contain_text("Restart the browser: done")
+    row = page.locator("#processes tbody").get_by_role("row").filter(has_text="browser_worker")
+    expect(row).to_contain_text("ready", timeout=60_000)
+    stack.wait_healthy(60)
+    assert stack.pid("browser_worker") != before
+    assert chat(stack).status_code == 200

@@ -156,11 +156,13 @@ def test_no_top_p_serves_degraded_and_refuses_a_request_that_sets_top_p(variant_
 
 
 def test_moved_advanced_settings_degrade_max_tokens_until_a_prepended_selector_finds_it(
-    variant_stack: Stack, overrides: Path
+    variant_stack: Stack, overrides: Path, tmp_path: Path
 ) -> None:
     stack = variant_stack
     on_variant(stack, "moved_advanced_settings")
     worker_health(stack, lambda w: "max_output_tokens (MAX_TOKENS_INPUT)" in w.get("message", ""), "degraded")
+    status, summary, _ = doctor(stack, tmp_path)
+    assert status == 1 and "BROKEN max_output_tokens (selector MAX_TOKENS_INPUT" in summary, summary
     refused = chat(stack, max_tokens=300)
     assert refused.status_code == 502 and "MAX_TOKENS_INPUT" in refused.text, refused.text
 
@@ -176,12 +178,15 @@ def test_moved_advanced_settings_degrade_max_tokens_until_a_prepended_selector_f
 
 
 def test_an_unknown_first_use_dialog_takes_the_page_out_until_its_button_is_named(
-    variant_stack: Stack, overrides: Path
+    variant_stack: Stack, overrides: Path, tmp_path: Path
 ) -> None:
     stack = variant_stack
     on_variant(stack, "first_use_dialog")
     worker = worker_health(stack, lambda w: w.get("state") == "down", "out of service")
     assert "page_uncovered" in worker["message"] and "DIALOG_ACCEPT_TEXTS" in worker["message"]
+    status, summary, report = doctor(stack, tmp_path)
+    assert status == 1 and "BROKEN page_uncovered (selector DIALOG_ACCEPT_TEXTS" in summary, summary
+    assert report["skipped"].startswith("the generation probes")
     assert chat(stack).status_code == 503
 
     overrides.write_text('[prepend]\nDIALOG_ACCEPT_TEXTS = ["Start building"]\n')
