@@ -63,14 +63,14 @@ def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
 
-def error_response(err: ServiceError, path: str = "") -> web.Response:
+def error_response(err: ServiceError, path: str = "", method: str = "POST") -> web.Response:
     """The error in the shape of the dialect that ``path`` belongs to (OpenAI's by default); its ids are
     added by ``add_request_ids`` like on every answer."""
     headers: dict[str, str] = {}
     after = err.retry_after  # the instance's, else its class's default (shared/errors.py)
     if after is not None:
         headers["Retry-After"] = str(max(1, round(after)))
-    status, body = shape_for(path)(err)
+    status, body = shape_for(path, method)(err)
     return web.Response(
         status=status,
         reason=REASONS.get(status),
@@ -137,10 +137,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 raise
             err = _translate_http(exc, request)
             log.info("%s %s -> %d %s", request.method, request.path, err.status, err.code)
-            response = error_response(err, request.path)
+            response = error_response(err, request.path, request.method)
         except ServiceError as err:
             log.info("%s %s -> %d %s: %s", request.method, request.path, err.status, err.code, err.message)
-            response = error_response(err, request.path)
+            response = error_response(err, request.path, request.method)
         except asyncio.CancelledError:
             log.info("%s %s -> 499 client went away", request.method, request.path)
             raise
@@ -149,6 +149,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             response = error_response(
                 ServiceError(f"Internal server error (request id {req_id}); see the server log."),
                 request.path,
+                request.method,
             )
         return response
     finally:

@@ -26,15 +26,16 @@ def openai(err: ServiceError) -> tuple[int, dict[str, Any]]:
 SHAPES: list[tuple[str | re.Pattern[str], ErrorShape]] = [
     ("/v1/messages", anthropic_render.shape),
     ("/v1beta", gemini_render.shape),
-    # Gemini's methods under /v1 (google-genai's default version): a ``:method`` on a model path
+    # Gemini's methods under /v1 (google-genai's default version): a ``:method`` on a model path, always a POST
+    # (a GET there is OpenAI's model route, for a model id that holds a colon)
     (re.compile(r"^/v1/models/[^/]+:[A-Za-z]+$"), gemini_render.shape),
 ]
 
 
-def shape_for(path: str) -> ErrorShape:
+def shape_for(path: str, method: str = "POST") -> ErrorShape:
     for prefix, shape in SHAPES:
         if isinstance(prefix, re.Pattern):
-            if prefix.match(path):
+            if prefix.match(path) and method != "GET":
                 return shape
         elif path == prefix or path.startswith(prefix.rstrip("/") + "/") or path.startswith(prefix + ":"):
             return shape

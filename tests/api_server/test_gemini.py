@@ -430,3 +430,17 @@ async def test_json_array_stream_errors_are_arrays_too(ready: TestClient, fake: 
     assert (await quota.json())[0]["error"]["status"] == "RESOURCE_EXHAUSTED"
     sse = await ready.post("/v1beta/models/nope:streamGenerateContent?alt=sse", json=body)
     assert sse.status == 404 and (await sse.json())["error"]["status"] == "NOT_FOUND"
+
+
+async def test_getting_an_openai_model_whose_id_holds_a_colon_answers_in_openai_s_shape(
+    ready: TestClient,
+) -> None:
+    """Found by the schema fuzzing: ``GET /v1/models/x:W`` is OpenAI's model route (Gemini's methods are POSTs),
+    so its 404 is OpenAI's error, not Google's."""
+    resp = await ready.get("/v1/models/nope:W")
+    assert resp.status == 404
+    error = (await resp.json())["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["code"] == "model_not_found"
+    posted = await ready.post("/v1/models/nope:generateContent", json={"contents": []})
+    assert "status" in (await posted.json())["error"]  # Google's shape for Gemini's methods
