@@ -321,7 +321,13 @@ class Engine:
                     run_deadline = loop.time() + self.run_backstop_s(ticket.job)
                     yield Started()
             elif isinstance(item, protocol.Error):
-                raise from_kind(item.kind, item.message, status=item.status, retry_after=item.retry_after)
+                raise from_kind(
+                    item.kind,
+                    item.message,
+                    status=item.status,
+                    retry_after=item.retry_after,
+                    param=item.param,
+                )
             elif isinstance(item, protocol.Done):
                 ticket.timings = item.timings
                 return

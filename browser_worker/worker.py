@@ -422,6 +422,7 @@ class Worker:
                 message=error.message,
                 status=error.status,
                 retry_after=error.retry_after,
+                param=error.param,
             ),
         )
         timings.setdefault("total", _ms(pending.received))

@@ -151,6 +151,8 @@ class Error(Message):
     message: str
     status: int | None = None
     retry_after: float | None = None
+    #: The request field the error is about (``top_p`` for a setting the page lacks), for the dialect's shape.
+    param: str | None = None
 
 
 class Stage(Message):

@@ -18,8 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
+import openai
 import pytest
 import requests
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types as genai_types
 
 from aistudio_sim.stack import Stack
 from tests.e2e.conftest import PLAIN_MODEL, SHARED_ENV
@@ -138,6 +143,7 @@ def test_renamed_run_button_takes_the_page_out_until_an_override_restores_it(
 
 def test_no_top_p_serves_degraded_and_refuses_a_request_that_sets_top_p(variant_stack: Stack) -> None:
     stack = variant_stack
+    counted = degraded_count(stack, "top_p")
     on_variant(stack, "no_top_p")
     worker = worker_health(stack, lambda w: w.get("state") == "degraded", "degraded")
     assert "top_p (TOP_P_INPUT)" in worker["message"]
@@ -150,8 +156,7 @@ def test_no_top_p_serves_degraded_and_refuses_a_request_that_sets_top_p(variant_
     assert error["code"] == "setting_unavailable"
     assert "top_p" in error["message"] and "TOP_P_INPUT" in error["message"]
     assert "STRICT_SETTINGS=false" in error["message"]
-    metrics = requests.get(stack.base_url + "/metrics", headers=ADMIN, timeout=10).text
-    assert 'aistudio_proxy_degraded_requests_total{control="top_p"} 1.0' in metrics
+    assert degraded_count(stack, "top_p") == counted + 1
     assert len(stack.sim_requests()) == 1  # the refused request never reached the page
 
 
@@ -243,3 +248,126 @@ def test_the_doctor_names_a_missing_control(variant_stack: Stack, tmp_path: Path
     status, summary, _ = doctor(variant_stack, tmp_path)
     assert status == 1
     assert "BROKEN top_p (selector TOP_P_INPUT" in summary, summary
+
+
+def _dialect_answers(stack: Stack, **top_p: float) -> dict[str, tuple[int, dict[str, str], Any]]:
+    """One request per dialect and mode (official SDKs): status, headers and the answer or error body.
+
+    ``top_p``: ``value=…`` sets top-P in each dialect's own field; without it no request sets it."""
+    results: dict[str, tuple[int, dict[str, str], Any]] = {}
+    value = top_p.get("value")
+    oai = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=ADMIN_KEY, max_retries=0, timeout=120)
+    ant = anthropic.Anthropic(base_url=stack.base_url, api_key=ADMIN_KEY, max_retries=0, timeout=120)
+    gem = genai.Client(
+        api_key=ADMIN_KEY,
+        http_options=genai_types.HttpOptions(base_url=stack.base_url + "/", timeout=120_000),
+    )
+    oai_p: dict[str, Any] = {"top_p": value} if value is not None else {}
+    messages: Any = USER
+    # this anthropic SDK no longer lists top_p (newer Claude models refuse it); the Messages API still has it
+    ant_p: dict[str, Any] = {"extra_body": oai_p}
+    calls: dict[str, Any] = {
+        "chat": lambda: oai.chat.completions.with_raw_response.create(
+            model=PLAIN_MODEL, messages=messages, **oai_p
+        ),
+        "chat_stream": lambda: oai.chat.completions.with_streaming_response.create(
+            model=PLAIN_MODEL, messages=messages, stream=True, **oai_p
+        ),
+        "responses": lambda: oai.responses.with_raw_response.create(
+            model=PLAIN_MODEL, input=USER[0]["content"], **oai_p
+        ),
+        "responses_stream": lambda: oai.responses.with_streaming_response.create(
+            model=PLAIN_MODEL, input=USER[0]["content"], stream=True, **oai_p
+        ),
+        "anthropic": lambda: ant.messages.with_raw_response.create(
+            model=PLAIN_MODEL, max_tokens=100, messages=messages, **ant_p
+        ),
+        "anthropic_stream": lambda: ant.messages.with_streaming_response.create(
+            model=PLAIN_MODEL, max_tokens=100, messages=messages, stream=True, **ant_p
+        ),
+    }
+    for name, call in calls.items():
+        try:
+            made = call()
+            if name.endswith("_stream"):
+                with made as streamed:
+                    body = streamed.read().decode()
+                    results[name] = (streamed.status_code, dict(streamed.headers), body)
+            else:
+                results[name] = (made.status_code, dict(made.headers), made.text)
+        except (openai.APIStatusError, anthropic.APIStatusError) as exc:
+            results[name] = (exc.status_code, dict(exc.response.headers), exc.response.json())
+    config = genai_types.GenerateContentConfig(top_p=value) if value is not None else None
+    for name in ("gemini", "gemini_stream"):
+        try:
+            if name == "gemini":
+                done = gem.models.generate_content(
+                    model=PLAIN_MODEL, contents=USER[0]["content"], config=config
+                )
+                chunks = [done]
+            else:
+                chunks = list(
+                    gem.models.generate_content_stream(
+                        model=PLAIN_MODEL, contents=USER[0]["content"], config=config
+                    )
+                )
+            http = chunks[0].sdk_http_response
+            headers = dict(http.headers or {}) if http else {}
+            results[name] = (200, headers, "".join(c.text or "" for c in chunks))
+        except genai_errors.APIError as exc:
+            results[name] = (exc.code, {}, exc.details)
+    oai.close()
+    ant.close()
+    return results
+
+
+def test_every_dialect_names_what_it_ran_without_and_refuses_top_p_in_its_own_shape(
+    variant_stack: Stack,
+) -> None:
+    """``no_top_p``: every dialect, streaming or not, answers with ``x-aistudio-degraded: top_p``; a request
+    that sets top-P gets a 502 in its dialect's error shape naming the control; the log warns once."""
+    stack = variant_stack
+    log_path = stack.log_dir / "browser_worker.log"
+    log_start = log_path.stat().st_size if log_path.exists() else 0
+    counted = degraded_count(stack, "top_p")
+    on_variant(stack, "no_top_p")
+    worker_health(stack, lambda w: w.get("state") == "degraded", "degraded")
+
+    served = _dialect_answers(stack)
+    for name, (status, headers, body) in served.items():
+        assert status == 200, (name, body)
+        lower = {k.lower(): v for k, v in headers.items()}
+        assert lower["x-aistudio-degraded"] == "top_p", (name, headers)
+        assert body, name
+    assert len(stack.sim_requests()) == len(served)  # each answer came from the page
+
+    refused = _dialect_answers(stack, value=0.5)
+    for name, (status, _, body) in refused.items():
+        assert status == 502, (name, body)
+        if name.startswith("anthropic"):
+            assert body["type"] == "error" and body["error"]["type"] == "api_error", body
+            message = body["error"]["message"]
+        elif name.startswith("gemini"):
+            assert body["error"]["code"] == 502 and body["error"]["status"] == "UNAVAILABLE", body
+            info = body["error"]["details"][0]
+            assert info["reason"] == "SETTING_UNAVAILABLE" and info["metadata"] == {"param": "top_p"}, body
+            message = body["error"]["message"]
+        else:
+            assert body["error"]["code"] == "setting_unavailable", body
+            assert body["error"]["param"] == "top_p", body
+            message = body["error"]["message"]
+        assert "top_p" in message and "TOP_P_INPUT" in message, (name, message)
+    assert len(stack.sim_requests()) == len(served)  # none of the refused requests reached the page
+
+    assert degraded_count(stack, "top_p") == counted + len(served)
+    with log_path.open("rb") as log:
+        log.seek(log_start)
+        lines = log.read().decode(errors="replace")
+    assert lines.count("degraded: running without top_p") == 1, stack.log_tail("browser_worker")
+
+
+def degraded_count(stack: Stack, control: str) -> float:
+    """``aistudio_proxy_degraded_requests_total`` for ``control`` (0 before its first request)."""
+    metrics = requests.get(stack.base_url + "/metrics", headers=ADMIN, timeout=10).text
+    prefix = f'aistudio_proxy_degraded_requests_total{{control="{control}"}} '
+    return next((float(line[len(prefix) :]) for line in metrics.splitlines() if line.startswith(prefix)), 0.0)

@@ -32,6 +32,7 @@ EXAMPLES: list[p.Message] = [
     p.Usage(id="r1", ts=1.9, prompt_tokens=1, completion_tokens=2, reasoning_tokens=3, total_tokens=6),
     p.Finish(id="r1", ts=2.0, reason="stop"),
     p.Error(id="r1", ts=2.1, kind="quota", message="quota", status=429, retry_after=3600),
+    p.Error(id="r1", ts=2.1, kind="setting_unavailable", message="no top-P", status=502, param="top_p"),
     p.Stage(id="r1", ts=2.1, name="submit", ms=80.5),
     p.Stage(id="r1", ts=2.0, name="settings", ms=40.0, degraded=["top_p", "temporary_chat"]),
     p.Done(id="r1", ts=2.2, timings={"total": 12.5}),
