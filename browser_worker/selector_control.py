@@ -3,9 +3,9 @@
 The selectors are module attributes of ``browser_worker/selectors.py``, so the overrides in use are one per
 process, and so is this state. ``load_at_start`` reads ``SELECTORS_FILE`` (names and types: a bad file is
 refused, logged and reported in the status, and the built-in selectors serve); the first page to start checks
-the file's selectors parse (``check_pending``). ``reload`` (``POST /api/selectors/reload``) reads the file again
-and, when every check passes on a live page, puts it in place all at once; the caller then has each page
-rebuild its regions and run its self-test again.
+the file's selectors parse (``check_pending``) before it builds a locator. ``reload``
+(``POST /api/selectors/reload``) reads the file again and, when every check passes on a live page, puts it in
+place all at once; the caller then has each page rebuild its regions and run its self-test again.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class _InUse:
 
 
 _state = _InUse()
+#: One check of the pending selectors at a time (several pages may start at once).
+_checking = asyncio.Lock()
 #: The pages' refreshes after a reload (each waits for its page's job to end).
 _refreshes: set[asyncio.Task[None]] = set()
 
@@ -63,16 +65,18 @@ def load_at_start(settings: Settings) -> None:
 
 
 async def check_pending(page: Page) -> None:
-    """On a started page: parse the selectors loaded at start; any that fails puts the built-ins back."""
-    if not _state.unchecked:
-        return
-    _state.unchecked = False
-    try:
-        await overrides.check_syntax(page, _state.current)
-    except overrides.OverrideError as exc:
-        overrides.apply(overrides.Overrides())
-        _state.current, _state.error = overrides.Overrides(), str(exc)
-        log.error("selector overrides refused, using the built-in selectors: %s", exc)
+    """On a page about to start, before it builds any locator: parse the selectors loaded at start; any that
+    fails puts the built-ins back. Pages starting at once wait for the first one's check."""
+    async with _checking:
+        if not _state.unchecked:
+            return
+        try:
+            await overrides.check_syntax(page, _state.current)
+        except overrides.OverrideError as exc:
+            overrides.apply(overrides.Overrides())
+            _state.current, _state.error = overrides.Overrides(), str(exc)
+            log.error("selector overrides refused, using the built-in selectors: %s", exc)
+        _state.unchecked = False  # (a page closing mid-check leaves it to the next page)
 
 
 async def reload(settings: Settings, page: Page | None, request_id: str) -> protocol.SelectorsReloaded:

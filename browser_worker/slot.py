@@ -177,6 +177,8 @@ class Slot:
                 self.sup.read_models_later(response, models_seen)
 
         page.page.on("response", on_response)
+        # before any locator is built: a start-up override that does not parse must not reach the page wing
+        await selector_control.check_pending(page.page)
         studio = StudioPage(page.page, self.settings.aistudio_url)
         await studio.open_new_chat()
         model = await studio.wait_ready()
@@ -200,7 +202,6 @@ class Slot:
         # page closes.
         page.page.remove_listener("response", on_response)
         await studio.ensure_temporary_chat()
-        await selector_control.check_pending(page.page)
         self.self_test = await studio.self_test()
         missing = [name for name, ok in self.self_test.items() if not ok]
         if missing:
