@@ -328,6 +328,9 @@ class Slot:
             if not self.broken:
                 await self.studio.ensure_temporary_chat()  # it may have failed under a dialog no one knew
             self.set_idle()
+        # The page is free again: a job that waited for it meanwhile takes it now (``set_idle`` says nothing
+        # when the state did not change, and then no one would wake it before its wait ran out).
+        self.on_change()
 
     async def reload_page(self) -> None:
         """Open a fresh new chat (the page re-reads its config); for recovery and tests."""

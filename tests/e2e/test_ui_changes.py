@@ -194,12 +194,14 @@ def test_an_unknown_first_use_dialog_takes_the_page_out_until_its_button_is_name
     assert report["skipped"].startswith("the generation probes")
     assert chat(stack).status_code == 503
 
+    before = others(stack)
     overrides.write_text('[prepend]\nDIALOG_ACCEPT_TEXTS = ["Start building"]\n')
     assert reload(stack).status_code == 200
     worker_health(stack, lambda w: w.get("state") == "ready", "ready")
     served = chat(stack)
     assert served.status_code == 200, served.text
     assert "x-aistudio-degraded" not in served.headers
+    assert others(stack) == before
 
 
 def test_a_bad_override_file_is_refused_and_the_selectors_in_use_stay(
@@ -207,6 +209,13 @@ def test_a_bad_override_file_is_refused_and_the_selectors_in_use_stay(
 ) -> None:
     stack = variant_stack
     assert requests.post(stack.base_url + "/api/selectors/reload", timeout=10).status_code == 401
+    user_key = {"Authorization": "Bearer not-the-admin-key-0123456789"}
+    assert (
+        requests.post(stack.base_url + "/api/selectors/reload", headers=user_key, timeout=10).status_code
+        == 401
+    )
+    overrides.write_text('[prepend]\nDIALOG_ACCEPT_TEXTS = ["Start building"]\n')
+    assert reload(stack).json()["overrides"] == ["DIALOG_ACCEPT_TEXTS"]
     cases = {
         "[replace]\nRUN_BUTON = 'button'\n": "RUN_BUTON: unknown selector name",
         "[replace]\nRUN_BUTTON = 'button[aria-label='\n": "is not a valid selector",
@@ -222,7 +231,7 @@ def test_a_bad_override_file_is_refused_and_the_selectors_in_use_stay(
         assert error["code"] == "selectors_refused" and message in error["message"], (text, error)
     _, health = stack.health()
     selectors = health["components"]["worker"]["selectors"]
-    assert selectors["overrides"] == [] and "not valid TOML" in selectors["error"]
+    assert selectors["overrides"] == ["DIALOG_ACCEPT_TEXTS"] and "not valid TOML" in selectors["error"]
     served = chat(stack)
     assert served.status_code == 200, served.text
 
