@@ -310,7 +310,8 @@ class Slot:
                 self.runner.function_calling_ui = self.self_test.get("function_calling", False)
             if self.state != "busy":
                 self.set_idle()
-            return self.self_test
+        self.on_change()  # the page is free again: wake a job that waited for it (see ``refresh_selectors``)
+        return self.self_test
 
     async def refresh_selectors(self) -> None:
         """After a selector override: the page's regions are built again from the selectors as they are now
@@ -340,3 +341,4 @@ class Slot:
             await self.studio.open_new_chat()
             await self.studio.wait_ready()
             await self.studio.ensure_temporary_chat()
+        self.on_change()  # the page is free again: wake a job that waited for it
