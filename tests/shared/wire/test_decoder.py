@@ -871,3 +871,41 @@ def test_an_unknown_content_encoding_is_reported_even_without_a_body() -> None:
 def test_usage_counts_that_are_not_integers_are_left_out() -> None:
     events = decode([body(event([[None, "x"]], usage=[1, "2", 3.5, None]))])
     assert Usage(prompt_tokens=1, completion_tokens=None, reasoning_tokens=None, total_tokens=None) in events
+
+
+# --- the decoder's own state (mutation review, 2026-12-05) -------------------------------------------
+
+
+def test_a_400_is_an_http_error_and_a_decoder_s_defaults_are_a_200_with_no_stream_id() -> None:
+    decoder = make_decoder(status=400)
+    assert decoder.feed(b'{"error": {"message": "bad field"}}') == []
+    assert decoder.close() == [Error("upstream_status", 400, "bad field"), Done()]
+    plain = ResponseDecoder()
+    events = [*plain.feed(body(event([[None, "hi"]]))), *plain.close()]
+    assert [e.type for e in events] == ["content", "finish", "done"]
+    assert {e.id for e in events} == {""}
+
+
+def test_a_cut_body_says_how_many_bytes_came() -> None:
+    decoder = make_decoder()
+    pieces = every(body(event([[None, "hello"]]))[:-1], 7)
+    for piece in pieces:
+        decoder.feed(piece)
+    closing = decoder.close()
+    received = sum(len(p) for p in pieces)
+    assert isinstance(closing[0], protocol.Error)
+    assert f"({received} bytes received)" in closing[0].message
+
+
+def test_a_finished_decoder_holds_nothing_and_ignores_more_input() -> None:
+    decoder = make_decoder()
+    decoder.feed(body(event([[None, "x" * 500]])))
+    decoder.close()
+    assert decoder.done and decoder.buffered == 0
+    assert decoder.feed(b"[[more]]") == [] and decoder.close() == []
+
+
+def test_a_body_that_does_not_decompress_says_why() -> None:
+    events = make_decoder(content_encoding="gzip").feed(b"this is not gzip at all")
+    assert isinstance(events[0], protocol.Error) and events[0].kind == "protocol"
+    assert events[0].message == "corrupt compressed body: Error -3 while decompressing data: incorrect header check"
