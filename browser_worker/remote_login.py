@@ -155,8 +155,9 @@ class RemoteLogins:
             height=int(meta.get("deviceHeight") or login.height),
             url=login.slot.page.url,
         )
-        loop = asyncio.get_running_loop()
-        loop.create_task(self._forward(login, msg, frame["sessionId"]))
+        task = asyncio.get_running_loop().create_task(self._forward(login, msg, frame["sessionId"]))
+        self._requests.add(task)  # held until done: a task nothing refers to may be collected mid-way
+        task.add_done_callback(self._requests.discard)
 
     async def _forward(self, login: _Session, msg: protocol.LoginFrame, ack: int) -> None:
         with contextlib.suppress(Exception):

@@ -47,6 +47,7 @@ class _Ticket:
 
 
 _tickets: dict[str, _Ticket] = {}
+_cancels: set[asyncio.Task[None]] = set()
 INPUT_FIELDS = ("kind", "x", "y", "dx", "dy", "key", "text")
 
 
@@ -67,10 +68,26 @@ async def start_login(request: web.Request) -> web.Response:
     for old in [t for t, v in _tickets.items() if v.expires < now]:
         _tickets.pop(old, None)
     _tickets[ticket] = _Ticket(reply.session, now + TICKET_S)
+    worker = request.app[WORKER]
+    asyncio.get_running_loop().call_later(TICKET_S, _unclaimed, ticket, worker)
     return web.json_response(
         {"session": reply.session, "ticket": ticket, "width": reply.width, "height": reply.height},
         status=201,
     )
+
+
+def _unclaimed(ticket: str, worker: WorkerClient) -> None:
+    """A sign-in whose view was never opened closes when its ticket expires (it holds one of the places)."""
+    held = _tickets.pop(ticket, None)
+    if held is not None:
+        task = asyncio.get_running_loop().create_task(_cancel(worker, held.session))
+        _cancels.add(task)
+        task.add_done_callback(_cancels.discard)
+
+
+async def _cancel(worker: WorkerClient, session: str) -> None:
+    with contextlib.suppress(ConnectionError):
+        await worker.send(protocol.LoginCancel(session=session))
 
 
 @routes.get("/login-view/{session}")

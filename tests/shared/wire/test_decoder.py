@@ -908,4 +908,7 @@ def test_a_finished_decoder_holds_nothing_and_ignores_more_input() -> None:
 def test_a_body_that_does_not_decompress_says_why() -> None:
     events = make_decoder(content_encoding="gzip").feed(b"this is not gzip at all")
     assert isinstance(events[0], protocol.Error) and events[0].kind == "protocol"
-    assert events[0].message == "corrupt compressed body: Error -3 while decompressing data: incorrect header check"
+    assert (
+        events[0].message
+        == "corrupt compressed body: Error -3 while decompressing data: incorrect header check"
+    )
