@@ -1,7 +1,7 @@
 """Adding an account without a desktop (issue 20), on the real stack with a pool of demo accounts: an operator
 signs in ``demo3@example.com`` through the dashboard's remote view (Playwright clicks on the streamed picture and
 types, as a person would) and the new account serves a request; cookie imports, valid, expired and malformed,
-in both the extension and the Playwright format."""
+in both the extension and the Playwright format; Cancel closes a sign-in, and at most two run at once."""
 
 from __future__ import annotations
 
@@ -226,3 +226,47 @@ def test_cookie_imports_valid_expired_and_malformed(pool: Stack) -> None:
         bad = import_(pool, body)
         assert bad.status_code == 400, (body, bad.text)
         assert what in bad.json()["error"]["message"], (what, bad.json())
+
+
+def close_view(stack: Stack, page: Page, started: dict[str, Any]) -> None:
+    """Open a sign-in's view and leave it: the API cancels a sign-in whose viewer went."""
+    url = (
+        stack.base_url.replace("http", "ws") + f"/login-view/{started['session']}?ticket={started['ticket']}"
+    )
+    page.evaluate(
+        "(url) => new Promise((resolve) => { const ws = new WebSocket(url);"
+        " ws.onmessage = () => { ws.close(); resolve(); }; ws.onerror = () => resolve(); })",
+        url,
+    )
+
+
+def test_cancel_closes_the_sign_in_and_at_most_two_run_at_once(pool: Stack, page: Page) -> None:
+    page.goto(pool.base_url + "/dashboard/add-account.html")
+    page.get_by_role("textbox", name="Admin key (ADMIN_KEY)").fill(ADMIN_KEY)
+    page.get_by_role("button", name="Use this key").click()
+    page.get_by_role("button", name="Start the sign-in").click()
+    expect(page.locator("#page-url")).to_contain_text("accounts.google.com", timeout=30_000)
+    page.get_by_role("button", name="Cancel the sign-in").click()
+    expect(page.locator("#state")).to_contain_text("Cancelled.")
+
+    def start() -> requests.Response:
+        return requests.post(pool.base_url + "/api/accounts/login", json={}, headers=ADMIN, timeout=60)
+
+    first = start()
+    assert first.status_code == 201, first.text
+    deadline = time.monotonic() + 30
+    second = start()
+    while (
+        second.status_code != 201
+    ):  # the cancelled sign-in's page closes in the worker: polled with a deadline
+        assert time.monotonic() < deadline, second.text
+        time.sleep(0.25)
+        second = start()
+    try:
+        third = start()
+        assert third.status_code == 400, third.text
+        assert third.json()["error"]["code"] == "login_refused"
+        assert "2 sign-ins are open already" in third.json()["error"]["message"]
+    finally:
+        close_view(pool, page, first.json())
+        close_view(pool, page, second.json())
