@@ -108,7 +108,8 @@ def test_an_operator_signs_in_a_new_account_through_the_remote_view(
     shown = int(page.locator("#screen").get_attribute("data-frames") or 0)
     expect(page.locator("#screen")).not_to_have_attribute("data-frames", str(shown), timeout=10_000)
     click_at(page, *centres["email"])
-    page.keyboard.type("demo3@example.com")
+    page.keyboard.type("demo3@example.comx")
+    page.keyboard.press("Backspace")  # a typo, corrected as an operator would
     click_at(page, *centres["password"])
     page.keyboard.type("any password")
     page.keyboard.press("Enter")
