@@ -69,10 +69,11 @@ def doctor_main(argv: list[str]) -> int:
     except SettingsError as exc:
         print(f"browser_worker doctor: bad setting: {exc}", file=sys.stderr)
         return 2
-    configure_logging("browser_worker-doctor", None, "WARNING")
+    configure_logging("browser_worker-doctor", None, "WARNING", stream=sys.stderr)
     report = asyncio.run(run_doctor(settings, args.out))
     print(json.dumps(report.to_json(), indent=2) if args.json else report.summary())
-    print(f"report: {args.out / REPORT_FILE} (attach it, and the screenshot beside it, to a bug report)")
+    where = f"report: {args.out / REPORT_FILE} (attach it, and the screenshot beside it, to a bug report)"
+    print(where, file=sys.stderr if args.json else sys.stdout)  # --json: stdout is the JSON alone
     return 0 if report.ok else 1
 
 

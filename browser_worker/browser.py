@@ -137,14 +137,15 @@ class SlotPage:
         page.on("crash", lambda _p: self.mark_lost("page crashed"))
         page.on("close", lambda _p: self.mark_lost("page closed"))
 
-    def mark_lost(self, reason: str) -> None:
+    def mark_lost(self, reason: str, deliberate: bool = False) -> None:
         if not self.lost.is_set():
-            log.warning("slot %s lost: %s", self.slot, reason)
+            if not deliberate:
+                log.warning("slot %s lost: %s", self.slot, reason)
             self.lost_reason = reason
             self.lost.set()
 
     async def close(self) -> None:
-        self.mark_lost("closed")
+        self.mark_lost("closed", deliberate=True)  # the page's close event that follows is no loss
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
                 await self.context.close()
@@ -176,6 +177,7 @@ class BrowserSession:
         self.lost_reason = ""
         self._stack = contextlib.AsyncExitStack()
         self._spki: str | None = None
+        self._closing = False
         self.playwright: Playwright | None = None
         self.browser: Browser | None = None
         self.first: SlotPage | None = None
@@ -197,13 +199,15 @@ class BrowserSession:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._closing = True  # what closes now was not lost: no warning
         await self._stack.aclose()
 
     def mark_lost(self, reason: str) -> None:
         """Declare the browser lost (it disconnected, its first page crashed or closed, or the worker gave
         the browser up): sets ``lost``, which the supervisor answers with a relaunch."""
         if not self.lost.is_set():
-            log.warning("browser lost: %s", reason)
+            if not self._closing:
+                log.warning("browser lost: %s", reason)
             self.lost_reason = reason
             self.lost.set()
 

@@ -15,6 +15,7 @@ import logging.handlers
 import re
 import sys
 from pathlib import Path
+from typing import TextIO
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -49,14 +50,17 @@ class _ContextFilter(logging.Filter):
         return True
 
 
-def configure_logging(process_name: str, log_dir: Path | None, level: str = "INFO") -> None:
-    """Send every logger's records to stdout and ``log_dir/<process_name>.log``."""
+def configure_logging(
+    process_name: str, log_dir: Path | None, level: str = "INFO", stream: TextIO | None = None
+) -> None:
+    """Send every logger's records to ``stream`` (stdout by default: a command whose stdout is its output
+    passes stderr) and ``log_dir/<process_name>.log``."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
     formatter = SafeFormatter(FORMAT, DATEFMT)
     context = _ContextFilter(process_name)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stdout)]
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
         handlers.append(

@@ -91,20 +91,24 @@ def on_variant(stack: Stack, name: str) -> None:
     restart_worker(stack)
 
 
-def doctor(stack: Stack, out: Path) -> tuple[int, str, dict[str, Any]]:
-    """``python -m browser_worker doctor`` with the stack's settings: exit status, summary, report."""
-    done = subprocess.run(
-        [sys.executable, "-m", "browser_worker", "doctor", "--out", str(out)],
+def doctor(stack: Stack, out: Path, *flags: str) -> tuple[int, str, dict[str, Any]]:
+    """``python -m browser_worker doctor`` with the stack's settings: exit status, output, report."""
+    done = doctor_process(stack, out, *flags)
+    report = (
+        json.loads((out / "doctor-report.json").read_text()) if (out / "doctor-report.json").exists() else {}
+    )
+    return done.returncode, done.stdout + done.stderr, report
+
+
+def doctor_process(stack: Stack, out: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "browser_worker", "doctor", "--out", str(out), *flags],
         env=stack.env,
         cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
         text=True,
         timeout=240,
     )
-    report = (
-        json.loads((out / "doctor-report.json").read_text()) if (out / "doctor-report.json").exists() else {}
-    )
-    return done.returncode, done.stdout + done.stderr, report
 
 
 def others(stack: Stack) -> tuple[int, int]:
@@ -239,8 +243,12 @@ def test_a_bad_override_file_is_refused_and_the_selectors_in_use_stay(
 def test_the_doctor_on_the_normal_page_holds_everything_and_keeps_no_secret(
     ui_stack: Stack, tmp_path: Path
 ) -> None:
-    status, summary, report = doctor(ui_stack, tmp_path)
-    assert status == 0, summary
+    done = doctor_process(ui_stack, tmp_path, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)  # --json: stdout is the report alone (the log goes to stderr)
+    assert report == json.loads((tmp_path / "doctor-report.json").read_text())
+    assert report["ok"] is True and report["skipped"] == ""
+    assert "lost" not in done.stderr, done.stderr  # closing its own browser is no loss
     names = {c["name"] for c in report["checks"]}
     assert {"page_opens", "model_list_rpc", "run_button", "page_uncovered", "storage_preferences"} <= names
     assert {"generation_stream", "generation_dom", "wire_decoder", "answer_model_turn_dom"} <= names
