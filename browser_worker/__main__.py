@@ -26,20 +26,28 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     await Worker(settings).run(stop)
 
 
+def _settings(command: str) -> Settings | None:
+    """The settings, or None after saying on stderr which one is bad (the command then exits 2)."""
+    from shared.settings import SettingsError, load_settings
+
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"browser_worker {command}: bad setting: {exc}", file=sys.stderr)
+        return None
+
+
 def login_main(argv: list[str]) -> int:
     from browser_worker.auth import LoginFailed, interactive_login
     from shared.logging import configure_logging
-    from shared.settings import SettingsError, load_settings
 
     parser = argparse.ArgumentParser(prog="python -m browser_worker login")
     parser.add_argument("--name", default="default", help="profile file name (letters, digits, _ and -)")
     parser.add_argument("--headless", action="store_true", help="no window (only useful for tests)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the sign-in")
     args = parser.parse_args(argv)
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"browser_worker login: bad setting: {exc}", file=sys.stderr)
+    settings = _settings("login")
+    if settings is None:
         return 2
     configure_logging("browser_worker-login", None, settings.log_level)
     try:
@@ -56,7 +64,6 @@ def login_main(argv: list[str]) -> int:
 def doctor_main(argv: list[str]) -> int:
     from browser_worker.doctor import REPORT_FILE, run_doctor
     from shared.logging import configure_logging
-    from shared.settings import SettingsError, load_settings
 
     parser = argparse.ArgumentParser(prog="python -m browser_worker doctor")
     parser.add_argument(
@@ -64,10 +71,8 @@ def doctor_main(argv: list[str]) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
     args = parser.parse_args(argv)
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"browser_worker doctor: bad setting: {exc}", file=sys.stderr)
+    settings = _settings("doctor")
+    if settings is None:
         return 2
     configure_logging("browser_worker-doctor", None, "WARNING", stream=sys.stderr)
     report = asyncio.run(run_doctor(settings, args.out))

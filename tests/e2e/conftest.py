@@ -14,9 +14,10 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from aistudio_sim.stack import Stack
-from tests.requirements import skip_unless
+from tests.requirements import CHROMIUM, skip_unless
 
 #: A model with thinking controls (budget family) and one without any.
 THINKING_MODEL = "gemini-2.5-flash"
@@ -61,3 +62,22 @@ def node_bin() -> str:
     skip_unless(path is not None, "node (for the openai npm package)")
     assert path is not None
     return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Chromium for the tests that drive the dashboard's pages (one per module)."""
+    skip_unless(CHROMIUM.exists(), str(CHROMIUM))
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A page in a fresh context (nothing kept from another test: session storage included)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    opened = context.new_page()
+    yield opened
+    context.close()

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from aistudio_sim.stack import Stack
 from tests.e2e.conftest import PLAIN_MODEL, SHARED_ENV
-from tests.requirements import CHROMIUM, skip_unless
+from tests.requirements import CHROMIUM
 
 ADMIN_KEY = "add-account-admin-key-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -28,23 +28,6 @@ def pool() -> Iterator[Stack]:
         env={**SHARED_ENV, "ADMIN_KEY": ADMIN_KEY, "DEMO_ACCOUNTS": "2"}, prefix="aisp-add-"
     ) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    skip_unless(CHROMIUM.exists(), str(CHROMIUM))
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1200, "height": 1000})
-    opened = context.new_page()
-    yield opened
-    context.close()
 
 
 def accounts(stack: Stack) -> dict[str, str]:

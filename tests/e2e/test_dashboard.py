@@ -8,36 +8,16 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import requests
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from aistudio_sim.stack import Stack
 from tests.e2e.conftest import ADMIN_KEY, PLAIN_MODEL
-from tests.requirements import CHROMIUM, skip_unless
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 LIVE_MS = 10_000  # the feed looks once a second; a change shows within a few
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    skip_unless(CHROMIUM.exists(), str(CHROMIUM))
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    yield opened
-    context.close()
 
 
 def signed_in(page: Page, stack: Stack) -> Page:
