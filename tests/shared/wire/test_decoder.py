@@ -912,3 +912,35 @@ def test_a_body_that_does_not_decompress_says_why() -> None:
         events[0].message
         == "corrupt compressed body: Error -3 while decompressing data: incorrect header check"
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"this is not a JSON array at all", "body does not start with '[': b'this is not a JSON a'"),
+        (b"[[1],]", "unexpected ']' after ','"),
+        (b"[,", "unexpected ','"),
+        (b"[1 2]", "missing ',' at depth 1"),
+        (b'[1 "a"]', "missing ',' at depth 1"),
+        (b"[[1] [2]]", "missing ',' before '[' at depth 1"),
+        (b"[@]", "unexpected byte b'@' at depth 1"),
+        (b"[truthfullynotaliteralatall]", "invalid literal b'truthfullynotalitera'"),
+        (
+            b"[[1]] and then some trailing garbage",
+            "unexpected data after the end of the body: b'and then some traili'",
+        ),
+    ],
+)
+def test_a_malformed_body_is_one_protocol_error_that_says_where(raw: bytes, message: str) -> None:
+    """The decoder's own words for each way a body can break its grammar (mutation review): an operator reads
+    them in the error snapshot and the log."""
+    assert decode([raw]) == [Error("protocol", None, message), Done()]
+
+
+@pytest.mark.parametrize("prefix", [b")]}'\n", b")]}'"])
+def test_the_xssi_prefix_is_skipped_however_the_body_is_cut(prefix: bytes) -> None:
+    data = prefix + body(event([[None, "hello"]]), event([[None, " world"]], finish=1))
+    whole = decode([data])
+    assert [e for e in whole if isinstance(e, protocol.Content)] == [Content("hello"), Content(" world")]
+    for size in (1, 2, 3, 5):
+        assert decode(every(data, size)) == whole, size
