@@ -944,3 +944,41 @@ def test_the_xssi_prefix_is_skipped_however_the_body_is_cut(prefix: bytes) -> No
     assert [e for e in whole if isinstance(e, protocol.Content)] == [Content("hello"), Content(" world")]
     for size in (1, 2, 3, 5):
         assert decode(every(data, size)) == whole, size
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 5, 8])
+def test_strings_between_the_events_are_skipped_whole_however_they_are_cut(cut: int) -> None:
+    """The grammar allows scalars beside the events (an array there is an error element); a string may hold
+    quotes, escapes and brackets and may be cut anywhere, also after the decoder has dropped what it consumed (mutation review)."""
+    events = (event([[None, "hello"]]), event([[None, " world"]], finish=1))
+    tail = ',"a \\"quoted\\" [bracket] \\\\","",null,7'
+    data = body(*events, tail=tail)
+    expected = decode([body(*events)])
+    assert decode([data]) == expected
+    assert decode(every(data, cut)) == expected
+    decoder = make_decoder()
+    decoder.feed(data[: data.index(b"[bracket]")])
+    assert decoder.buffered < 20  # the string is held from its opening quote, the events are gone
+    assert [e for e in decoder.feed(data[data.index(b"[bracket]") :]) if isinstance(e, protocol.Error)] == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'[[1],"a" 2]', "missing ',' at depth 1"),
+        (b'[[1],"a" "b"]', "missing ',' at depth 1"),
+        (b'[[1],"a",]', "unexpected ']' after ','"),
+    ],
+)
+def test_a_string_between_the_events_must_be_followed_by_a_separator(raw: bytes, message: str) -> None:
+    assert decode([raw]) == [Error("protocol", None, message), Done()]
+    assert decode(every(raw, 3)) == [Error("protocol", None, message), Done()]
+
+
+def test_a_body_that_cannot_be_the_xssi_prefix_is_refused_at_its_first_bytes() -> None:
+    """Only a beginning of ``)]}'`` is waited for; any other first bytes are refused as they arrive."""
+    assert make_decoder().feed(b")x") == [
+        Error("protocol", None, "body does not start with '[': b')x'"),
+        Done(),
+    ]
+    assert make_decoder().feed(b")]") == []
