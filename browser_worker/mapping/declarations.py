@@ -77,7 +77,7 @@ def to_declarations(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     for tool in tools or []:
         if is_google_search_tool(tool):
             continue
-        function = _function_of(tool)
+        function = function_of(tool)
         if function is None:
             continue
         declaration: dict[str, Any] = {
@@ -118,11 +118,11 @@ def is_google_search_tool(tool: Any) -> bool:
         return False
     if tool.get("type") == "google_search" or "google_search" in tool or "google_search_retrieval" in tool:
         return True
-    function = _function_of(tool)
+    function = function_of(tool)
     return function is not None and function["name"] in GOOGLE_SEARCH_NAMES
 
 
-def _function_of(tool: Any) -> dict[str, Any] | None:
+def function_of(tool: Any) -> dict[str, Any] | None:
     """The function object of an OpenAI tool (or a bare function dict); None for other tools."""
     if not isinstance(tool, dict):
         return None

@@ -36,7 +36,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from browser_worker.mapping.declarations import is_google_search_tool
+from browser_worker.mapping.declarations import function_of, is_google_search_tool
 
 SEPARATOR = "\n---\n"
 CATALOG_HEADER = "Available Tools Catalog:"
@@ -88,7 +88,7 @@ def tool_catalog(tools: list[dict[str, Any]], tool_choice: str | dict[str, Any] 
     """The ``Available Tools Catalog:`` block; empty without function tools (Google Search ones skipped)."""
     lines = [CATALOG_HEADER]
     for tool in tools:
-        function = _function_of(tool)
+        function = function_of(tool)
         if function is None or is_google_search_tool(tool):
             continue
         lines.append(f"- Function: {function['name']}")
@@ -121,18 +121,6 @@ def chosen_function(tool_choice: str | dict[str, Any] | None) -> str | None:
 def role_label(role: str) -> str:
     """``User``, ``Assistant``, ``Tool``, or the role with a capital first letter."""
     return ROLE_LABELS.get(role, role[:1].upper() + role[1:])
-
-
-def _function_of(tool: dict[str, Any]) -> dict[str, Any] | None:
-    """The ``{"name", "parameters", ...}`` part of an OpenAI tool, or None for non-function tools."""
-    if not isinstance(tool, dict):
-        return None
-    function = tool.get("function")
-    if isinstance(function, dict) and isinstance(function.get("name"), str):
-        return function
-    if tool.get("type", "function") == "function" and isinstance(tool.get("name"), str):
-        return tool
-    return None
 
 
 def _message_body(role: str, message: dict[str, Any], content: Any, texts: list[str]) -> str:
