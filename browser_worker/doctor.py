@@ -2,12 +2,13 @@
 
 It opens AI Studio with the active login in a browser of its own (beside a running service or without one)
 and checks, in order: the page opens signed in; the model list RPC answers and parses; every named selector the
-self-test knows (``selectors.SELF_TEST``: found, unique or not, visible) and that no unknown dialog covers the
-page; the storage preference keys; a tiny generation through each capture tier the install has (the stream
-proxy when it runs, and the page itself), with the wire decoder run over the page's own copy of that answer;
-and the answer's selectors. It writes ``doctor-report.json`` and ``doctor-page.png`` (all text blurred) to
-``--out``: no cookies, no tokens, no prompt text but the probe's own. The printed summary names each broken
-control and the selector that failed; the exit status is 0 when every check holds.
+self-test knows (``selectors.SELF_TEST``: found, unique, visible and in the state it should have,
+``EXPECTED_STATE``) and that no unknown dialog covers the page; the storage preference keys; a tiny generation
+through each capture tier the install has (the stream proxy when it runs, and the page itself), with the wire
+decoder run over the page's own copy of that answer; and the answer's selectors. It writes
+``doctor-report.json`` and ``doctor-page.png`` (all text blurred) to ``--out``: no cookies, no tokens, no
+prompt text but the probe's own. The printed summary names each broken control and the selector that failed;
+the exit status is 0 when every check holds.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.async_api import Page, Route
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Locator, Page, Route
 
 from browser_worker import diagnosis, selector_control
 from browser_worker import selector_overrides as overrides
 from browser_worker import selectors as S
 from browser_worker.browser import BrowserSession, active_profile
+from browser_worker.errors import PageBroken
 from browser_worker.feed import ProxyFeed
 from browser_worker.job import JobRunner
 from browser_worker.mapping import models as models_mod
@@ -192,15 +195,25 @@ def _parse_models(body: bytes) -> list[protocol.ModelInfo]:
         return []
 
 
+#: The state each self-test control should have on the idle page besides being visible. Run and New chat are
+#: left out: they are disabled while the prompt box and the chat are empty (the probes show that Run runs).
+EXPECTED_STATE = {
+    "prompt_textarea": "editable",
+    "temperature": "editable",
+    "top_p": "editable",
+    "max_output_tokens": "editable",
+    "stop_sequences": "editable",
+    "upload": "enabled",
+    "model_name": "named",
+}
+
+
 async def _controls(studio: StudioPage, report: Report) -> None:
-    found = await studio.self_test()
+    found = await studio.self_test()  # accepts the known dialogs first, as the worker does
     for name, const in S.SELF_TEST.items():
-        loc = studio.page.locator(S.selector(const))
-        count = await loc.count()
-        visible = count > 0 and await loc.first.is_visible()
+        ok, detail = await _control(studio.page, name, const)
         essential = " (essential)" if name in S.ESSENTIAL else ""
-        detail = f"found {count}, {'visible' if visible else 'not visible'}{essential}"
-        report.add(name, found[name] and visible, detail, const)
+        report.add(name, ok, detail + essential, const)
     uncovered = found["page_uncovered"]
     report.add(
         "page_uncovered",
@@ -210,6 +223,45 @@ async def _controls(studio: StudioPage, report: Report) -> None:
         else "a dialog the worker does not know covers the prompt box: add its button's label",
         "DIALOG_ACCEPT_TEXTS",
     )
+
+
+async def _control(page: Page, name: str, const: str) -> tuple[bool, str]:
+    """Found, unique, visible and in its expected state: the first of the selector's alternatives that matches
+    is the one read here (a list's items are tried in turn; a string is one CSS selector list)."""
+    value = getattr(S, const)
+    for alternative in value if isinstance(value, tuple) else (str(value),):
+        loc = page.locator(alternative)
+        count = await loc.count()
+        if count:
+            break
+    else:
+        return False, "found 0"
+    element = loc.first
+    problems = []
+    if count > 1:
+        problems.append(
+            f"not unique: {count} elements match {alternative!r} and the worker acts on the first"
+        )
+    visible = await element.is_visible()
+    state = EXPECTED_STATE.get(name)
+    if not visible:
+        problems.append("not visible")
+    elif state and not await _in_state(element, state):
+        problems.append(f"not {state}")
+    if problems:
+        return False, f"found {count}: " + "; ".join(problems)
+    return True, f"found 1, visible{', ' + state if state else ''}"
+
+
+async def _in_state(element: Locator, state: str) -> bool:
+    try:
+        if state == "editable":
+            return await element.is_editable(timeout=2000)
+        if state == "enabled":
+            return await element.is_enabled(timeout=2000)
+        return bool((await element.inner_text(timeout=2000)).strip())  # "named": it shows a text
+    except PlaywrightError:  # e.g. "editable" asked of an element that is no form field
+        return False
 
 
 async def _preferences(studio: StudioPage, report: Report) -> None:
@@ -245,7 +297,12 @@ async def _probes(settings: Settings, studio: StudioPage, report: Report, proxy_
         report.add(f"generation_{tier}", ok, f"served by {served or 'nothing'}: {len(text)} characters")
         if ok:
             await _answer_selectors(studio, report, tier)
-        await studio.new_chat()
+        try:
+            await studio.new_chat()
+        except PageBroken as exc:
+            report.add("new_chat_works", False, f"after the {tier} probe: {exc}", "NEW_CHAT")
+            report.skipped = "the probes after it and the wire decoder: no new chat could be started"
+            return
     _decode(bodies, report)
 
 

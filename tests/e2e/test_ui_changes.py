@@ -100,10 +100,12 @@ def doctor(stack: Stack, out: Path, *flags: str) -> tuple[int, str, dict[str, An
     return done.returncode, done.stdout + done.stderr, report
 
 
-def doctor_process(stack: Stack, out: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+def doctor_process(
+    stack: Stack, out: Path, *flags: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "browser_worker", "doctor", "--out", str(out), *flags],
-        env=stack.env,
+        env={**stack.env, **(env or {})},
         cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
         text=True,
@@ -252,6 +254,12 @@ def test_the_doctor_on_the_normal_page_holds_everything_and_keeps_no_secret(
     names = {c["name"] for c in report["checks"]}
     assert {"page_opens", "model_list_rpc", "run_button", "page_uncovered", "storage_preferences"} <= names
     assert {"generation_stream", "generation_dom", "wire_decoder", "answer_model_turn_dom"} <= names
+    details = {c["name"]: c["detail"] for c in report["checks"]}
+    assert details["prompt_textarea"] == "found 1, visible, editable (essential)"
+    assert details["top_p"] == "found 1, visible, editable"
+    assert details["upload"] == "found 1, visible, enabled"
+    assert details["model_name"] == "found 1, visible, named"
+    assert details["run_button"] == "found 1, visible (essential)"
     assert (tmp_path / "doctor-page.png").stat().st_size > 1000
     assert (tmp_path / "doctor-report.json").stat().st_mode & 0o777 == 0o600
     text = (tmp_path / "doctor-report.json").read_text()
@@ -265,6 +273,34 @@ def test_the_doctor_names_a_missing_control(variant_stack: Stack, tmp_path: Path
     status, summary, _ = doctor(variant_stack, tmp_path)
     assert status == 1
     assert "BROKEN top_p (selector TOP_P_INPUT" in summary, summary
+
+
+def test_the_doctor_names_a_control_that_is_not_unique_or_not_in_its_state(
+    ui_stack: Stack, tmp_path: Path
+) -> None:
+    """Selectors that still find something but not the right thing: several elements, or one that cannot do
+    what the worker does with it. The override file is the doctor's alone; the service keeps its own."""
+    bent = tmp_path / "bent.toml"
+    bent.write_text(
+        "[replace]\n"
+        "UPLOAD_TRIGGER = 'button'\n"  # every button of the page
+        "TEMPERATURE_INPUT = '[data-test-id=\"model-name\"]'\n"  # a label, not a field
+        "NEW_CHAT = 'button[aria-label=\"Expand or collapse tools\"]'\n"  # found, but it starts no chat
+    )
+    done = doctor_process(ui_stack, tmp_path / "out", env={"SELECTORS_FILE": str(bent)})
+    summary = done.stdout + done.stderr
+    assert done.returncode == 1, summary
+    assert "BROKEN upload (selector UPLOAD_TRIGGER = 'button'): found " in summary, summary
+    assert "not unique:" in summary and "the worker acts on the first" in summary
+    assert (
+        "BROKEN temperature (selector TEMPERATURE_INPUT" in summary and ": found 1: not editable" in summary
+    )
+    report = json.loads((tmp_path / "out" / "doctor-report.json").read_text())
+    broken = sorted(c["name"] for c in report["checks"] if not c["ok"])
+    assert broken == ["new_chat_works", "temperature", "upload"], (
+        broken
+    )  # a broken step is reported, no crash
+    assert "not run: the probes after it" in summary
 
 
 def _dialect_answers(stack: Stack, **top_p: float) -> dict[str, tuple[int, dict[str, str], Any]]:
