@@ -4,11 +4,11 @@ It opens AI Studio with the active login in a browser of its own (beside a runni
 and checks, in order: the page opens signed in; the model list RPC answers and parses; every named selector the
 self-test knows (``selectors.SELF_TEST``: found, unique, visible and in the state it should have,
 ``EXPECTED_STATE``) and that no unknown dialog covers the page; the storage preference keys; a tiny generation
-through each capture tier the install has (the stream proxy when it runs, and the page itself), with the wire
-decoder run over the page's own copy of that answer; and the answer's selectors. It writes
-``doctor-report.json`` and ``doctor-page.png`` (all text blurred) to ``--out``: no cookies, no tokens, no
-prompt text but the probe's own. The printed summary names each broken control and the selector that failed;
-the exit status is 0 when every check holds.
+through each capture tier the install has (the stream proxy when it runs, the stream helper when one is
+configured, and the page itself), with the wire decoder run over the page's own copy of that answer; and the
+answer's selectors. It writes ``doctor-report.json`` and ``doctor-page.png`` (all text blurred) to ``--out``:
+no cookies, no tokens, no prompt text but the probe's own. The printed summary names each broken control and
+the selector that failed; the exit status is 0 when every check holds.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from browser_worker import selectors as S
 from browser_worker.browser import BrowserSession, active_profile
 from browser_worker.errors import PageBroken
 from browser_worker.feed import ProxyFeed
+from browser_worker.helper import HelperClient
 from browser_worker.job import JobRunner
 from browser_worker.mapping import models as models_mod
 from browser_worker.page.studio import StudioPage
@@ -275,23 +276,31 @@ async def _preferences(studio: StudioPage, report: Report) -> None:
 
 
 async def _probes(settings: Settings, studio: StudioPage, report: Report, proxy_up: bool) -> None:
-    """A tiny generation through each capture tier; the page tier's answer body is kept (the page gets it whole)
-    and the wire decoder runs over it."""
-    bodies: list[bytes] = []
-    tiers = (["stream"] if proxy_up else []) + ["dom"]
+    """A tiny generation through each capture tier (the stream proxy when it runs, the stream helper when one is
+    configured, and the page); the page tier's answer body is kept (the page gets it whole) and the wire decoder
+    runs over it."""
+    bodies: list[bytes | str] = []
+    tiers = (["stream"] if proxy_up else []) + (["helper"] if settings.helper_endpoint else []) + ["dom"]
     for tier in tiers:
         feed = ProxyFeed(settings.proxy_socket) if tier == "stream" else None
+        helper = (
+            HelperClient(settings.helper_endpoint, functools.partial(_sapisid, studio))
+            if tier == "helper"
+            else None
+        )
         if feed is not None:
             await feed.start()
             await feed.client.connected.wait()
-        else:
+        if tier == "dom":
             await studio.page.route(_is_generate, functools.partial(_keep_body, bodies))
         try:
-            text, served = await _generate(settings, studio, feed)
+            text, served = await _generate(settings, studio, feed, helper)
         finally:
             if feed is not None:
                 await feed.close()
-            else:
+            if helper is not None:
+                await helper.close()
+            if tier == "dom":
                 await studio.page.unroute(_is_generate)
         ok = bool(text.strip()) and served.startswith(tier)
         report.add(f"generation_{tier}", ok, f"served by {served or 'nothing'}: {len(text)} characters")
@@ -306,14 +315,30 @@ async def _probes(settings: Settings, studio: StudioPage, report: Report, proxy_
     _decode(bodies, report)
 
 
+async def _sapisid(studio: StudioPage) -> str | None:
+    """The stream helper's credential: the doctor's own browser session's ``SAPISID`` cookie."""
+    for cookie in await studio.page.context.cookies():
+        if cookie.get("name") == "SAPISID":
+            return cookie.get("value")
+    return None
+
+
 def _is_generate(url: str) -> bool:
     """The answer RPC, whose body the page-tier probe keeps for the wire decoder."""
     return urlsplit(url).path.endswith(endpoints.GENERATE_CONTENT_SUFFIX)
 
 
-async def _keep_body(bodies: list[bytes], route: Route) -> None:
-    """Fetch a GenerateContent answer for the page, keep its (decoded) body, and give it to the page whole."""
-    response = await route.fetch()
+async def _keep_body(bodies: list[bytes | str], route: Route) -> None:
+    """Fetch a GenerateContent answer for the page, keep its (decoded) body, and give it to the page whole; or,
+    where the doctor cannot fetch it itself, let the page fetch it and keep why the decoder cannot be checked."""
+    try:
+        response = await route.fetch()
+    except (
+        PlaywrightError
+    ) as exc:  # demo mode without the stream proxy: only the browser maps AI Studio's host
+        bodies.append(f"the doctor could not fetch the page's answer itself: {str(exc).splitlines()[0]}")
+        await route.continue_()
+        return
     body = await response.body()
     bodies.append(body)
     headers = {
@@ -322,8 +347,12 @@ async def _keep_body(bodies: list[bytes], route: Route) -> None:
     await route.fulfill(status=response.status, headers=headers, body=body)
 
 
-async def _generate(settings: Settings, studio: StudioPage, feed: ProxyFeed | None) -> tuple[str, str]:
-    runner = JobRunner(settings, studio, feed=feed, models={}, function_calling_ui=False, slot="doctor")
+async def _generate(
+    settings: Settings, studio: StudioPage, feed: ProxyFeed | None, helper: HelperClient | None
+) -> tuple[str, str]:
+    runner = JobRunner(
+        settings, studio, feed=feed, helper=helper, models={}, function_calling_ui=False, slot="doctor"
+    )
     job = protocol.Job(model=await studio.current_model(), messages=[{"role": "user", "content": PROBE}])
     events: list[protocol.Message] = []
 
@@ -344,12 +373,16 @@ async def _answer_selectors(studio: StudioPage, report: Report, tier: str) -> No
         report.add(f"answer_{const.lower()}_{tier}", count > 0, f"found {count} after the answer", const)
 
 
-def _decode(bodies: list[bytes], report: Report) -> None:
+def _decode(bodies: list[bytes | str], report: Report) -> None:
     if not bodies:
         report.add("wire_decoder", False, "the page's GenerateContent answer was not seen")
         return
+    body = bodies[-1]
+    if isinstance(body, str):
+        report.skipped = "; ".join(filter(None, (report.skipped, f"the wire decoder: {body}")))
+        return
     decoder = ResponseDecoder()
-    events = [*decoder.feed(bodies[-1]), *decoder.close()]
+    events = [*decoder.feed(body), *decoder.close()]
     text = "".join(getattr(e, "text", "") for e in events if getattr(e, "type", "") == "content")
     failed = [getattr(e, "message", "") for e in events if getattr(e, "type", "") == "error"]
     report.add(

@@ -6,7 +6,11 @@ The whole stack under supervisord (the simulator started with its ``--helper-por
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import openai
 import pytest
@@ -107,3 +111,28 @@ def test_a_quota_error_from_the_helper_is_a_429(client: openai.OpenAI, stack_hel
     assert (
         ok.choices[0].message.content == stack_helper.sim_inspect("requests/last")["response"]["answer_text"]
     )
+
+
+def test_the_doctor_probes_the_helper_tier(stack_helper: Stack, tmp_path: Path) -> None:
+    """With a stream helper configured the doctor runs one generation through it, beside the page's."""
+    done = subprocess.run(
+        [sys.executable, "-m", "browser_worker", "doctor", "--out", str(tmp_path), "--json"],
+        env=stack_helper.env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["generation_helper"]["ok"] and checks["generation_helper"]["detail"].startswith(
+        "served by helper"
+    )
+    assert checks["generation_dom"]["ok"] and "generation_stream" not in checks
+    # without the stream proxy only the browser maps AI Studio's host to the simulator: the doctor says why it
+    # could not check the decoder on the page's answer instead of failing the page tier
+    assert "wire_decoder" not in checks and report["skipped"].startswith(
+        "the wire decoder: the doctor could not"
+    )
+    assert "helper_serve" in {e["kind"] for e in stack_helper.sim_inspect("events")}
