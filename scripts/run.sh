@@ -28,14 +28,12 @@ else
   export AISTUDIO_RESOLVE="aistudio.google.com=$sim,alkalimakersuite-pa.clients6.google.com=$sim,accounts.google.com=$sim"
   mkdir -p sim_state && chmod 700 sim_state
   demo_accounts=$(.venv/bin/python -c 'from shared.settings import load_settings as l; print(l().demo_accounts)')
-  if [ "$demo_accounts" -gt 1 ]; then  # one login per demo account: the pool's accounts
-    export AUTH_PROFILE="" AUTH_PROFILES_DIR="sim_state/demo_auth"
-    rm -rf sim_state/demo_auth
-    .venv/bin/python -m aistudio_sim demo-profile sim_state/demo_auth/active --accounts "$demo_accounts" --state-dir sim_state >/dev/null
-  else
-    export AUTH_PROFILE="sim_state/demo_profile.json"
-    .venv/bin/python -m aistudio_sim demo-profile "$AUTH_PROFILE" --state-dir sim_state >/dev/null
-  fi
+  # One login per demo account (DEMO_ACCOUNTS, default 1), made again at each start, in the pool's folder, so
+  # an account added from the dashboard joins the pool (and stays there across restarts).
+  export AUTH_PROFILE="" AUTH_PROFILES_DIR="sim_state/demo_auth"
+  mkdir -p sim_state/demo_auth/active && chmod 700 sim_state/demo_auth sim_state/demo_auth/active
+  rm -f sim_state/demo_auth/active/demo.json sim_state/demo_auth/active/demo[0-9]*.json
+  .venv/bin/python -m aistudio_sim demo-profile sim_state/demo_auth/active --accounts "$demo_accounts" --state-dir sim_state >/dev/null
   say "demo mode: no Google login saved, answering from the bundled AI Studio simulator (run 'make login' for real mode)"
 fi
 
