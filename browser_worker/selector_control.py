@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from playwright.async_api import Page
 
 from browser_worker import selector_overrides as overrides
+from browser_worker.job import degraded
 from shared import protocol
 from shared.settings import Settings
 
@@ -97,6 +98,7 @@ async def reload(settings: Settings, page: Page | None, request_id: str) -> prot
             id=request_id, ok=False, error=str(exc), overrides=sorted(_state.current.values)
         )
     changed = overrides.apply(loaded)
+    degraded.forget()
     _state.current, _state.unchecked, _state.error = loaded, page is None, None
     log.info("selectors reloaded from %s; changed: %s", loaded.path, ", ".join(changed) or "nothing")
     return protocol.SelectorsReloaded(

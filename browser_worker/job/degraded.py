@@ -32,7 +32,7 @@ SELECTOR_OF: dict[str, str] = {
     "temporary_chat": "TEMP_CHAT_TOGGLE",
 }
 
-#: Controls already warned about in this process: one warning per control, not one per request.
+#: Controls already warned about: one warning per control, not one per request (``forget`` after a reload).
 _warned: set[str] = set()
 
 
@@ -85,8 +85,13 @@ def skip(control: Control, reason: str, job: protocol.Job, *, strict: bool) -> s
     return control
 
 
+def forget() -> None:
+    """Warn again about every control: a selector reload may have fixed some and broken others."""
+    _warned.clear()
+
+
 def note(control: str, reason: str) -> None:
-    """The one warning per process that the page serves without ``control``."""
+    """The one warning (until the selectors are reloaded) that the page serves without ``control``."""
     if control not in _warned:
         _warned.add(control)
         log.warning("degraded: running without %s: %s; see docs/selectors.md", control, reason)

@@ -3,18 +3,21 @@ degraded-mode rule for a run setting the page lacks; every named selector docume
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from browser_worker import selector_control
 from browser_worker import selector_overrides as overrides
 from browser_worker import selectors as S
 from browser_worker.job import degraded
 from browser_worker.job.settings import Control
 from shared import protocol
 from shared.errors import SettingUnavailable
+from shared.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -144,3 +147,25 @@ def test_a_setting_the_request_set_fails_with_its_control_unless_settings_are_la
 def test_what_counts_as_asking_for_a_setting(control: Control, fields: dict[str, object]) -> None:
     assert degraded.asked(control, job(**fields))
     assert not degraded.asked(control, job())
+
+
+async def test_a_control_missing_again_after_a_reload_is_warned_about_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One warning per control, not per request; but a reload starts over (it may fix or break any control)."""
+    file = tmp_path / "selectors.toml"
+    file.write_text("# nothing\n")
+    settings = Settings(selectors_file=file, run_dir=tmp_path / "run")
+    caplog.set_level(logging.WARNING, logger="browser_worker.job.degraded")
+    degraded.forget()
+    try:
+        degraded.note("top_p", "not found")
+        degraded.note("top_p", "not found")
+        assert len(caplog.records) == 1
+        reloaded = await selector_control.reload(settings, None, "req_1")
+        assert reloaded.ok, reloaded.error
+        degraded.note("top_p", "not found")
+        assert len(caplog.records) == 2 and "running without top_p" in caplog.records[1].getMessage()
+    finally:
+        degraded.forget()
+        overrides.apply(overrides.load(file))  # nothing overridden
