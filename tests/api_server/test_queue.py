@@ -815,3 +815,16 @@ async def test_a_request_put_back_after_a_lost_connection_is_queued_again_and_ca
     q.enqueue(ticket("next"))  # the dispatcher goes on once the worker is back
     await worker.wait_sent(1)
     assert worker.sent == ["next"]
+
+
+async def test_stages_are_kept_on_the_ticket_not_sent_to_the_client() -> None:
+    """A job's stages become the ticket's timings (the record and ``server-timing``) and its degraded controls,
+    each named once however many stages repeat it; the client's inbox gets none of them."""
+    q = bare_queue()
+    a = ticket("a")
+    q.enqueue(a)
+    q.deliver(protocol.Stage(id="a", ts=0.0, name="settings", ms=12.5, degraded=["top_p", "temperature"]))
+    q.deliver(protocol.Stage(id="a", ts=0.0, name="fill", ms=40.0, degraded=["top_p", "stop"]))
+    assert a.timings == {"settings": 12.5, "fill": 40.0}
+    assert a.degraded == ["top_p", "temperature", "stop"]
+    assert a.inbox.empty()
