@@ -333,9 +333,8 @@ async def _keep_body(bodies: list[bytes | str], route: Route) -> None:
     where the doctor cannot fetch it itself, let the page fetch it and keep why the decoder cannot be checked."""
     try:
         response = await route.fetch()
-    except (
-        PlaywrightError
-    ) as exc:  # demo mode without the stream proxy: only the browser maps AI Studio's host
+    except PlaywrightError as exc:
+        # e.g. demo mode without the stream proxy: only the browser maps AI Studio's host to the simulator
         bodies.append(f"the doctor could not fetch the page's answer itself: {str(exc).splitlines()[0]}")
         await route.continue_()
         return
