@@ -283,22 +283,24 @@ def test_the_doctor_names_a_control_that_is_not_unique_or_not_in_its_state(
     bent = tmp_path / "bent.toml"
     bent.write_text(
         "[replace]\n"
-        "UPLOAD_TRIGGER = 'button'\n"  # every button of the page
+        "STOP_INPUT = 'input'\n"  # every field of the page
         "TEMPERATURE_INPUT = '[data-test-id=\"model-name\"]'\n"  # a label, not a field
+        "UPLOAD_TRIGGER = 'button[aria-label=\"New chat\"]'\n"  # disabled while the chat is empty
         "NEW_CHAT = 'button[aria-label=\"Expand or collapse tools\"]'\n"  # found, but it starts no chat
     )
     done = doctor_process(ui_stack, tmp_path / "out", env={"SELECTORS_FILE": str(bent)})
     summary = done.stdout + done.stderr
     assert done.returncode == 1, summary
-    assert "BROKEN upload (selector UPLOAD_TRIGGER = 'button'): found " in summary, summary
+    assert "BROKEN stop_sequences (selector STOP_INPUT = 'input'): found " in summary, summary
     assert "not unique:" in summary and "the worker acts on the first" in summary
     assert (
         "BROKEN temperature (selector TEMPERATURE_INPUT" in summary and ": found 1: not editable" in summary
     )
+    assert "BROKEN upload (selector UPLOAD_TRIGGER" in summary and ": found 1: not enabled" in summary
     report = json.loads((tmp_path / "out" / "doctor-report.json").read_text())
     broken = sorted(c["name"] for c in report["checks"] if not c["ok"])
     # the New chat step that failed during the probes is a broken check, not a crash
-    assert broken == ["new_chat_works", "temperature", "upload"], broken
+    assert broken == ["new_chat_works", "stop_sequences", "temperature", "upload"], broken
     assert "not run: the probes after it" in summary
 
 
