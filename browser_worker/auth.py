@@ -8,16 +8,17 @@ replaces its ``cookies`` and ``origins`` and keeps every other key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Page
+from playwright.async_api import BrowserContext, Page
 
 from browser_worker import selectors as S
 from browser_worker.browser import BrowserSession
@@ -65,7 +66,21 @@ def sapisid_from_profile(path: Path) -> str | None:
         cookies = json.loads(path.read_text()).get("cookies", [])
     except (OSError, ValueError, AttributeError):
         return None
-    for cookie in cookies if isinstance(cookies, list) else []:
+    return _sapisid_in(cookies if isinstance(cookies, list) else [])
+
+
+async def session_sapisid(context: BrowserContext | None, url: str, profile: Path | None) -> str | None:
+    """The session's ``SAPISID`` cookie (the stream helper's credential): the one a live browser ``context``
+    sends to ``url``, else the saved profile's."""
+    if context is not None:
+        with contextlib.suppress(Exception):
+            if found := _sapisid_in(await context.cookies(url)):
+                return found
+    return sapisid_from_profile(profile) if profile is not None else None
+
+
+def _sapisid_in(cookies: Iterable[Any]) -> str | None:
+    for cookie in cookies:
         if isinstance(cookie, dict) and cookie.get("name") == "SAPISID" and cookie.get("value"):
             return str(cookie["value"])
     return None

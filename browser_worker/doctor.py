@@ -31,6 +31,7 @@ from playwright.async_api import Locator, Page, Route
 from browser_worker import diagnosis, selector_control
 from browser_worker import selector_overrides as overrides
 from browser_worker import selectors as S
+from browser_worker.auth import session_sapisid
 from browser_worker.browser import BrowserSession, active_profile
 from browser_worker.errors import PageBroken
 from browser_worker.feed import ProxyFeed
@@ -284,7 +285,10 @@ async def _probes(settings: Settings, studio: StudioPage, report: Report, proxy_
     for tier in tiers:
         feed = ProxyFeed(settings.proxy_socket) if tier == "stream" else None
         helper = (
-            HelperClient(settings.helper_endpoint, functools.partial(_sapisid, studio))
+            HelperClient(
+                settings.helper_endpoint,
+                functools.partial(session_sapisid, studio.page.context, settings.aistudio_url, None),
+            )
             if tier == "helper"
             else None
         )
@@ -313,14 +317,6 @@ async def _probes(settings: Settings, studio: StudioPage, report: Report, proxy_
             report.skipped = "the probes after it and the wire decoder: no new chat could be started"
             return
     _decode(bodies, report)
-
-
-async def _sapisid(studio: StudioPage) -> str | None:
-    """The stream helper's credential: the doctor's own browser session's ``SAPISID`` cookie."""
-    for cookie in await studio.page.context.cookies():
-        if cookie.get("name") == "SAPISID":
-            return cookie.get("value")
-    return None
 
 
 def _is_generate(url: str) -> bool:

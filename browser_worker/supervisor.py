@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from browser_worker.accounts import account_states, plan_pages
-from browser_worker.auth import profile_signature, refresh_loop, refresh_profile, sapisid_from_profile
+from browser_worker.auth import profile_signature, refresh_loop, refresh_profile, session_sapisid
 from browser_worker.browser import BrowserSession, SlotPage, account_profiles
 from browser_worker.cooldowns import Cooldowns
 from browser_worker.feed import ProxyFeed
@@ -468,16 +468,8 @@ class Supervisor:
     async def sapisid(self) -> str | None:
         """The session's ``SAPISID`` cookie (the stream helper's credential): from a live browser
         context, else from the saved profile."""
-        page = self.page
-        if page is not None:
-            with contextlib.suppress(Exception):
-                for cookie in await page.context.cookies(self.settings.aistudio_url):
-                    if cookie.get("name") == "SAPISID":
-                        return cookie.get("value")
-        profile = self.profile
-        if profile is not None:
-            return sapisid_from_profile(profile)
-        return None
+        context = self.page.context if self.page is not None else None
+        return await session_sapisid(context, self.settings.aistudio_url, self.profile)
 
     async def save_cookies(self) -> None:
         """Write each account's live cookies (from one of its pages) back into its login file."""
