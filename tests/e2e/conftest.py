@@ -11,7 +11,10 @@ the stack as earlier tests left it asks for ``shared_stack``). Tests leave the s
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -28,6 +31,20 @@ LEVEL_MODEL = "gemini-3-flash-preview"
 SHARED_ENV = {"SILENCE_TIMEOUT_MS": "8000"}
 #: The main shared stack has admin routes on (no client keys exist unless a test adds one).
 ADMIN_KEY = "e2e-admin-key-0123456789"
+
+
+def doctor_process(
+    stack: Stack, out: Path, *flags: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m browser_worker doctor --out OUT`` with the stack's settings (``env`` adds to them)."""
+    return subprocess.run(
+        [sys.executable, "-m", "browser_worker", "doctor", "--out", str(out), *flags],
+        env={**stack.env, **(env or {})},
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 @pytest.fixture(scope="package")

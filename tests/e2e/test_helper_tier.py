@@ -7,8 +7,6 @@ The whole stack under supervisord (the simulator started with its ``--helper-por
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import openai
 import pytest
 
 from aistudio_sim.stack import Stack
-from tests.e2e.conftest import SHARED_ENV, THINKING_MODEL
+from tests.e2e.conftest import SHARED_ENV, THINKING_MODEL, doctor_process
 from tests.features.test_search import check_grounded_message
 
 
@@ -115,14 +113,7 @@ def test_a_quota_error_from_the_helper_is_a_429(client: openai.OpenAI, stack_hel
 
 def test_the_doctor_probes_the_helper_tier(stack_helper: Stack, tmp_path: Path) -> None:
     """With a stream helper configured the doctor runs one generation through it, beside the page's."""
-    done = subprocess.run(
-        [sys.executable, "-m", "browser_worker", "doctor", "--out", str(tmp_path), "--json"],
-        env=stack_helper.env,
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    done = doctor_process(stack_helper, tmp_path, "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     checks = {c["name"]: c for c in report["checks"]}

@@ -11,8 +11,6 @@ full service without restarting the API or the stream proxy.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +25,7 @@ from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
 from aistudio_sim.stack import Stack
-from tests.e2e.conftest import PLAIN_MODEL, SHARED_ENV
+from tests.e2e.conftest import PLAIN_MODEL, SHARED_ENV, doctor_process
 
 ADMIN_KEY = "ui-changes-admin-key-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -98,19 +96,6 @@ def doctor(stack: Stack, out: Path, *flags: str) -> tuple[int, str, dict[str, An
         json.loads((out / "doctor-report.json").read_text()) if (out / "doctor-report.json").exists() else {}
     )
     return done.returncode, done.stdout + done.stderr, report
-
-
-def doctor_process(
-    stack: Stack, out: Path, *flags: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "browser_worker", "doctor", "--out", str(out), *flags],
-        env={**stack.env, **(env or {})},
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
 
 
 def others(stack: Stack) -> tuple[int, int]:
